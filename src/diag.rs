@@ -1,0 +1,360 @@
+//! Diagnostics as plain data — code, severity, labelled spans, help — and their rendering
+//! as text (via codespan-reporting) or JSON. Rules produce them; only the binary prints them.
+
+use std::ops::Range;
+
+use codespan_reporting::diagnostic as cs;
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term;
+use serde::Serialize;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The configuration is usable, but probably not what was meant.
+    Warning,
+    /// The configuration cannot be used.
+    Error,
+}
+
+macro_rules! codes {
+    ($($variant:ident = $id:literal, $slug:literal;)*) => {
+        /// The stable identity of a finding. The `CPnnn` id never changes meaning; README.md
+        /// lists them all.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
+        #[allow(missing_docs)]
+        pub enum Code { $($variant,)* }
+
+        impl Code {
+            /// Every code, in id order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The stable id, e.g. `CP402`.
+            pub fn id(self) -> &'static str {
+                match self { $(Code::$variant => $id,)* }
+            }
+
+            /// A short kebab-case name, e.g. `even-etcd-members`.
+            pub fn slug(self) -> &'static str {
+                match self { $(Code::$variant => $slug,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    TomlSyntax = "CP001", "toml-syntax";
+    WrongType = "CP002", "wrong-type";
+    UnknownKey = "CP003", "unknown-key";
+    MissingKey = "CP004", "missing-key";
+    UnknownValue = "CP005", "unknown-value";
+    InvalidName = "CP101", "invalid-name";
+    DuplicateName = "CP102", "duplicate-name";
+    DuplicateAddress = "CP103", "duplicate-address";
+    InvalidAddress = "CP104", "invalid-address";
+    InvalidCidr = "CP201", "invalid-cidr";
+    CidrOverlap = "CP202", "cidr-overlap";
+    AddressOutsideHostCidrs = "CP203", "address-outside-host-cidrs";
+    AddressInClusterCidr = "CP204", "address-in-cluster-cidr";
+    ServiceCidrSize = "CP205", "service-cidr-size";
+    IpFamilyMismatch = "CP206", "ip-family-mismatch";
+    InvalidPort = "CP301", "invalid-port";
+    InvalidPortRange = "CP302", "invalid-port-range";
+    ListenerCollision = "CP303", "listener-collision";
+    NodePortCollision = "CP304", "node-port-collision";
+    EndpointPortMismatch = "CP305", "endpoint-port-mismatch";
+    NoMasters = "CP401", "no-masters";
+    EvenEtcdMembers = "CP402", "even-etcd-members";
+    LargeEtcdCluster = "CP403", "large-etcd-cluster";
+    InvalidDataDir = "CP404", "invalid-data-dir";
+    EmptyClusterToken = "CP405", "empty-cluster-token";
+    UnsupportedVersion = "CP501", "unsupported-version";
+    InvalidKeyAlgorithm = "CP502", "invalid-key-algorithm";
+    ServiceAccountKeyAlgorithm = "CP503", "service-account-key-algorithm";
+    SharedCa = "CP504", "shared-ca";
+    InvalidValidity = "CP505", "invalid-validity";
+    InvalidSan = "CP601", "invalid-san";
+    SanNotCovered = "CP602", "san-not-covered";
+    NoLoadBalancer = "CP701", "no-load-balancer";
+    VipMisuse = "CP702", "vip-misuse";
+    UnknownAdmissionPlugin = "CP703", "unknown-admission-plugin";
+    UnknownAuthorizationMode = "CP704", "unknown-authorization-mode";
+    UnusedLoadBalancerHosts = "CP705", "unused-load-balancer-hosts";
+}
+
+/// A span of the source text with a short message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Label {
+    /// Byte range in the source.
+    pub span: Range<usize>,
+    /// What is at that place.
+    pub message: String,
+}
+
+impl Label {
+    /// A label at `span`.
+    pub fn new(span: Range<usize>, message: impl Into<String>) -> Label {
+        Label {
+            span,
+            message: message.into(),
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Stable identity.
+    pub code: Code,
+    /// One line saying what is wrong.
+    pub message: String,
+    /// Where it is wrong; `None` when the offending value is a default nobody wrote.
+    pub primary: Option<Label>,
+    /// Other places involved, e.g. the first of two duplicates.
+    pub secondary: Vec<Label>,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error with `code` and `message`.
+    pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
+        Self::new(Severity::Error, code, message)
+    }
+
+    /// A warning with `code` and `message`.
+    pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
+        Self::new(Severity::Warning, code, message)
+    }
+
+    fn new(severity: Severity, code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity,
+            code,
+            message: message.into(),
+            primary: None,
+            secondary: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// Points the finding at `span` (if known).
+    pub fn at(mut self, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
+        self.primary = span.map(|span| Label::new(span, message));
+        self
+    }
+
+    /// Adds a secondary place (if known).
+    pub fn also(mut self, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
+        if let Some(span) = span {
+            self.secondary.push(Label::new(span, message));
+        }
+        self
+    }
+
+    /// Says how to fix it.
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    fn to_codespan(&self) -> cs::Diagnostic<()> {
+        let severity = match self.severity {
+            Severity::Error => cs::Severity::Error,
+            Severity::Warning => cs::Severity::Warning,
+        };
+        let labels = self
+            .primary
+            .iter()
+            .map(|l| cs::Label::primary((), l.span.clone()).with_message(&l.message))
+            .chain(
+                self.secondary
+                    .iter()
+                    .map(|l| cs::Label::secondary((), l.span.clone()).with_message(&l.message)),
+            )
+            .collect();
+        let notes = self.help.iter().map(|h| format!("help: {h}")).collect();
+        cs::Diagnostic::new(severity)
+            .with_code(self.code.id())
+            .with_message(&self.message)
+            .with_labels(labels)
+            .with_notes(notes)
+    }
+}
+
+/// A source file and every finding about it.
+#[derive(Debug, Clone)]
+pub struct Report {
+    source_name: String,
+    source: String,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Report {
+    /// A report on `source` (named `source_name` in output). Findings are kept in source
+    /// order, so output reads top to bottom.
+    pub fn new(source_name: &str, source: &str, mut diagnostics: Vec<Diagnostic>) -> Report {
+        diagnostics.sort_by_key(|d| d.primary.as_ref().map_or(usize::MAX, |l| l.span.start));
+        Report {
+            source_name: source_name.to_owned(),
+            source: source.to_owned(),
+            diagnostics,
+        }
+    }
+
+    /// Every finding.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+
+    /// The name of the file the findings are about.
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// Number of findings of `severity`.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    }
+
+    /// True when at least one finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.count(Severity::Error) > 0
+    }
+
+    /// "2 errors, 1 warning".
+    pub fn summary(&self) -> String {
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "{}, {}",
+            plural(self.count(Severity::Error), "error"),
+            plural(self.count(Severity::Warning), "warning")
+        )
+    }
+
+    /// Every finding as text; `colour` adds ANSI colours (for a terminal only).
+    pub fn render(&self, colour: bool) -> String {
+        let file = SimpleFile::new(self.source_name.as_str(), self.source.as_str());
+        let config = term::Config::default();
+        let mut out = Vec::new();
+        for diagnostic in &self.diagnostics {
+            let diagnostic = diagnostic.to_codespan();
+            // Rendering into memory can only fail on a label outside the source, which the
+            // rules never produce; the message still reaches the user without its snippet.
+            let rendered = if colour {
+                let mut ansi = term::termcolor::Ansi::new(&mut out);
+                term::emit_to_write_style(&mut ansi, &config, &file, &diagnostic)
+            } else {
+                term::emit_to_io_write(&mut out, &config, &file, &diagnostic)
+            };
+            if rendered.is_err() {
+                out.extend_from_slice(format!("{}\n", diagnostic.message).as_bytes());
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Every finding as JSON values with 1-based line and column.
+    pub fn to_json(&self) -> serde_json::Value {
+        let locate = |label: &Label| {
+            let (line, column) = line_column(&self.source, label.span.start);
+            serde_json::json!({
+                "line": line, "column": column,
+                "start": label.span.start, "end": label.span.end,
+                "message": label.message,
+            })
+        };
+        let findings: Vec<_> = self
+            .diagnostics
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "code": d.code.id(),
+                    "name": d.code.slug(),
+                    "severity": d.severity,
+                    "message": d.message,
+                    "file": self.source_name,
+                    "primary": d.primary.as_ref().map(locate),
+                    "secondary": d.secondary.iter().map(locate).collect::<Vec<_>>(),
+                    "help": d.help,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(findings)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}
+
+/// The closest of `candidates` to `given`, if any is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(given, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut ids: Vec<_> = Code::ALL.iter().map(|c| c.id()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), Code::ALL.len());
+        assert!(ids.iter().all(|id| id.len() == 5 && id.starts_with("CP")));
+    }
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn suggestions_catch_typos_only() {
+        let fields = ["endpoint", "port", "bind_port"];
+        assert_eq!(did_you_mean("endpont", fields), Some("endpoint"));
+        assert_eq!(did_you_mean("zzz", fields), None);
+    }
+
+    #[test]
+    fn rendering_shows_code_position_and_underline() {
+        let source = "[api]\nport = 0\n";
+        let report = Report::new(
+            "c.toml",
+            source,
+            vec![Diagnostic::error(Code::InvalidPort, "bad port")
+                .at(Some(13..14), "here")
+                .help("use 6443")],
+        );
+        let text = report.render(false);
+        assert!(text.contains("error[CP301]: bad port"), "{text}");
+        assert!(text.contains("c.toml:2:8"), "{text}");
+        assert!(text.contains("^ here"), "{text}");
+        assert!(text.contains("= help: use 6443"), "{text}");
+        assert!(!text.contains('\u{1b}'));
+        assert!(report.render(true).contains('\u{1b}'));
+    }
+}

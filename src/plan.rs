@@ -1,0 +1,815 @@
+//! The validated, resolved cluster: every default filled in, every value typed. Also what
+//! follows from it without any key material: the listeners on each host, the SAN set of
+//! each server certificate, and every name and address a client dials.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use camino::Utf8PathBuf;
+use serde::Serialize;
+
+use crate::types::{
+    url_host, Cidr, DnsName, HostAddress, HostName, KeyAlgorithm, KubernetesVersion, Port,
+    PortRange, San, ValidityDays,
+};
+
+/// A setting with a fixed set of spellings in `cluster.toml`.
+pub trait Choice: Copy + PartialEq + 'static {
+    /// Every value with its spelling.
+    const ALL: &'static [(&'static str, Self)];
+
+    /// The spelling of this value.
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("?", |(name, _)| name)
+    }
+}
+
+macro_rules! choice {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum $name { $($(#[$vdoc])* $variant,)* }
+
+        impl Choice for $name {
+            const ALL: &'static [(&'static str, Self)] = &[$(($text, $name::$variant),)*];
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+choice! {
+    /// Where HAProxy runs.
+    LoadBalancerMode {
+        /// On machines of its own (`[[load_balancer.hosts]]`), as in the guide.
+        External = "external",
+        /// On every master, next to kube-apiserver.
+        OnMasters = "on-masters",
+    }
+}
+
+choice! {
+    /// How HAProxy decides that an API server is alive.
+    HealthCheck {
+        /// A TCP connect, as in the guide.
+        Tcp = "tcp",
+        /// `GET /readyz` over TLS.
+        HttpsReadyz = "https-readyz",
+    }
+}
+
+choice! {
+    /// Where controller-manager and scheduler kubeconfigs point.
+    ComponentsVia {
+        /// Through the load balancer, as in the guide.
+        LoadBalancer = "load-balancer",
+        /// To the API server on the same master.
+        Local = "local",
+    }
+}
+
+choice! {
+    /// How many certificate authorities the cluster has.
+    PkiLayout {
+        /// Kubernetes, etcd and front-proxy each have their own CA.
+        SeparateCas = "separate-cas",
+        /// One CA signs everything, as in the guide.
+        SharedCa = "shared-ca",
+    }
+}
+
+/// `[cluster]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterSettings {
+    /// Cluster name (kubeconfig cluster, `--cluster-name`).
+    pub name: DnsName,
+    /// Target Kubernetes release.
+    pub kubernetes_version: KubernetesVersion,
+    /// Cluster DNS domain.
+    pub dns_domain: DnsName,
+}
+
+/// `[network]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Network {
+    /// Service cluster IP range.
+    pub service_cidr: Cidr,
+    /// Pod network.
+    pub pod_cidr: Cidr,
+    /// NodePort range.
+    pub node_port_range: PortRange,
+    /// Where the machines live (may be empty: unchecked).
+    pub host_cidrs: Vec<Cidr>,
+}
+
+/// `[api]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Api {
+    /// What clients dial.
+    pub endpoint: San,
+    /// The port clients dial on the endpoint.
+    pub port: Port,
+    /// kube-apiserver `--secure-port`.
+    pub bind_port: Port,
+    /// Additional SANs for every API server certificate.
+    pub extra_sans: Vec<San>,
+    /// Where controller-manager and scheduler connect.
+    pub components_via: ComponentsVia,
+    /// `--enable-admission-plugins`.
+    pub admission_plugins: Vec<String>,
+    /// `--authorization-mode`.
+    pub authorization_modes: Vec<String>,
+}
+
+/// A machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Host {
+    /// Host name (also the etcd member name for masters).
+    pub name: HostName,
+    /// Its address.
+    pub address: HostAddress,
+}
+
+/// `[load_balancer]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadBalancer {
+    /// Where HAProxy runs.
+    pub mode: LoadBalancerMode,
+    /// HAProxy's bind port.
+    pub bind_port: Port,
+    /// HAProxy's health check.
+    pub health_check: HealthCheck,
+    /// keepalived virtual IP (on-masters mode only).
+    pub vip: Option<HostAddress>,
+    /// Dedicated HAProxy machines (external mode; may be empty when an outside load
+    /// balancer or the first master serves the endpoint).
+    pub hosts: Vec<Host>,
+}
+
+/// `[etcd]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Etcd {
+    /// Client port.
+    pub client_port: Port,
+    /// Peer port.
+    pub peer_port: Port,
+    /// `--initial-cluster-token`.
+    pub initial_cluster_token: String,
+    /// `--data-dir`.
+    pub data_dir: Utf8PathBuf,
+}
+
+/// `[pki]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pki {
+    /// Algorithm of every TLS key.
+    pub key_algorithm: KeyAlgorithm,
+    /// Algorithm of the service-account signing key.
+    pub service_account_key_algorithm: KeyAlgorithm,
+    /// CA validity.
+    pub ca_validity: ValidityDays,
+    /// Leaf validity.
+    pub cert_validity: ValidityDays,
+    /// One CA or three.
+    pub layout: PkiLayout,
+}
+
+/// The whole validated cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// `[cluster]`.
+    pub cluster: ClusterSettings,
+    /// `[network]`.
+    pub network: Network,
+    /// `[api]`.
+    pub api: Api,
+    /// Control-plane machines, in order; also the etcd members.
+    pub masters: Vec<Host>,
+    /// `[load_balancer]`.
+    pub load_balancer: LoadBalancer,
+    /// Worker machines.
+    pub workers: Vec<Host>,
+    /// `[etcd]`.
+    pub etcd: Etcd,
+    /// `[pki]`.
+    pub pki: Pki,
+}
+
+/// A program that listens on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum Component {
+    EtcdClient,
+    EtcdPeer,
+    KubeApiserver,
+    KubeControllerManager,
+    KubeScheduler,
+    Haproxy,
+}
+
+impl Component {
+    /// How the component is named in output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Component::EtcdClient => "etcd (clients)",
+            Component::EtcdPeer => "etcd (peers)",
+            Component::KubeApiserver => "kube-apiserver",
+            Component::KubeControllerManager => "kube-controller-manager",
+            Component::KubeScheduler => "kube-scheduler",
+            Component::Haproxy => "haproxy",
+        }
+    }
+}
+
+/// Which local addresses a listener binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bind {
+    /// One address.
+    Address(IpAddr),
+    /// Every address of the host (`0.0.0.0`, `::`).
+    Any(IpAddr),
+}
+
+impl Bind {
+    /// True when both bind at least one common address.
+    pub fn overlaps(self, other: Bind) -> bool {
+        match (self, other) {
+            (Bind::Address(a), Bind::Address(b)) => a == b,
+            _ => true,
+        }
+    }
+
+    fn ip(self) -> IpAddr {
+        match self {
+            Bind::Address(ip) | Bind::Any(ip) => ip,
+        }
+    }
+}
+
+/// A socket a component listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Listener {
+    /// Who listens.
+    pub component: Component,
+    /// Where.
+    pub bind: Bind,
+    /// On which port.
+    pub port: Port,
+}
+
+impl Listener {
+    /// `10.0.0.1:2379`, `[fd00::1]:2379`, `0.0.0.0:6443`.
+    pub fn socket(&self) -> String {
+        format!("{}:{}", url_host(self.bind.ip()), self.port)
+    }
+}
+
+/// kube-controller-manager's fixed secure port (bound to loopback).
+pub const CONTROLLER_MANAGER_PORT: Port = match Port::new(10257) {
+    Some(p) => p,
+    None => panic!("10257 is a port"),
+};
+/// kube-scheduler's fixed secure port (bound to loopback).
+pub const SCHEDULER_PORT: Port = match Port::new(10259) {
+    Some(p) => p,
+    None => panic!("10259 is a port"),
+};
+
+/// The ports a master listens on, known before the whole plan is.
+#[derive(Debug, Clone, Copy)]
+pub struct MasterPorts {
+    /// etcd `--listen-client-urls` port.
+    pub etcd_client: Port,
+    /// etcd `--listen-peer-urls` port.
+    pub etcd_peer: Port,
+    /// kube-apiserver `--secure-port`.
+    pub apiserver: Port,
+    /// HAProxy's bind port in on-masters mode.
+    pub haproxy: Option<Port>,
+}
+
+/// Every listener of a master at `address`. Validation uses this to find collisions before
+/// a plan exists, so both agree by construction.
+pub fn master_listeners(ports: MasterPorts, address: IpAddr) -> Vec<Listener> {
+    let (any, loopback) = wildcard_and_loopback(address);
+    let mut listeners = vec![
+        Listener {
+            component: Component::EtcdClient,
+            bind: Bind::Address(address),
+            port: ports.etcd_client,
+        },
+        Listener {
+            component: Component::EtcdPeer,
+            bind: Bind::Address(address),
+            port: ports.etcd_peer,
+        },
+        Listener {
+            component: Component::KubeApiserver,
+            bind: Bind::Any(any),
+            port: ports.apiserver,
+        },
+        Listener {
+            component: Component::KubeControllerManager,
+            bind: Bind::Address(loopback),
+            port: CONTROLLER_MANAGER_PORT,
+        },
+        Listener {
+            component: Component::KubeScheduler,
+            bind: Bind::Address(loopback),
+            port: SCHEDULER_PORT,
+        },
+    ];
+    if let Some(port) = ports.haproxy {
+        listeners.push(haproxy_listener(address, port));
+    }
+    listeners
+}
+
+/// HAProxy's listener (`bind :PORT`: every address).
+pub fn haproxy_listener(address: IpAddr, port: Port) -> Listener {
+    Listener {
+        component: Component::Haproxy,
+        bind: Bind::Any(wildcard_and_loopback(address).0),
+        port,
+    }
+}
+
+/// The wildcard and loopback address of the family of `address`.
+pub fn wildcard_and_loopback(address: IpAddr) -> (IpAddr, IpAddr) {
+    match address {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::LOCALHOST.into()),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED.into(), Ipv6Addr::LOCALHOST.into()),
+    }
+}
+
+/// Which kind of server certificate a client checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerRole {
+    /// kube-apiserver's serving certificate.
+    Apiserver,
+    /// etcd's serving (and peer) certificate.
+    EtcdServer,
+}
+
+impl ServerRole {
+    /// The identity's name in the PKI table.
+    pub fn identity(self) -> &'static str {
+        match self {
+            ServerRole::Apiserver => "apiserver",
+            ServerRole::EtcdServer => "etcd-server",
+        }
+    }
+}
+
+/// The serving certificate of one server on one host, as far as names go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerCertificate {
+    /// Which kind of server.
+    pub role: ServerRole,
+    /// On which master.
+    pub host: HostName,
+    /// Every subjectAltName, DNS names first, without duplicates.
+    pub sans: Vec<San>,
+}
+
+/// Where a dialled name comes from in the configuration (so a finding can point there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[allow(missing_docs)]
+pub enum Origin {
+    ApiEndpoint,
+    LoadBalancerHost(usize),
+    Vip,
+    Master(usize),
+    ServiceCidr,
+    DnsDomain,
+    Loopback,
+}
+
+/// One way a client reaches a server: the name or address it dials, and which servers'
+/// certificates must therefore carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dial {
+    /// Who dials, in words.
+    pub client: &'static str,
+    /// What it dials.
+    pub target: San,
+    /// The kind of server reached.
+    pub role: ServerRole,
+    /// The one master reached, or `None` when the connection may land on any master.
+    pub master: Option<usize>,
+    /// Where the target comes from.
+    pub origin: Origin,
+}
+
+impl Plan {
+    /// How many etcd members may fail while the cluster keeps quorum.
+    pub fn etcd_failure_tolerance(&self) -> usize {
+        self.masters.len().saturating_sub(1) / 2
+    }
+
+    /// The ports every master listens on.
+    pub fn master_ports(&self) -> MasterPorts {
+        MasterPorts {
+            etcd_client: self.etcd.client_port,
+            etcd_peer: self.etcd.peer_port,
+            apiserver: self.api.bind_port,
+            haproxy: (self.load_balancer.mode == LoadBalancerMode::OnMasters)
+                .then_some(self.load_balancer.bind_port),
+        }
+    }
+
+    /// The first service IP, which the `kubernetes` service gets.
+    pub fn kubernetes_service_ip(&self) -> IpAddr {
+        self.network.service_cidr.first_host()
+    }
+
+    /// `https://endpoint:port`, what every client outside the masters dials.
+    pub fn api_url(&self) -> String {
+        let host = match &self.api.endpoint {
+            San::Ip(ip) => url_host(*ip),
+            San::Dns(name) => name.to_string(),
+        };
+        format!("https://{host}:{}", self.api.port)
+    }
+
+    /// The in-cluster names of the API: `kubernetes`, …, `kubernetes.default.svc.<domain>`.
+    pub fn kubernetes_service_names(&self) -> Vec<San> {
+        let full = format!("kubernetes.default.svc.{}", self.cluster.dns_domain);
+        [
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            &full,
+        ]
+        .into_iter()
+        .filter_map(|name| name.parse().ok())
+        .map(San::Dns)
+        .collect()
+    }
+
+    /// Every name and address a client dials, and which server certificates it reaches.
+    pub fn dials(&self) -> Vec<Dial> {
+        let mut dials = Vec::new();
+        let any_master = |client, target, origin| Dial {
+            client,
+            target,
+            role: ServerRole::Apiserver,
+            master: None,
+            origin,
+        };
+        dials.push(any_master(
+            "kubectl, kubelets and components",
+            self.api.endpoint.clone(),
+            Origin::ApiEndpoint,
+        ));
+        for (i, host) in self.load_balancer.hosts.iter().enumerate() {
+            for target in host_sans(host) {
+                dials.push(any_master(
+                    "clients of the load balancer",
+                    target,
+                    Origin::LoadBalancerHost(i),
+                ));
+            }
+        }
+        if let Some(vip) = self.load_balancer.vip {
+            dials.push(any_master(
+                "clients of the virtual IP",
+                San::Ip(vip.ip()),
+                Origin::Vip,
+            ));
+        }
+        for (i, master) in self.masters.iter().enumerate() {
+            if self.load_balancer.mode == LoadBalancerMode::OnMasters {
+                for target in host_sans(master) {
+                    dials.push(any_master(
+                        "clients of the HAProxy on a master",
+                        target,
+                        Origin::Master(i),
+                    ));
+                }
+            }
+            dials.extend(self.master_dials(i, master));
+        }
+        dials.push(any_master(
+            "pods",
+            San::Ip(self.kubernetes_service_ip()),
+            Origin::ServiceCidr,
+        ));
+        for name in self.kubernetes_service_names() {
+            dials.push(any_master("pods", name, Origin::DnsDomain));
+        }
+        dials
+    }
+
+    /// What reaches one master directly: its API server and its etcd member.
+    fn master_dials(&self, i: usize, master: &Host) -> Vec<Dial> {
+        let (_, loopback) = wildcard_and_loopback(master.address.ip());
+        let direct = |client, target, role, origin| Dial {
+            client,
+            target,
+            role,
+            master: Some(i),
+            origin,
+        };
+        let mut dials = vec![direct(
+            "the load balancer's health check",
+            San::Ip(master.address.ip()),
+            ServerRole::Apiserver,
+            Origin::Master(i),
+        )];
+        if self.api.components_via == ComponentsVia::Local {
+            dials.push(direct(
+                "controller-manager and scheduler",
+                San::Ip(loopback),
+                ServerRole::Apiserver,
+                Origin::Loopback,
+            ));
+        }
+        for target in host_sans(master) {
+            dials.push(direct(
+                "kube-apiserver, etcdctl and etcd peers",
+                target,
+                ServerRole::EtcdServer,
+                Origin::Master(i),
+            ));
+        }
+        dials.push(direct(
+            "etcdctl on the master",
+            San::Ip(loopback),
+            ServerRole::EtcdServer,
+            Origin::Loopback,
+        ));
+        dials
+    }
+
+    /// The SAN set of every server certificate: one apiserver and one etcd-server
+    /// certificate per master.
+    pub fn server_certificates(&self) -> Vec<ServerCertificate> {
+        let mut certificates = Vec::new();
+        for master in &self.masters {
+            certificates.push(ServerCertificate {
+                role: ServerRole::Apiserver,
+                host: master.name.clone(),
+                sans: self.apiserver_sans(master),
+            });
+        }
+        for master in &self.masters {
+            certificates.push(ServerCertificate {
+                role: ServerRole::EtcdServer,
+                host: master.name.clone(),
+                sans: etcd_server_sans(master),
+            });
+        }
+        certificates
+    }
+
+    fn apiserver_sans(&self, master: &Host) -> Vec<San> {
+        let mut sans = self.kubernetes_service_names();
+        sans.push(San::Ip(self.kubernetes_service_ip()));
+        sans.push(self.api.endpoint.clone());
+        // Behind a TCP load balancer any master may answer a connection to any
+        // load-balancer address, so every apiserver certificate carries all of them.
+        let balanced: Vec<&Host> = match self.load_balancer.mode {
+            LoadBalancerMode::External => self.load_balancer.hosts.iter().collect(),
+            LoadBalancerMode::OnMasters => self.masters.iter().collect(),
+        };
+        for host in std::iter::once(master).chain(balanced) {
+            sans.extend(host_sans(host));
+        }
+        sans.extend(self.load_balancer.vip.map(|vip| San::Ip(vip.ip())));
+        sans.extend(loopback_sans());
+        sans.extend(self.api.extra_sans.iter().cloned());
+        order_sans(sans)
+    }
+}
+
+fn etcd_server_sans(master: &Host) -> Vec<San> {
+    let mut sans = host_sans(master);
+    sans.extend(loopback_sans());
+    order_sans(sans)
+}
+
+/// The host's name and address.
+fn host_sans(host: &Host) -> Vec<San> {
+    vec![
+        San::Dns(host.name.as_dns_name().clone()),
+        San::Ip(host.address.ip()),
+    ]
+}
+
+fn loopback_sans() -> Vec<San> {
+    let localhost = "localhost".parse().map(San::Dns).ok();
+    localhost
+        .into_iter()
+        .chain([
+            San::Ip(Ipv4Addr::LOCALHOST.into()),
+            San::Ip(Ipv6Addr::LOCALHOST.into()),
+        ])
+        .collect()
+}
+
+/// DNS names first, then addresses, each in first-seen order, duplicates dropped.
+fn order_sans(sans: Vec<San>) -> Vec<San> {
+    let (mut dns, ips): (Vec<San>, Vec<San>) =
+        sans.into_iter().partition(|s| matches!(s, San::Dns(_)));
+    dns.extend(ips);
+    let mut seen = std::collections::HashSet::new();
+    dns.retain(|san| seen.insert(san.clone()));
+    dns
+}
+
+/// Every dial whose target is missing from a server certificate it may reach, with the
+/// master whose certificate lacks it; empty when the SAN sets cover every client.
+pub fn uncovered_dials(plan: &Plan) -> Vec<(Dial, HostName)> {
+    let certificates = plan.server_certificates();
+    let mut missing = Vec::new();
+    for dial in plan.dials() {
+        for (i, master) in plan.masters.iter().enumerate() {
+            if dial.master.is_some_and(|m| m != i) {
+                continue;
+            }
+            let covered = certificates
+                .iter()
+                .filter(|c| c.role == dial.role && c.host == master.name)
+                .all(|c| c.sans.contains(&dial.target));
+            if !covered {
+                missing.push((dial.clone(), master.name.clone()));
+            }
+        }
+    }
+    missing
+}
+
+/// What `cpgen check` prints: hosts and listeners, etcd quorum, certificate SANs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Cluster name.
+    pub cluster: String,
+    /// Kubernetes version.
+    pub kubernetes_version: String,
+    /// `https://endpoint:port`.
+    pub api_url: String,
+    /// PKI layout.
+    pub pki_layout: PkiLayout,
+    /// Key algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// etcd quorum facts.
+    pub etcd: EtcdSummary,
+    /// Every host with what it runs.
+    pub hosts: Vec<HostSummary>,
+    /// Every server certificate's SANs.
+    pub certificates: Vec<ServerCertificate>,
+}
+
+/// etcd membership facts.
+#[derive(Debug, Clone, Serialize)]
+pub struct EtcdSummary {
+    /// Members.
+    pub members: usize,
+    /// Members needed for quorum.
+    pub quorum: usize,
+    /// Members that may fail.
+    pub failure_tolerance: usize,
+}
+
+/// One host in the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostSummary {
+    /// Name.
+    pub name: HostName,
+    /// Address.
+    pub address: HostAddress,
+    /// "master", "load-balancer", "worker".
+    pub role: &'static str,
+    /// What it listens on.
+    pub listeners: Vec<ListenerSummary>,
+}
+
+/// One listener in the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerSummary {
+    /// Who listens.
+    pub component: Component,
+    /// `address:port`.
+    pub socket: String,
+}
+
+impl Plan {
+    /// The summary `cpgen check` prints.
+    pub fn summary(&self) -> Summary {
+        let listeners = |ls: Vec<Listener>| {
+            ls.into_iter()
+                .map(|l| ListenerSummary {
+                    component: l.component,
+                    socket: l.socket(),
+                })
+                .collect()
+        };
+        let summarize = |host: &Host, role, ls| HostSummary {
+            name: host.name.clone(),
+            address: host.address,
+            role,
+            listeners: listeners(ls),
+        };
+        let mut hosts: Vec<HostSummary> = self
+            .masters
+            .iter()
+            .map(|m| {
+                summarize(
+                    m,
+                    "master",
+                    master_listeners(self.master_ports(), m.address.ip()),
+                )
+            })
+            .collect();
+        hosts.extend(self.load_balancer.hosts.iter().map(|h| {
+            summarize(
+                h,
+                "load-balancer",
+                vec![haproxy_listener(
+                    h.address.ip(),
+                    self.load_balancer.bind_port,
+                )],
+            )
+        }));
+        hosts.extend(
+            self.workers
+                .iter()
+                .map(|w| summarize(w, "worker", Vec::new())),
+        );
+        Summary {
+            cluster: self.cluster.name.to_string(),
+            kubernetes_version: self.cluster.kubernetes_version.to_string(),
+            api_url: self.api_url(),
+            pki_layout: self.pki.layout,
+            key_algorithm: self.pki.key_algorithm,
+            etcd: EtcdSummary {
+                members: self.masters.len(),
+                quorum: self.masters.len() / 2 + 1,
+                failure_tolerance: self.etcd_failure_tolerance(),
+            },
+            hosts,
+            certificates: self.server_certificates(),
+        }
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "cluster {} (Kubernetes {}), API at {}",
+            self.cluster, self.kubernetes_version, self.api_url
+        )?;
+        writeln!(
+            f,
+            "etcd: {} members, quorum {}, tolerates {} failed member{}",
+            self.etcd.members,
+            self.etcd.quorum,
+            self.etcd.failure_tolerance,
+            if self.etcd.failure_tolerance == 1 {
+                ""
+            } else {
+                "s"
+            }
+        )?;
+        writeln!(f, "pki: {}, {} keys", self.pki_layout, self.key_algorithm)?;
+        writeln!(f, "\nhosts:")?;
+        for host in &self.hosts {
+            writeln!(f, "  {} {} ({})", host.name, host.address, host.role)?;
+            for l in &host.listeners {
+                writeln!(f, "    {:<24} {}", l.component.label(), l.socket)?;
+            }
+        }
+        writeln!(f, "\nserver certificates:")?;
+        for c in &self.certificates {
+            let sans: Vec<String> = c.sans.iter().map(San::to_string).collect();
+            writeln!(
+                f,
+                "  {} on {}: {}",
+                c.role.identity(),
+                c.host,
+                sans.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}

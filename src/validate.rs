@@ -1,0 +1,1278 @@
+//! The rules of DESIGN.md §4: raw configuration in, a [`Plan`] out — or every finding at
+//! once. Each value is first parsed on its own (so one bad value never hides another), then
+//! the cross-cutting rules run on whatever parsed, and the plan is assembled only when no
+//! error was found.
+
+use std::net::IpAddr;
+use std::ops::Range;
+use std::str::FromStr;
+
+use camino::Utf8PathBuf;
+use toml::Spanned;
+
+use crate::config::{
+    Int, RawApi, RawConfig, RawEtcd, RawHost, RawLoadBalancer, RawNetwork, Text, TextList,
+};
+use crate::diag::{did_you_mean, Code, Diagnostic, Report, Severity};
+use crate::kubernetes::{self, AUTHORIZATION_MODES};
+use crate::plan::{
+    master_listeners, uncovered_dials, Api, Choice, ClusterSettings, ComponentsVia, Etcd,
+    HealthCheck, Host, LoadBalancer, LoadBalancerMode, MasterPorts, Network, Origin, Pki,
+    PkiLayout, Plan,
+};
+use crate::types::{
+    Cidr, DnsName, HostAddress, HostName, KeyAlgorithm, KubernetesVersion, NameError, Port,
+    PortRange, San, ValidityDays,
+};
+use crate::{Config, Error};
+
+type Span = Option<Range<usize>>;
+
+/// A valid configuration: the plan, and the warnings (if any) found on the way.
+#[derive(Debug)]
+pub struct Checked {
+    /// The resolved cluster.
+    pub plan: Plan,
+    /// Warnings only; empty when the configuration is clean.
+    pub report: Report,
+}
+
+impl Config {
+    /// Applies every rule. `Ok` when no finding is an error (warnings ride along in
+    /// [`Checked::report`]); otherwise [`Error::Invalid`] with every finding.
+    pub fn validate(&self) -> Result<Checked, Error> {
+        validate(self)
+    }
+}
+
+/// See [`Config::validate`].
+pub fn validate(config: &Config) -> Result<Checked, Error> {
+    let mut rules = Rules {
+        findings: config.parse_findings().to_vec(),
+    };
+    let draft = rules.draft(config.raw());
+    rules.cross_check(config.raw(), &draft);
+    let plan = if rules.has_errors() {
+        None
+    } else {
+        draft.assemble()
+    };
+    if let Some(plan) = &plan {
+        rules.check_san_coverage(config.raw(), plan);
+    }
+    let report = Report::new(config.source_name(), config.source(), rules.findings);
+    match plan {
+        Some(plan) if !report.has_errors() => Ok(Checked { plan, report }),
+        _ => Err(Error::Invalid(Box::new(report))),
+    }
+}
+
+struct Rules {
+    findings: Vec<Diagnostic>,
+}
+
+/// Which list a host was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostKind {
+    Master,
+    LoadBalancer,
+    Worker,
+}
+
+impl HostKind {
+    fn table(self) -> &'static str {
+        match self {
+            HostKind::Master => "[[masters]]",
+            HostKind::LoadBalancer => "[[load_balancer.hosts]]",
+            HostKind::Worker => "[[workers]]",
+        }
+    }
+}
+
+/// A host as far as it parsed.
+struct DraftHost {
+    kind: HostKind,
+    name: Option<HostName>,
+    address: Option<HostAddress>,
+    span: Range<usize>,
+    name_span: Span,
+    address_span: Span,
+}
+
+/// Every value, parsed on its own; `None` where parsing failed (and a finding says why).
+struct Draft {
+    cluster_name: Option<DnsName>,
+    version: Option<KubernetesVersion>,
+    dns_domain: Option<DnsName>,
+    service_cidr: Option<Cidr>,
+    pod_cidr: Option<Cidr>,
+    node_port_range: Option<PortRange>,
+    host_cidrs: Vec<(Cidr, Span)>,
+    endpoint: Option<San>,
+    api_port: Option<Port>,
+    api_bind_port: Option<Port>,
+    extra_sans: Option<Vec<San>>,
+    components_via: Option<ComponentsVia>,
+    admission_plugins: Vec<String>,
+    authorization_modes: Vec<String>,
+    masters: Vec<DraftHost>,
+    lb_hosts: Vec<DraftHost>,
+    workers: Vec<DraftHost>,
+    lb_mode: Option<LoadBalancerMode>,
+    lb_bind_port: Option<Port>,
+    health_check: Option<HealthCheck>,
+    vip: Option<Option<HostAddress>>,
+    vip_span: Span,
+    etcd_client_port: Option<Port>,
+    etcd_peer_port: Option<Port>,
+    cluster_token: Option<String>,
+    data_dir: Option<Utf8PathBuf>,
+    key_algorithm: Option<KeyAlgorithm>,
+    sa_key_algorithm: Option<KeyAlgorithm>,
+    ca_validity: Option<ValidityDays>,
+    cert_validity: Option<ValidityDays>,
+    layout: Option<PkiLayout>,
+}
+
+fn span<T>(value: &Option<Spanned<T>>) -> Span {
+    value.as_ref().map(Spanned::span)
+}
+
+fn section<T: Default + Clone>(value: &Option<Spanned<T>>) -> (T, Span) {
+    (
+        value
+            .as_ref()
+            .map(|v| v.get_ref().clone())
+            .unwrap_or_default(),
+        span(value),
+    )
+}
+
+impl Rules {
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.findings.push(diagnostic);
+    }
+
+    fn has_errors(&self) -> bool {
+        self.findings.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    /// Parses a text value, or takes `default` when the key is absent.
+    fn text<T: FromStr>(
+        &mut self,
+        value: &Option<Text>,
+        default: Option<T>,
+        code: Code,
+        help: &str,
+    ) -> Option<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match value {
+            Some(value) => self.parse_at(value, code, help),
+            None => default,
+        }
+    }
+
+    fn parse_at<T: FromStr>(&mut self, value: &Text, code: Code, help: &str) -> Option<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match value.get_ref().trim().parse::<T>() {
+            Ok(parsed) => Some(parsed),
+            Err(e) => {
+                self.push(
+                    Diagnostic::error(code, e.to_string())
+                        .at(Some(value.span()), "invalid value")
+                        .help(help),
+                );
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, value: &Option<Int>, default: u16) -> Option<Port> {
+        let Some(value) = value else {
+            return Port::new(default);
+        };
+        match Port::try_from(*value.get_ref()) {
+            Ok(port) => Some(port),
+            Err(e) => {
+                self.push(
+                    Diagnostic::error(Code::InvalidPort, e.to_string())
+                        .at(Some(value.span()), "not a port")
+                        .help("use a port from 1 to 65535"),
+                );
+                None
+            }
+        }
+    }
+
+    fn choice<T: Choice>(&mut self, value: &Option<Text>, key: &str, default: T) -> Option<T> {
+        let Some(value) = value else {
+            return Some(default);
+        };
+        let given = value.get_ref().as_str();
+        if let Some((_, v)) = T::ALL.iter().find(|(name, _)| *name == given) {
+            return Some(*v);
+        }
+        let names: Vec<&str> = T::ALL.iter().map(|(name, _)| *name).collect();
+        let help = match did_you_mean(given, names.iter().copied()) {
+            Some(s) => format!("did you mean \"{s}\"?"),
+            None => format!("use one of: {}", quoted(&names)),
+        };
+        self.push(
+            Diagnostic::error(
+                Code::UnknownValue,
+                format!("`{given}` is not a valid `{key}`"),
+            )
+            .at(Some(value.span()), "unknown value")
+            .help(help),
+        );
+        None
+    }
+
+    fn validity(&mut self, value: &Option<Int>, default: i64) -> Option<ValidityDays> {
+        let n = value.as_ref().map_or(default, |v| *v.get_ref());
+        match ValidityDays::try_from(n) {
+            Ok(days) => Some(days),
+            Err(e) => {
+                self.push(
+                    Diagnostic::error(Code::InvalidValidity, e.to_string())
+                        .at(span(value), "invalid validity"),
+                );
+                None
+            }
+        }
+    }
+
+    fn draft(&mut self, raw: &RawConfig) -> Draft {
+        let masters = self.hosts(&raw.masters, HostKind::Master);
+        let workers = self.hosts(&raw.workers, HostKind::Worker);
+        let (lb, _) = section(&raw.load_balancer);
+        let lb_hosts = self.hosts(&lb.hosts, HostKind::LoadBalancer);
+        let (cluster, _) = section(&raw.cluster);
+        let name_help = "names are DNS-1123: lowercase letters, digits, `-` and `.`";
+        let cluster_name = self.text(
+            &cluster.name,
+            "kubernetes".parse().ok(),
+            Code::InvalidName,
+            name_help,
+        );
+        let version = self.version(&cluster.kubernetes_version);
+        let dns_domain = self.text(
+            &cluster.dns_domain,
+            "cluster.local".parse().ok(),
+            Code::InvalidName,
+            name_help,
+        );
+        let ipv6 = masters
+            .iter()
+            .find_map(|m| m.address)
+            .is_some_and(|a| a.ip().is_ipv6());
+        let (network, _) = section(&raw.network);
+        let (service_cidr, pod_cidr, node_port_range, host_cidrs) = self.network(&network, ipv6);
+        let lb_mode = self.choice(&lb.mode, "load_balancer.mode", LoadBalancerMode::External);
+        let lb_bind_default = if lb_mode == Some(LoadBalancerMode::OnMasters) {
+            8443
+        } else {
+            6443
+        };
+        let lb_bind_port = self.port(&lb.bind_port, lb_bind_default);
+        let health_check = self.choice(
+            &lb.health_check,
+            "load_balancer.health_check",
+            HealthCheck::HttpsReadyz,
+        );
+        let vip = self.vip(&lb);
+        let (api, _) = section(&raw.api);
+        let api_bind_port = self.port(&api.bind_port, 6443);
+        let has_balancer = lb_mode == Some(LoadBalancerMode::OnMasters) || !lb_hosts.is_empty();
+        let api_port_default = if has_balancer {
+            lb_bind_port
+        } else {
+            api_bind_port
+        };
+        let api_port = match api_port_default {
+            Some(default) => self.port(&api.port, default.get()),
+            None => self.port(&api.port, 6443),
+        };
+        let endpoint = self.endpoint(&api, lb_mode, vip.flatten(), &lb_hosts, &masters);
+        let (etcd, _) = section(&raw.etcd);
+        let (pki, _) = section(&raw.pki);
+        let key_algorithm = self.key_algorithm(&pki.key_algorithm, KeyAlgorithm::EcdsaP256);
+        let cluster_token = self.cluster_token(&etcd, cluster_name.as_ref());
+        let sa_key_algorithm = match key_algorithm {
+            Some(alg) => self.key_algorithm(&pki.service_account_key_algorithm, alg),
+            None => None,
+        };
+        Draft {
+            cluster_name,
+            version,
+            dns_domain,
+            service_cidr,
+            pod_cidr,
+            node_port_range,
+            host_cidrs,
+            endpoint,
+            api_port,
+            api_bind_port,
+            extra_sans: self.extra_sans(&api.extra_sans),
+            components_via: self.choice(
+                &api.components_via,
+                "api.components_via",
+                ComponentsVia::LoadBalancer,
+            ),
+            admission_plugins: self.admission_plugins(&api.admission_plugins, version),
+            authorization_modes: self.authorization_modes(&api.authorization_modes),
+            masters,
+            lb_hosts,
+            workers,
+            lb_mode,
+            lb_bind_port,
+            health_check,
+            vip,
+            vip_span: span(&lb.vip),
+            etcd_client_port: self.port(&etcd.client_port, 2379),
+            etcd_peer_port: self.port(&etcd.peer_port, 2380),
+            cluster_token,
+            data_dir: self.data_dir(&etcd.data_dir),
+            key_algorithm,
+            sa_key_algorithm,
+            ca_validity: self.validity(&pki.ca_validity_days, 3650),
+            cert_validity: self.validity(&pki.cert_validity_days, 365),
+            layout: self.choice(&pki.layout, "pki.layout", PkiLayout::SeparateCas),
+        }
+    }
+
+    fn hosts(&mut self, hosts: &[Spanned<RawHost>], kind: HostKind) -> Vec<DraftHost> {
+        hosts.iter().map(|host| self.host(host, kind)).collect()
+    }
+
+    fn host(&mut self, host: &Spanned<RawHost>, kind: HostKind) -> DraftHost {
+        let raw = host.get_ref();
+        for (key, value) in [("name", &raw.name), ("address", &raw.address)] {
+            if value.is_none() {
+                self.push(
+                    Diagnostic::error(
+                        Code::MissingKey,
+                        format!("this {} entry has no `{key}`", kind.table()),
+                    )
+                    .at(Some(host.span()), format!("`{key}` missing"))
+                    .help(format!("add `{key} = \"...\"` to the entry")),
+                );
+            }
+        }
+        let name = raw.name.as_ref().and_then(|name| self.host_name(name));
+        let address = raw.address.as_ref().and_then(|address| {
+            address
+                .get_ref()
+                .parse::<HostAddress>()
+                .map_err(|e| {
+                    self.push(
+                        Diagnostic::error(Code::InvalidAddress, e.to_string())
+                            .at(Some(address.span()), "not a machine address")
+                            .help("give the machine's IPv4 or IPv6 address, e.g. \"10.10.10.80\""),
+                    )
+                })
+                .ok()
+        });
+        DraftHost {
+            kind,
+            name,
+            address,
+            span: host.span(),
+            name_span: span(&raw.name),
+            address_span: span(&raw.address),
+        }
+    }
+
+    fn host_name(&mut self, name: &Text) -> Option<HostName> {
+        match name.get_ref().parse::<HostName>() {
+            Ok(parsed) => Some(parsed),
+            Err(e) => {
+                let lower = name.get_ref().to_ascii_lowercase().replace('_', "-");
+                let help = match (&e, lower.parse::<HostName>()) {
+                    (NameError::BadChar(_), Ok(fixed)) => format!("did you mean \"{fixed}\"?"),
+                    _ => "host names are DNS-1123: lowercase letters, digits, `-` and `.`, at most 63 characters between dots".to_owned(),
+                };
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidName,
+                        format!("`{}` is not a valid host name: {e}", name.get_ref()),
+                    )
+                    .at(Some(name.span()), "invalid host name")
+                    .help(help),
+                );
+                None
+            }
+        }
+    }
+
+    fn version(&mut self, value: &Option<Text>) -> Option<KubernetesVersion> {
+        let range = format!(
+            "{} to {}",
+            KubernetesVersion::OLDEST,
+            KubernetesVersion::NEWEST
+        );
+        let version = self.text(
+            value,
+            Some(KubernetesVersion::new(31)),
+            Code::UnsupportedVersion,
+            &format!("cpgen supports Kubernetes {range}"),
+        )?;
+        if !version.is_supported() {
+            self.push(
+                Diagnostic::error(
+                    Code::UnsupportedVersion,
+                    format!("Kubernetes {version} is not supported"),
+                )
+                .at(span(value), "unsupported version")
+                .help(format!(
+                    "cpgen emits flags for Kubernetes {range}; choose one of those"
+                )),
+            );
+            return None;
+        }
+        Some(version)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn network(
+        &mut self,
+        network: &RawNetwork,
+        ipv6: bool,
+    ) -> (
+        Option<Cidr>,
+        Option<Cidr>,
+        Option<PortRange>,
+        Vec<(Cidr, Span)>,
+    ) {
+        let help =
+            "write a network address and prefix, e.g. \"10.32.0.0/16\" or \"fd00:10:32::/108\"";
+        let (service_default, pod_default) = if ipv6 {
+            ("fd00:10:32::/108", "fd00:10:38::/56")
+        } else {
+            ("10.32.0.0/16", "10.38.0.0/16")
+        };
+        let service = self.text(
+            &network.service_cidr,
+            service_default.parse().ok(),
+            Code::InvalidCidr,
+            help,
+        );
+        let pod = self.text(
+            &network.pod_cidr,
+            pod_default.parse().ok(),
+            Code::InvalidCidr,
+            help,
+        );
+        let node_ports = self.text(
+            &network.node_port_range,
+            "30000-32767".parse().ok(),
+            Code::InvalidPortRange,
+            "write LOW-HIGH, e.g. \"30000-32767\"",
+        );
+        let host_cidrs = network
+            .host_cidrs
+            .iter()
+            .flat_map(|list| list.get_ref())
+            .filter_map(|c| Some((self.parse_at(c, Code::InvalidCidr, help)?, Some(c.span()))))
+            .collect();
+        if let Some(service) = service {
+            self.service_cidr_size(service, span(&network.service_cidr));
+        }
+        (service, pod, node_ports, host_cidrs)
+    }
+
+    fn service_cidr_size(&mut self, service: Cidr, at: Span) {
+        let prefix = service.net().prefix_len();
+        let (largest, smallest) = if service.is_ipv6() {
+            (108, 125)
+        } else {
+            (12, 29)
+        };
+        let problem = if prefix < largest {
+            format!(
+                "service CIDR {service} is too large: kube-apiserver accepts at most /{largest}"
+            )
+        } else if prefix > smallest {
+            format!("service CIDR {service} is too small to hold the service IPs")
+        } else {
+            return;
+        };
+        self.push(
+            Diagnostic::error(Code::ServiceCidrSize, problem)
+                .at(at, "service CIDR")
+                .help(format!("use a prefix from /{largest} to /{smallest}")),
+        );
+    }
+
+    fn vip(&mut self, lb: &RawLoadBalancer) -> Option<Option<HostAddress>> {
+        match &lb.vip {
+            Some(vip) if !vip.get_ref().trim().is_empty() => self
+                .parse_at(
+                    vip,
+                    Code::InvalidAddress,
+                    "give a free address in the masters' network, e.g. \"10.10.10.100\"",
+                )
+                .map(Some),
+            _ => Some(None),
+        }
+    }
+
+    fn endpoint(
+        &mut self,
+        api: &RawApi,
+        mode: Option<LoadBalancerMode>,
+        vip: Option<HostAddress>,
+        lb_hosts: &[DraftHost],
+        masters: &[DraftHost],
+    ) -> Option<San> {
+        if let Some(endpoint) = &api.endpoint {
+            let given = endpoint.get_ref().trim();
+            return match given.parse::<San>() {
+                Ok(San::Dns(name)) if name.is_wildcard() => {
+                    self.push(
+                        Diagnostic::error(Code::InvalidSan, format!("`{given}` cannot be the API endpoint: clients dial one name, not a wildcard"))
+                            .at(Some(endpoint.span()), "wildcard")
+                            .help("give the name clients dial; wildcards belong in api.extra_sans"),
+                    );
+                    None
+                }
+                Ok(san) => Some(san),
+                Err(e) => {
+                    let help = if given.contains("://")
+                        || (given.contains(':') && given.parse::<IpAddr>().is_err())
+                    {
+                        "give only the host clients dial, e.g. \"kubernetes\" or \"10.10.10.2\"; the port is `api.port`".to_owned()
+                    } else {
+                        format!("clients must dial an IP address or a DNS name a certificate can carry ({e})")
+                    };
+                    self.push(
+                        Diagnostic::error(
+                            Code::InvalidSan,
+                            format!("`{given}` cannot be the API endpoint"),
+                        )
+                        .at(Some(endpoint.span()), "not an address or DNS name")
+                        .help(help),
+                    );
+                    None
+                }
+            };
+        }
+        if let Some(vip) = vip {
+            return Some(San::Ip(vip.ip()));
+        }
+        let (fallback, why) = match (mode?, lb_hosts.first()) {
+            (LoadBalancerMode::External, Some(lb)) if lb_hosts.len() == 1 => {
+                return lb.address.map(|a| San::Ip(a.ip()))
+            }
+            (LoadBalancerMode::External, Some(lb)) => {
+                (lb, "clients will dial the first load balancer only")
+            }
+            (LoadBalancerMode::External, None) => (
+                masters.first()?,
+                "no load balancer: clients will dial the first master only",
+            ),
+            (LoadBalancerMode::OnMasters, _) => (
+                masters.first()?,
+                "no virtual IP: clients will dial the HAProxy on the first master only",
+            ),
+        };
+        self.push(
+            Diagnostic::warning(Code::NoLoadBalancer, format!("the API endpoint is not highly available: {why}"))
+                .at(Some(fallback.span.clone()), "the API endpoint defaults to this host")
+                .help("set `api.endpoint` to a name that resolves to every load balancer, or use mode = \"on-masters\" with a `vip`"),
+        );
+        fallback.address.map(|a| San::Ip(a.ip()))
+    }
+
+    fn extra_sans(&mut self, list: &Option<TextList>) -> Option<Vec<San>> {
+        let mut sans = Vec::new();
+        let mut ok = true;
+        for value in list.iter().flat_map(|l| l.get_ref()) {
+            let given = value.get_ref().as_str();
+            match given.parse::<San>() {
+                Ok(san) => sans.push(san),
+                Err(e) => {
+                    ok = false;
+                    self.push(
+                        Diagnostic::error(
+                            Code::InvalidSan,
+                            format!("`{given}` cannot be a subjectAltName: {e}"),
+                        )
+                        .at(Some(value.span()), "invalid SAN")
+                        .help("give an IP address or a DNS name (a leading `*.` is allowed)"),
+                    );
+                }
+            }
+        }
+        ok.then_some(sans)
+    }
+
+    fn admission_plugins(
+        &mut self,
+        list: &Option<TextList>,
+        version: Option<KubernetesVersion>,
+    ) -> Vec<String> {
+        let Some(list) = list else {
+            return kubernetes::DEFAULT_ADMISSION_PLUGINS
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+        };
+        let minor = version.unwrap_or(KubernetesVersion::new(31)).minor();
+        for value in list.get_ref() {
+            let name = value.get_ref().as_str();
+            let problem = match kubernetes::admission_plugin(name) {
+                Some(p) if p.exists_in(minor) => continue,
+                Some(p) => match p.removed_in {
+                    Some(removed) if minor >= removed => format!("admission plugin {name} was removed in Kubernetes 1.{removed}"),
+                    _ => format!("admission plugin {name} does not exist yet in Kubernetes 1.{minor} (it came in 1.{})", p.since),
+                },
+                None => format!("`{name}` is not a kube-apiserver admission plugin"),
+            };
+            let known = kubernetes::ADMISSION_PLUGINS
+                .iter()
+                .filter(|p| p.exists_in(minor))
+                .map(|p| p.name);
+            let help = did_you_mean(name, known).map_or_else(
+                || {
+                    "remove it; see `kube-apiserver --help` for the plugins of your release"
+                        .to_owned()
+                },
+                |s| format!("did you mean {s}?"),
+            );
+            self.push(
+                Diagnostic::error(Code::UnknownAdmissionPlugin, problem)
+                    .at(Some(value.span()), "unknown plugin")
+                    .help(help),
+            );
+        }
+        list.get_ref().iter().map(|v| v.get_ref().clone()).collect()
+    }
+
+    fn authorization_modes(&mut self, list: &Option<TextList>) -> Vec<String> {
+        let Some(list) = list else {
+            return kubernetes::DEFAULT_AUTHORIZATION_MODES
+                .iter()
+                .map(|m| m.to_string())
+                .collect();
+        };
+        for value in list.get_ref() {
+            let mode = value.get_ref().as_str();
+            if !AUTHORIZATION_MODES.contains(&mode) {
+                let help = did_you_mean(mode, AUTHORIZATION_MODES.iter().copied()).map_or_else(
+                    || format!("use some of: {}", AUTHORIZATION_MODES.join(", ")),
+                    |s| format!("did you mean {s}?"),
+                );
+                self.push(
+                    Diagnostic::error(
+                        Code::UnknownAuthorizationMode,
+                        format!("`{mode}` is not an authorization mode"),
+                    )
+                    .at(Some(value.span()), "unknown mode")
+                    .help(help),
+                );
+            }
+        }
+        if list.get_ref().is_empty() {
+            self.push(
+                Diagnostic::error(
+                    Code::UnknownAuthorizationMode,
+                    "no authorization mode given",
+                )
+                .at(Some(list.span()), "empty list")
+                .help("use [\"Node\", \"RBAC\"]"),
+            );
+        }
+        list.get_ref().iter().map(|v| v.get_ref().clone()).collect()
+    }
+
+    fn cluster_token(&mut self, etcd: &RawEtcd, cluster: Option<&DnsName>) -> Option<String> {
+        match &etcd.initial_cluster_token {
+            Some(token)
+                if token.get_ref().trim().is_empty()
+                    || token.get_ref().contains(char::is_whitespace) =>
+            {
+                self.push(
+                    Diagnostic::error(
+                        Code::EmptyClusterToken,
+                        "the etcd initial cluster token must be a non-empty word",
+                    )
+                    .at(Some(token.span()), "empty or contains spaces")
+                    .help("use a name unique to this cluster, e.g. \"kubernetes-etcd\""),
+                );
+                None
+            }
+            Some(token) => Some(token.get_ref().clone()),
+            None => Some(format!(
+                "{}-etcd",
+                cluster.map_or("kubernetes", DnsName::as_str)
+            )),
+        }
+    }
+
+    fn data_dir(&mut self, value: &Option<Text>) -> Option<Utf8PathBuf> {
+        let dir = value
+            .as_ref()
+            .map_or("/var/lib/etcd", |v| v.get_ref().as_str());
+        let path = Utf8PathBuf::from(dir);
+        let clean = path.is_absolute()
+            && !path.components().any(|c| c.as_str() == "..")
+            && !dir.contains(char::is_whitespace);
+        if clean {
+            return Some(path);
+        }
+        self.push(
+            Diagnostic::error(
+                Code::InvalidDataDir,
+                format!(
+                    "etcd data directory `{dir}` must be an absolute path without `..` or spaces"
+                ),
+            )
+            .at(span(value), "invalid path")
+            .help("use e.g. \"/var/lib/etcd\""),
+        );
+        None
+    }
+
+    fn key_algorithm(
+        &mut self,
+        value: &Option<Text>,
+        default: KeyAlgorithm,
+    ) -> Option<KeyAlgorithm> {
+        let Some(given) = value else {
+            return Some(default);
+        };
+        match given.get_ref().parse::<KeyAlgorithm>() {
+            Ok(alg) => Some(alg),
+            Err(e) => {
+                let names = KeyAlgorithm::ALL.iter().map(|(n, _)| *n);
+                let help = did_you_mean(given.get_ref(), names.clone()).map_or_else(
+                    || format!("use one of: {}", quoted(&names.collect::<Vec<_>>())),
+                    |s| format!("did you mean \"{s}\"?"),
+                );
+                self.push(
+                    Diagnostic::error(Code::InvalidKeyAlgorithm, e.to_string())
+                        .at(Some(given.span()), "unknown algorithm")
+                        .help(help),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Draft {
+    fn hosts(&self) -> impl Iterator<Item = &DraftHost> {
+        self.masters
+            .iter()
+            .chain(&self.lb_hosts)
+            .chain(&self.workers)
+    }
+
+    fn master_ports(&self) -> Option<MasterPorts> {
+        Some(MasterPorts {
+            etcd_client: self.etcd_client_port?,
+            etcd_peer: self.etcd_peer_port?,
+            apiserver: self.api_bind_port?,
+            haproxy: match self.lb_mode? {
+                LoadBalancerMode::OnMasters => Some(self.lb_bind_port?),
+                LoadBalancerMode::External => None,
+            },
+        })
+    }
+
+    /// The plan, if every value parsed.
+    fn assemble(self) -> Option<Plan> {
+        let hosts = |list: Vec<DraftHost>| -> Option<Vec<Host>> {
+            list.into_iter()
+                .map(|h| {
+                    Some(Host {
+                        name: h.name?,
+                        address: h.address?,
+                    })
+                })
+                .collect()
+        };
+        Some(Plan {
+            cluster: ClusterSettings {
+                name: self.cluster_name?,
+                kubernetes_version: self.version?,
+                dns_domain: self.dns_domain?,
+            },
+            network: Network {
+                service_cidr: self.service_cidr?,
+                pod_cidr: self.pod_cidr?,
+                node_port_range: self.node_port_range?,
+                host_cidrs: self.host_cidrs.into_iter().map(|(c, _)| c).collect(),
+            },
+            api: Api {
+                endpoint: self.endpoint?,
+                port: self.api_port?,
+                bind_port: self.api_bind_port?,
+                extra_sans: self.extra_sans?,
+                components_via: self.components_via?,
+                admission_plugins: self.admission_plugins,
+                authorization_modes: self.authorization_modes,
+            },
+            masters: hosts(self.masters)?,
+            load_balancer: LoadBalancer {
+                mode: self.lb_mode?,
+                bind_port: self.lb_bind_port?,
+                health_check: self.health_check?,
+                vip: self.vip?,
+                hosts: hosts(self.lb_hosts)?,
+            },
+            workers: hosts(self.workers)?,
+            etcd: Etcd {
+                client_port: self.etcd_client_port?,
+                peer_port: self.etcd_peer_port?,
+                initial_cluster_token: self.cluster_token?,
+                data_dir: self.data_dir?,
+            },
+            pki: Pki {
+                key_algorithm: self.key_algorithm?,
+                service_account_key_algorithm: self.sa_key_algorithm?,
+                ca_validity: self.ca_validity?,
+                cert_validity: self.cert_validity?,
+                layout: self.layout?,
+            },
+        })
+    }
+}
+
+/// Cross-cutting rules: they compare values that each parsed on their own.
+impl Rules {
+    fn cross_check(&mut self, raw: &RawConfig, draft: &Draft) {
+        self.etcd_members(draft);
+        self.unique_hosts(draft);
+        self.cidr_overlaps(raw, draft);
+        self.address_placement(raw, draft);
+        self.ip_families(raw, draft);
+        self.listener_collisions(raw, draft);
+        self.node_port_collisions(raw, draft);
+        self.load_balancer_shape(raw, draft);
+        self.pki_rules(raw, draft);
+    }
+
+    fn etcd_members(&mut self, draft: &Draft) {
+        let n = draft.masters.len();
+        let last = draft.masters.last().map(|m| m.span.clone());
+        if n == 0 {
+            self.push(
+                Diagnostic::error(Code::NoMasters, "the cluster has no masters")
+                    .at(Some(0..0), "no [[masters]] in this file")
+                    .help("add a [[masters]] entry with `name` and `address` for each control-plane machine (3 for HA)"),
+            );
+        } else if n.is_multiple_of(2) {
+            let tolerance = (n - 1) / 2;
+            self.push(
+                Diagnostic::error(
+                    Code::EvenEtcdMembers,
+                    format!(
+                        "{n} masters make {n} etcd members, which tolerate {tolerance} failure{} — no more than {} would; quorum needs {}",
+                        if tolerance == 1 { "" } else { "s" },
+                        n - 1,
+                        n / 2 + 1
+                    ),
+                )
+                .at(last, format!("member {n} of {n}"))
+                .help(format!("use an odd number of masters: {} or {}", n - 1, n + 1)),
+            );
+        } else if n > 7 {
+            self.push(
+                Diagnostic::warning(
+                    Code::LargeEtcdCluster,
+                    format!(
+                        "{n} etcd members: every write waits for {} of them",
+                        n / 2 + 1
+                    ),
+                )
+                .at(
+                    last,
+                    "beyond 7 members etcd gets slower without a practical gain",
+                )
+                .help("etcd recommends 3, 5 or 7 members"),
+            );
+        }
+    }
+
+    fn unique_hosts(&mut self, draft: &Draft) {
+        let hosts: Vec<&DraftHost> = draft.hosts().collect();
+        for (i, host) in hosts.iter().enumerate() {
+            let earlier = &hosts[..i];
+            if let Some(name) = &host.name {
+                if let Some(first) = earlier.iter().find(|h| h.name.as_ref() == Some(name)) {
+                    self.push(
+                        Diagnostic::error(
+                            Code::DuplicateName,
+                            format!("host name `{name}` is used twice"),
+                        )
+                        .at(host.name_span.clone(), "used again here")
+                        .also(
+                            first.name_span.clone(),
+                            format!("first used here, in {}", first.kind.table()),
+                        )
+                        .help("every machine needs its own name; give this one another"),
+                    );
+                }
+            }
+            if let Some(address) = &host.address {
+                if let Some(first) = earlier.iter().find(|h| h.address.as_ref() == Some(address)) {
+                    self.push(
+                        Diagnostic::error(Code::DuplicateAddress, format!("address {address} is used twice"))
+                            .at(host.address_span.clone(), "used again here")
+                            .also(first.address_span.clone(), format!("first used here, in {}", first.kind.table()))
+                            .help("every machine needs its own address; a load balancer on a master is mode = \"on-masters\""),
+                    );
+                }
+            }
+        }
+        if let Some(Some(vip)) = draft.vip {
+            if let Some(host) = hosts.iter().find(|h| h.address == Some(vip)) {
+                self.push(
+                    Diagnostic::error(
+                        Code::DuplicateAddress,
+                        format!("the virtual IP {vip} is also the address of a machine"),
+                    )
+                    .at(draft.vip_span.clone(), "virtual IP")
+                    .also(host.address_span.clone(), "this machine's address")
+                    .help("keepalived moves the VIP between masters, so it must be a free address"),
+                );
+            }
+        }
+    }
+
+    fn cidr_overlaps(&mut self, raw: &RawConfig, draft: &Draft) {
+        let (network, _) = section(&raw.network);
+        let mut named: Vec<(&str, Cidr, Span)> = Vec::new();
+        if let Some(c) = draft.service_cidr {
+            named.push(("service CIDR", c, span(&network.service_cidr)));
+        }
+        if let Some(c) = draft.pod_cidr {
+            named.push(("pod CIDR", c, span(&network.pod_cidr)));
+        }
+        for (c, at) in &draft.host_cidrs {
+            named.push(("host CIDR", *c, at.clone()));
+        }
+        for (i, (name, net, at)) in named.iter().enumerate() {
+            for (other_name, other, other_at) in &named[..i] {
+                if *name == "host CIDR" && *other_name == "host CIDR" || !net.overlaps(*other) {
+                    continue;
+                }
+                self.push(
+                    Diagnostic::error(Code::CidrOverlap, format!("{name} {net} overlaps the {other_name} {other}"))
+                        .at(at.clone(), name.to_string())
+                        .also(other_at.clone(), other_name.to_string())
+                        .help("service, pod and host networks must be disjoint, or packets go to the wrong place"),
+                );
+            }
+        }
+    }
+
+    fn addresses(&self, draft: &Draft) -> Vec<(String, HostAddress, Span)> {
+        let mut addresses: Vec<_> = draft
+            .hosts()
+            .filter_map(|h| {
+                let name = h
+                    .name
+                    .as_ref()
+                    .map_or_else(|| "a host".to_owned(), |n| format!("`{n}`"));
+                Some((name, h.address?, h.address_span.clone()))
+            })
+            .collect();
+        if let Some(Some(vip)) = draft.vip {
+            addresses.push(("the virtual IP".to_owned(), vip, draft.vip_span.clone()));
+        }
+        addresses
+    }
+
+    fn address_placement(&mut self, raw: &RawConfig, draft: &Draft) {
+        let (network, _) = section(&raw.network);
+        for (who, address, at) in self.addresses(draft) {
+            let ip = address.ip();
+            if !draft.host_cidrs.is_empty() && !draft.host_cidrs.iter().any(|(c, _)| c.contains(ip))
+            {
+                let cidrs: Vec<String> = draft
+                    .host_cidrs
+                    .iter()
+                    .map(|(c, _)| c.to_string())
+                    .collect();
+                self.push(
+                    Diagnostic::error(
+                        Code::AddressOutsideHostCidrs,
+                        format!("{who}'s address {ip} is outside the host networks"),
+                    )
+                    .at(at.clone(), "not in host_cidrs")
+                    .also(span(&network.host_cidrs), "the host networks")
+                    .help(format!(
+                        "fix the address or add its network to host_cidrs (now {})",
+                        cidrs.join(", ")
+                    )),
+                );
+            }
+            for (kind, cidr, cidr_at) in [
+                ("service", draft.service_cidr, span(&network.service_cidr)),
+                ("pod", draft.pod_cidr, span(&network.pod_cidr)),
+            ] {
+                if let Some(cidr) = cidr.filter(|c| c.contains(ip)) {
+                    self.push(
+                        Diagnostic::error(
+                            Code::AddressInClusterCidr,
+                            format!("{who}'s address {ip} is inside the {kind} CIDR {cidr}"),
+                        )
+                        .at(at.clone(), format!("inside the {kind} CIDR"))
+                        .also(cidr_at, format!("{kind} CIDR"))
+                        .help(format!(
+                            "choose a {kind} CIDR that does not contain any machine"
+                        )),
+                    );
+                }
+            }
+        }
+    }
+
+    fn ip_families(&mut self, raw: &RawConfig, draft: &Draft) {
+        let (network, _) = section(&raw.network);
+        let Some(service) = draft.service_cidr else {
+            return;
+        };
+        let family = |v6: bool| if v6 { "IPv6" } else { "IPv4" };
+        let service_family = family(service.is_ipv6());
+        if let Some(pod) = draft.pod_cidr.filter(|p| p.is_ipv6() != service.is_ipv6()) {
+            self.push(
+                Diagnostic::error(
+                    Code::IpFamilyMismatch,
+                    format!(
+                        "pod CIDR {pod} is {} but the service CIDR is {service_family}",
+                        family(pod.is_ipv6())
+                    ),
+                )
+                .at(span(&network.pod_cidr), "other IP family")
+                .also(span(&network.service_cidr), "service CIDR")
+                .help("a single-stack cluster uses one IP family throughout"),
+            );
+        }
+        let mut family_bound: Vec<(String, HostAddress, Span)> = draft
+            .masters
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    format!("master `{}`", m.name.as_ref()?),
+                    m.address?,
+                    m.address_span.clone(),
+                ))
+            })
+            .collect();
+        if let Some(Some(vip)) = draft.vip {
+            family_bound.push(("the virtual IP".to_owned(), vip, draft.vip_span.clone()));
+        }
+        for (who, address, at) in family_bound {
+            if address.ip().is_ipv6() != service.is_ipv6() {
+                self.push(
+                    Diagnostic::error(Code::IpFamilyMismatch, format!("{who} has {} address {address} but the service CIDR is {service_family}", family(address.ip().is_ipv6())))
+                        .at(at, "other IP family")
+                        .also(span(&network.service_cidr), "service CIDR")
+                        .help("kube-apiserver advertises its address in the `kubernetes` service, so both must be the same IP family"),
+                );
+            }
+        }
+    }
+
+    fn listener_collisions(&mut self, raw: &RawConfig, draft: &Draft) {
+        let Some(ports) = draft.master_ports() else {
+            return;
+        };
+        let Some(address) = draft.masters.iter().find_map(|m| m.address) else {
+            return;
+        };
+        let listeners = master_listeners(ports, address.ip());
+        for (i, listener) in listeners.iter().enumerate() {
+            let clash = listeners[..i]
+                .iter()
+                .find(|l| l.port == listener.port && l.bind.overlaps(listener.bind));
+            if let Some(first) = clash {
+                self.push(
+                    Diagnostic::error(
+                        Code::ListenerCollision,
+                        format!(
+                            "{} and {} both listen on port {} on every master ({} and {})",
+                            first.component.label(),
+                            listener.component.label(),
+                            listener.port,
+                            first.socket(),
+                            listener.socket()
+                        ),
+                    )
+                    .at(port_span(raw, listener.component), format!("{} port", listener.component.label()))
+                    .also(port_span(raw, first.component), format!("{} port", first.component.label()))
+                    .help("give each a port of its own, e.g. load_balancer.bind_port = 8443 with HAProxy on the masters"),
+                );
+            }
+        }
+    }
+
+    fn node_port_collisions(&mut self, raw: &RawConfig, draft: &Draft) {
+        let (Some(range), Some(ports)) = (draft.node_port_range, draft.master_ports()) else {
+            return;
+        };
+        let (network, _) = section(&raw.network);
+        let Some(address) = draft.masters.iter().find_map(|m| m.address) else {
+            return;
+        };
+        for listener in master_listeners(ports, address.ip()) {
+            if range.contains(listener.port) {
+                self.push(
+                    Diagnostic::error(Code::NodePortCollision, format!("the NodePort range {range} contains {}'s port {}", listener.component.label(), listener.port))
+                        .at(span(&network.node_port_range), "NodePort range")
+                        .also(port_span(raw, listener.component), "this port")
+                        .help("kube-proxy opens NodePorts on every node; keep control-plane ports outside the range"),
+                );
+            }
+        }
+    }
+
+    fn load_balancer_shape(&mut self, raw: &RawConfig, draft: &Draft) {
+        let (lb, lb_span) = section(&raw.load_balancer);
+        let (api, _) = section(&raw.api);
+        match draft.lb_mode {
+            Some(LoadBalancerMode::External) if matches!(draft.vip, Some(Some(_))) => self.push(
+                Diagnostic::error(Code::VipMisuse, "a virtual IP needs keepalived on the masters, which only mode = \"on-masters\" runs")
+                    .at(span(&lb.vip), "VIP in external mode")
+                    .also(span(&lb.mode), "external mode")
+                    .help("set mode = \"on-masters\", or remove `vip` and point api.endpoint at your load balancer"),
+            ),
+            Some(LoadBalancerMode::OnMasters) if !draft.lb_hosts.is_empty() => self.push(
+                Diagnostic::error(Code::UnusedLoadBalancerHosts, "load balancer hosts are listed, but mode = \"on-masters\" runs HAProxy on the masters")
+                    .at(draft.lb_hosts.first().map(|h| h.span.clone()), "would be ignored")
+                    .also(span(&lb.mode), "on-masters mode")
+                    .help("remove the [[load_balancer.hosts]] entries, or set mode = \"external\""),
+            ),
+            _ => {}
+        }
+        // Clients that dial a load-balancer address land on HAProxy's bind port.
+        let (Some(endpoint), Some(port), Some(lb_port)) =
+            (&draft.endpoint, draft.api_port, draft.lb_bind_port)
+        else {
+            return;
+        };
+        let is_lb_address = draft.lb_hosts.iter().any(|h| {
+            h.address.is_some_and(|a| *endpoint == San::Ip(a.ip()))
+                || h.name
+                    .as_ref()
+                    .is_some_and(|n| *endpoint == San::Dns(n.as_dns_name().clone()))
+        }) || matches!(draft.vip, Some(Some(vip)) if *endpoint == San::Ip(vip.ip()));
+        if is_lb_address && port != lb_port {
+            self.push(
+                Diagnostic::warning(Code::EndpointPortMismatch, format!("clients dial {endpoint}:{port}, but HAProxy listens on port {lb_port}"))
+                    .at(span(&api.port), "port clients dial")
+                    .also(span(&lb.bind_port).or(lb_span), "HAProxy's port")
+                    .help("make api.port equal to load_balancer.bind_port unless something forwards between them"),
+            );
+        }
+    }
+
+    fn pki_rules(&mut self, raw: &RawConfig, draft: &Draft) {
+        let (pki, _) = section(&raw.pki);
+        if let Some(alg) = draft
+            .sa_key_algorithm
+            .filter(|a| !a.can_sign_service_accounts())
+        {
+            let (at, key) = match &pki.service_account_key_algorithm {
+                Some(v) => (Some(v.span()), "service_account_key_algorithm"),
+                None => (span(&pki.key_algorithm), "key_algorithm"),
+            };
+            self.push(
+                Diagnostic::error(Code::ServiceAccountKeyAlgorithm, format!("the service-account key cannot be {alg}: kube-apiserver signs tokens with RSA or ECDSA keys only"))
+                    .at(at, format!("`{key}` applies to the service-account key"))
+                    .help("set pki.service_account_key_algorithm = \"ecdsa-p256\" (or an RSA size)"),
+            );
+        }
+        if draft.layout == Some(PkiLayout::SharedCa) {
+            self.push(
+                Diagnostic::warning(Code::SharedCa, "with one shared CA, every client certificate of the cluster (each kubelet's, say) can read and write etcd")
+                    .at(span(&pki.layout), "shared CA")
+                    .help("use layout = \"separate-cas\" unless you must match an existing cluster"),
+            );
+        }
+        if let (Some(ca), Some(leaf)) = (draft.ca_validity, draft.cert_validity) {
+            if leaf > ca {
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidValidity,
+                        format!(
+                            "certificates valid {} days would outlive their CA ({} days)",
+                            leaf.days(),
+                            ca.days()
+                        ),
+                    )
+                    .at(span(&pki.cert_validity_days), "leaf validity")
+                    .also(span(&pki.ca_validity_days), "CA validity")
+                    .help("make cert_validity_days at most ca_validity_days"),
+                );
+            }
+        }
+    }
+
+    /// The last line of defence for the PKI: every name a client dials must be in the
+    /// certificate it reaches. The SAN sets are built from the same plan, so a finding here
+    /// means a dialled name could not be put into a certificate.
+    fn check_san_coverage(&mut self, raw: &RawConfig, plan: &Plan) {
+        for (dial, master) in uncovered_dials(plan) {
+            self.push(
+                Diagnostic::error(
+                    Code::SanNotCovered,
+                    format!(
+                        "{} dial {} but the {} certificate of {master} would not carry it",
+                        dial.client,
+                        dial.target,
+                        dial.role.identity()
+                    ),
+                )
+                .at(origin_span(raw, dial.origin), "dialled here")
+                .help("add it to api.extra_sans, or report a bug: cpgen should have added it"),
+            );
+        }
+    }
+}
+
+fn port_span(raw: &RawConfig, component: crate::plan::Component) -> Span {
+    use crate::plan::Component::*;
+    let (etcd, etcd_span) = section(&raw.etcd);
+    let (api, api_span) = section(&raw.api);
+    let (lb, lb_span) = section(&raw.load_balancer);
+    match component {
+        EtcdClient => span(&etcd.client_port).or(etcd_span),
+        EtcdPeer => span(&etcd.peer_port).or(etcd_span),
+        KubeApiserver => span(&api.bind_port).or(api_span),
+        Haproxy => span(&lb.bind_port).or(lb_span),
+        _ => None,
+    }
+}
+
+fn origin_span(raw: &RawConfig, origin: Origin) -> Span {
+    let (api, _) = section(&raw.api);
+    let (lb, _) = section(&raw.load_balancer);
+    let (network, _) = section(&raw.network);
+    let (cluster, _) = section(&raw.cluster);
+    match origin {
+        Origin::ApiEndpoint => span(&api.endpoint),
+        Origin::LoadBalancerHost(i) => lb.hosts.get(i).map(Spanned::span),
+        Origin::Vip => span(&lb.vip),
+        Origin::Master(i) => raw.masters.get(i).map(Spanned::span),
+        Origin::ServiceCidr => span(&network.service_cidr),
+        Origin::DnsDomain => span(&cluster.dns_domain),
+        Origin::Loopback => None,
+    }
+}
