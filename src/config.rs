@@ -145,8 +145,10 @@ impl Config {
     pub fn parse(source_name: &str, text: &str) -> Result<Config, Error> {
         let invalid = |findings| Error::Invalid(Box::new(Report::new(source_name, text, findings)));
         let (document, syntax_errors) = DeTable::parse_recoverable(text);
-        if !syntax_errors.is_empty() {
-            return Err(invalid(syntax_errors.iter().map(toml_error).collect()));
+        // Only the first syntax error: after it, the parser's recovery guesses, and its
+        // later complaints are often about text that is fine.
+        if let Some(first) = syntax_errors.first() {
+            return Err(invalid(vec![toml_error(first)]));
         }
         let mut ignored = Vec::new();
         let raw = serde_ignored::deserialize(toml::Deserializer::from(document.clone()), |path| {

@@ -638,8 +638,7 @@ fn order_sans(sans: Vec<San>) -> Vec<San> {
 
 /// Every dial whose target is missing from a server certificate it may reach, with the
 /// master whose certificate lacks it; empty when the SAN sets cover every client.
-pub fn uncovered_dials(plan: &Plan) -> Vec<(Dial, HostName)> {
-    let certificates = plan.server_certificates();
+pub fn uncovered_dials(plan: &Plan, certificates: &[ServerCertificate]) -> Vec<(Dial, HostName)> {
     let mut missing = Vec::new();
     for dial in plan.dials() {
         for (i, master) in plan.masters.iter().enumerate() {
@@ -811,5 +810,76 @@ impl std::fmt::Display for Summary {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    fn plan(text: &str) -> Plan {
+        Config::parse("t.toml", text)
+            .unwrap()
+            .validate()
+            .unwrap()
+            .plan
+    }
+
+    const THREE_ON_MASTERS: &str = r#"
+        [load_balancer]
+        mode = "on-masters"
+        vip = "127.0.1.100"
+        [[masters]]
+        name = "m0"
+        address = "127.0.1.80"
+        [[masters]]
+        name = "m1"
+        address = "127.0.1.81"
+        [[masters]]
+        name = "m2"
+        address = "127.0.1.82"
+    "#;
+
+    #[test]
+    fn computed_sans_cover_every_dial() {
+        let plan = plan(THREE_ON_MASTERS);
+        assert!(uncovered_dials(&plan, &plan.server_certificates()).is_empty());
+    }
+
+    #[test]
+    fn a_missing_san_is_found_on_the_certificate_that_lacks_it() {
+        let plan = plan(THREE_ON_MASTERS);
+        let mut certificates = plan.server_certificates();
+        let vip = San::Ip("127.0.1.100".parse().unwrap());
+        certificates[1].sans.retain(|s| *s != vip);
+        let missing = uncovered_dials(&plan, &certificates);
+        // The endpoint defaults to the VIP, so two ways of dialling it miss.
+        let origins: Vec<Origin> = missing.iter().map(|(dial, _)| dial.origin).collect();
+        assert_eq!(origins, [Origin::ApiEndpoint, Origin::Vip], "{missing:?}");
+        assert!(missing
+            .iter()
+            .all(|(dial, host)| dial.target == vip && host.as_str() == "m1"));
+    }
+
+    #[test]
+    fn etcd_certificates_carry_their_member_only() {
+        let plan = plan(THREE_ON_MASTERS);
+        let etcd: Vec<_> = plan
+            .server_certificates()
+            .into_iter()
+            .filter(|c| c.role == ServerRole::EtcdServer)
+            .collect();
+        assert_eq!(etcd.len(), 3);
+        let names: Vec<String> = etcd[0].sans.iter().map(San::to_string).collect();
+        assert_eq!(names, ["m0", "localhost", "127.0.1.80", "127.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn failure_tolerance_follows_quorum() {
+        let mut plan = plan(THREE_ON_MASTERS);
+        assert_eq!(plan.etcd_failure_tolerance(), 1);
+        plan.masters.truncate(1);
+        assert_eq!(plan.etcd_failure_tolerance(), 0);
     }
 }

@@ -568,16 +568,17 @@ impl Rules {
             (LoadBalancerMode::External, Some(lb)) if lb_hosts.len() == 1 => {
                 return lb.address.map(|a| San::Ip(a.ip()))
             }
-            (LoadBalancerMode::External, Some(lb)) => {
-                (lb, "clients will dial the first load balancer only")
-            }
+            (LoadBalancerMode::External, Some(lb)) => (
+                lb,
+                "clients will dial the first of several load balancers only",
+            ),
             (LoadBalancerMode::External, None) => (
                 masters.first()?,
-                "no load balancer: clients will dial the first master only",
+                "there is no load balancer, so clients will dial the first master only",
             ),
             (LoadBalancerMode::OnMasters, _) => (
                 masters.first()?,
-                "no virtual IP: clients will dial the HAProxy on the first master only",
+                "there is no virtual IP, so clients will dial the HAProxy on the first master only",
             ),
         };
         self.push(
@@ -881,10 +882,10 @@ impl Rules {
                 Diagnostic::error(
                     Code::EvenEtcdMembers,
                     format!(
-                        "{n} masters make {n} etcd members, which tolerate {tolerance} failure{} — no more than {} would; quorum needs {}",
+                        "even number of etcd members: {n} members need {} for quorum and tolerate {tolerance} failure{}, no more than {} members would",
+                        n / 2 + 1,
                         if tolerance == 1 { "" } else { "s" },
                         n - 1,
-                        n / 2 + 1
                     ),
                 )
                 .at(last, format!("member {n} of {n}"))
@@ -1107,12 +1108,14 @@ impl Rules {
                     Diagnostic::error(
                         Code::ListenerCollision,
                         format!(
-                            "{} and {} both listen on port {} on every master ({} and {})",
+                            "{} and {} both listen on {} on every master",
                             first.component.label(),
                             listener.component.label(),
-                            listener.port,
-                            first.socket(),
-                            listener.socket()
+                            if first.socket() == listener.socket() {
+                                first.socket()
+                            } else {
+                                format!("{} and {}", first.socket(), listener.socket())
+                            }
                         ),
                     )
                     .at(port_span(raw, listener.component), format!("{} port", listener.component.label()))
@@ -1134,7 +1137,7 @@ impl Rules {
         for listener in master_listeners(ports, address.ip()) {
             if range.contains(listener.port) {
                 self.push(
-                    Diagnostic::error(Code::NodePortCollision, format!("the NodePort range {range} contains {}'s port {}", listener.component.label(), listener.port))
+                    Diagnostic::error(Code::NodePortCollision, format!("the NodePort range {range} contains port {} of {}", listener.port, listener.component.label()))
                         .at(span(&network.node_port_range), "NodePort range")
                         .also(port_span(raw, listener.component), "this port")
                         .help("kube-proxy opens NodePorts on every node; keep control-plane ports outside the range"),
@@ -1229,7 +1232,7 @@ impl Rules {
     /// certificate it reaches. The SAN sets are built from the same plan, so a finding here
     /// means a dialled name could not be put into a certificate.
     fn check_san_coverage(&mut self, raw: &RawConfig, plan: &Plan) {
-        for (dial, master) in uncovered_dials(plan) {
+        for (dial, master) in uncovered_dials(plan, &plan.server_certificates()) {
             self.push(
                 Diagnostic::error(
                     Code::SanNotCovered,

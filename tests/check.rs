@@ -1,0 +1,283 @@
+//! `cpgen check` and `cpgen init` as a user runs them.
+
+mod util;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use util::{assert_golden, code, cpgen, stderr, stdout};
+
+const EXAMPLES: [&str; 4] = [
+    "examples/seed-ha.toml",
+    "examples/separate-cas.toml",
+    "examples/on-masters-vip.toml",
+    "examples/ipv6.toml",
+];
+
+#[test]
+fn every_example_passes() {
+    for example in EXAMPLES {
+        let out = cpgen(&["check", example]);
+        assert_eq!(code(&out), 0, "{example}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("error["),
+            "{example}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stdout(&out).contains("tolerates 1 failed member"),
+            "{example}: {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn the_guide_example_plans_the_guides_cluster() {
+    let out = cpgen(&["check", "examples/seed-ha.toml"]);
+    let plan = stdout(&out);
+    for line in [
+        "kubem00 10.10.10.80 (master)",
+        "etcd (clients)           10.10.10.80:2379",
+        "kube-apiserver           0.0.0.0:6443",
+        "kubernetes 10.10.10.2 (load-balancer)",
+        "haproxy                  0.0.0.0:6443",
+        "pki: shared-ca, rsa-2048 keys",
+    ] {
+        assert!(plan.contains(line), "missing {line:?} in\n{plan}");
+    }
+    let apiserver = plan
+        .lines()
+        .find(|l| l.contains("apiserver on kubem01"))
+        .unwrap();
+    for san in [
+        "kubernetes.default.svc.cluster.local",
+        "10.32.0.1",
+        "10.10.10.81",
+        "10.10.10.2",
+    ] {
+        assert!(apiserver.contains(san), "{san} missing: {apiserver}");
+    }
+    assert!(
+        !apiserver.contains("10.10.10.80"),
+        "another master's address leaked: {apiserver}"
+    );
+    // The guide's one warning: a shared CA lets every cluster client into etcd.
+    assert!(stderr(&out).contains("warning[CP504]"));
+}
+
+#[test]
+fn json_plan_has_hosts_quorum_and_sans() {
+    let out = cpgen(&["check", "--format", "json", "examples/on-masters-vip.toml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["plan"]["etcd"]["failure_tolerance"], 1);
+    assert_eq!(json["plan"]["etcd"]["quorum"], 2);
+    assert_eq!(json["plan"]["api_url"], "https://10.10.10.100:8443");
+    let master = &json["plan"]["hosts"][0];
+    assert_eq!(master["name"], "kubem00");
+    let sockets: Vec<&str> = master["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["socket"].as_str().unwrap())
+        .collect();
+    assert!(
+        sockets.contains(&"0.0.0.0:8443") && sockets.contains(&"0.0.0.0:6443"),
+        "{sockets:?}"
+    );
+    let sans = json["plan"]["certificates"][0]["sans"].as_array().unwrap();
+    // A connection to the VIP or to any master's HAProxy may land on any apiserver.
+    for san in [
+        "10.10.10.100",
+        "10.10.10.81",
+        "10.10.10.82",
+        "k8s.example.internal",
+    ] {
+        assert!(sans.iter().any(|s| s == san), "{san} missing from {sans:?}");
+    }
+}
+
+#[test]
+fn json_reports_findings_with_positions() {
+    let out = cpgen(&[
+        "check",
+        "--format",
+        "json",
+        "tests/invalid/CP402-even-etcd-members.toml",
+    ]);
+    assert_eq!(code(&out), 1);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["valid"], false);
+    let finding = &json["diagnostics"][0];
+    assert_eq!(finding["code"], "CP402");
+    assert_eq!(finding["severity"], "error");
+    assert_eq!(finding["primary"]["line"], 13);
+    assert_eq!(finding["primary"]["column"], 1);
+}
+
+/// Every config in tests/invalid/ renders exactly as its golden file, and exits 1 when it has
+/// an error, 0 when it only warns.
+#[test]
+fn invalid_configs_match_their_golden_diagnostics() {
+    let mut seen_codes = BTreeSet::new();
+    for entry in std::fs::read_dir(util::root().join("tests/invalid")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let relative = format!("tests/invalid/{name}.toml");
+        let out = cpgen(&["check", "--color", "never", &relative]);
+        let rendered = stderr(&out);
+        assert_golden(
+            Path::new(&format!("golden/diagnostics/{name}.txt")),
+            &rendered,
+        );
+        let expected_exit = if rendered.contains("error[") { 1 } else { 0 };
+        assert_eq!(code(&out), expected_exit, "{relative}\n{rendered}");
+        assert!(!rendered.contains('\u{1b}'), "colour in piped output");
+        if let Some(code) = name.split('-').next().filter(|c| c.starts_with("CP")) {
+            assert!(
+                rendered.contains(&format!("[{code}]")),
+                "{relative} does not report {code}:\n{rendered}"
+            );
+            assert!(
+                rendered.contains(&format!("{relative}:")),
+                "{relative} has no file:line:col\n{rendered}"
+            );
+            seen_codes.insert(code.to_owned());
+        }
+    }
+    // Every rule has a config, except CP602, which no config can reach (unit-tested in plan).
+    let missing: Vec<&str> = cpgen::diag::Code::ALL
+        .iter()
+        .map(|c| c.id())
+        .filter(|id| *id != "CP602" && !seen_codes.contains(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no tests/invalid config for {missing:?}"
+    );
+}
+
+#[test]
+fn five_mistakes_are_reported_in_one_run() {
+    let out = cpgen(&[
+        "check",
+        "--color",
+        "never",
+        "tests/invalid/five-mistakes.toml",
+    ]);
+    assert_eq!(code(&out), 1);
+    let text = stderr(&out);
+    for code in ["CP501", "CP202", "CP003", "CP102", "CP402"] {
+        assert!(
+            text.contains(&format!("error[{code}]")),
+            "{code} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("5 errors, 0 warnings"), "{text}");
+}
+
+#[test]
+fn duplicates_label_both_places() {
+    let out = cpgen(&[
+        "check",
+        "--color",
+        "never",
+        "tests/invalid/CP102-duplicate-name.toml",
+    ]);
+    let text = stderr(&out);
+    assert!(text.contains("used again here"), "{text}");
+    assert!(text.contains("first used here"), "{text}");
+}
+
+#[test]
+fn colour_is_used_only_when_asked_or_on_a_terminal() {
+    let config = "tests/invalid/CP402-even-etcd-members.toml";
+    assert!(stderr(&cpgen(&["check", config])).contains("error[CP402]"));
+    assert!(!stderr(&cpgen(&["check", config])).contains('\u{1b}'));
+    assert!(stderr(&cpgen(&["check", "--color", "always", config])).contains('\u{1b}'));
+}
+
+#[test]
+fn unreadable_inputs_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("binary.toml");
+    std::fs::write(&binary, [0u8, 159, 146, 150, 255, 0, 1, 2]).unwrap();
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let malformed = dir.path().join("malformed.toml");
+    std::fs::write(&malformed, "[[masters]\nname = kubem00\n").unwrap();
+    let missing = dir.path().join("missing.toml");
+    let cases = [
+        (binary.to_str().unwrap(), 1, "not a text file"),
+        (empty.to_str().unwrap(), 1, "error[CP401]"),
+        (malformed.to_str().unwrap(), 1, "error[CP001]"),
+        (missing.to_str().unwrap(), 2, "cannot read"),
+        (dir.path().to_str().unwrap(), 2, "is a directory"),
+    ];
+    for (path, expected, message) in cases {
+        let out = cpgen(&["check", "--color", "never", path]);
+        let text = stderr(&out);
+        assert_eq!(code(&out), expected, "{path}: {text}");
+        assert!(text.contains(message), "{path}: {text}");
+        assert!(!text.contains("panicked"), "{path}: {text}");
+        assert!(
+            text.lines().count() <= 24,
+            "more than a screen for {path}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn init_writes_a_valid_config_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cluster.toml");
+    let path = path.to_str().unwrap();
+    let out = cpgen(&["init", path]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let written = std::fs::read_to_string(path).unwrap();
+    assert!(written.contains("[[masters]]") && written.starts_with("# cluster.toml"));
+    let out = cpgen(&["check", path]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).is_empty(),
+        "the starter config should not even warn:\n{}",
+        stderr(&out)
+    );
+
+    std::fs::write(path, "# mine\n").unwrap();
+    let out = cpgen(&["init", path]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(path).unwrap(), "# mine\n");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "temporary files left behind");
+}
+
+#[test]
+fn init_into_a_missing_directory_is_an_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no/such/dir/cluster.toml");
+    let out = cpgen(&["init", path.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("cannot write"), "{}", stderr(&out));
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in ["init", "check", "bundle"] {
+        let out = cpgen(&[command, "--help"]);
+        assert_eq!(code(&out), 0);
+        assert!(
+            stdout(&out).contains("Usage: cpgen"),
+            "{command}: {}",
+            stdout(&out)
+        );
+    }
+    assert_eq!(
+        code(&cpgen(&["check"])),
+        2,
+        "a missing argument is a usage error"
+    );
+}

@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests: running the binary and comparing golden files.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root; tests run the binary from here so paths in output are relative.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `cpgen ARGS` from the repository root with colour off.
+pub fn cpgen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cpgen"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("the cpgen binary runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn code(output: &Output) -> i32 {
+    output.status.code().expect("cpgen exited, not killed")
+}
+
+/// Compares `actual` with the golden file at `path` (relative to the root), byte for byte.
+/// With `UPDATE_GOLDEN=1` the file is rewritten instead.
+pub fn assert_golden(path: &Path, actual: &str) {
+    let path = root().join(path);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read golden file {}: {e}\nrun with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        panic!(
+            "{} differs from the output\n--- expected\n{expected}\n--- actual\n{actual}\n\
+             run with UPDATE_GOLDEN=1 to accept the new output",
+            path.display()
+        );
+    }
+}
