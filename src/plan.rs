@@ -280,12 +280,15 @@ impl Listener {
     }
 }
 
+// A panic in a const item is a compile error, never a runtime one.
 /// kube-controller-manager's fixed secure port (bound to loopback).
+#[allow(clippy::panic)]
 pub const CONTROLLER_MANAGER_PORT: Port = match Port::new(10257) {
     Some(p) => p,
     None => panic!("10257 is a port"),
 };
 /// kube-scheduler's fixed secure port (bound to loopback).
+#[allow(clippy::panic)]
 pub const SCHEDULER_PORT: Port = match Port::new(10259) {
     Some(p) => p,
     None => panic!("10259 is a port"),
