@@ -3,6 +3,8 @@
 use camino::Utf8PathBuf;
 
 use crate::diag::Report;
+use crate::pki::{ImportProblem, KeyError};
+use crate::types::KeyAlgorithm;
 
 /// Everything that can go wrong in the library.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,67 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The secrets file is not one cpgen can use.
+    #[error("secrets file {path}: {problem}")]
+    Secrets {
+        /// The secrets file.
+        path: Utf8PathBuf,
+        /// What is wrong (never key material).
+        problem: String,
+    },
+    /// The secrets file may be read by group or others.
+    #[error("secrets file {path} is readable by group or others (mode {mode:03o}); it holds every private key of the cluster: run `chmod 600 {path}` and check who has read it")]
+    InsecureSecrets {
+        /// The secrets file.
+        path: Utf8PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A key in the secrets file is unusable.
+    #[error("key `{identity}` in the secrets file: {source}")]
+    Key {
+        /// Whose key.
+        identity: String,
+        /// What is wrong with it.
+        #[source]
+        source: KeyError,
+    },
+    /// A key the plan needs is not in the secrets file.
+    #[error("the secrets file has no key `{identity}`")]
+    MissingKey {
+        /// Whose key.
+        identity: String,
+    },
+    /// A stored key has another algorithm than the configuration asks for.
+    #[error("key `{identity}` in the secrets file is {found}, but the configuration asks for {expected}; cpgen never replaces a key: remove that entry from the secrets file to get a new {expected} key")]
+    KeyAlgorithmMismatch {
+        /// Whose key.
+        identity: String,
+        /// What the file has.
+        found: KeyAlgorithm,
+        /// What the plan asks for.
+        expected: KeyAlgorithm,
+    },
+    /// A CA could not be imported.
+    #[error("cannot use the {which} CA: {problem}")]
+    Import {
+        /// Which CA (`kubernetes`, `etcd`, `front-proxy`).
+        which: &'static str,
+        /// Why.
+        problem: ImportProblem,
+    },
+    /// rcgen refused to build a certificate (a bug in cpgen, not in the input).
+    #[error("internal error while issuing {identity}: {source}")]
+    Issue {
+        /// Which certificate.
+        identity: String,
+        /// rcgen's error.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// The cryptography library failed at something that does not depend on input.
+    #[error("the cryptography library failed: {0}")]
+    Crypto(&'static str),
     /// A template failed to render (a bug in cpgen, not in the input).
     #[error("internal error while rendering {template}: {source}")]
     Render {
@@ -58,6 +121,16 @@ impl Error {
     /// True when the error is about the user's input (exit code 1), false for usage, I/O or
     /// internal errors (exit code 2).
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, Error::Invalid(_) | Error::NotText { .. })
+        matches!(
+            self,
+            Error::Invalid(_)
+                | Error::NotText { .. }
+                | Error::Secrets { .. }
+                | Error::InsecureSecrets { .. }
+                | Error::Key { .. }
+                | Error::MissingKey { .. }
+                | Error::KeyAlgorithmMismatch { .. }
+                | Error::Import { .. }
+        )
     }
 }

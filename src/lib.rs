@@ -35,6 +35,7 @@ pub mod diag;
 mod error;
 pub mod init;
 pub mod kubernetes;
+pub mod pki;
 pub mod plan;
 pub mod types;
 pub mod validate;

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use camino::Utf8PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use cpgen::pki::{self, Ca, Secrets};
 use cpgen::{Config, Error, Report};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 /// Compile one typed description of a highly-available Kubernetes control plane into a
 /// validated, reproducible bundle.
@@ -81,6 +84,73 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Re-issue every leaf certificate: new validity from --at (default now), same keys.
+    ///
+    /// Moves `issued_at` in the secrets file; CA certificates and all keys stay as they are.
+    /// Run `cpgen bundle` afterwards to write the renewed certificates.
+    Renew {
+        /// The cluster description.
+        config: Utf8PathBuf,
+        /// The secrets file (default: <config dir>/<config stem>.secrets.toml).
+        #[arg(long)]
+        secrets: Option<Utf8PathBuf>,
+        /// Issue time, RFC 3339 (e.g. 2026-12-01T00:00:00Z); default now.
+        #[arg(long, value_parser = parse_time)]
+        at: Option<OffsetDateTime>,
+    },
+    /// Manage the secrets file.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Bring an existing CA (e.g. made by `cfssl gencert -initca`) into the secrets file.
+    ///
+    /// The key may be PKCS#1, SEC1 or PKCS#8 PEM. The certificate must be a CA, valid now, and
+    /// match the key.
+    ImportCa {
+        /// The CA certificate, PEM.
+        #[arg(long)]
+        cert: Utf8PathBuf,
+        /// The CA's private key, PEM.
+        #[arg(long)]
+        key: Utf8PathBuf,
+        /// Which of the cluster's CAs it becomes.
+        #[arg(long, value_enum, default_value_t = WhichCa::Kubernetes)]
+        which: WhichCa,
+        /// The secrets file (created if missing).
+        #[arg(long, default_value = "cluster.secrets.toml")]
+        secrets: Utf8PathBuf,
+        /// Replace a CA the secrets file already has.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum WhichCa {
+    /// Signs the API server, its clients and the components.
+    Kubernetes,
+    /// Signs etcd servers and clients.
+    Etcd,
+    /// Signs the front-proxy client.
+    FrontProxy,
+}
+
+impl From<WhichCa> for Ca {
+    fn from(which: WhichCa) -> Ca {
+        match which {
+            WhichCa::Kubernetes => Ca::Kubernetes,
+            WhichCa::Etcd => Ca::Etcd,
+            WhichCa::FrontProxy => Ca::FrontProxy,
+        }
+    }
+}
+
+fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time ({e}); write e.g. 2026-12-01T00:00:00Z"))
 }
 
 fn main() -> ExitCode {
@@ -115,7 +185,72 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
             eprintln!("cpgen: {config} is valid, but bundling is not built yet in this version");
             Ok(ExitCode::from(2))
         }
+        Command::Renew {
+            config,
+            secrets,
+            at,
+        } => renew(&config, secrets, at),
+        Command::Secrets(SecretsCommand::ImportCa {
+            cert,
+            key,
+            which,
+            secrets,
+            force,
+        }) => import_ca(&cert, &key, which.into(), &secrets, force),
     }
+}
+
+fn renew(
+    config: &Utf8PathBuf,
+    secrets: Option<Utf8PathBuf>,
+    at: Option<OffsetDateTime>,
+) -> Result<ExitCode, Error> {
+    let checked = Config::from_path(config)?.validate()?;
+    let path = secrets.unwrap_or_else(|| Config::default_secrets_path(config));
+    let mut secrets = Secrets::load(&path)?;
+    secrets.renew(at.unwrap_or_else(OffsetDateTime::now_utc));
+    let new_keys = secrets.fill(&checked.plan)?;
+    // Issue before saving, so a failure leaves the old file in place.
+    pki::issue(&checked.plan, &secrets)?;
+    secrets.save(&path)?;
+    let issued = secrets.issued_at().format(&Rfc3339).unwrap_or_default();
+    eprintln!(
+        "renewed: leaf certificates are now issued at {issued} for {} days; CAs and keys are unchanged{}",
+        checked.plan.pki.cert_validity.days(),
+        if new_keys.is_empty() { String::new() } else { format!(" ({} missing keys added)", new_keys.len()) }
+    );
+    eprintln!("run `cpgen bundle {config}` to write the new certificates");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import_ca(
+    cert: &Utf8PathBuf,
+    key: &Utf8PathBuf,
+    ca: Ca,
+    path: &Utf8PathBuf,
+    force: bool,
+) -> Result<ExitCode, Error> {
+    let read = |p: &Utf8PathBuf| {
+        std::fs::read_to_string(p).map_err(|source| Error::Read {
+            path: p.clone(),
+            source,
+        })
+    };
+    let (cert_pem, key_pem) = (read(cert)?, read(key)?);
+    let now = OffsetDateTime::now_utc();
+    let created = !path.exists();
+    let mut secrets = if created {
+        Secrets::new(now)?
+    } else {
+        Secrets::load(path)?
+    };
+    pki::import_ca(&mut secrets, ca, &cert_pem, &key_pem, now, force)?;
+    secrets.save(path)?;
+    if created {
+        eprintln!("created {path} (mode 0600)");
+    }
+    eprintln!("imported the {} CA from {cert} into {path}", ca.name());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(path: &Utf8PathBuf, format: Format, colour: bool) -> Result<ExitCode, Error> {

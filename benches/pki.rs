@@ -1,0 +1,41 @@
+//! Issuing the guide's PKI (DESIGN.md §10 compares: cfssl 1.7 s, plain openssl 3.1 s):
+//! once with the keys already in the secrets file, once generating every key.
+
+use std::hint::black_box;
+
+use cpgen::pki::{self, Secrets};
+use cpgen::Config;
+use criterion::{criterion_group, criterion_main, Criterion};
+use time::macros::datetime;
+
+fn guide_plan() -> cpgen::Plan {
+    let text = include_str!("../examples/seed-ha.toml");
+    match Config::parse("seed-ha.toml", text).and_then(|c| c.validate()) {
+        Ok(checked) => checked.plan,
+        Err(e) => panic!("the guide's example must be valid: {e}"),
+    }
+}
+
+fn issue_guide_pki(c: &mut Criterion) {
+    let plan = guide_plan();
+    let now = datetime!(2026-01-01 00:00:00 UTC);
+    let mut filled = Secrets::new(now).unwrap();
+    filled.fill(&plan).unwrap();
+
+    let mut group = c.benchmark_group("guide-pki-rsa2048");
+    group.sample_size(10);
+    group.bench_function("existing-keys", |b| {
+        b.iter(|| pki::issue(black_box(&plan), black_box(&filled)).unwrap())
+    });
+    group.bench_function("fresh-keys", |b| {
+        b.iter(|| {
+            let mut secrets = Secrets::new(now).unwrap();
+            secrets.fill(black_box(&plan)).unwrap();
+            pki::issue(&plan, &secrets).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, issue_guide_pki);
+criterion_main!(benches);

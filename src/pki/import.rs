@@ -1,0 +1,131 @@
+//! `cpgen secrets import-ca`: bringing an existing CA (made by cfssl or openssl) into the
+//! secrets file, after checking that it can really serve as this cluster's CA.
+
+use rcgen::PublicKeyData;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::identities::Ca;
+use super::keys::{pem_encode, KeyError, PrivateKey};
+use super::secrets::Secrets;
+use crate::Error;
+
+/// Why a CA cannot be imported; each case has its own message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportProblem {
+    /// No `CERTIFICATE` PEM block in the certificate file.
+    #[error("the certificate file holds no PEM CERTIFICATE block")]
+    NoCertificate,
+    /// The certificate's DER does not parse.
+    #[error("the certificate does not parse: {0}")]
+    BadCertificate(String),
+    /// basicConstraints is missing or says CA:FALSE.
+    #[error("the certificate is not a CA (its basicConstraints do not say CA:TRUE)")]
+    NotACa,
+    /// keyUsage is present but lacks keyCertSign.
+    #[error("the CA certificate may not sign certificates (its keyUsage lacks keyCertSign)")]
+    NoCertSign,
+    /// NotAfter is in the past.
+    #[error("the CA certificate expired at {0}")]
+    Expired(String),
+    /// NotBefore is in the future.
+    #[error("the CA certificate is not valid until {0}")]
+    NotYetValid(String),
+    /// The key file is unusable.
+    #[error("the key file: {0}")]
+    BadKey(KeyError),
+    /// The key's public half is not the certificate's.
+    #[error("the key does not belong to the certificate: their public keys differ")]
+    KeyMismatch,
+    /// The secrets file already has a key for this CA.
+    #[error("the secrets file already has a key for this CA; replacing it invalidates every certificate it signed, so pass --force if that is what you want")]
+    AlreadyPresent,
+}
+
+/// Checks `cert_pem` and `key_pem` and stores them in `secrets` as the `ca` CA. `now` is the
+/// time the CA must be valid at; `replace` allows replacing a CA key the secrets already have.
+pub fn import_ca(
+    secrets: &mut Secrets,
+    ca: Ca,
+    cert_pem: &str,
+    key_pem: &str,
+    now: OffsetDateTime,
+    replace: bool,
+) -> Result<(), Error> {
+    let problem = |problem| Error::Import {
+        which: ca.name(),
+        problem,
+    };
+    if !replace
+        && (secrets.keys.contains_key(ca.id()) || secrets.imported_cas.contains_key(ca.name()))
+    {
+        return Err(problem(ImportProblem::AlreadyPresent));
+    }
+    let der = certificate_der(cert_pem).map_err(problem)?;
+    let key = PrivateKey::from_pem(key_pem).map_err(|e| problem(ImportProblem::BadKey(e)))?;
+    check_ca(&der, &key, now).map_err(problem)?;
+    let key_pkcs8 = key
+        .to_pkcs8_pem()
+        .map_err(|e| problem(ImportProblem::BadKey(e)))?;
+    secrets.keys.insert(ca.id().to_owned(), key_pkcs8);
+    secrets
+        .imported_cas
+        .insert(ca.name().to_owned(), pem_encode("CERTIFICATE", der));
+    Ok(())
+}
+
+fn certificate_der(cert_pem: &str) -> Result<Vec<u8>, ImportProblem> {
+    pem::parse_many(cert_pem)
+        .map_err(|_| ImportProblem::NoCertificate)?
+        .into_iter()
+        .find(|block| block.tag() == "CERTIFICATE")
+        .map(|block| block.into_contents())
+        .ok_or(ImportProblem::NoCertificate)
+}
+
+fn parse(der: &[u8]) -> Result<X509Certificate<'_>, ImportProblem> {
+    X509Certificate::from_der(der)
+        .map(|(_, cert)| cert)
+        .map_err(|e| ImportProblem::BadCertificate(e.to_string()))
+}
+
+fn check_ca(der: &[u8], key: &PrivateKey, now: OffsetDateTime) -> Result<(), ImportProblem> {
+    let cert = parse(der)?;
+    let is_ca = cert
+        .basic_constraints()
+        .map_err(|e| ImportProblem::BadCertificate(e.to_string()))?
+        .is_some_and(|bc| bc.value.ca);
+    if !is_ca {
+        return Err(ImportProblem::NotACa);
+    }
+    let key_usage = cert
+        .key_usage()
+        .map_err(|e| ImportProblem::BadCertificate(e.to_string()))?;
+    if key_usage.is_some_and(|ku| !ku.value.key_cert_sign()) {
+        return Err(ImportProblem::NoCertSign);
+    }
+    let validity = cert.validity();
+    let rfc3339 = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_else(|_| t.to_string());
+    if validity.not_after.to_datetime() < now {
+        return Err(ImportProblem::Expired(rfc3339(
+            validity.not_after.to_datetime(),
+        )));
+    }
+    if validity.not_before.to_datetime() > now {
+        return Err(ImportProblem::NotYetValid(rfc3339(
+            validity.not_before.to_datetime(),
+        )));
+    }
+    if cert.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
+        return Err(ImportProblem::KeyMismatch);
+    }
+    Ok(())
+}
+
+/// The NotAfter of a stored CA certificate.
+pub(crate) fn not_after(cert_pem: &str) -> Result<OffsetDateTime, ImportProblem> {
+    let der = certificate_der(cert_pem)?;
+    Ok(parse(&der)?.validity().not_after.to_datetime())
+}

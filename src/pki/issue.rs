@@ -1,0 +1,272 @@
+//! Issuing the whole PKI from a plan and its secrets. Certificates are a pure function of
+//! the two: serials are derived from identity, issue time and public key; validity comes from
+//! the secrets' issue times; every signature is deterministic.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyIdMethod, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
+};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use super::identities::{leaf_identities, Ca, Identity, Usage, SERVICE_ACCOUNT_KEY};
+use super::keys::PrivateKey;
+use super::secrets::Secrets;
+use crate::plan::Plan;
+use crate::types::{KeyAlgorithm, San};
+use crate::Error;
+
+/// Certificates are valid from this long before their issue time, so that a clock a little
+/// behind does not reject them.
+pub const BACKDATE: Duration = Duration::minutes(5);
+
+/// A CA certificate and its key.
+#[derive(Clone)]
+pub struct CaCertificate {
+    /// Which CA.
+    pub ca: Ca,
+    /// Certificate, PEM.
+    pub cert_pem: String,
+    /// Private key, PKCS#8 PEM (as stored in the secrets file).
+    pub key_pem: String,
+    /// True when it came from `cpgen secrets import-ca`.
+    pub imported: bool,
+}
+
+/// A leaf certificate and its key.
+#[derive(Clone)]
+pub struct LeafCertificate {
+    /// What it is.
+    pub identity: Identity,
+    /// Certificate, PEM.
+    pub cert_pem: String,
+    /// Private key, PKCS#8 PEM.
+    pub key_pem: String,
+}
+
+/// Everything the PKI of a plan consists of.
+#[derive(Clone)]
+pub struct CertSet {
+    /// The distinct CAs of the layout (one in shared-ca, three otherwise).
+    pub cas: Vec<CaCertificate>,
+    /// Every leaf certificate, in [`leaf_identities`] order.
+    pub leaves: Vec<LeafCertificate>,
+    /// The service-account signing key, PKCS#8 PEM.
+    pub service_account_key_pem: String,
+    /// Its public key, SubjectPublicKeyInfo PEM.
+    pub service_account_public_pem: String,
+    /// The encryption-at-rest key.
+    pub encryption_key: [u8; 32],
+}
+
+impl std::fmt::Debug for CertSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let leaves: Vec<&str> = self.leaves.iter().map(|l| l.identity.id.as_str()).collect();
+        f.debug_struct("CertSet")
+            .field("leaves", &leaves)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertSet {
+    /// The CA that signs for `ca`'s role (the shared one in shared-ca).
+    pub fn ca(&self, ca: Ca) -> Option<&CaCertificate> {
+        self.cas
+            .iter()
+            .find(|c| c.ca == ca)
+            .or_else(|| self.cas.iter().find(|c| c.ca == Ca::Kubernetes))
+    }
+
+    /// The leaf with this id (e.g. `apiserver/kubem00`).
+    pub fn leaf(&self, id: &str) -> Option<&LeafCertificate> {
+        self.leaves.iter().find(|l| l.identity.id == id)
+    }
+}
+
+/// A CA ready to sign.
+struct Signer {
+    issuer: Issuer<'static, PrivateKey>,
+    not_after: OffsetDateTime,
+}
+
+/// Issues every certificate of the plan. Every key must already be in `secrets` (see
+/// [`Secrets::fill`]).
+pub fn issue(plan: &Plan, secrets: &Secrets) -> Result<CertSet, Error> {
+    let mut cas = Vec::new();
+    let mut signers = Vec::new();
+    for ca in Ca::all_in(plan.pki.layout) {
+        let (certificate, signer) = ca_certificate(plan, secrets, ca)?;
+        cas.push(certificate);
+        signers.push((ca, signer));
+    }
+    let signer_for = |ca: Ca| {
+        let effective = ca.effective(plan.pki.layout);
+        signers
+            .iter()
+            .find(|(c, _)| *c == effective)
+            .map(|(_, s)| s)
+            .ok_or_else(|| Error::MissingKey {
+                identity: effective.id().to_owned(),
+            })
+    };
+    let leaves = leaf_identities(plan)
+        .into_iter()
+        .map(|identity| {
+            let signer = signer_for(identity.signer)?;
+            let cert_pem = leaf_certificate(plan, secrets, &identity, signer)?;
+            let key_pem = secrets.key_pem(&identity.id)?.to_owned();
+            Ok(LeafCertificate {
+                identity,
+                cert_pem,
+                key_pem,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let service_account = secrets.key(SERVICE_ACCOUNT_KEY)?;
+    Ok(CertSet {
+        cas,
+        leaves,
+        service_account_key_pem: secrets.key_pem(SERVICE_ACCOUNT_KEY)?.to_owned(),
+        service_account_public_pem: service_account.public_key_pem(),
+        encryption_key: *secrets.encryption_key(),
+    })
+}
+
+fn ca_certificate(
+    plan: &Plan,
+    secrets: &Secrets,
+    ca: Ca,
+) -> Result<(CaCertificate, Signer), Error> {
+    let key = secrets.key(ca.id())?;
+    let key_pem = secrets.key_pem(ca.id())?.to_owned();
+    let issue_error = |source| Error::Issue {
+        identity: ca.id().to_owned(),
+        source,
+    };
+    if let Some(cert_pem) = secrets.imported_cas.get(ca.name()) {
+        let not_after = super::import::not_after(cert_pem).map_err(|problem| Error::Import {
+            which: ca.name(),
+            problem,
+        })?;
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(issue_error)?;
+        let certificate = CaCertificate {
+            ca,
+            cert_pem: cert_pem.clone(),
+            key_pem,
+            imported: true,
+        };
+        return Ok((certificate, Signer { issuer, not_after }));
+    }
+    let (not_before, not_after) = validity(secrets.ca_issued_at(), plan.pki.ca_validity.days());
+    let mut params = CertificateParams::default();
+    params.distinguished_name = subject(ca.common_name(), None);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+    ];
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.serial_number = Some(serial(ca.id(), not_before, &key));
+    params.key_identifier_method = KeyIdMethod::Sha256;
+    let certificate = params.self_signed(&key).map_err(issue_error)?;
+    let issuer = Issuer::new(params, key);
+    let certificate = CaCertificate {
+        ca,
+        cert_pem: certificate.pem(),
+        key_pem,
+        imported: false,
+    };
+    Ok((certificate, Signer { issuer, not_after }))
+}
+
+fn leaf_certificate(
+    plan: &Plan,
+    secrets: &Secrets,
+    identity: &Identity,
+    signer: &Signer,
+) -> Result<String, Error> {
+    let key = secrets.key(&identity.id)?;
+    let issue_error = |source| Error::Issue {
+        identity: identity.id.clone(),
+        source,
+    };
+    let (not_before, not_after) = validity(secrets.issued_at(), plan.pki.cert_validity.days());
+    let mut params = CertificateParams::default();
+    params.distinguished_name = subject(&identity.common_name, identity.organization);
+    params.subject_alt_names = identity
+        .sans
+        .iter()
+        .map(san)
+        .collect::<Result<_, _>>()
+        .map_err(issue_error)?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    if matches!(
+        key.algorithm(),
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096
+    ) {
+        params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+    }
+    params.extended_key_usages = match identity.usage {
+        Usage::Server => vec![ExtendedKeyUsagePurpose::ServerAuth],
+        Usage::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+        Usage::ServerAndClient => vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+    };
+    params.not_before = not_before;
+    // A certificate never outlives its CA, which matters for imported CAs.
+    params.not_after = not_after.min(signer.not_after);
+    params.serial_number = Some(serial(&identity.id, not_before, &key));
+    params.use_authority_key_identifier_extension = true;
+    params.key_identifier_method = KeyIdMethod::Sha256;
+    let certificate = params
+        .signed_by(&key, &signer.issuer)
+        .map_err(issue_error)?;
+    Ok(certificate.pem())
+}
+
+/// O first, then CN, as openssl and cfssl order them.
+fn subject(common_name: &str, organization: Option<&str>) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    if let Some(organization) = organization {
+        name.push(DnType::OrganizationName, organization);
+    }
+    name.push(DnType::CommonName, common_name);
+    name
+}
+
+fn san(san: &San) -> Result<SanType, rcgen::Error> {
+    Ok(match san {
+        San::Dns(name) => SanType::DnsName(name.as_str().try_into()?),
+        San::Ip(ip) => SanType::IpAddress(*ip),
+    })
+}
+
+/// NotBefore and NotAfter for a certificate issued at `issued_at`.
+fn validity(issued_at: OffsetDateTime, days: u32) -> (OffsetDateTime, OffsetDateTime) {
+    (
+        issued_at - BACKDATE,
+        issued_at + Duration::days(i64::from(days)),
+    )
+}
+
+/// A positive 16-byte serial derived from what makes the certificate unique; the same
+/// inputs give the same serial, different ones collide only as SHA-256 does.
+fn serial(id: &str, not_before: OffsetDateTime, key: &PrivateKey) -> SerialNumber {
+    let mut hash = Sha256::new();
+    hash.update(b"cpgen serial\0");
+    hash.update(id.as_bytes());
+    hash.update(b"\0");
+    hash.update(not_before.unix_timestamp().to_be_bytes());
+    hash.update(key.subject_public_key_info());
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    // Top bit clear keeps it positive; the next bit set keeps it exactly 16 bytes long.
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    SerialNumber::from_slice(&bytes)
+}

@@ -1,0 +1,21 @@
+//! The PKI of DESIGN.md §5: the secrets file, key generation and parsing, deterministic
+//! issuance of every identity, and importing an existing CA.
+//!
+//! ```text
+//! Plan + Secrets --issue--> CertSet
+//! ```
+//!
+//! Only [`Secrets::load`], [`Secrets::save`] and [`Secrets::load_or_create`] touch the
+//! filesystem; issuing is pure.
+
+mod identities;
+mod import;
+mod issue;
+mod keys;
+mod secrets;
+
+pub use identities::{leaf_identities, Ca, Identity, Usage, SERVICE_ACCOUNT_KEY};
+pub use import::{import_ca, ImportProblem};
+pub use issue::{issue, CaCertificate, CertSet, LeafCertificate, BACKDATE};
+pub use keys::{KeyError, PrivateKey};
+pub use secrets::{Secrets, SecretsChange, FORMAT_VERSION};

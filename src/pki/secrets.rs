@@ -1,0 +1,352 @@
+//! The secrets file: every private key (PKCS#8 PEM), the issue times, the encryption-at-rest
+//! key and imported CA certificates. Loaded strictly (format version, permissions), filled
+//! with only the keys it lacks, and rewritten atomically so old content is never lost.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use askama::Template;
+use base64::Engine;
+use camino::Utf8Path;
+use rayon::prelude::*;
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::identities::{leaf_identities, Ca, SERVICE_ACCOUNT_KEY};
+use super::keys::PrivateKey;
+use crate::plan::Plan;
+use crate::types::KeyAlgorithm;
+use crate::Error;
+
+/// The secrets file format this version reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The contents of a secrets file.
+#[derive(Clone)]
+pub struct Secrets {
+    pub(crate) ca_issued_at: OffsetDateTime,
+    pub(crate) issued_at: OffsetDateTime,
+    pub(crate) encryption_key: [u8; 32],
+    pub(crate) keys: BTreeMap<String, String>,
+    pub(crate) imported_cas: BTreeMap<String, String>,
+    test_only: bool,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: key material never reaches logs or errors.
+        f.debug_struct("Secrets")
+            .field("ca_issued_at", &self.ca_issued_at)
+            .field("issued_at", &self.issued_at)
+            .field("keys", &self.keys.keys().collect::<Vec<_>>())
+            .field(
+                "imported_cas",
+                &self.imported_cas.keys().collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// The file as serde reads it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretsFile {
+    format_version: u32,
+    #[serde(default)]
+    test_only: bool,
+    ca_issued_at: String,
+    issued_at: String,
+    encryption_key: String,
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
+    #[serde(default)]
+    imported_cas: BTreeMap<String, String>,
+}
+
+#[derive(Template)]
+#[template(path = "secrets.toml", escape = "none")]
+struct SecretsTemplate<'a> {
+    format_version: u32,
+    test_only: bool,
+    ca_issued_at: String,
+    issued_at: String,
+    encryption_key: String,
+    keys: Vec<(&'a str, &'a str)>,
+    imported_cas: Vec<(&'a str, &'a str)>,
+}
+
+/// What [`Secrets::load_or_create`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretsChange {
+    /// The file did not exist and was created.
+    pub created: bool,
+    /// Identities that got a new key (empty: the file was not rewritten).
+    pub new_keys: Vec<String>,
+}
+
+impl Secrets {
+    /// Empty secrets: certificates issued at `now`, a fresh encryption key, no keys yet.
+    pub fn new(now: OffsetDateTime) -> Result<Secrets, Error> {
+        let mut encryption_key = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut encryption_key).map_err(|_| Error::Crypto("random source"))?;
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        Ok(Secrets {
+            ca_issued_at: now,
+            issued_at: now,
+            encryption_key,
+            keys: BTreeMap::new(),
+            imported_cas: BTreeMap::new(),
+            test_only: false,
+        })
+    }
+
+    /// Reads a secrets file, refusing one that group or others may read.
+    pub fn load(path: &Utf8Path) -> Result<Secrets, Error> {
+        refuse_open_permissions(path)?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Secrets::parse(&text).map_err(|problem| Error::Secrets {
+            path: path.to_owned(),
+            problem,
+        })
+    }
+
+    /// Parses the text of a secrets file. The error names the problem, never a key.
+    pub fn parse(text: &str) -> Result<Secrets, String> {
+        let file: SecretsFile = toml::from_str(text).map_err(|e| {
+            // toml's message quotes the offending line, which may be key material.
+            format!(
+                "not a cpgen secrets file: {}",
+                e.message().lines().next().unwrap_or("invalid TOML")
+            )
+        })?;
+        if file.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "format version {} is not supported (this cpgen reads version {FORMAT_VERSION})",
+                file.format_version
+            ));
+        }
+        let time = |field: &str, value: &str| {
+            OffsetDateTime::parse(value, &Rfc3339)
+                .map_err(|_| format!("`{field}` is not an RFC 3339 time: {value:?}"))
+        };
+        let encryption_key = base64::engine::general_purpose::STANDARD
+            .decode(file.encryption_key.trim())
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or("`encryption_key` is not 32 bytes of base64")?;
+        for (name, pem) in &file.keys {
+            PrivateKey::from_pem(pem).map_err(|e| format!("key `{name}`: {e}"))?;
+        }
+        Ok(Secrets {
+            ca_issued_at: time("ca_issued_at", &file.ca_issued_at)?,
+            issued_at: time("issued_at", &file.issued_at)?,
+            encryption_key,
+            keys: file.keys,
+            imported_cas: file.imported_cas,
+            test_only: file.test_only,
+        })
+    }
+
+    /// The file's text.
+    pub fn render(&self) -> Result<String, Error> {
+        let rfc3339 = |t: OffsetDateTime| {
+            t.format(&Rfc3339)
+                .map_err(|_| Error::Crypto("time formatting"))
+        };
+        SecretsTemplate {
+            format_version: FORMAT_VERSION,
+            test_only: self.test_only,
+            ca_issued_at: rfc3339(self.ca_issued_at)?,
+            issued_at: rfc3339(self.issued_at)?,
+            encryption_key: base64::engine::general_purpose::STANDARD.encode(self.encryption_key),
+            keys: pairs(&self.keys),
+            imported_cas: pairs(&self.imported_cas),
+        }
+        .render()
+        .map_err(|source| Error::Render {
+            template: "secrets.toml",
+            source,
+        })
+    }
+
+    /// Writes the file with mode 0600: to a temporary file beside it, then renamed over the
+    /// old one, so a crash leaves either the old or the new file, never a mix.
+    pub fn save(&self, path: &Utf8Path) -> Result<(), Error> {
+        let text = self.render()?;
+        let write_error = |source| Error::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_str().is_empty() => dir,
+            _ => Utf8Path::new("."),
+        };
+        // tempfile creates the file with mode 0600 before anything is written into it.
+        let mut temp = tempfile::Builder::new()
+            .prefix(".cpgen-secrets")
+            .tempfile_in(dir)
+            .map_err(write_error)?;
+        temp.write_all(text.as_bytes()).map_err(write_error)?;
+        temp.as_file().sync_all().map_err(write_error)?;
+        temp.persist(path).map_err(|e| write_error(e.error))?;
+        Ok(())
+    }
+
+    /// Loads the file at `path`, or starts new secrets issued at `now` when it does not
+    /// exist; then adds the keys the plan needs and saves, only if anything changed.
+    pub fn load_or_create(
+        path: &Utf8Path,
+        plan: &Plan,
+        now: OffsetDateTime,
+    ) -> Result<(Secrets, SecretsChange), Error> {
+        let created = !path.exists();
+        let mut secrets = if created {
+            Secrets::new(now)?
+        } else {
+            Secrets::load(path)?
+        };
+        let new_keys = secrets.fill(plan)?;
+        if created || !new_keys.is_empty() {
+            secrets.save(path)?;
+        }
+        Ok((secrets, SecretsChange { created, new_keys }))
+    }
+
+    /// Generates a key for every identity of the plan that has none (in parallel), and
+    /// returns their names. An existing key of another algorithm than the plan asks for is an
+    /// error: keys are never replaced silently.
+    pub fn fill(&mut self, plan: &Plan) -> Result<Vec<String>, Error> {
+        let mut missing = Vec::new();
+        for (id, expected) in self.required_keys(plan) {
+            match self.keys.get(&id) {
+                Some(pem) => {
+                    let found = parse_key(&id, pem)?.algorithm();
+                    if found != expected {
+                        return Err(Error::KeyAlgorithmMismatch {
+                            identity: id,
+                            found,
+                            expected,
+                        });
+                    }
+                }
+                None => missing.push((id, expected)),
+            }
+        }
+        let generated: Vec<(String, String)> = missing
+            .into_par_iter()
+            .map(|(id, algorithm)| {
+                let pem = PrivateKey::generate(algorithm)
+                    .and_then(|key| key.to_pkcs8_pem())
+                    .map_err(|source| Error::Key {
+                        identity: id.clone(),
+                        source,
+                    })?;
+                Ok((id, pem))
+            })
+            .collect::<Result<_, Error>>()?;
+        let names = generated.iter().map(|(id, _)| id.clone()).collect();
+        self.keys.extend(generated);
+        Ok(names)
+    }
+
+    /// Every key the plan needs and its algorithm. Imported CAs bring their own key, of any
+    /// algorithm.
+    fn required_keys(&self, plan: &Plan) -> Vec<(String, KeyAlgorithm)> {
+        let algorithm = plan.pki.key_algorithm;
+        let mut keys: Vec<(String, KeyAlgorithm)> = Ca::all_in(plan.pki.layout)
+            .into_iter()
+            .filter(|ca| !self.imported_cas.contains_key(ca.name()))
+            .map(|ca| (ca.id().to_owned(), algorithm))
+            .collect();
+        keys.extend(
+            leaf_identities(plan)
+                .into_iter()
+                .map(|identity| (identity.id, algorithm)),
+        );
+        keys.push((
+            SERVICE_ACCOUNT_KEY.to_owned(),
+            plan.pki.service_account_key_algorithm,
+        ));
+        keys
+    }
+
+    /// The key of `id`, parsed.
+    pub fn key(&self, id: &str) -> Result<PrivateKey, Error> {
+        let pem = self.keys.get(id).ok_or_else(|| Error::MissingKey {
+            identity: id.to_owned(),
+        })?;
+        parse_key(id, pem)
+    }
+
+    /// The key of `id` as stored (PKCS#8 PEM).
+    pub fn key_pem(&self, id: &str) -> Result<&str, Error> {
+        self.keys
+            .get(id)
+            .map(String::as_str)
+            .ok_or_else(|| Error::MissingKey {
+                identity: id.to_owned(),
+            })
+    }
+
+    /// Moves the leaf issue time to `at`: `cpgen renew`. Keys and CAs stay as they are.
+    pub fn renew(&mut self, at: OffsetDateTime) {
+        self.issued_at = at.replace_nanosecond(0).unwrap_or(at);
+    }
+
+    /// When leaf certificates are issued.
+    pub fn issued_at(&self) -> OffsetDateTime {
+        self.issued_at
+    }
+
+    /// When generated CA certificates are issued.
+    pub fn ca_issued_at(&self) -> OffsetDateTime {
+        self.ca_issued_at
+    }
+
+    /// kube-apiserver's encryption-at-rest key.
+    pub fn encryption_key(&self) -> &[u8; 32] {
+        &self.encryption_key
+    }
+
+    /// Marks the file as a test fixture (it says so in a comment and a key).
+    pub fn mark_test_only(&mut self) {
+        self.test_only = true;
+    }
+}
+
+fn pairs(map: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+fn parse_key(id: &str, pem: &str) -> Result<PrivateKey, Error> {
+    PrivateKey::from_pem(pem).map_err(|source| Error::Key {
+        identity: id.to_owned(),
+        source,
+    })
+}
+
+#[cfg(unix)]
+fn refuse_open_permissions(path: &Utf8Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::metadata(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::InsecureSecrets {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_open_permissions(_path: &Utf8Path) -> Result<(), Error> {
+    Ok(())
+}
