@@ -84,6 +84,7 @@ pub struct RawLoadBalancer {
     pub bind_port: Option<Int>,
     pub health_check: Option<Text>,
     pub vip: Option<Text>,
+    pub vip_interface: Option<Text>,
     #[serde(default)]
     pub hosts: Vec<Spanned<RawHost>>,
 }

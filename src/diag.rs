@@ -82,6 +82,7 @@ codes! {
     UnknownAdmissionPlugin = "CP703", "unknown-admission-plugin";
     UnknownAuthorizationMode = "CP704", "unknown-authorization-mode";
     UnusedLoadBalancerHosts = "CP705", "unused-load-balancer-hosts";
+    InvalidInterface = "CP706", "invalid-interface";
 }
 
 /// A span of the source text with a short message.

@@ -106,6 +106,9 @@ pub enum Error {
     /// The cryptography library failed at something that does not depend on input.
     #[error("the cryptography library failed: {0}")]
     Crypto(&'static str),
+    /// Something that cannot fail on any input failed (a bug in cpgen).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// A template failed to render (a bug in cpgen, not in the input).
     #[error("internal error while rendering {template}: {source}")]
     Render {

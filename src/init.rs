@@ -19,16 +19,12 @@ struct Starter {
 
 /// The starter `cluster.toml`: the guide's topology with cpgen's recommended settings.
 pub fn starter_config() -> Result<String, Error> {
-    Starter {
+    let starter = Starter {
         default_version: KubernetesVersion::new(31),
         oldest: KubernetesVersion::OLDEST,
         newest: KubernetesVersion::NEWEST,
-    }
-    .render()
-    .map_err(|source| Error::Render {
-        template: "starter-cluster.toml",
-        source,
-    })
+    };
+    crate::render::render_text(&starter, "starter-cluster.toml")
 }
 
 /// Writes the starter configuration to `path`. The file appears complete or not at all, and

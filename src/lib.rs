@@ -30,6 +30,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod bundle;
 pub mod config;
 pub mod diag;
 mod error;
@@ -37,6 +38,7 @@ pub mod init;
 pub mod kubernetes;
 pub mod pki;
 pub mod plan;
+pub mod render;
 pub mod types;
 pub mod validate;
 

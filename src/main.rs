@@ -62,7 +62,10 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Build the bundle: PKI, systemd units, kubeconfigs, HAProxy, manifest (not built yet).
+    /// Build the bundle: PKI, systemd units, kubeconfigs, HAProxy/keepalived, manifest.
+    ///
+    /// Creates the secrets file (mode 0600) on first use and reuses it afterwards; the same
+    /// config and secrets always give the same bytes.
     Bundle {
         /// The cluster description.
         config: Utf8PathBuf,
@@ -179,11 +182,19 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config, format } => check(&config, format, colour),
-        Command::Bundle { config, .. } => {
-            let checked = Config::from_path(&config)?.validate()?;
-            print_warnings(&checked.report, colour);
-            eprintln!("cpgen: {config} is valid, but bundling is not built yet in this version");
-            Ok(ExitCode::from(2))
+        Command::Bundle {
+            config,
+            output,
+            out_dir,
+            secrets,
+            force,
+        } => {
+            let target = match (output, out_dir) {
+                (Some(file), _) => Output::TarGz(file),
+                (None, Some(dir)) => Output::Dir(dir),
+                (None, None) => unreachable!("clap requires -o or --out-dir"),
+            };
+            bundle(&config, &target, secrets, force, colour)
         }
         Command::Renew {
             config,
@@ -198,6 +209,57 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
             force,
         }) => import_ca(&cert, &key, which.into(), &secrets, force),
     }
+}
+
+enum Output {
+    TarGz(Utf8PathBuf),
+    Dir(Utf8PathBuf),
+}
+
+fn bundle(
+    config: &Utf8PathBuf,
+    target: &Output,
+    secrets: Option<Utf8PathBuf>,
+    force: bool,
+    colour: bool,
+) -> Result<ExitCode, Error> {
+    let checked = Config::from_path(config)?.validate()?;
+    print_warnings(&checked.report, colour);
+    let out = match target {
+        Output::TarGz(path) | Output::Dir(path) => path,
+    };
+    // Fail before generating keys when the output is in the way.
+    if !force && out.exists() {
+        return Err(Error::AlreadyExists { path: out.clone() });
+    }
+    let secrets_path = secrets.unwrap_or_else(|| Config::default_secrets_path(config));
+    let (secrets, change) =
+        Secrets::load_or_create(&secrets_path, &checked.plan, OffsetDateTime::now_utc())?;
+    if change.created {
+        eprintln!(
+            "created {secrets_path} (mode 0600) with {} keys: it holds every private key of the cluster, keep it safe and backed up",
+            change.new_keys.len()
+        );
+    } else if !change.new_keys.is_empty() {
+        eprintln!(
+            "added {} keys to {secrets_path}: {}",
+            change.new_keys.len(),
+            change.new_keys.join(", ")
+        );
+    }
+    let bundle = cpgen::bundle::Bundle::build(&checked.plan, &secrets)?;
+    match target {
+        Output::TarGz(path) => bundle.write_tar_gz(path, force)?,
+        Output::Dir(path) => bundle.write_dir(path, force)?,
+    }
+    eprintln!(
+        "wrote {out}: {} files for {} hosts",
+        bundle.files().count(),
+        checked.plan.masters.len()
+            + checked.plan.load_balancer.hosts.len()
+            + checked.plan.workers.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn renew(

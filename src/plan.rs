@@ -154,6 +154,8 @@ pub struct LoadBalancer {
     pub health_check: HealthCheck,
     /// keepalived virtual IP (on-masters mode only).
     pub vip: Option<HostAddress>,
+    /// The network interface keepalived puts the virtual IP on.
+    pub vip_interface: String,
     /// Dedicated HAProxy machines (external mode; may be empty when an outside load
     /// balancer or the first master serves the endpoint).
     pub hosts: Vec<Host>,

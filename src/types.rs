@@ -445,7 +445,7 @@ impl KubernetesVersion {
     }
 
     /// The minor version.
-    pub fn minor(self) -> u16 {
+    pub const fn minor(self) -> u16 {
         self.minor
     }
 

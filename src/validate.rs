@@ -123,6 +123,7 @@ struct Draft {
     health_check: Option<HealthCheck>,
     vip: Option<Option<HostAddress>>,
     vip_span: Span,
+    vip_interface: Option<String>,
     etcd_client_port: Option<Port>,
     etcd_peer_port: Option<Port>,
     cluster_token: Option<String>,
@@ -333,6 +334,7 @@ impl Rules {
             health_check,
             vip,
             vip_span: span(&lb.vip),
+            vip_interface: self.vip_interface(&lb.vip_interface),
             etcd_client_port: self.port(&etcd.client_port, 2379),
             etcd_peer_port: self.port(&etcd.peer_port, 2380),
             cluster_token,
@@ -519,6 +521,27 @@ impl Rules {
                 .map(Some),
             _ => Some(None),
         }
+    }
+
+    /// A Linux interface name: 1 to 15 characters, no `/`, whitespace or `%`.
+    fn vip_interface(&mut self, value: &Option<Text>) -> Option<String> {
+        let Some(value) = value else {
+            return Some("eth0".to_owned());
+        };
+        let name = value.get_ref();
+        let valid = (1..=15).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b));
+        if valid {
+            return Some(name.clone());
+        }
+        self.push(
+            Diagnostic::error(Code::InvalidInterface, format!("`{name}` is not a network interface name"))
+                .at(Some(value.span()), "invalid interface")
+                .help("give the masters' interface that carries their address, e.g. \"eth0\" or \"ens3\" (at most 15 characters)"),
+        );
+        None
     }
 
     fn endpoint(
@@ -730,7 +753,7 @@ impl Rules {
             Diagnostic::error(
                 Code::InvalidDataDir,
                 format!(
-                    "etcd data directory `{dir}` must be an absolute path without `..` or spaces"
+                    "etcd data directory `{dir}` must be an absolute path of letters, digits, `/`, `.`, `_` and `-`, without `..`"
                 ),
             )
             .at(span(value), "invalid path")
@@ -833,6 +856,7 @@ impl Draft {
                 bind_port: self.lb_bind_port?,
                 health_check: self.health_check?,
                 vip: self.vip?,
+                vip_interface: self.vip_interface?,
                 hosts: hosts(self.lb_hosts)?,
             },
             workers: hosts(self.workers)?,

@@ -157,7 +157,7 @@ impl Secrets {
             t.format(&Rfc3339)
                 .map_err(|_| Error::Crypto("time formatting"))
         };
-        SecretsTemplate {
+        let template = SecretsTemplate {
             format_version: FORMAT_VERSION,
             test_only: self.test_only,
             ca_issued_at: rfc3339(self.ca_issued_at)?,
@@ -165,12 +165,8 @@ impl Secrets {
             encryption_key: base64::engine::general_purpose::STANDARD.encode(self.encryption_key),
             keys: pairs(&self.keys),
             imported_cas: pairs(&self.imported_cas),
-        }
-        .render()
-        .map_err(|source| Error::Render {
-            template: "secrets.toml",
-            source,
-        })
+        };
+        crate::render::render_text(&template, "secrets.toml")
     }
 
     /// Writes the file with mode 0600: to a temporary file beside it, then renamed over the

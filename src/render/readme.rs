@@ -1,0 +1,231 @@
+//! The bundle's README.md: what is where, start order, the guide's checks in current
+//! syntax, and a Mermaid diagram of who talks to whom.
+
+use askama::Template;
+
+use super::render_template;
+use crate::bundle::Bundle;
+use crate::pki::Ca;
+use crate::plan::{ComponentsVia, LoadBalancerMode, Plan};
+use crate::Error;
+
+struct HostFiles {
+    name: String,
+    role: &'static str,
+    address: String,
+    files: Vec<FileLine>,
+}
+
+struct FileLine {
+    path: String,
+    mode: String,
+}
+
+struct Node {
+    id: String,
+    label: String,
+}
+
+struct Edge {
+    from: String,
+    to: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "bundle-README.md", escape = "none")]
+struct Readme<'a> {
+    cluster: &'a str,
+    version: String,
+    api_url: String,
+    members: usize,
+    quorum: usize,
+    tolerance: usize,
+    hosts: Vec<HostFiles>,
+    on_masters: bool,
+    vip: bool,
+    lb_count: usize,
+    layout: String,
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+}
+
+pub(super) fn render(plan: &Plan, bundle: &Bundle) -> Result<Vec<u8>, Error> {
+    let (nodes, edges) = topology(plan);
+    let readme = Readme {
+        cluster: plan.cluster.name.as_str(),
+        version: plan.cluster.kubernetes_version.to_string(),
+        api_url: plan.api_url(),
+        members: plan.masters.len(),
+        quorum: plan.masters.len() / 2 + 1,
+        tolerance: plan.etcd_failure_tolerance(),
+        hosts: host_files(plan, bundle),
+        on_masters: plan.load_balancer.mode == LoadBalancerMode::OnMasters,
+        vip: plan.load_balancer.vip.is_some(),
+        lb_count: plan.load_balancer.hosts.len(),
+        layout: plan.pki.layout.to_string(),
+        nodes,
+        edges,
+    };
+    render_template(&readme, "bundle-README.md")
+}
+
+fn host_files(plan: &Plan, bundle: &Bundle) -> Vec<HostFiles> {
+    let roles = plan
+        .masters
+        .iter()
+        .map(|h| (h, "master"))
+        .chain(
+            plan.load_balancer
+                .hosts
+                .iter()
+                .map(|h| (h, "load balancer")),
+        )
+        .chain(plan.workers.iter().map(|h| (h, "worker")));
+    roles
+        .map(|(host, role)| HostFiles {
+            name: host.name.to_string(),
+            role,
+            address: host.address.to_string(),
+            files: bundle
+                .files()
+                .filter(|(_, f)| f.host.as_ref() == Some(&host.name))
+                .filter_map(|(_, f)| {
+                    Some(FileLine {
+                        path: f.target.clone()?,
+                        mode: format!("{:04o}", f.mode()),
+                    })
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn topology(plan: &Plan) -> (Vec<Node>, Vec<Edge>) {
+    let mut nodes = vec![Node {
+        id: "clients".into(),
+        label: "kubectl, kubelets, pods".into(),
+    }];
+    let mut edges = Vec::new();
+    let edge = |from: &str, to: &str, label: String| Edge {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        label,
+    };
+    let kubernetes_ca = Ca::Kubernetes.id();
+    let etcd_ca = Ca::Etcd.effective(plan.pki.layout).id();
+    let lb_port = plan.load_balancer.bind_port;
+    let check = plan.load_balancer.health_check;
+    // Where clients (and components going through the load balancer) enter.
+    let mut entries: Vec<String> = Vec::new();
+    match plan.load_balancer.mode {
+        LoadBalancerMode::External => {
+            for (i, lb) in plan.load_balancer.hosts.iter().enumerate() {
+                let id = format!("lb{i}");
+                nodes.push(Node {
+                    id: id.clone(),
+                    label: format!("haproxy on {} {}:{lb_port}", lb.name, lb.address),
+                });
+                entries.push(id);
+            }
+        }
+        LoadBalancerMode::OnMasters => {
+            for (i, m) in plan.masters.iter().enumerate() {
+                let id = format!("m{i}_haproxy");
+                nodes.push(Node {
+                    id: id.clone(),
+                    label: format!("haproxy on {} :{lb_port}", m.name),
+                });
+                entries.push(id);
+            }
+        }
+    }
+    if let (Some(vip), LoadBalancerMode::OnMasters) =
+        (plan.load_balancer.vip, plan.load_balancer.mode)
+    {
+        nodes.push(Node {
+            id: "vip".into(),
+            label: format!("keepalived VIP {vip}:{lb_port}"),
+        });
+        edges.push(edge(
+            "clients",
+            "vip",
+            format!("TLS {lb_port}, {kubernetes_ca}"),
+        ));
+        for entry in &entries {
+            edges.push(edge("vip", entry, "VRRP holder".into()));
+        }
+    } else {
+        for entry in &entries {
+            edges.push(edge(
+                "clients",
+                entry,
+                format!("TLS {}, {kubernetes_ca}", plan.api.port),
+            ));
+        }
+    }
+    if entries.is_empty() {
+        entries.push("m0_api".into());
+        edges.push(edge(
+            "clients",
+            "m0_api",
+            format!("TLS {}, {kubernetes_ca}", plan.api.port),
+        ));
+    }
+    let api_port = plan.api.bind_port;
+    let (client_port, peer_port) = (plan.etcd.client_port, plan.etcd.peer_port);
+    for (i, m) in plan.masters.iter().enumerate() {
+        for (suffix, label) in [
+            (
+                "api",
+                format!("kube-apiserver on {} {}:{api_port}", m.name, m.address),
+            ),
+            (
+                "etcd",
+                format!("etcd {} :{client_port} :{peer_port}", m.name),
+            ),
+            ("cm", format!("kube-controller-manager on {}", m.name)),
+            ("sched", format!("kube-scheduler on {}", m.name)),
+        ] {
+            nodes.push(Node {
+                id: format!("m{i}_{suffix}"),
+                label,
+            });
+        }
+        for entry in &entries {
+            if entry != &format!("m{i}_api") {
+                edges.push(edge(
+                    entry,
+                    &format!("m{i}_api"),
+                    format!("TCP {api_port}, {check} check"),
+                ));
+            }
+        }
+        for j in 0..plan.masters.len() {
+            edges.push(edge(
+                &format!("m{i}_api"),
+                &format!("m{j}_etcd"),
+                format!("mTLS {client_port}, {etcd_ca}"),
+            ));
+            if j > i {
+                edges.push(edge(
+                    &format!("m{i}_etcd"),
+                    &format!("m{j}_etcd"),
+                    format!("peer mTLS {peer_port}, {etcd_ca}"),
+                ));
+            }
+        }
+        let component_target = match plan.api.components_via {
+            ComponentsVia::Local => format!("m{i}_api"),
+            _ => entries.first().cloned().unwrap_or_default(),
+        };
+        for component in ["cm", "sched"] {
+            edges.push(edge(
+                &format!("m{i}_{component}"),
+                &component_target,
+                format!("TLS, {kubernetes_ca}"),
+            ));
+        }
+    }
+    (nodes, edges)
+}

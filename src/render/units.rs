@@ -1,0 +1,223 @@
+//! The four systemd units of a master, in the guide's shape, with its settings translated
+//! for a current Kubernetes (DESIGN.md §6).
+
+use askama::Template;
+
+use super::paths::*;
+use super::render_template;
+use crate::plan::{wildcard_and_loopback, Host, Plan};
+use crate::Error;
+
+/// One `--name=value` of an ExecStart line.
+pub(crate) struct UnitFlag {
+    pub(crate) name: &'static str,
+    pub(crate) value: String,
+}
+
+fn flag(name: &'static str, value: impl ToString) -> UnitFlag {
+    UnitFlag {
+        name,
+        value: value.to_string(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "systemd/unit.service", escape = "none")]
+struct Unit<'a> {
+    description: &'a str,
+    documentation: &'a str,
+    after: &'a [&'a str],
+    wants: &'a [&'a str],
+    notify: bool,
+    binary: &'a str,
+    flags: Vec<UnitFlag>,
+}
+
+/// A rendered unit file.
+pub(crate) struct RenderedUnit {
+    pub(crate) file_name: &'static str,
+    pub(crate) text: Vec<u8>,
+}
+
+pub(crate) fn master_units(plan: &Plan, master: &Host) -> Result<Vec<RenderedUnit>, Error> {
+    let kubernetes_docs = "https://kubernetes.io/docs/reference/command-line-tools-reference/";
+    let units = [
+        (
+            "etcd.service",
+            Unit {
+                description: "etcd",
+                documentation: "https://etcd.io/docs/",
+                after: &["network.target", "network-online.target"],
+                wants: &["network-online.target"],
+                notify: true,
+                binary: "/usr/bin/etcd",
+                flags: etcd_flags(plan, master),
+            },
+        ),
+        (
+            "kube-apiserver.service",
+            Unit {
+                description: "Kubernetes API Server",
+                documentation: kubernetes_docs,
+                after: &["network.target", "etcd.service"],
+                wants: &[],
+                notify: true,
+                binary: "/usr/bin/kube-apiserver",
+                flags: apiserver_flags(plan, master),
+            },
+        ),
+        (
+            "kube-controller-manager.service",
+            Unit {
+                description: "Kubernetes Controller Manager",
+                documentation: kubernetes_docs,
+                after: &["network.target", "kube-apiserver.service"],
+                wants: &[],
+                notify: false,
+                binary: "/usr/bin/kube-controller-manager",
+                flags: controller_manager_flags(plan, master),
+            },
+        ),
+        (
+            "kube-scheduler.service",
+            Unit {
+                description: "Kubernetes Scheduler",
+                documentation: kubernetes_docs,
+                after: &["network.target", "kube-apiserver.service"],
+                wants: &[],
+                notify: false,
+                binary: "/usr/bin/kube-scheduler",
+                flags: scheduler_flags(master),
+            },
+        ),
+    ];
+    units
+        .into_iter()
+        .map(|(file_name, unit)| {
+            Ok(RenderedUnit {
+                file_name,
+                text: render_template(&unit, "systemd/unit.service")?,
+            })
+        })
+        .collect()
+}
+
+fn etcd_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {
+    let host = master.address.url_host();
+    let client_url = format!("https://{host}:{}", plan.etcd.client_port);
+    let peer_url = format!("https://{host}:{}", plan.etcd.peer_port);
+    let initial_cluster: Vec<String> = plan
+        .masters
+        .iter()
+        .map(|m| {
+            format!(
+                "{}=https://{}:{}",
+                m.name,
+                m.address.url_host(),
+                plan.etcd.peer_port
+            )
+        })
+        .collect();
+    vec![
+        flag("name", &master.name),
+        flag("trusted-ca-file", ETCD_CA),
+        flag("cert-file", ETCD_SERVER),
+        flag("key-file", ETCD_SERVER_KEY),
+        flag("client-cert-auth", "true"),
+        flag("listen-client-urls", &client_url),
+        flag("advertise-client-urls", &client_url),
+        flag("peer-client-cert-auth", "true"),
+        flag("peer-trusted-ca-file", ETCD_CA),
+        flag("peer-cert-file", ETCD_SERVER),
+        flag("peer-key-file", ETCD_SERVER_KEY),
+        flag("initial-advertise-peer-urls", &peer_url),
+        flag("listen-peer-urls", &peer_url),
+        flag("initial-cluster-token", &plan.etcd.initial_cluster_token),
+        flag("initial-cluster", initial_cluster.join(",")),
+        flag("initial-cluster-state", "new"),
+        flag("data-dir", &plan.etcd.data_dir),
+    ]
+}
+
+fn apiserver_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {
+    let etcd_servers: Vec<String> = plan
+        .masters
+        .iter()
+        .map(|m| format!("https://{}:{}", m.address.url_host(), plan.etcd.client_port))
+        .collect();
+    let (any, _) = wildcard_and_loopback(master.address.ip());
+    vec![
+        flag("advertise-address", master.address),
+        flag("allow-privileged", "true"),
+        flag("authorization-mode", plan.api.authorization_modes.join(",")),
+        flag("bind-address", any),
+        flag("client-ca-file", CA),
+        flag(
+            "enable-admission-plugins",
+            plan.api.admission_plugins.join(","),
+        ),
+        flag("encryption-provider-config", ENCRYPTION_CONFIG),
+        flag("endpoint-reconciler-type", "lease"),
+        flag("etcd-cafile", ETCD_CA),
+        flag("etcd-certfile", ETCD_CLIENT),
+        flag("etcd-keyfile", ETCD_CLIENT_KEY),
+        flag("etcd-servers", etcd_servers.join(",")),
+        flag("kubelet-client-certificate", KUBELET_CLIENT),
+        flag("kubelet-client-key", KUBELET_CLIENT_KEY),
+        flag("proxy-client-cert-file", FRONT_PROXY_CLIENT),
+        flag("proxy-client-key-file", FRONT_PROXY_CLIENT_KEY),
+        flag("requestheader-allowed-names", "front-proxy-client"),
+        flag("requestheader-client-ca-file", FRONT_PROXY_CA),
+        flag("requestheader-extra-headers-prefix", "X-Remote-Extra-"),
+        flag("requestheader-group-headers", "X-Remote-Group"),
+        flag("requestheader-username-headers", "X-Remote-User"),
+        flag("secure-port", plan.api.bind_port),
+        flag(
+            "service-account-issuer",
+            format!("https://kubernetes.default.svc.{}", plan.cluster.dns_domain),
+        ),
+        flag("service-account-key-file", SA_PUB),
+        flag("service-account-signing-key-file", SA_KEY),
+        flag("service-cluster-ip-range", plan.network.service_cidr),
+        flag("service-node-port-range", plan.network.node_port_range),
+        flag("tls-cert-file", APISERVER),
+        flag("tls-private-key-file", APISERVER_KEY),
+        flag("v", 2),
+    ]
+}
+
+fn controller_manager_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {
+    let (_, loopback) = wildcard_and_loopback(master.address.ip());
+    vec![
+        flag("allocate-node-cidrs", "true"),
+        flag("authentication-kubeconfig", CONTROLLER_MANAGER_KUBECONFIG),
+        flag("authorization-kubeconfig", CONTROLLER_MANAGER_KUBECONFIG),
+        flag("bind-address", loopback),
+        flag("client-ca-file", CA),
+        flag("cluster-cidr", plan.network.pod_cidr),
+        flag("cluster-name", &plan.cluster.name),
+        flag("cluster-signing-cert-file", CA),
+        flag("cluster-signing-key-file", CA_KEY),
+        flag("controllers", "*"),
+        flag("kubeconfig", CONTROLLER_MANAGER_KUBECONFIG),
+        flag("leader-elect", "true"),
+        flag("requestheader-client-ca-file", FRONT_PROXY_CA),
+        flag("root-ca-file", CA),
+        flag("service-account-private-key-file", SA_KEY),
+        flag("service-cluster-ip-range", plan.network.service_cidr),
+        flag("use-service-account-credentials", "true"),
+        flag("v", 2),
+    ]
+}
+
+fn scheduler_flags(master: &Host) -> Vec<UnitFlag> {
+    let (_, loopback) = wildcard_and_loopback(master.address.ip());
+    vec![
+        flag("authentication-kubeconfig", SCHEDULER_KUBECONFIG),
+        flag("authorization-kubeconfig", SCHEDULER_KUBECONFIG),
+        flag("bind-address", loopback),
+        flag("kubeconfig", SCHEDULER_KUBECONFIG),
+        flag("leader-elect", "true"),
+        flag("v", 2),
+    ]
+}
