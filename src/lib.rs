@@ -41,6 +41,7 @@ pub mod plan;
 pub mod render;
 pub mod types;
 pub mod validate;
+pub mod verify;
 
 pub use config::Config;
 pub use diag::{Diagnostic, Report, Severity};

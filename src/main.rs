@@ -101,6 +101,37 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         at: Option<OffsetDateTime>,
     },
+    /// Audit a bundle (a .tar.gz or a directory in the bundle layout), made by cpgen or by
+    /// hand: parsing, key/certificate pairs, chains, usages, SANs, expiry, paths, kubeconfig
+    /// references, manifest, key permissions, etcd membership.
+    ///
+    /// Exit 0 when nothing is wrong (warnings may be printed), 1 when something is.
+    Verify {
+        /// The bundle: .tar.gz, .tar or directory.
+        bundle: Utf8PathBuf,
+        /// The cluster description; then the names and addresses clients dial come from it
+        /// instead of being inferred from the units, kubeconfigs and HAProxy backends.
+        #[arg(long)]
+        config: Option<Utf8PathBuf>,
+        /// Check validity at this time (RFC 3339) instead of now.
+        #[arg(long, value_parser = parse_time)]
+        at: Option<OffsetDateTime>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List every certificate of a bundle with its expiry, soonest first (like `kubeadm
+    /// certs check-expiration`).
+    Certs {
+        /// The bundle: .tar.gz, .tar or directory.
+        bundle: Utf8PathBuf,
+        /// Compute residual times from this time (RFC 3339) instead of now.
+        #[arg(long, value_parser = parse_time)]
+        at: Option<OffsetDateTime>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Manage the secrets file.
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -192,7 +223,15 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
             let target = match (output, out_dir) {
                 (Some(file), _) => Output::TarGz(file),
                 (None, Some(dir)) => Output::Dir(dir),
-                (None, None) => unreachable!("clap requires -o or --out-dir"),
+                (None, None) => {
+                    use clap::CommandFactory;
+                    Cli::command()
+                        .error(
+                            clap::error::ErrorKind::MissingRequiredArgument,
+                            "give -o OUT.tar.gz or --out-dir DIR",
+                        )
+                        .exit()
+                }
             };
             bundle(&config, &target, secrets, force, colour)
         }
@@ -201,6 +240,13 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
             secrets,
             at,
         } => renew(&config, secrets, at),
+        Command::Verify {
+            bundle,
+            config,
+            at,
+            format,
+        } => verify(&bundle, config.as_ref(), at, format, colour),
+        Command::Certs { bundle, at, format } => certs(&bundle, at, format),
         Command::Secrets(SecretsCommand::ImportCa {
             cert,
             key,
@@ -259,6 +305,107 @@ fn bundle(
             + checked.plan.load_balancer.hosts.len()
             + checked.plan.workers.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(
+    bundle: &Utf8PathBuf,
+    config: Option<&Utf8PathBuf>,
+    at: Option<OffsetDateTime>,
+    format: Format,
+    colour: bool,
+) -> Result<ExitCode, Error> {
+    let plan = match config {
+        Some(path) => {
+            let checked = Config::from_path(path)?.validate()?;
+            print_warnings(&checked.report, colour);
+            Some(checked.plan)
+        }
+        None => None,
+    };
+    let report = cpgen::verify::verify_path(
+        bundle,
+        plan.as_ref(),
+        at.unwrap_or_else(OffsetDateTime::now_utc),
+    )?;
+    match format {
+        Format::Text => print_stdout(&report.render()),
+        Format::Json => print_stdout(&format!("{:#}\n", report.to_json())),
+    }
+    Ok(if report.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn certs(
+    bundle: &Utf8PathBuf,
+    at: Option<OffsetDateTime>,
+    format: Format,
+) -> Result<ExitCode, Error> {
+    let now = at.unwrap_or_else(OffsetDateTime::now_utc);
+    let (rows, findings) = cpgen::verify::certificate_table(bundle)?;
+    for finding in &findings {
+        eprintln!(
+            "warning[{}]: {}: {}",
+            finding.code.id(),
+            finding.file,
+            finding.message
+        );
+    }
+    if let Format::Json = format {
+        print_stdout(&format!("{:#}\n", serde_json::json!(rows)));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let date = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let table: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.certificate.clone(),
+                r.host.clone(),
+                r.expires.format(&date).unwrap_or_default(),
+                cpgen::verify::residual(r.expires, now),
+                if r.is_ca {
+                    format!("{} (CA)", r.ca)
+                } else {
+                    r.ca.clone()
+                },
+                r.algorithm.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "CERTIFICATE",
+        "HOST",
+        "EXPIRES (UTC)",
+        "RESIDUAL TIME",
+        "ISSUED BY",
+        "ALGORITHM",
+    ]
+    .map(str::to_owned);
+    let widths: Vec<usize> = (0..6)
+        .map(|i| {
+            table
+                .iter()
+                .chain([&header])
+                .map(|row| row[i].len())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&table) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    print_stdout(&out);
     Ok(ExitCode::SUCCESS)
 }
 

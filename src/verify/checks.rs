@@ -1,0 +1,805 @@
+//! The audit rules: each reads the parsed hosts and key material and adds findings.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use super::material::{self, CertInfo, Material};
+use super::model::{self, url_host, HostModel};
+use super::source::Tree;
+use super::{Code, Finding};
+use crate::plan::{Plan, ServerRole};
+
+/// Runs every rule; returns how many certificates were checked.
+pub(super) fn run(
+    tree: &Tree,
+    plan: Option<&Plan>,
+    at: OffsetDateTime,
+    findings: &mut Vec<Finding>,
+) -> usize {
+    let (hosts, problems) = model::hosts(tree);
+    for (file, problem) in problems {
+        findings.push(Finding::error(
+            Code::Unparseable,
+            &file,
+            problem,
+            "regenerate the kubeconfig",
+        ));
+    }
+    let material = material::collect(tree, &hosts, findings);
+    let audit = Audit {
+        tree,
+        hosts: &hosts,
+        material: &material,
+        findings,
+    };
+    audit.run(plan, at);
+    material.certs.len()
+}
+
+struct Audit<'a> {
+    tree: &'a Tree,
+    hosts: &'a [HostModel],
+    material: &'a Material,
+    findings: &'a mut Vec<Finding>,
+}
+
+/// Unit flags that name a certificate and the key that goes with it.
+const CERT_KEY_FLAGS: &[(&str, &str)] = &[
+    ("cert-file", "key-file"),
+    ("peer-cert-file", "peer-key-file"),
+    ("tls-cert-file", "tls-private-key-file"),
+    ("etcd-certfile", "etcd-keyfile"),
+    ("kubelet-client-certificate", "kubelet-client-key"),
+    ("proxy-client-cert-file", "proxy-client-key-file"),
+    ("cluster-signing-cert-file", "cluster-signing-key-file"),
+    (
+        "service-account-key-file",
+        "service-account-signing-key-file",
+    ),
+];
+
+/// Unit flags that name a CA certificate.
+const CA_FLAGS: &[&str] = &[
+    "trusted-ca-file",
+    "peer-trusted-ca-file",
+    "client-ca-file",
+    "etcd-cafile",
+    "requestheader-client-ca-file",
+    "root-ca-file",
+    "cluster-signing-cert-file",
+];
+
+impl Audit<'_> {
+    fn run(mut self, plan: Option<&Plan>, at: OffsetDateTime) {
+        self.missing_files();
+        self.kubeconfig_references();
+        self.key_pairs();
+        self.chains_and_usages();
+        self.san_coverage(plan);
+        self.validity(at);
+        self.manifest();
+        self.key_modes();
+        self.etcd_members();
+        self.shared_ca();
+    }
+
+    fn push(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+
+    fn masters(&self) -> impl Iterator<Item = &HostModel> {
+        self.hosts
+            .iter()
+            .filter(|h| h.unit("kube-apiserver").is_some() || h.unit("etcd").is_some())
+    }
+
+    /// Every absolute path a unit flag or kubeconfig names, with where it is named.
+    fn named_paths(&self) -> Vec<(String, String)> {
+        let mut named = Vec::new();
+        for host in self.hosts {
+            for unit in &host.units {
+                for (flag, value) in &unit.flags {
+                    if value.starts_with('/') && flag != "data-dir" && !value.contains(',') {
+                        named.push((host.bundle_path(value), format!("{} --{flag}", unit.file)));
+                    }
+                }
+            }
+            for (path, kubeconfig) in &host.kubeconfigs {
+                let files = kubeconfig
+                    .clusters
+                    .iter()
+                    .filter_map(|c| c.entry.certificate_authority.clone())
+                    .chain(
+                        kubeconfig
+                            .users
+                            .iter()
+                            .flat_map(|u| {
+                                [
+                                    u.entry.client_certificate.clone(),
+                                    u.entry.client_key.clone(),
+                                ]
+                            })
+                            .flatten(),
+                    );
+                for file in files {
+                    named.push((host.bundle_path(&file), path.clone()));
+                }
+            }
+        }
+        named
+    }
+
+    fn missing_files(&mut self) {
+        for (path, named_in) in self.named_paths() {
+            if !self.tree.files.contains_key(&path) {
+                self.push(Finding::error(
+                    Code::MissingFile,
+                    &path,
+                    format!("named in {named_in}, but not in the host's tree"),
+                    "copy the file to the host or fix the path",
+                ));
+            }
+        }
+    }
+
+    fn kubeconfig_references(&mut self) {
+        let mut found = Vec::new();
+        for host in self.hosts {
+            for (path, k) in &host.kubeconfigs {
+                let context = k.contexts.iter().find(|c| c.name == k.current_context);
+                let Some(context) = context else {
+                    found.push((
+                        path.clone(),
+                        format!("current-context `{}` names no context", k.current_context),
+                    ));
+                    continue;
+                };
+                if !k.clusters.iter().any(|c| c.name == context.entry.cluster) {
+                    found.push((
+                        path.clone(),
+                        format!(
+                            "context `{}` names cluster `{}`, which is not defined",
+                            context.name, context.entry.cluster
+                        ),
+                    ));
+                }
+                if !k.users.iter().any(|u| u.name == context.entry.user) {
+                    found.push((
+                        path.clone(),
+                        format!(
+                            "context `{}` names user `{}`, which is not defined",
+                            context.name, context.entry.user
+                        ),
+                    ));
+                }
+            }
+        }
+        for (path, message) in found {
+            self.push(Finding::error(
+                Code::DanglingReference,
+                &path,
+                message,
+                "make current-context, the context's cluster and its user name entries that exist",
+            ));
+        }
+    }
+
+    /// Certificate/key pairs: named together in a unit or kubeconfig, or `X.pem` beside
+    /// `X-key.pem` (`X.pub` beside `X.key`).
+    fn pairs(&self) -> BTreeSet<(String, String)> {
+        let mut pairs = BTreeSet::new();
+        for host in self.hosts {
+            for unit in &host.units {
+                for (cert_flag, key_flag) in CERT_KEY_FLAGS {
+                    if let (Some(cert), Some(key)) = (unit.flag(cert_flag), unit.flag(key_flag)) {
+                        pairs.insert((host.bundle_path(cert), host.bundle_path(key)));
+                    }
+                }
+            }
+            for (path, k) in &host.kubeconfigs {
+                for user in &k.users {
+                    let cert = match (
+                        &user.entry.client_certificate,
+                        &user.entry.client_certificate_data,
+                    ) {
+                        (Some(file), _) => host.bundle_path(file),
+                        (None, Some(_)) => format!("{path}#{}.client-certificate-data", user.name),
+                        _ => continue,
+                    };
+                    let key = match (&user.entry.client_key, &user.entry.client_key_data) {
+                        (Some(file), _) => host.bundle_path(file),
+                        (None, Some(_)) => format!("{path}#{}.client-key-data", user.name),
+                        _ => continue,
+                    };
+                    pairs.insert((cert, key));
+                }
+            }
+        }
+        for key in self.material.keys.keys() {
+            let partner = key
+                .strip_suffix("-key.pem")
+                .map(|stem| format!("{stem}.pem"))
+                .or_else(|| key.strip_suffix(".key").map(|stem| format!("{stem}.pub")));
+            if let Some(partner) = partner.filter(|p| self.tree.files.contains_key(p)) {
+                pairs.insert((partner, key.clone()));
+            }
+        }
+        pairs
+    }
+
+    fn key_pairs(&mut self) {
+        let mut found = Vec::new();
+        for (cert, key) in self.pairs() {
+            let public = self
+                .material
+                .certs
+                .get(&cert)
+                .map(|c| &c.public_key)
+                .or_else(|| self.material.public_keys.get(&cert));
+            if let (Some(public), Some(private)) = (public, self.material.keys.get(&key)) {
+                if public != private {
+                    found.push((key, cert));
+                }
+            }
+        }
+        for (key, cert) in found {
+            self.push(Finding::error(
+                Code::KeyMismatch,
+                &key,
+                format!("this key does not belong to {cert}: their public keys differ"),
+                "put the key that was issued with the certificate in place, or re-issue both",
+            ));
+        }
+    }
+
+    fn cert(&self, id: &str) -> Option<&CertInfo> {
+        self.material.certs.get(id)
+    }
+
+    /// (leaf, CA, role, named in): the CA a leaf must chain to, taken from the units and
+    /// kubeconfigs that use both.
+    fn chains(&self) -> Vec<(String, String, Role, String)> {
+        let mut chains = Vec::new();
+        let client_cas: Vec<String> = self
+            .masters()
+            .filter_map(|m| {
+                m.unit("kube-apiserver")?
+                    .flag("client-ca-file")
+                    .map(|f| m.bundle_path(f))
+            })
+            .collect();
+        for host in self.hosts {
+            let etcd = host.unit("etcd");
+            let api = host.unit("kube-apiserver");
+            let path = |flag: &str, unit: Option<&model::Unit>| {
+                unit.and_then(|u| u.flag(flag)).map(|f| host.bundle_path(f))
+            };
+            let mut add = |leaf: Option<String>, ca: Option<String>, role: Role, named: &str| {
+                if let (Some(leaf), Some(ca)) = (leaf, ca) {
+                    chains.push((leaf, ca, role, named.to_owned()));
+                }
+            };
+            let etcd_clients_ca =
+                path("etcd-cafile", api).or_else(|| path("trusted-ca-file", etcd));
+            add(
+                path("cert-file", etcd),
+                etcd_clients_ca,
+                Role::Server,
+                "etcd --cert-file",
+            );
+            add(
+                path("peer-cert-file", etcd),
+                path("peer-trusted-ca-file", etcd),
+                Role::Peer,
+                "etcd --peer-cert-file",
+            );
+            let etcd_trust = path("trusted-ca-file", etcd).or_else(|| {
+                self.masters().find_map(|m| {
+                    m.unit("etcd")?
+                        .flag("trusted-ca-file")
+                        .map(|f| m.bundle_path(f))
+                })
+            });
+            add(
+                path("etcd-certfile", api),
+                etcd_trust,
+                Role::Client,
+                "kube-apiserver --etcd-certfile",
+            );
+            add(
+                path("kubelet-client-certificate", api),
+                path("client-ca-file", api),
+                Role::Client,
+                "kube-apiserver --kubelet-client-certificate",
+            );
+            add(
+                path("proxy-client-cert-file", api),
+                path("requestheader-client-ca-file", api),
+                Role::Client,
+                "kube-apiserver --proxy-client-cert-file",
+            );
+            for (kpath, k) in &host.kubeconfigs {
+                for cluster in &k.clusters {
+                    let ca = match (
+                        &cluster.entry.certificate_authority,
+                        &cluster.entry.certificate_authority_data,
+                    ) {
+                        (Some(file), _) => host.bundle_path(file),
+                        (None, Some(_)) => {
+                            format!("{kpath}#{}.certificate-authority-data", cluster.name)
+                        }
+                        _ => continue,
+                    };
+                    // The API server this kubeconfig reaches presents its serving certificate.
+                    for server in self.apiserver_certs_reached(host, &cluster.entry.server) {
+                        add(
+                            Some(server),
+                            Some(ca.clone()),
+                            Role::Server,
+                            &format!("{kpath} (server)"),
+                        );
+                    }
+                }
+                for user in &k.users {
+                    let cert = match (
+                        &user.entry.client_certificate,
+                        &user.entry.client_certificate_data,
+                    ) {
+                        (Some(file), _) => host.bundle_path(file),
+                        (None, Some(_)) => format!("{kpath}#{}.client-certificate-data", user.name),
+                        _ => continue,
+                    };
+                    let ca = path("client-ca-file", api).or_else(|| client_cas.first().cloned());
+                    add(Some(cert), ca, Role::Client, kpath);
+                }
+            }
+        }
+        chains
+    }
+
+    fn chains_and_usages(&mut self) {
+        let mut found = Vec::new();
+        let mut cas = BTreeSet::new();
+        for host in self.hosts {
+            for unit in &host.units {
+                for flag in CA_FLAGS {
+                    if let Some(file) = unit.flag(flag) {
+                        cas.insert(host.bundle_path(file));
+                    }
+                }
+            }
+        }
+        let mut leaves = BTreeSet::new();
+        for (leaf_id, ca_id, role, named) in self.chains() {
+            cas.insert(ca_id.clone());
+            leaves.insert(leaf_id.clone());
+            let (Some(leaf), Some(ca)) = (self.cert(&leaf_id), self.cert(&ca_id)) else {
+                continue;
+            };
+            if !leaf.signed_by(ca) {
+                found.push(Finding::error(
+                    Code::WrongIssuer,
+                    &leaf_id,
+                    format!(
+                        "issued by `{}`, but {named} trusts `{}` ({ca_id})",
+                        leaf.issuer, ca.subject
+                    ),
+                    "re-issue it from the CA its peers trust, or point the unit at the right CA",
+                ));
+            }
+            if let Some(problem) = role.misfit(leaf) {
+                found.push(Finding::error(
+                    Code::WrongUsage,
+                    &leaf_id,
+                    format!("{problem} ({named})"),
+                    role.help(),
+                ));
+            }
+        }
+        for ca_id in &cas {
+            let Some(ca) = self.cert(ca_id) else { continue };
+            if !ca.is_ca {
+                found.push(Finding::error(
+                    Code::WrongUsage,
+                    ca_id,
+                    "used as a CA, but it is not one (basicConstraints lack CA:TRUE)".into(),
+                    "point the unit or kubeconfig at the CA certificate",
+                ));
+            } else if ca.key_cert_sign == Some(false) {
+                found.push(Finding::error(
+                    Code::WrongUsage,
+                    ca_id,
+                    "a CA whose keyUsage lacks keyCertSign cannot sign certificates".into(),
+                    "re-create the CA with keyCertSign",
+                ));
+            }
+        }
+        for leaf_id in leaves.difference(&cas) {
+            if self.cert(leaf_id).is_some_and(|c| c.is_ca) {
+                found.push(Finding::error(
+                    Code::WrongUsage,
+                    leaf_id,
+                    "a leaf certificate with CA:TRUE: anyone holding its key can mint certificates"
+                        .into(),
+                    "re-issue it with CA:FALSE",
+                ));
+            }
+        }
+        self.findings.extend(found);
+    }
+
+    /// The apiserver serving certificates a client of `url` on `host` may be answered with.
+    fn apiserver_certs_reached(&self, host: &HostModel, url: &str) -> Vec<String> {
+        let Some(target) = url_host(url) else {
+            return Vec::new();
+        };
+        let serving = |m: &HostModel| {
+            m.unit("kube-apiserver")?
+                .flag("tls-cert-file")
+                .map(|f| m.bundle_path(f))
+        };
+        let loopback = target == "localhost"
+            || target
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return serving(host).into_iter().collect();
+        }
+        if let Some(master) = self.master_at(target) {
+            return serving(master).into_iter().collect();
+        }
+        // Anything else is a load balancer, which may hand the connection to any master.
+        self.masters().filter_map(serving).collect()
+    }
+
+    /// The master whose own name or address `target` is.
+    fn master_at(&self, target: &str) -> Option<&HostModel> {
+        self.masters().find(|m| {
+            m.name == target
+                || m.unit("kube-apiserver")
+                    .and_then(|u| u.flag("advertise-address"))
+                    == Some(target)
+                || m.unit("etcd")
+                    .and_then(|u| u.flag("advertise-client-urls"))
+                    .is_some_and(|urls| urls.split(',').any(|u| url_host(u) == Some(target)))
+        })
+    }
+
+    /// (target dialled, serving certificate, who dials).
+    fn inferred_dials(&self) -> Vec<(String, String, String)> {
+        let mut dials = Vec::new();
+        for host in self.hosts {
+            if let Some(etcd) = host.unit("etcd") {
+                for (urls_flag, cert_flag) in [
+                    ("advertise-client-urls", "cert-file"),
+                    ("initial-advertise-peer-urls", "peer-cert-file"),
+                ] {
+                    if let (Some(urls), Some(cert)) = (etcd.flag(urls_flag), etcd.flag(cert_flag)) {
+                        for url in urls.split(',') {
+                            dials.extend(url_host(url).map(|t| {
+                                (
+                                    t.to_owned(),
+                                    host.bundle_path(cert),
+                                    format!("{} --{urls_flag}", etcd.file),
+                                )
+                            }));
+                        }
+                    }
+                }
+            }
+            if let Some(urls) = host
+                .unit("kube-apiserver")
+                .and_then(|u| u.flag("etcd-servers"))
+            {
+                for target in urls.split(',').filter_map(url_host) {
+                    let cert = self
+                        .master_at(target)
+                        .and_then(|m| m.unit("etcd")?.flag("cert-file").map(|f| m.bundle_path(f)));
+                    dials.extend(cert.map(|c| {
+                        (
+                            target.to_owned(),
+                            c,
+                            format!("hosts/{}: kube-apiserver --etcd-servers", host.name),
+                        )
+                    }));
+                }
+            }
+            for (path, k) in &host.kubeconfigs {
+                for cluster in &k.clusters {
+                    let Some(target) = url_host(&cluster.entry.server) else {
+                        continue;
+                    };
+                    for cert in self.apiserver_certs_reached(host, &cluster.entry.server) {
+                        dials.push((
+                            target.to_owned(),
+                            cert,
+                            format!("{path} server: {}", cluster.entry.server),
+                        ));
+                    }
+                }
+            }
+            for (name, target, _) in &host.haproxy_servers {
+                let cert = self.master_at(target).and_then(|m| {
+                    m.unit("kube-apiserver")?
+                        .flag("tls-cert-file")
+                        .map(|f| m.bundle_path(f))
+                });
+                dials.extend(cert.map(|c| {
+                    (
+                        target.clone(),
+                        c,
+                        format!("hosts/{}: haproxy server {name}", host.name),
+                    )
+                }));
+            }
+        }
+        dials
+    }
+
+    /// With a plan: exactly the names and addresses its clients dial.
+    fn planned_dials(&self, plan: &Plan) -> Vec<(String, String, String)> {
+        let mut dials = Vec::new();
+        for dial in plan.dials() {
+            for (i, master) in plan.masters.iter().enumerate() {
+                if dial.master.is_some_and(|m| m != i) {
+                    continue;
+                }
+                let Some(host) = self.hosts.iter().find(|h| h.name == master.name.as_str()) else {
+                    continue;
+                };
+                let (program, flag) = match dial.role {
+                    ServerRole::Apiserver => ("kube-apiserver", "tls-cert-file"),
+                    ServerRole::EtcdServer => ("etcd", "cert-file"),
+                };
+                if let Some(cert) = host.unit(program).and_then(|u| u.flag(flag)) {
+                    dials.push((
+                        dial.target.to_string(),
+                        host.bundle_path(cert),
+                        dial.client.to_owned(),
+                    ));
+                }
+            }
+        }
+        dials
+    }
+
+    fn san_coverage(&mut self, plan: Option<&Plan>) {
+        let dials = match plan {
+            Some(plan) => self.planned_dials(plan),
+            None => self.inferred_dials(),
+        };
+        let mut missing: BTreeMap<(String, String), String> = BTreeMap::new();
+        for (target, cert_id, who) in dials {
+            if self.cert(&cert_id).is_some_and(|c| !c.covers(&target)) {
+                missing.entry((cert_id, target)).or_insert(who);
+            }
+        }
+        for ((cert_id, target), who) in missing {
+            self.push(Finding::error(
+                Code::SanNotCovered,
+                &cert_id,
+                format!("{who} dials {target}, which this certificate's SANs do not cover"),
+                "re-issue the certificate with that name or address (cpgen computes every SAN a client dials)",
+            ));
+        }
+    }
+
+    fn validity(&mut self, at: OffsetDateTime) {
+        let mut found = Vec::new();
+        for (id, cert) in &self.material.certs {
+            if cert.not_after < at {
+                found.push(Finding::error(
+                    Code::Expired,
+                    id,
+                    format!("expired at {}", cert.not_after),
+                    "renew it (`cpgen renew`, then `cpgen bundle`)",
+                ));
+            } else if cert.not_before > at {
+                found.push(Finding::error(
+                    Code::Expired,
+                    id,
+                    format!("not valid until {}", cert.not_before),
+                    "check the clock of the machine that issued it",
+                ));
+            } else if cert.not_after - at < Duration::days(30) {
+                found.push(Finding::warning(
+                    Code::ExpiresSoon,
+                    id,
+                    format!(
+                        "expires at {}, in {} days",
+                        cert.not_after,
+                        (cert.not_after - at).whole_days()
+                    ),
+                    "renew it soon (`cpgen renew`, then `cpgen bundle`)",
+                ));
+            }
+        }
+        self.findings.extend(found);
+    }
+
+    fn manifest(&mut self) {
+        let Some(entry) = self.tree.files.get("manifest.json") else {
+            return;
+        };
+        #[derive(serde::Deserialize)]
+        struct Manifest {
+            files: Vec<ManifestEntry>,
+        }
+        #[derive(serde::Deserialize)]
+        struct ManifestEntry {
+            path: String,
+            mode: String,
+            sha256: String,
+        }
+        let manifest: Manifest = match serde_json::from_slice(&entry.data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.push(Finding::error(
+                    Code::ManifestMismatch,
+                    "manifest.json",
+                    format!("does not parse: {e}"),
+                    "regenerate the bundle",
+                ));
+                return;
+            }
+        };
+        let mut listed = BTreeSet::new();
+        let mut found = Vec::new();
+        for item in &manifest.files {
+            listed.insert(item.path.as_str());
+            let Some(file) = self.tree.files.get(&item.path) else {
+                found.push(Finding::error(
+                    Code::ManifestMismatch,
+                    &item.path,
+                    "listed in manifest.json but missing".into(),
+                    "restore the file from the bundle",
+                ));
+                continue;
+            };
+            let sha: String = Sha256::digest(&file.data)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if sha != item.sha256 {
+                found.push(Finding::error(Code::ManifestMismatch, &item.path, "its contents differ from manifest.json (sha256)".into(), "something changed it after cpgen wrote it: restore it or regenerate the bundle"));
+            }
+            if u32::from_str_radix(&item.mode, 8).ok() != Some(file.mode & 0o777) {
+                found.push(Finding::error(
+                    Code::ManifestMismatch,
+                    &item.path,
+                    format!(
+                        "mode {:04o}, but manifest.json says {}",
+                        file.mode & 0o777,
+                        item.mode
+                    ),
+                    &format!("chmod {} it", item.mode),
+                ));
+            }
+        }
+        for path in self
+            .tree
+            .files
+            .keys()
+            .filter(|p| *p != "manifest.json" && !listed.contains(p.as_str()))
+        {
+            found.push(Finding::error(
+                Code::ManifestMismatch,
+                path,
+                "not listed in manifest.json".into(),
+                "remove it, or regenerate the bundle",
+            ));
+        }
+        self.findings.extend(found);
+    }
+
+    fn key_modes(&mut self) {
+        let mut found = Vec::new();
+        for (path, entry) in &self.tree.files {
+            let text = String::from_utf8_lossy(&entry.data);
+            let secret = text.contains("PRIVATE KEY-----")
+                || text.contains("client-key-data")
+                || text.contains("EncryptionConfiguration");
+            if secret && entry.mode & 0o077 != 0 {
+                found.push(Finding::error(
+                    Code::KeyReadable,
+                    path,
+                    format!(
+                        "holds key material but has mode {:04o}: other users can read it",
+                        entry.mode & 0o777
+                    ),
+                    "chmod 600 it",
+                ));
+            }
+        }
+        self.findings.extend(found);
+    }
+
+    fn etcd_members(&mut self) {
+        let mut found = Vec::new();
+        for host in self.hosts {
+            let Some(etcd) = host.unit("etcd") else {
+                continue;
+            };
+            let Some(cluster) = etcd.flag("initial-cluster") else {
+                continue;
+            };
+            let members = cluster.split(',').filter(|m| !m.is_empty()).count();
+            if members % 2 == 0 {
+                found.push(Finding::error(
+                    Code::EvenEtcdMembers,
+                    &etcd.file,
+                    format!("--initial-cluster has {members} members: they tolerate {} failure(s), no more than {} would", (members.saturating_sub(1)) / 2, members - 1),
+                    "run an odd number of etcd members",
+                ));
+            }
+        }
+        self.findings.extend(found);
+    }
+
+    fn shared_ca(&mut self) {
+        let mut found = Vec::new();
+        for host in self.masters() {
+            let ca = |program: &str, flag: &str| {
+                host.unit(program)?.flag(flag).map(|f| host.bundle_path(f))
+            };
+            let (Some(etcd_ca), Some(client_ca)) = (
+                ca("etcd", "trusted-ca-file"),
+                ca("kube-apiserver", "client-ca-file"),
+            ) else {
+                continue;
+            };
+            let same = match (self.cert(&etcd_ca), self.cert(&client_ca)) {
+                (Some(a), Some(b)) => a.der == b.der,
+                _ => false,
+            };
+            if same {
+                found.push(Finding::warning(
+                    Code::SharedCa,
+                    &etcd_ca,
+                    "etcd trusts the CA that signs every Kubernetes client certificate: any kubelet's certificate can read and write etcd".into(),
+                    "give etcd a CA of its own (cpgen's layout = \"separate-cas\")",
+                ));
+            }
+        }
+        self.findings.extend(found);
+    }
+}
+
+/// How a leaf is used, which decides the extended key usage it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Server,
+    Client,
+    Peer,
+}
+
+impl Role {
+    fn misfit(self, cert: &CertInfo) -> Option<String> {
+        if cert.is_ca {
+            return Some("a CA certificate used as a leaf".into());
+        }
+        let (server, client) = cert.eku?;
+        match self {
+            Role::Server if !server => Some(
+                "used as a server certificate, but its extendedKeyUsage lacks serverAuth".into(),
+            ),
+            Role::Client if !client => Some(
+                "used as a client certificate, but its extendedKeyUsage lacks clientAuth".into(),
+            ),
+            Role::Peer if !(server && client) => {
+                Some("used for etcd peer traffic, which needs serverAuth and clientAuth".into())
+            }
+            _ => None,
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            Role::Server => "re-issue it with serverAuth",
+            Role::Client => "re-issue it with clientAuth",
+            Role::Peer => "re-issue it with serverAuth and clientAuth",
+        }
+    }
+}

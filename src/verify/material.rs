@@ -1,0 +1,268 @@
+//! The key material of a bundle: every certificate, private key and public key it holds,
+//! in files or embedded in kubeconfigs, parsed once into owned summaries.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use base64::Engine;
+use time::OffsetDateTime;
+use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+use super::model::HostModel;
+use super::source::Tree;
+use super::{Code, Finding};
+use crate::pki::PrivateKey;
+
+/// What cpgen needs to know of a certificate.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    /// DER, for signature checks.
+    pub der: Vec<u8>,
+    /// Subject, RFC 4514.
+    pub subject: String,
+    /// Subject CN.
+    pub common_name: String,
+    /// Issuer, RFC 4514.
+    pub issuer: String,
+    /// Issuer CN.
+    pub issuer_common_name: String,
+    /// NotBefore.
+    pub not_before: OffsetDateTime,
+    /// NotAfter.
+    pub not_after: OffsetDateTime,
+    /// basicConstraints CA.
+    pub is_ca: bool,
+    /// keyUsage keyCertSign (`None`: no keyUsage extension).
+    pub key_cert_sign: Option<bool>,
+    /// extendedKeyUsage (serverAuth, clientAuth); `None`: no EKU extension (any use).
+    pub eku: Option<(bool, bool)>,
+    /// DNS SANs.
+    pub dns: Vec<String>,
+    /// IP SANs.
+    pub ips: Vec<IpAddr>,
+    /// The public key's BIT STRING contents (compared with private keys).
+    pub public_key: Vec<u8>,
+    /// "RSA-2048", "ECDSA P-256", "Ed25519".
+    pub algorithm: String,
+}
+
+impl CertInfo {
+    /// Parses DER.
+    pub fn parse(der: &[u8]) -> Result<CertInfo, String> {
+        let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+        let name_cn = |name: &x509_parser::x509::X509Name<'_>| {
+            name.iter_common_name()
+                .next()
+                .and_then(|cn| cn.as_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut info = CertInfo {
+            der: der.to_vec(),
+            subject: cert.subject().to_string(),
+            common_name: name_cn(cert.subject()),
+            issuer: cert.issuer().to_string(),
+            issuer_common_name: name_cn(cert.issuer()),
+            not_before: cert.validity().not_before.to_datetime(),
+            not_after: cert.validity().not_after.to_datetime(),
+            is_ca: false,
+            key_cert_sign: None,
+            eku: None,
+            dns: Vec::new(),
+            ips: Vec::new(),
+            public_key: cert.public_key().subject_public_key.data.to_vec(),
+            algorithm: algorithm(cert.public_key()),
+        };
+        for extension in cert.extensions() {
+            match extension.parsed_extension() {
+                ParsedExtension::BasicConstraints(bc) => info.is_ca = bc.ca,
+                ParsedExtension::KeyUsage(ku) => info.key_cert_sign = Some(ku.key_cert_sign()),
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    info.eku = Some((eku.server_auth || eku.any, eku.client_auth || eku.any))
+                }
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    for name in &san.general_names {
+                        match name {
+                            GeneralName::DNSName(dns) => info.dns.push(dns.to_ascii_lowercase()),
+                            GeneralName::IPAddress(bytes) => info.ips.extend(ip_from_bytes(bytes)),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(info)
+    }
+
+    /// True when `ca`'s key made this certificate's signature.
+    pub fn signed_by(&self, ca: &CertInfo) -> bool {
+        let (Ok((_, leaf)), Ok((_, issuer))) = (
+            X509Certificate::from_der(&self.der),
+            X509Certificate::from_der(&ca.der),
+        ) else {
+            return false;
+        };
+        leaf.issuer() == issuer.subject()
+            && leaf.verify_signature(Some(issuer.public_key())).is_ok()
+    }
+
+    /// True when a client dialling `target` (an IP address or DNS name) accepts this
+    /// certificate's SANs.
+    pub fn covers(&self, target: &str) -> bool {
+        if let Ok(ip) = target.parse::<IpAddr>() {
+            return self.ips.contains(&ip);
+        }
+        let target = target.to_ascii_lowercase();
+        self.dns.iter().any(|name| match name.strip_prefix("*.") {
+            Some(suffix) => target
+                .split_once('.')
+                .is_some_and(|(_, rest)| rest == suffix),
+            None => *name == target,
+        })
+    }
+}
+
+fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(IpAddr::from),
+        _ => None,
+    }
+}
+
+fn algorithm(spki: &SubjectPublicKeyInfo<'_>) -> String {
+    use x509_parser::public_key::PublicKey;
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => format!("RSA-{}", rsa.key_size()),
+        Ok(PublicKey::EC(point)) => match point.key_size() {
+            256 => "ECDSA P-256".to_owned(),
+            384 => "ECDSA P-384".to_owned(),
+            bits => format!("ECDSA {bits}-bit"),
+        },
+        _ if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" => "Ed25519".to_owned(),
+        _ => spki.algorithm.algorithm.to_id_string(),
+    }
+}
+
+/// Every piece of key material, by where it is: a bundle path, or
+/// `<kubeconfig path>#<field>` for embedded data.
+#[derive(Debug, Default)]
+pub(super) struct Material {
+    /// Certificates (the first of each file).
+    pub(super) certs: BTreeMap<String, CertInfo>,
+    /// Private keys' public halves.
+    pub(super) keys: BTreeMap<String, Vec<u8>>,
+    /// Public keys (`sa.pub`).
+    pub(super) public_keys: BTreeMap<String, Vec<u8>>,
+}
+
+/// Reads every PEM file of the tree and every embedded kubeconfig datum.
+pub(super) fn collect(tree: &Tree, hosts: &[HostModel], findings: &mut Vec<Finding>) -> Material {
+    let mut material = Material::default();
+    for (path, entry) in &tree.files {
+        let text = String::from_utf8_lossy(&entry.data);
+        let looks_pem = [".pem", ".crt", ".key", ".pub"]
+            .iter()
+            .any(|ext| path.ends_with(ext));
+        if text.contains("-----BEGIN") || looks_pem {
+            add_pem(&mut material, path, &text, findings);
+        }
+    }
+    for host in hosts {
+        for (path, kubeconfig) in &host.kubeconfigs {
+            for cluster in &kubeconfig.clusters {
+                if let Some(data) = &cluster.entry.certificate_authority_data {
+                    add_embedded(
+                        &mut material,
+                        &format!("{path}#{}.certificate-authority-data", cluster.name),
+                        data,
+                        findings,
+                    );
+                }
+            }
+            for user in &kubeconfig.users {
+                for (field, data) in [
+                    (
+                        "client-certificate-data",
+                        &user.entry.client_certificate_data,
+                    ),
+                    ("client-key-data", &user.entry.client_key_data),
+                ] {
+                    if let Some(data) = data {
+                        add_embedded(
+                            &mut material,
+                            &format!("{path}#{}.{field}", user.name),
+                            data,
+                            findings,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    material
+}
+
+fn add_embedded(material: &mut Material, id: &str, data: &str, findings: &mut Vec<Finding>) {
+    match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
+        Ok(bytes) => add_pem(material, id, &String::from_utf8_lossy(&bytes), findings),
+        Err(_) => findings.push(unparseable(id, "the embedded data is not base64")),
+    }
+}
+
+fn add_pem(material: &mut Material, id: &str, text: &str, findings: &mut Vec<Finding>) {
+    let Ok(blocks) = pem::parse_many(text.as_bytes()) else {
+        findings.push(unparseable(id, "the PEM is damaged"));
+        return;
+    };
+    let Some(block) = blocks.first() else {
+        findings.push(unparseable(id, "no PEM block: not a certificate or key"));
+        return;
+    };
+    match block.tag() {
+        "CERTIFICATE" => match CertInfo::parse(block.contents()) {
+            Ok(info) => {
+                material.certs.insert(id.to_owned(), info);
+            }
+            Err(e) => findings.push(unparseable(
+                id,
+                &format!("the certificate does not parse: {e}"),
+            )),
+        },
+        tag if tag.ends_with("PRIVATE KEY") => match PrivateKey::from_pem(text) {
+            Ok(key) => {
+                use rcgen::PublicKeyData;
+                material
+                    .keys
+                    .insert(id.to_owned(), key.der_bytes().to_vec());
+            }
+            Err(e) => findings.push(unparseable(
+                id,
+                &format!("the private key does not parse: {e}"),
+            )),
+        },
+        "PUBLIC KEY" => match SubjectPublicKeyInfo::from_der(block.contents()) {
+            Ok((_, spki)) => {
+                material
+                    .public_keys
+                    .insert(id.to_owned(), spki.subject_public_key.data.to_vec());
+            }
+            Err(e) => findings.push(unparseable(
+                id,
+                &format!("the public key does not parse: {e}"),
+            )),
+        },
+        other => findings.push(unparseable(id, &format!("unexpected PEM block {other}"))),
+    }
+}
+
+fn unparseable(id: &str, problem: &str) -> Finding {
+    Finding::error(
+        Code::Unparseable,
+        id,
+        problem.to_owned(),
+        "replace it with the file cpgen generated, or re-issue it",
+    )
+}

@@ -1,0 +1,257 @@
+//! Reading a bundle — a `.tar.gz` or a directory in the bundle layout — into memory, never
+//! writing anything to disk. Hostile input (paths escaping the root, links, devices, huge
+//! entries, archive bombs, garbage) is reported as findings and skipped.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use camino::Utf8Path;
+
+use super::{Code, Finding};
+use crate::Error;
+
+/// No single file of a control-plane bundle comes near this.
+pub const MAX_FILE: u64 = 4 << 20;
+/// Nor does a whole bundle.
+pub const MAX_TOTAL: u64 = 256 << 20;
+
+/// One file read from the bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Permission bits as stored (tar header or filesystem).
+    pub mode: u32,
+    /// Contents.
+    pub data: Vec<u8>,
+}
+
+/// Every regular file of the bundle by its relative path (`hosts/kubem00/etc/...`).
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    /// The files.
+    pub files: BTreeMap<String, Entry>,
+}
+
+/// Reads `path`: a directory, or a (gzipped) tar archive.
+pub fn read_bundle(path: &Utf8Path, findings: &mut Vec<Finding>) -> Result<Tree, Error> {
+    let metadata = std::fs::metadata(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    if metadata.is_dir() {
+        let mut tree = Tree::default();
+        let mut total = 0;
+        read_dir(path, "", &mut tree, &mut total, findings).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        return Ok(tree);
+    }
+    let file = std::fs::File::open(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(read_archive(file, findings))
+}
+
+fn read_dir(
+    root: &Utf8Path,
+    prefix: &str,
+    tree: &mut Tree,
+    total: &mut u64,
+    findings: &mut Vec<Finding>,
+) -> std::io::Result<()> {
+    let dir = root.join(prefix);
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let Ok(name) = entry.file_name().into_string() else {
+            findings.push(hostile(
+                &format!("{prefix}{}", entry.file_name().to_string_lossy()),
+                "its name is not UTF-8",
+            ));
+            continue;
+        };
+        let relative = format!("{prefix}{name}");
+        // symlink_metadata: a link is reported, never followed out of the bundle.
+        let metadata = std::fs::symlink_metadata(dir.join(&name))?;
+        if metadata.is_dir() {
+            read_dir(root, &format!("{relative}/"), tree, total, findings)?;
+        } else if !metadata.is_file() {
+            findings.push(hostile(
+                &relative,
+                "it is a link or special file, not a regular file",
+            ));
+        } else if metadata.len() > MAX_FILE {
+            findings.push(hostile(
+                &relative,
+                &format!(
+                    "it is {} bytes, far larger than any bundle file",
+                    metadata.len()
+                ),
+            ));
+        } else if *total + metadata.len() > MAX_TOTAL {
+            findings.push(hostile(
+                &relative,
+                "the bundle is larger than 256 MiB; the rest was not read",
+            ));
+            return Ok(());
+        } else {
+            *total += metadata.len();
+            let data = std::fs::read(dir.join(&name))?;
+            tree.files.insert(
+                relative,
+                Entry {
+                    mode: mode_of(&metadata),
+                    data,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn mode_of(metadata: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o7777
+}
+
+#[cfg(not(unix))]
+fn mode_of(_metadata: &std::fs::Metadata) -> u32 {
+    0o644
+}
+
+/// Reads a tar archive, gzipped or not, from memory or a file.
+pub fn read_archive(reader: impl Read, findings: &mut Vec<Finding>) -> Tree {
+    let mut reader = std::io::BufReader::new(reader);
+    let mut magic = [0u8; 2];
+    let gzipped = match std::io::BufRead::fill_buf(&mut reader) {
+        Ok(buf) if buf.len() >= 2 => {
+            magic.copy_from_slice(&buf[..2]);
+            magic == [0x1f, 0x8b]
+        }
+        _ => false,
+    };
+    // Counting the decompressed bytes stops a gzip bomb early.
+    let limited: Box<dyn Read> = if gzipped {
+        Box::new(flate2::read::GzDecoder::new(reader).take(MAX_TOTAL + 1))
+    } else {
+        Box::new(reader.take(MAX_TOTAL + 1))
+    };
+    let mut tree = Tree::default();
+    let mut archive = tar::Archive::new(limited);
+    let entries = match archive.entries() {
+        Ok(entries) => entries,
+        Err(e) => {
+            findings.push(hostile(
+                "(archive)",
+                &format!("not a readable tar archive: {e}"),
+            ));
+            return tree;
+        }
+    };
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                findings.push(hostile(
+                    "(archive)",
+                    &format!("the archive is damaged or not a tar.gz: {e}"),
+                ));
+                break;
+            }
+        };
+        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let Some(path) = safe_path(&raw_path) else {
+            findings.push(hostile(
+                &raw_path,
+                "its path leaves the bundle (absolute or `..`); not read",
+            ));
+            continue;
+        };
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
+        if !kind.is_file() {
+            findings.push(hostile(
+                &path,
+                "it is a link or special file, not a regular file; not read",
+            ));
+            continue;
+        }
+        let size = entry.header().size().unwrap_or(u64::MAX);
+        if size > MAX_FILE {
+            findings.push(hostile(
+                &path,
+                &format!("it claims {size} bytes, far larger than any bundle file; not read"),
+            ));
+            continue;
+        }
+        let mode = entry.header().mode().unwrap_or(0) & 0o7777;
+        let mut data = Vec::new();
+        if let Err(e) = entry.read_to_end(&mut data) {
+            findings.push(hostile(&path, &format!("cannot be read: {e}")));
+            break;
+        }
+        tree.files.insert(path, Entry { mode, data });
+    }
+    tree
+}
+
+/// A relative path without `.`/`..`/empty components, or `None`.
+fn safe_path(raw: &str) -> Option<String> {
+    let trimmed = raw.trim_start_matches("./");
+    if trimmed.starts_with('/') || trimmed.contains('\\') {
+        return None;
+    }
+    let parts: Vec<&str> = trimmed.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() || parts.iter().any(|p| *p == ".." || *p == ".") {
+        return None;
+    }
+    Some(parts.join("/"))
+}
+
+fn hostile(path: &str, problem: &str) -> Finding {
+    Finding::error(
+        Code::HostileEntry,
+        path,
+        problem.to_owned(),
+        "rebuild the bundle with cpgen, or inspect where this archive came from",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_escape_are_refused() {
+        assert_eq!(
+            safe_path("hosts/a/etc/x.pem").as_deref(),
+            Some("hosts/a/etc/x.pem")
+        );
+        assert_eq!(safe_path("./admin/x").as_deref(), Some("admin/x"));
+        for bad in [
+            "../etc/passwd",
+            "/etc/passwd",
+            "hosts/../../x",
+            "a/./b",
+            "",
+            "a\\..\\b",
+        ] {
+            assert_eq!(safe_path(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_a_finding_not_a_panic() {
+        let mut findings = Vec::new();
+        let tree = read_archive(&b"\x1f\x8bthis is not gzip at all"[..], &mut findings);
+        assert!(tree.files.is_empty());
+        assert!(
+            findings.iter().any(|f| f.code == Code::HostileEntry),
+            "{findings:?}"
+        );
+    }
+}
