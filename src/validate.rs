@@ -906,10 +906,11 @@ impl Rules {
                 Diagnostic::error(
                     Code::EvenEtcdMembers,
                     format!(
-                        "even number of etcd members: {n} members need {} for quorum and tolerate {tolerance} failure{}, no more than {} members would",
+                        "even number of etcd members: {n} members need {} for quorum and tolerate {tolerance} failure{}, no more than {} member{} would",
                         n / 2 + 1,
                         if tolerance == 1 { "" } else { "s" },
                         n - 1,
+                        if n - 1 == 1 { "" } else { "s" },
                     ),
                 )
                 .at(last, format!("member {n} of {n}"))

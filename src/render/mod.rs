@@ -6,6 +6,8 @@
 mod readme;
 mod units;
 
+pub(crate) use units::master_unit_specs;
+
 use askama::Template;
 use base64::Engine;
 
@@ -18,77 +20,79 @@ use crate::types::url_host;
 use crate::Error;
 
 /// Where every file lives on a host (absolute paths, as the units and kubeconfigs name them).
-pub mod paths {
+pub(crate) mod paths {
     /// etcd's CA certificate on a master.
-    pub const ETCD_CA: &str = "/etc/etcd/pki/ca.pem";
+    pub(crate) const ETCD_CA: &str = "/etc/etcd/pki/ca.pem";
     /// The member's serving and peer certificate.
-    pub const ETCD_SERVER: &str = "/etc/etcd/pki/etcd-server.pem";
+    pub(crate) const ETCD_SERVER: &str = "/etc/etcd/pki/etcd-server.pem";
     /// Its key.
-    pub const ETCD_SERVER_KEY: &str = "/etc/etcd/pki/etcd-server-key.pem";
+    pub(crate) const ETCD_SERVER_KEY: &str = "/etc/etcd/pki/etcd-server-key.pem";
     /// kube-apiserver's etcd client certificate.
-    pub const ETCD_CLIENT: &str = "/etc/etcd/pki/etcd-client.pem";
+    pub(crate) const ETCD_CLIENT: &str = "/etc/etcd/pki/etcd-client.pem";
     /// Its key.
-    pub const ETCD_CLIENT_KEY: &str = "/etc/etcd/pki/etcd-client-key.pem";
+    pub(crate) const ETCD_CLIENT_KEY: &str = "/etc/etcd/pki/etcd-client-key.pem";
     /// The Kubernetes CA certificate.
-    pub const CA: &str = "/etc/kubernetes/pki/ca.pem";
+    pub(crate) const CA: &str = "/etc/kubernetes/pki/ca.pem";
     /// The Kubernetes CA key (controller-manager signs kubelet certificates with it).
-    pub const CA_KEY: &str = "/etc/kubernetes/pki/ca-key.pem";
+    pub(crate) const CA_KEY: &str = "/etc/kubernetes/pki/ca-key.pem";
     /// kube-apiserver's serving certificate.
-    pub const APISERVER: &str = "/etc/kubernetes/pki/apiserver.pem";
+    pub(crate) const APISERVER: &str = "/etc/kubernetes/pki/apiserver.pem";
     /// Its key.
-    pub const APISERVER_KEY: &str = "/etc/kubernetes/pki/apiserver-key.pem";
+    pub(crate) const APISERVER_KEY: &str = "/etc/kubernetes/pki/apiserver-key.pem";
     /// kube-apiserver's client certificate towards kubelets.
-    pub const KUBELET_CLIENT: &str = "/etc/kubernetes/pki/kubelet-client.pem";
+    pub(crate) const KUBELET_CLIENT: &str = "/etc/kubernetes/pki/kubelet-client.pem";
     /// Its key.
-    pub const KUBELET_CLIENT_KEY: &str = "/etc/kubernetes/pki/kubelet-client-key.pem";
+    pub(crate) const KUBELET_CLIENT_KEY: &str = "/etc/kubernetes/pki/kubelet-client-key.pem";
     /// The front-proxy CA certificate.
-    pub const FRONT_PROXY_CA: &str = "/etc/kubernetes/pki/front-proxy-ca.pem";
+    pub(crate) const FRONT_PROXY_CA: &str = "/etc/kubernetes/pki/front-proxy-ca.pem";
     /// kube-apiserver's front-proxy client certificate.
-    pub const FRONT_PROXY_CLIENT: &str = "/etc/kubernetes/pki/front-proxy-client.pem";
+    pub(crate) const FRONT_PROXY_CLIENT: &str = "/etc/kubernetes/pki/front-proxy-client.pem";
     /// Its key.
-    pub const FRONT_PROXY_CLIENT_KEY: &str = "/etc/kubernetes/pki/front-proxy-client-key.pem";
+    pub(crate) const FRONT_PROXY_CLIENT_KEY: &str =
+        "/etc/kubernetes/pki/front-proxy-client-key.pem";
     /// The service-account signing key.
-    pub const SA_KEY: &str = "/etc/kubernetes/pki/sa.key";
+    pub(crate) const SA_KEY: &str = "/etc/kubernetes/pki/sa.key";
     /// Its public key.
-    pub const SA_PUB: &str = "/etc/kubernetes/pki/sa.pub";
+    pub(crate) const SA_PUB: &str = "/etc/kubernetes/pki/sa.pub";
     /// Encryption at rest.
-    pub const ENCRYPTION_CONFIG: &str = "/etc/kubernetes/encryption-config.yaml";
+    pub(crate) const ENCRYPTION_CONFIG: &str = "/etc/kubernetes/encryption-config.yaml";
     /// kube-controller-manager's kubeconfig.
-    pub const CONTROLLER_MANAGER_KUBECONFIG: &str = "/var/lib/kube-controller-manager/kubeconfig";
+    pub(crate) const CONTROLLER_MANAGER_KUBECONFIG: &str =
+        "/var/lib/kube-controller-manager/kubeconfig";
     /// Its client certificate.
-    pub const CONTROLLER_MANAGER: &str =
+    pub(crate) const CONTROLLER_MANAGER: &str =
         "/var/lib/kube-controller-manager/pki/controller-manager.pem";
     /// Its key.
-    pub const CONTROLLER_MANAGER_KEY: &str =
+    pub(crate) const CONTROLLER_MANAGER_KEY: &str =
         "/var/lib/kube-controller-manager/pki/controller-manager-key.pem";
     /// kube-scheduler's kubeconfig.
-    pub const SCHEDULER_KUBECONFIG: &str = "/var/lib/kube-scheduler/kubeconfig";
+    pub(crate) const SCHEDULER_KUBECONFIG: &str = "/var/lib/kube-scheduler/kubeconfig";
     /// Its client certificate.
-    pub const SCHEDULER: &str = "/var/lib/kube-scheduler/pki/scheduler.pem";
+    pub(crate) const SCHEDULER: &str = "/var/lib/kube-scheduler/pki/scheduler.pem";
     /// Its key.
-    pub const SCHEDULER_KEY: &str = "/var/lib/kube-scheduler/pki/scheduler-key.pem";
+    pub(crate) const SCHEDULER_KEY: &str = "/var/lib/kube-scheduler/pki/scheduler-key.pem";
     /// HAProxy's configuration.
-    pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
+    pub(crate) const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
     /// keepalived's configuration.
-    pub const KEEPALIVED_CONF: &str = "/etc/keepalived/keepalived.conf";
+    pub(crate) const KEEPALIVED_CONF: &str = "/etc/keepalived/keepalived.conf";
     /// Where systemd units go.
-    pub const SYSTEMD: &str = "/etc/systemd/system";
+    pub(crate) const SYSTEMD: &str = "/etc/systemd/system";
     /// A worker's kubelet kubeconfig.
-    pub const KUBELET_KUBECONFIG: &str = "/var/lib/kubelet/kubeconfig";
+    pub(crate) const KUBELET_KUBECONFIG: &str = "/var/lib/kubelet/kubeconfig";
     /// A worker's kubelet client certificate.
-    pub const KUBELET: &str = "/var/lib/kubelet/pki/kubelet.pem";
+    pub(crate) const KUBELET: &str = "/var/lib/kubelet/pki/kubelet.pem";
     /// Its key.
-    pub const KUBELET_KEY: &str = "/var/lib/kubelet/pki/kubelet-key.pem";
+    pub(crate) const KUBELET_KEY: &str = "/var/lib/kubelet/pki/kubelet-key.pem";
     /// A worker's kubelet serving certificate.
-    pub const KUBELET_SERVER: &str = "/var/lib/kubelet/pki/kubelet-server.pem";
+    pub(crate) const KUBELET_SERVER: &str = "/var/lib/kubelet/pki/kubelet-server.pem";
     /// Its key.
-    pub const KUBELET_SERVER_KEY: &str = "/var/lib/kubelet/pki/kubelet-server-key.pem";
+    pub(crate) const KUBELET_SERVER_KEY: &str = "/var/lib/kubelet/pki/kubelet-server-key.pem";
     /// A worker's kube-proxy kubeconfig.
-    pub const KUBE_PROXY_KUBECONFIG: &str = "/var/lib/kube-proxy/kubeconfig";
+    pub(crate) const KUBE_PROXY_KUBECONFIG: &str = "/var/lib/kube-proxy/kubeconfig";
     /// Its client certificate.
-    pub const KUBE_PROXY: &str = "/var/lib/kube-proxy/pki/kube-proxy.pem";
+    pub(crate) const KUBE_PROXY: &str = "/var/lib/kube-proxy/pki/kube-proxy.pem";
     /// Its key.
-    pub const KUBE_PROXY_KEY: &str = "/var/lib/kube-proxy/pki/kube-proxy-key.pem";
+    pub(crate) const KUBE_PROXY_KEY: &str = "/var/lib/kube-proxy/pki/kube-proxy-key.pem";
 }
 
 /// Where a kubeconfig takes a certificate or key from.
@@ -177,7 +181,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// Every file of the bundle but `manifest.json` (see [`Bundle::with_manifest`]).
-pub fn render(plan: &Plan, certs: &CertSet) -> Result<Bundle, Error> {
+pub(crate) fn render(plan: &Plan, certs: &CertSet) -> Result<Bundle, Error> {
     let mut bundle = Bundle::default();
     for master in &plan.masters {
         master_files(&mut bundle, plan, certs, master)?;
@@ -197,6 +201,7 @@ pub fn render(plan: &Plan, certs: &CertSet) -> Result<Bundle, Error> {
         worker_files(&mut bundle, plan, certs, worker)?;
     }
     admin_files(&mut bundle, plan, certs)?;
+    crate::deploy::add_deploy_files(&mut bundle, plan)?;
     bundle.insert(
         "README.md",
         FileKind::Readme,

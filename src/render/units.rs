@@ -21,16 +21,25 @@ fn flag(name: &'static str, value: impl ToString) -> UnitFlag {
     }
 }
 
+/// A systemd unit in the guide's shape; rendered to a unit file, and read by the NixOS
+/// module writer.
 #[derive(Template)]
 #[template(path = "systemd/unit.service", escape = "none")]
-struct Unit<'a> {
-    description: &'a str,
-    documentation: &'a str,
-    after: &'a [&'a str],
-    wants: &'a [&'a str],
-    notify: bool,
-    binary: &'a str,
-    flags: Vec<UnitFlag>,
+pub(crate) struct Unit {
+    pub(crate) description: &'static str,
+    pub(crate) documentation: &'static str,
+    pub(crate) after: &'static [&'static str],
+    pub(crate) wants: &'static [&'static str],
+    pub(crate) notify: bool,
+    pub(crate) binary: &'static str,
+    pub(crate) flags: Vec<UnitFlag>,
+}
+
+impl Unit {
+    /// The unit's name without `.service`.
+    pub(crate) fn program(&self) -> &'static str {
+        self.binary.rsplit('/').next().unwrap_or(self.binary)
+    }
 }
 
 /// A rendered unit file.
@@ -40,8 +49,21 @@ pub(crate) struct RenderedUnit {
 }
 
 pub(crate) fn master_units(plan: &Plan, master: &Host) -> Result<Vec<RenderedUnit>, Error> {
+    master_unit_specs(plan, master)
+        .into_iter()
+        .map(|(file_name, unit)| {
+            Ok(RenderedUnit {
+                file_name,
+                text: render_template(&unit, "systemd/unit.service")?,
+            })
+        })
+        .collect()
+}
+
+/// The four units of a master, by file name.
+pub(crate) fn master_unit_specs(plan: &Plan, master: &Host) -> Vec<(&'static str, Unit)> {
     let kubernetes_docs = "https://kubernetes.io/docs/reference/command-line-tools-reference/";
-    let units = [
+    vec![
         (
             "etcd.service",
             Unit {
@@ -90,16 +112,7 @@ pub(crate) fn master_units(plan: &Plan, master: &Host) -> Result<Vec<RenderedUni
                 flags: scheduler_flags(master),
             },
         ),
-    ];
-    units
-        .into_iter()
-        .map(|(file_name, unit)| {
-            Ok(RenderedUnit {
-                file_name,
-                text: render_template(&unit, "systemd/unit.service")?,
-            })
-        })
-        .collect()
+    ]
 }
 
 fn etcd_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {

@@ -1,0 +1,325 @@
+//! Deployment glue in every bundle: an Ansible inventory, per-host variables and a playbook
+//! that installs each host's files and starts services in order, and a NixOS module that
+//! installs one host's files and declares its services.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use askama::Template;
+
+use crate::bundle::{Bundle, FileKind};
+use crate::plan::{LoadBalancerMode, Plan};
+use crate::render::{master_unit_specs, render_template};
+use crate::Error;
+
+struct InventoryHost {
+    name: String,
+    address: String,
+}
+
+struct Group {
+    name: &'static str,
+    hosts: Vec<InventoryHost>,
+}
+
+#[derive(Template)]
+#[template(path = "ansible/inventory.ini", escape = "none")]
+struct Inventory<'a> {
+    cluster: &'a str,
+    groups: Vec<Group>,
+}
+
+struct HostFile {
+    path: String,
+    mode: String,
+}
+
+#[derive(Template)]
+#[template(path = "ansible/host_vars.yml", escape = "none")]
+struct HostVars<'a> {
+    host: &'a str,
+    dirs: Vec<String>,
+    files: &'a [HostFile],
+}
+
+struct Step {
+    name: &'static str,
+    hosts: &'static str,
+    services: Vec<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "ansible/playbook.yml", escape = "none")]
+struct Playbook<'a> {
+    cluster: &'a str,
+    steps: Vec<Step>,
+}
+
+/// Text inside a Nix double-quoted string, escaped.
+struct Nix(String);
+
+impl fmt::Display for Nix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let escaped = self
+            .0
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace("${", "\\${");
+        f.write_str(&escaped)
+    }
+}
+
+struct NixFile {
+    path: Nix,
+    mode: String,
+}
+
+struct NixUnit {
+    name: &'static str,
+    description: Nix,
+    after: Vec<Nix>,
+    wants: Vec<Nix>,
+    service_type: &'static str,
+    package: &'static str,
+    program: &'static str,
+    args: Vec<Nix>,
+}
+
+struct NixHost {
+    name: String,
+    files: Vec<NixFile>,
+    units: Vec<NixUnit>,
+}
+
+#[derive(Template)]
+#[template(path = "nix/module.nix", escape = "none")]
+struct NixModule<'a> {
+    cluster: &'a str,
+    hosts: Vec<NixHost>,
+}
+
+/// Every host of the plan with its role group.
+fn grouped_hosts(plan: &Plan) -> Vec<Group> {
+    let hosts = |list: &[crate::plan::Host]| {
+        list.iter()
+            .map(|h| InventoryHost {
+                name: h.name.to_string(),
+                address: h.address.to_string(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut groups = vec![Group {
+        name: "masters",
+        hosts: hosts(&plan.masters),
+    }];
+    if !plan.load_balancer.hosts.is_empty() {
+        groups.push(Group {
+            name: "load_balancers",
+            hosts: hosts(&plan.load_balancer.hosts),
+        });
+    }
+    if !plan.workers.is_empty() {
+        groups.push(Group {
+            name: "workers",
+            hosts: hosts(&plan.workers),
+        });
+    }
+    groups
+}
+
+/// The files of `host` in the bundle: path on the host without the leading `/`, and mode.
+fn host_files(bundle: &Bundle, host: &str) -> Vec<HostFile> {
+    bundle
+        .files()
+        .filter(|(_, f)| f.host.as_ref().is_some_and(|h| h.as_str() == host))
+        .filter_map(|(_, f)| {
+            Some(HostFile {
+                path: f.target.as_deref()?.trim_start_matches('/').to_owned(),
+                mode: format!("{:04o}", f.mode()),
+            })
+        })
+        .collect()
+}
+
+/// The start order of DESIGN.md: etcd everywhere at once, then the API servers, then the
+/// components, then the load balancer.
+fn steps(plan: &Plan) -> Vec<Step> {
+    let mut steps = vec![
+        Step {
+            name: "Start etcd on every master at once",
+            hosts: "masters",
+            services: vec!["etcd"],
+        },
+        Step {
+            name: "Start kube-apiserver",
+            hosts: "masters",
+            services: vec!["kube-apiserver"],
+        },
+        Step {
+            name: "Start kube-controller-manager and kube-scheduler",
+            hosts: "masters",
+            services: vec!["kube-controller-manager", "kube-scheduler"],
+        },
+    ];
+    match plan.load_balancer.mode {
+        LoadBalancerMode::OnMasters => {
+            let mut services = vec!["haproxy"];
+            if plan.load_balancer.vip.is_some() {
+                services.push("keepalived");
+            }
+            steps.push(Step {
+                name: "Start the load balancer on every master",
+                hosts: "masters",
+                services,
+            });
+        }
+        _ if !plan.load_balancer.hosts.is_empty() => {
+            steps.push(Step {
+                name: "Start the load balancer",
+                hosts: "load_balancers",
+                services: vec!["haproxy"],
+            });
+        }
+        _ => {}
+    }
+    steps
+}
+
+fn nix_units(plan: &Plan, host: &crate::plan::Host) -> Vec<NixUnit> {
+    let nix = |s: &str| Nix(s.to_owned());
+    let mut units = Vec::new();
+    if plan.masters.contains(host) {
+        for (file_name, unit) in master_unit_specs(plan, host) {
+            let program = unit.program();
+            units.push(NixUnit {
+                name: file_name.trim_end_matches(".service"),
+                description: nix(unit.description),
+                after: unit.after.iter().map(|a| nix(a)).collect(),
+                wants: unit.wants.iter().map(|w| nix(w)).collect(),
+                service_type: if unit.notify { "notify" } else { "simple" },
+                package: if program == "etcd" {
+                    "etcd"
+                } else {
+                    "kubernetes"
+                },
+                program,
+                args: unit
+                    .flags
+                    .iter()
+                    .map(|f| Nix(format!("--{}={}", f.name, f.value)))
+                    .collect(),
+            });
+        }
+    }
+    let runs_haproxy = match plan.load_balancer.mode {
+        LoadBalancerMode::OnMasters => plan.masters.contains(host),
+        _ => plan.load_balancer.hosts.contains(host),
+    };
+    if runs_haproxy {
+        units.push(NixUnit {
+            name: "haproxy",
+            description: nix("HAProxy in front of the kube-apiservers"),
+            after: vec![nix("network-online.target")],
+            wants: vec![nix("network-online.target")],
+            service_type: "notify",
+            package: "haproxy",
+            program: "haproxy",
+            args: ["-Ws", "-f", "/etc/haproxy/haproxy.cfg"].map(nix).into(),
+        });
+    }
+    if runs_haproxy
+        && plan.load_balancer.mode == LoadBalancerMode::OnMasters
+        && plan.load_balancer.vip.is_some()
+    {
+        units.push(NixUnit {
+            name: "keepalived",
+            description: nix("keepalived: the API virtual IP"),
+            after: vec![nix("network-online.target"), nix("haproxy.service")],
+            wants: vec![nix("network-online.target")],
+            service_type: "simple",
+            package: "keepalived",
+            program: "keepalived",
+            args: [
+                "--dont-fork",
+                "--log-console",
+                "-f",
+                "/etc/keepalived/keepalived.conf",
+            ]
+            .map(nix)
+            .into(),
+        });
+    }
+    units
+}
+
+/// Adds `deploy/ansible/` and `deploy/nix/` for the hosts already in `bundle`.
+pub(crate) fn add_deploy_files(bundle: &mut Bundle, plan: &Plan) -> Result<(), Error> {
+    let cluster = plan.cluster.name.as_str();
+    let groups = grouped_hosts(plan);
+    let all_hosts: Vec<&crate::plan::Host> = plan
+        .masters
+        .iter()
+        .chain(&plan.load_balancer.hosts)
+        .chain(&plan.workers)
+        .collect();
+    let mut nix_hosts = Vec::new();
+    let mut vars = Vec::new();
+    for host in &all_hosts {
+        let name = host.name.as_str();
+        let files = host_files(bundle, name);
+        let dirs: BTreeSet<String> = files
+            .iter()
+            .filter_map(|f| f.path.rsplit_once('/').map(|(dir, _)| dir.to_owned()))
+            .collect();
+        let host_vars = HostVars {
+            host: name,
+            dirs: dirs.into_iter().collect(),
+            files: &files,
+        };
+        vars.push((
+            format!("deploy/ansible/host_vars/{name}.yml"),
+            render_template(&host_vars, "ansible/host_vars.yml")?,
+        ));
+        nix_hosts.push(NixHost {
+            name: name.to_owned(),
+            // NixOS owns /etc/systemd/system; the module declares those units instead.
+            files: files
+                .iter()
+                .filter(|f| !f.path.starts_with("etc/systemd/system/"))
+                .map(|f| NixFile {
+                    path: Nix(f.path.clone()),
+                    mode: f.mode.clone(),
+                })
+                .collect(),
+            units: nix_units(plan, host),
+        });
+    }
+    for (path, text) in vars {
+        bundle.insert(&path, FileKind::Deploy, text);
+    }
+    let inventory = Inventory { cluster, groups };
+    bundle.insert(
+        "deploy/ansible/inventory.ini",
+        FileKind::Deploy,
+        render_template(&inventory, "ansible/inventory.ini")?,
+    );
+    let playbook = Playbook {
+        cluster,
+        steps: steps(plan),
+    };
+    bundle.insert(
+        "deploy/ansible/playbook.yml",
+        FileKind::Deploy,
+        render_template(&playbook, "ansible/playbook.yml")?,
+    );
+    let module = NixModule {
+        cluster,
+        hosts: nix_hosts,
+    };
+    bundle.insert(
+        "deploy/nix/module.nix",
+        FileKind::Deploy,
+        render_template(&module, "nix/module.nix")?,
+    );
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! Deployment glue run for real: the Ansible playbook (syntax check, then a local run into
+//! a temporary root), the NixOS module (evaluated by nix-instantiate), and a downstream crate
+//! whose build.rs uses `cpgen::build`.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cpgen::bundle::Bundle;
+use cpgen::pki::Secrets;
+use cpgen::{Config, Plan};
+use time::macros::datetime;
+
+fn bundle_of(example: &str) -> (Plan, Bundle, tempfile::TempDir) {
+    let text =
+        std::fs::read_to_string(util::root().join(format!("examples/{example}.toml"))).unwrap();
+    let plan = Config::parse("t.toml", &text)
+        .and_then(|c| c.validate())
+        .unwrap()
+        .plan;
+    let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
+    secrets.fill(&plan).unwrap();
+    let bundle = Bundle::build(&plan, &secrets).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    bundle
+        .write_dir(
+            camino::Utf8Path::from_path(&dir.path().join("bundle")).unwrap(),
+            false,
+        )
+        .unwrap();
+    (plan, bundle, dir)
+}
+
+fn run(command: &mut Command, package: &str) -> Output {
+    let program = command.get_program().to_string_lossy().into_owned();
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); install the Debian package `{package}` (scripts/test does)"))
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Every regular file under `root`: relative path → (mode, contents).
+fn tree(root: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                files.insert(relative, (mode, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files
+}
+
+fn ansible(bundle_root: &Path, home: &Path) -> Command {
+    let mut command = Command::new("ansible-playbook");
+    command
+        .current_dir(bundle_root)
+        .env("HOME", home)
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_LOCAL_TEMP", home.join("ansible-tmp"))
+        .args([
+            "-i",
+            "deploy/ansible/inventory.ini",
+            "deploy/ansible/playbook.yml",
+        ]);
+    command
+}
+
+#[test]
+fn the_playbook_installs_every_hosts_tree_with_its_modes() {
+    for example in ["on-masters-vip", "ipv6"] {
+        let (plan, bundle, dir) = bundle_of(example);
+        let bundle_root = dir.path().join("bundle");
+        let check = run(
+            ansible(&bundle_root, dir.path()).arg("--syntax-check"),
+            "ansible-core",
+        );
+        assert!(check.status.success(), "{example}: {}", text(&check));
+
+        let root = dir.path().join("root");
+        let out = run(
+            ansible(&bundle_root, dir.path())
+                .args(["-c", "local", "--skip-tags", "services"])
+                .arg(format!(
+                    "-e cpgen_root={}/{{{{ inventory_hostname }}}}",
+                    root.display()
+                )),
+            "ansible-core",
+        );
+        assert!(out.status.success(), "{example}: {}", text(&out));
+        let hosts: Vec<&str> = plan
+            .masters
+            .iter()
+            .chain(&plan.load_balancer.hosts)
+            .chain(&plan.workers)
+            .map(|h| h.name.as_str())
+            .collect();
+        for host in hosts {
+            let expected: BTreeMap<String, (u32, Vec<u8>)> = bundle
+                .files()
+                .filter(|(_, f)| f.host.as_ref().is_some_and(|h| h.as_str() == host))
+                .map(|(_, f)| {
+                    (
+                        f.target.clone().unwrap().trim_start_matches('/').to_owned(),
+                        (f.mode(), f.contents.clone()),
+                    )
+                })
+                .collect();
+            let installed = tree(&root.join(host));
+            let names =
+                |m: &BTreeMap<String, (u32, Vec<u8>)>| m.keys().cloned().collect::<Vec<_>>();
+            assert_eq!(
+                names(&installed),
+                names(&expected),
+                "{example} {host}: the file lists differ"
+            );
+            for (path, (mode, contents)) in &expected {
+                assert_eq!(installed[path].0, *mode, "{example} {host} {path}: mode");
+                assert!(
+                    installed[path].1 == *contents,
+                    "{example} {host} {path}: contents"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_playbook_starts_services_in_order_under_one_tag() {
+    let (_, bundle, _) = bundle_of("separate-cas");
+    let playbook =
+        String::from_utf8_lossy(&bundle.get("deploy/ansible/playbook.yml").unwrap().contents)
+            .into_owned();
+    let position = |needle: &str| {
+        playbook
+            .find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{playbook}"))
+    };
+    assert!(position("name: etcd") < position("name: kube-apiserver"));
+    assert!(position("name: kube-apiserver") < position("name: kube-controller-manager"));
+    assert!(position("name: kube-scheduler") < position("name: haproxy"));
+    assert_eq!(playbook.matches("tags: [services]").count(), 4);
+    let inventory =
+        String::from_utf8_lossy(&bundle.get("deploy/ansible/inventory.ini").unwrap().contents)
+            .into_owned();
+    assert!(
+        inventory.contains("[masters]\nkubem00 ansible_host=10.10.10.80"),
+        "{inventory}"
+    );
+    assert!(
+        inventory.contains("[load_balancers]\nkubernetes ansible_host=10.10.10.2"),
+        "{inventory}"
+    );
+}
+
+/// A stand-in for nixpkgs' `lib` and `pkgs`: the module needs only these, so
+/// nix-instantiate can evaluate it without a nixpkgs checkout (none can be fetched here).
+const NIX_STUBS: &str = r#"
+  lib = {
+    mkOption = option: option;
+    mkIf = condition: value: if condition then value else { };
+    types = { str = "str"; };
+    concatStringsSep = builtins.concatStringsSep;
+    concatMap = f: list: builtins.concatLists (map f list);
+    mapAttrs = builtins.mapAttrs;
+  };
+  pkgs = { etcd = "/nix/store/etcd"; kubernetes = "/nix/store/kubernetes"; haproxy = "/nix/store/haproxy"; keepalived = "/nix/store/keepalived"; };
+"#;
+
+fn nix_eval(module: &Path, host: &str) -> serde_json::Value {
+    let expression = format!(
+        "let {NIX_STUBS} config = {{ networking.hostName = \"{host}\"; services.cpgen.bundle = \"/srv/bundle\"; }}; \
+         in (import {} {{ inherit lib pkgs config; }}).config",
+        module.display()
+    );
+    let out = run(
+        Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "-E", &expression]),
+        "nix-bin",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_nixos_module_evaluates_to_each_hosts_files_and_services() {
+    let (plan, bundle, dir) = bundle_of("on-masters-vip");
+    let module: PathBuf = dir.path().join("bundle/deploy/nix/module.nix");
+    let parse = run(
+        Command::new("nix-instantiate").arg("--parse").arg(&module),
+        "nix-bin",
+    );
+    assert!(parse.status.success(), "{}", text(&parse));
+
+    let master = plan.masters[1].name.as_str();
+    let config = nix_eval(&module, master);
+    let rules: Vec<&str> = config["systemd"]["tmpfiles"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    let host_files: Vec<_> = bundle
+        .files()
+        .filter(|(_, f)| f.host.as_ref().is_some_and(|h| h.as_str() == master))
+        .filter(|(_, f)| {
+            !f.target
+                .as_deref()
+                .unwrap()
+                .starts_with("/etc/systemd/system/")
+        })
+        .collect();
+    for (path, file) in &host_files {
+        let target = file.target.as_deref().unwrap();
+        assert!(
+            rules.contains(&format!("C+ {target} - - - - /srv/bundle/{path}").as_str()),
+            "no copy rule for {path}"
+        );
+        assert!(
+            rules.contains(&format!("z {target} {:04o} root root -", file.mode()).as_str()),
+            "no mode rule for {path}"
+        );
+    }
+    let services = config["systemd"]["services"].as_object().unwrap();
+    let names: Vec<&str> = services.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "etcd",
+            "haproxy",
+            "keepalived",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler"
+        ]
+    );
+    let etcd = services["etcd"]["serviceConfig"]["ExecStart"]
+        .as_str()
+        .unwrap();
+    let unit = String::from_utf8_lossy(
+        &bundle
+            .get(&format!("hosts/{master}/etc/systemd/system/etcd.service"))
+            .unwrap()
+            .contents,
+    )
+    .into_owned();
+    let joined = unit.replace("\\\n", " ");
+    let exec = joined
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .unwrap();
+    let unit_args: Vec<&str> = exec.split_whitespace().skip(1).collect();
+    assert_eq!(
+        etcd,
+        format!("/nix/store/etcd/bin/etcd {}", unit_args.join(" ")),
+        "the service runs the generated unit's arguments"
+    );
+    assert_eq!(
+        services["kube-apiserver"]["serviceConfig"]["Type"],
+        "notify"
+    );
+
+    // A machine that is not in the cluster gets nothing.
+    let stranger = nix_eval(&module, "not-in-this-cluster");
+    assert_eq!(stranger, serde_json::json!({}));
+}
+
+/// Builds `examples/build-script/` (copied, with `config` as its cluster.toml) against this
+/// checkout of cpgen.
+fn build_example(config: &str) -> (Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = dir.path().join("cluster-constants");
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(util::root().join("examples/build-script"))
+        .arg(&crate_dir)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let manifest = crate_dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "path = \"../..\"",
+        &format!("path = {:?}", util::root().display().to_string()),
+    );
+    std::fs::write(&manifest, text).unwrap();
+    std::fs::write(crate_dir.join("cluster.toml"), config).unwrap();
+    let _ = std::fs::remove_file(crate_dir.join("cluster.secrets.toml"));
+    let output = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--offline"])
+        .current_dir(&crate_dir)
+        // Its own target directory: the outer cargo holds the lock on ours.
+        .env(
+            "CARGO_TARGET_DIR",
+            util::root().join("target/build-script-example"),
+        )
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    (output, dir)
+}
+
+#[test]
+fn a_build_script_compiles_the_clusters_constants_or_fails_on_its_diagnostics() {
+    let valid =
+        std::fs::read_to_string(util::root().join("examples/build-script/cluster.toml")).unwrap();
+    let (out, dir) = build_example(&valid);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "cluster=example",
+        "api=https://127.0.1.2:6443",
+        "etcd=https://127.0.1.80:2379,https://127.0.1.81:2379,https://127.0.1.82:2379",
+        "ca_first_line=-----BEGIN CERTIFICATE-----",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing in\n{stdout}"
+        );
+    }
+    assert!(
+        dir.path()
+            .join("cluster-constants/cluster.secrets.toml")
+            .exists(),
+        "the secrets file lives beside the config"
+    );
+
+    let invalid = valid.replace("address = \"127.0.1.81\"", "address = \"127.0.1.80\"");
+    let (out, _dir) = build_example(&invalid);
+    assert!(
+        !out.status.success(),
+        "an invalid cluster must fail the build"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error[CP103]"), "{stderr}");
+    assert!(
+        stderr.contains("cluster.toml:14:11"),
+        "the error names file, line and column:\n{stderr}"
+    );
+}
