@@ -110,6 +110,9 @@ pub struct RawPki {
     pub layout: Option<Text>,
 }
 
+/// The largest `cluster.toml` cpgen reads (4 MiB).
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
 /// A parsed (not yet validated) configuration and the text it came from.
 #[derive(Debug)]
 pub struct Config {
@@ -133,6 +136,16 @@ impl Config {
                 std::io::ErrorKind::IsADirectory,
                 "it is a directory, not a cluster.toml",
             )));
+        }
+        // Bounded before reading: a cluster description is a few kilobytes, even with
+        // thousands of hosts, and a runaway file should not fill memory.
+        let size = std::fs::metadata(path).map_err(read_error)?.len();
+        if size > MAX_CONFIG_BYTES {
+            return Err(Error::TooLarge {
+                path: path.to_owned(),
+                size,
+                limit: MAX_CONFIG_BYTES,
+            });
         }
         let bytes = std::fs::read(path).map_err(read_error)?;
         let text = String::from_utf8(bytes).map_err(|e| Error::NotText {

@@ -242,10 +242,21 @@ impl Report {
 
     /// Every finding as text; `colour` adds ANSI colours (for a terminal only).
     pub fn render(&self, colour: bool) -> String {
-        let file = SimpleFile::new(self.source_name.as_str(), self.source.as_str());
+        self.render_first(usize::MAX, colour)
+    }
+
+    /// The first `limit` findings as text, and how many more there are: a generated or
+    /// hostile file can have thousands, and the first screen is what a person reads.
+    pub fn render_first(&self, limit: usize, colour: bool) -> String {
+        // Control characters from a hostile file must not reach the terminal; each becomes
+        // as many `?` as it had bytes, so every span still points at the same place.
+        let shown = printable(&self.source);
+        let file = SimpleFile::new(self.source_name.as_str(), shown.as_str());
         let config = term::Config::default();
         let mut out = Vec::new();
-        for diagnostic in &self.diagnostics {
+        for diagnostic in self.diagnostics.iter().take(limit) {
+            let mut diagnostic = self.fit_to_screen(diagnostic);
+            diagnostic.message = printable(&diagnostic.message);
             let diagnostic = diagnostic.to_codespan();
             // Rendering into memory can only fail on a label outside the source, which the
             // rules never produce; the message still reaches the user without its snippet.
@@ -259,7 +270,50 @@ impl Report {
                 out.extend_from_slice(format!("{}\n", diagnostic.message).as_bytes());
             }
         }
+        if self.diagnostics.len() > limit {
+            let more = self.diagnostics.len() - limit;
+            out.extend_from_slice(
+                format!("... and {more} more (all of them with --format json)\n\n").as_bytes(),
+            );
+        }
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// A finding whose labels sit on very long lines (a hostile or generated file) loses its
+    /// source snippet, which would fill the screen, and names the place in words instead.
+    fn fit_to_screen(&self, diagnostic: &Diagnostic) -> Diagnostic {
+        const MAX_LINE: usize = 240;
+        let line_length = |offset: usize| {
+            let start = self
+                .source
+                .get(..offset)
+                .and_then(|s| s.rfind('\n'))
+                .map_or(0, |i| i + 1);
+            let end = self
+                .source
+                .get(offset..)
+                .and_then(|s| s.find('\n'))
+                .map_or(self.source.len(), |i| offset + i);
+            end.saturating_sub(start)
+        };
+        let labels = diagnostic.primary.iter().chain(&diagnostic.secondary);
+        if labels
+            .clone()
+            .all(|l| line_length(l.span.start) <= MAX_LINE)
+        {
+            return diagnostic.clone();
+        }
+        let mut short = diagnostic.clone();
+        let places: Vec<String> = labels
+            .map(|l| {
+                let (line, column) = line_column(&self.source, l.span.start);
+                format!("{}:{line}:{column} ({})", self.source_name, l.message)
+            })
+            .collect();
+        short.message = format!("{} — at {}", diagnostic.message, places.join(", "));
+        short.primary = None;
+        short.secondary.clear();
+        short
     }
 
     /// Every finding as JSON values with 1-based line and column.
@@ -290,6 +344,18 @@ impl Report {
             .collect();
         serde_json::Value::Array(findings)
     }
+}
+
+/// `text` with every control character but newline and tab replaced by `?`s of the same
+/// byte length.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => "?".repeat(c.len_utf8()),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -325,6 +391,22 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), Code::ALL.len());
         assert!(ids.iter().all(|id| id.len() == 5 && id.starts_with("CP")));
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let source = "name = \"a\u{1b}[2Jb\u{9b}c\"\n";
+        let report = Report::new(
+            "c.toml",
+            source,
+            vec![Diagnostic::error(Code::InvalidName, "bad \u{1b}[31m").at(Some(7..19), "here")],
+        );
+        let text = report.render(false);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert_eq!(printable("a\u{9b}b").len(), "a\u{9b}b".len());
     }
 
     #[test]

@@ -27,6 +27,16 @@ pub enum Error {
         /// Byte offset of the first invalid byte.
         offset: usize,
     },
+    /// The input file is far larger than any cluster description.
+    #[error("{path} is {size} bytes; a cluster description is at most {limit} bytes (is this the right file?)")]
+    TooLarge {
+        /// The file.
+        path: Utf8PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The configuration has errors; the report holds every finding.
     #[error("{} in {}", .0.summary(), .0.source_name())]
     Invalid(Box<Report>),
@@ -34,6 +44,12 @@ pub enum Error {
     #[error("{path} already exists; refusing to overwrite it")]
     AlreadyExists {
         /// The existing path.
+        path: Utf8PathBuf,
+    },
+    /// A path cpgen would read secrets from or write to is a symbolic link.
+    #[error("{path} is a symbolic link; cpgen neither reads secrets through nor writes through links (they could point anywhere)")]
+    Symlink {
+        /// The link.
         path: Utf8PathBuf,
     },
     /// Writing an output failed.
@@ -128,6 +144,7 @@ impl Error {
             self,
             Error::Invalid(_)
                 | Error::NotText { .. }
+                | Error::TooLarge { .. }
                 | Error::Secrets { .. }
                 | Error::InsecureSecrets { .. }
                 | Error::Key { .. }

@@ -187,6 +187,9 @@ fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
         .map_err(|e| format!("not an RFC 3339 time ({e}); write e.g. 2026-12-01T00:00:00Z"))
 }
 
+/// Findings printed as text; the rest are counted (JSON has them all).
+const SHOWN_FINDINGS: usize = 20;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let colour = match cli.color {
@@ -492,7 +495,7 @@ fn check(path: &Utf8PathBuf, format: Format, colour: bool) -> Result<ExitCode, E
 
 fn print_warnings(report: &Report, colour: bool) {
     if !report.diagnostics().is_empty() {
-        eprint!("{}", report.render(colour));
+        eprint!("{}", report.render_first(SHOWN_FINDINGS, colour));
         eprintln!("{}: {}", report.source_name(), report.summary());
     }
 }
@@ -505,7 +508,7 @@ fn print_stdout(text: &str) {
 fn report_error(error: &Error, colour: bool) {
     match error {
         Error::Invalid(report) => {
-            eprint!("{}", report.render(colour));
+            eprint!("{}", report.render_first(SHOWN_FINDINGS, colour));
             eprintln!(
                 "{}: {}; nothing was generated",
                 report.source_name(),

@@ -3,6 +3,7 @@
 //! the cross-cutting rules run on whatever parsed, and the plan is assembled only when no
 //! error was found.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Range;
 use std::str::FromStr;
@@ -936,10 +937,11 @@ impl Rules {
 
     fn unique_hosts(&mut self, draft: &Draft) {
         let hosts: Vec<&DraftHost> = draft.hosts().collect();
-        for (i, host) in hosts.iter().enumerate() {
-            let earlier = &hosts[..i];
+        let mut names: HashMap<&HostName, &DraftHost> = HashMap::new();
+        let mut addresses: HashMap<HostAddress, &DraftHost> = HashMap::new();
+        for host in &hosts {
             if let Some(name) = &host.name {
-                if let Some(first) = earlier.iter().find(|h| h.name.as_ref() == Some(name)) {
+                if let Some(first) = names.get(name) {
                     self.push(
                         Diagnostic::error(
                             Code::DuplicateName,
@@ -952,16 +954,20 @@ impl Rules {
                         )
                         .help("every machine needs its own name; give this one another"),
                     );
+                } else {
+                    names.insert(name, host);
                 }
             }
-            if let Some(address) = &host.address {
-                if let Some(first) = earlier.iter().find(|h| h.address.as_ref() == Some(address)) {
+            if let Some(address) = host.address {
+                if let Some(first) = addresses.get(&address) {
                     self.push(
                         Diagnostic::error(Code::DuplicateAddress, format!("address {address} is used twice"))
                             .at(host.address_span.clone(), "used again here")
                             .also(first.address_span.clone(), format!("first used here, in {}", first.kind.table()))
                             .help("every machine needs its own address; a load balancer on a master is mode = \"on-masters\""),
                     );
+                } else {
+                    addresses.insert(address, host);
                 }
             }
         }

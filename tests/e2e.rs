@@ -117,7 +117,7 @@ impl Cluster {
                     file.host.as_ref().unwrap(),
                     file.target.as_deref().unwrap(),
                     file.kind,
-                    file.contents,
+                    file.contents.clone(),
                 );
             }
         };
@@ -149,7 +149,7 @@ impl Cluster {
                 for (m, _) in MASTERS {
                     let path = format!("hosts/{m}/etc/systemd/system/etcd.service");
                     let file = bundle.get(&path).unwrap().clone();
-                    let text = String::from_utf8(file.contents).unwrap().replace(
+                    let text = String::from_utf8(file.contents.clone()).unwrap().replace(
                         &format!("kubem02=https://127.0.1.82:{}", ports.etcd_peer),
                         &format!("kubem02=https://127.0.1.83:{}", ports.etcd_peer),
                     );

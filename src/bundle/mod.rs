@@ -49,8 +49,9 @@ pub const DIR_MODE: u32 = 0o755;
 /// Owner of every file.
 pub const OWNER: &str = "root:root";
 
-/// One file of the bundle.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One file of the bundle. Its contents are wiped from memory when it is dropped (many are
+/// private keys), and `Debug` shows only their length.
+#[derive(Clone, PartialEq, Eq)]
 pub struct BundleFile {
     /// What it is.
     pub kind: FileKind,
@@ -60,6 +61,22 @@ pub struct BundleFile {
     pub target: Option<String>,
     /// Contents.
     pub contents: Vec<u8>,
+}
+
+impl Drop for BundleFile {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.contents);
+    }
+}
+
+impl std::fmt::Debug for BundleFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleFile")
+            .field("kind", &self.kind)
+            .field("target", &self.target)
+            .field("bytes", &self.contents.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl BundleFile {
@@ -211,10 +228,12 @@ impl Bundle {
         tar.into_inner().map_err(io)?.finish().map_err(io)
     }
 
-    /// Writes the `.tar.gz` to `path` (temporary file, then rename). An existing file is
-    /// replaced only with `force`.
+    /// Writes the `.tar.gz` to `path` (temporary file, then rename), mode 0600 from the
+    /// start because it holds private keys. An existing file is replaced only with `force`;
+    /// a symbolic link never.
     pub fn write_tar_gz(&self, path: &Utf8Path, force: bool) -> Result<(), Error> {
-        let bytes = self.to_tar_gz()?;
+        refuse_symlink(path)?;
+        let bytes = zeroize::Zeroizing::new(self.to_tar_gz()?);
         let write_error = |source| Error::Write {
             path: path.to_owned(),
             source,
@@ -230,7 +249,6 @@ impl Bundle {
             .map_err(write_error)?;
         temp.write_all(&bytes).map_err(write_error)?;
         temp.as_file().sync_all().map_err(write_error)?;
-        set_mode(temp.path(), 0o644).map_err(write_error)?;
         if force {
             temp.persist(path).map_err(|e| write_error(e.error))?;
         } else {
@@ -248,6 +266,7 @@ impl Bundle {
     /// Writes the bundle as a directory tree at `dir`, built beside it and renamed into
     /// place. An existing `dir` is replaced only with `force`.
     pub fn write_dir(&self, dir: &Utf8Path, force: bool) -> Result<(), Error> {
+        refuse_symlink(dir)?;
         let write_error = |path: &Utf8Path| {
             let path = path.to_owned();
             move |source| Error::Write { path, source }
@@ -275,8 +294,8 @@ impl Bundle {
         }
         for (relative, file) in &self.files {
             let path = root.join(relative);
-            std::fs::write(&path, &file.contents).map_err(write_error(&path))?;
-            set_mode(path.as_std_path(), file.mode()).map_err(write_error(&path))?;
+            write_new(path.as_std_path(), &file.contents, file.mode())
+                .map_err(write_error(&path))?;
         }
         set_mode(root.as_std_path(), DIR_MODE).map_err(write_error(root))?;
         let staged = staging.keep();
@@ -293,6 +312,36 @@ impl Bundle {
         }
         Ok(())
     }
+}
+
+/// Refuses to write through a symbolic link: it could point anywhere.
+pub(crate) fn refuse_symlink(path: &Utf8Path) -> Result<(), Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(Error::Symlink {
+            path: path.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Creates a new file with `mode` from the first byte on (no window in which a key is
+/// readable by others), then writes it.
+#[cfg(unix)]
+fn write_new(path: &std::path::Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    file.write_all(contents)?;
+    // The umask may have taken bits away from 0644; put the exact mode back.
+    set_mode(path, mode)
+}
+
+#[cfg(not(unix))]
+fn write_new(path: &std::path::Path, contents: &[u8], _mode: u32) -> std::io::Result<()> {
+    std::fs::write(path, contents)
 }
 
 fn header(mode: u32, size: u64) -> tar::Header {

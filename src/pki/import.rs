@@ -69,7 +69,9 @@ pub fn import_ca(
     let key_pkcs8 = key
         .to_pkcs8_pem()
         .map_err(|e| problem(ImportProblem::BadKey(e)))?;
-    secrets.keys.insert(ca.id().to_owned(), key_pkcs8);
+    secrets
+        .keys
+        .insert(ca.id().to_owned(), zeroize::Zeroizing::new(key_pkcs8));
     secrets
         .imported_cas
         .insert(ca.name().to_owned(), pem_encode("CERTIFICATE", der));
@@ -118,6 +120,18 @@ fn check_ca(der: &[u8], key: &PrivateKey, now: OffsetDateTime) -> Result<(), Imp
             validity.not_before.to_datetime(),
         )));
     }
+    if cert.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
+        return Err(ImportProblem::KeyMismatch);
+    }
+    Ok(())
+}
+
+/// Checks a stored CA certificate against its stored key (the secrets file may have been
+/// edited by hand).
+pub(crate) fn check_pair(cert_pem: &str, key_pem: &str) -> Result<(), ImportProblem> {
+    let der = certificate_der(cert_pem)?;
+    let key = PrivateKey::from_pem(key_pem).map_err(ImportProblem::BadKey)?;
+    let cert = parse(&der)?;
     if cert.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
         return Err(ImportProblem::KeyMismatch);
     }

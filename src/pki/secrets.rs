@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use super::identities::{leaf_identities, Ca, SERVICE_ACCOUNT_KEY};
 use super::keys::PrivateKey;
@@ -28,7 +29,8 @@ pub struct Secrets {
     pub(crate) ca_issued_at: OffsetDateTime,
     pub(crate) issued_at: OffsetDateTime,
     pub(crate) encryption_key: [u8; 32],
-    pub(crate) keys: BTreeMap<String, String>,
+    /// Private keys by identity; wiped from memory when dropped.
+    pub(crate) keys: BTreeMap<String, Zeroizing<String>>,
     pub(crate) imported_cas: BTreeMap<String, String>,
     test_only: bool,
 }
@@ -101,13 +103,15 @@ impl Secrets {
         })
     }
 
-    /// Reads a secrets file, refusing one that group or others may read.
+    /// Reads a secrets file, refusing a symbolic link and a file that group or others may
+    /// read.
     pub fn load(path: &Utf8Path) -> Result<Secrets, Error> {
+        crate::bundle::refuse_symlink(path)?;
         refuse_open_permissions(path)?;
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: path.to_owned(),
             source,
-        })?;
+        })?);
         Secrets::parse(&text).map_err(|problem| Error::Secrets {
             path: path.to_owned(),
             problem,
@@ -116,7 +120,7 @@ impl Secrets {
 
     /// Parses the text of a secrets file. The error names the problem, never a key.
     pub fn parse(text: &str) -> Result<Secrets, String> {
-        let file: SecretsFile = toml::from_str(text).map_err(|e| {
+        let mut file: SecretsFile = toml::from_str(text).map_err(|e| {
             // toml's message quotes the offending line, which may be key material.
             format!(
                 "not a cpgen secrets file: {}",
@@ -138,21 +142,35 @@ impl Secrets {
             .ok()
             .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
             .ok_or("`encryption_key` is not 32 bytes of base64")?;
-        for (name, pem) in &file.keys {
+        let keys: BTreeMap<String, Zeroizing<String>> = std::mem::take(&mut file.keys)
+            .into_iter()
+            .map(|(name, pem)| (name, Zeroizing::new(pem)))
+            .collect();
+        for (name, pem) in &keys {
             PrivateKey::from_pem(pem).map_err(|e| format!("key `{name}`: {e}"))?;
+        }
+        for (name, cert) in &file.imported_cas {
+            let ca: Ca = name.parse().map_err(|_| {
+                format!("imported CA `{name}` is not kubernetes, etcd or front-proxy")
+            })?;
+            let key = keys
+                .get(ca.id())
+                .ok_or_else(|| format!("imported CA `{name}` has no key `{}`", ca.id()))?;
+            super::import::check_pair(cert, key)
+                .map_err(|problem| format!("imported CA `{name}`: {problem}"))?;
         }
         Ok(Secrets {
             ca_issued_at: time("ca_issued_at", &file.ca_issued_at)?,
             issued_at: time("issued_at", &file.issued_at)?,
             encryption_key,
-            keys: file.keys,
+            keys,
             imported_cas: file.imported_cas,
             test_only: file.test_only,
         })
     }
 
     /// The file's text.
-    pub fn render(&self) -> Result<String, Error> {
+    pub fn render(&self) -> Result<Zeroizing<String>, Error> {
         let rfc3339 = |t: OffsetDateTime| {
             t.format(&Rfc3339)
                 .map_err(|_| Error::Crypto("time formatting"))
@@ -166,12 +184,13 @@ impl Secrets {
             keys: pairs(&self.keys),
             imported_cas: pairs(&self.imported_cas),
         };
-        crate::render::render_text(&template, "secrets.toml")
+        crate::render::render_text(&template, "secrets.toml").map(Zeroizing::new)
     }
 
     /// Writes the file with mode 0600: to a temporary file beside it, then renamed over the
     /// old one, so a crash leaves either the old or the new file, never a mix.
     pub fn save(&self, path: &Utf8Path) -> Result<(), Error> {
+        crate::bundle::refuse_symlink(path)?;
         let text = self.render()?;
         let write_error = |source| Error::Write {
             path: path.to_owned(),
@@ -245,7 +264,11 @@ impl Secrets {
             })
             .collect::<Result<_, Error>>()?;
         let names = generated.iter().map(|(id, _)| id.clone()).collect();
-        self.keys.extend(generated);
+        self.keys.extend(
+            generated
+                .into_iter()
+                .map(|(id, pem)| (id, Zeroizing::new(pem))),
+        );
         Ok(names)
     }
 
@@ -282,7 +305,7 @@ impl Secrets {
     pub fn key_pem(&self, id: &str) -> Result<&str, Error> {
         self.keys
             .get(id)
-            .map(String::as_str)
+            .map(|pem| pem.as_str())
             .ok_or_else(|| Error::MissingKey {
                 identity: id.to_owned(),
             })
@@ -314,8 +337,8 @@ impl Secrets {
     }
 }
 
-fn pairs(map: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
-    map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+fn pairs<V: AsRef<str>>(map: &BTreeMap<String, V>) -> Vec<(&str, &str)> {
+    map.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect()
 }
 
 fn parse_key(id: &str, pem: &str) -> Result<PrivateKey, Error> {
