@@ -1,0 +1,7 @@
+//! Fuzz target: the `verify_pem` property of tests/properties/mod.rs.
+#![no_main]
+
+#[path = "../../tests/properties/mod.rs"]
+mod properties;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| properties::verify_pem(data));
