@@ -705,3 +705,25 @@ fn the_manifest_lists_every_file_with_its_hash_and_mode() {
         .iter()
         .any(|e| e["target"] == "/etc/keepalived/keepalived.conf"));
 }
+
+#[test]
+fn the_archive_is_the_same_with_one_thread_and_with_all() {
+    let dir = workdir("seed-ha");
+    let config = dir.path().join("cluster.toml");
+    let mut hashes = Vec::new();
+    for (threads, name) in [("1", "one.tar.gz"), ("8", "eight.tar.gz")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cpgen"))
+            .args(["bundle", config.to_str().unwrap(), "-o"])
+            .arg(dir.path().join(name))
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        hashes.push(sha256_of(&dir.path().join(name)));
+    }
+    assert_eq!(hashes[0], hashes[1]);
+}

@@ -235,6 +235,16 @@ impl Secrets {
     /// returns their names. An existing key of another algorithm than the plan asks for is an
     /// error: keys are never replaced silently.
     pub fn fill(&mut self, plan: &Plan) -> Result<Vec<String>, Error> {
+        self.fill_with_progress(plan, &|_, _| {})
+    }
+
+    /// [`Secrets::fill`], calling `progress(done, total)` after each new key (from any
+    /// thread), e.g. to drive a progress bar.
+    pub fn fill_with_progress(
+        &mut self,
+        plan: &Plan,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Vec<String>, Error> {
         let mut missing = Vec::new();
         for (id, expected) in self.required_keys(plan) {
             match self.keys.get(&id) {
@@ -251,6 +261,8 @@ impl Secrets {
                 None => missing.push((id, expected)),
             }
         }
+        let total = missing.len();
+        let done = std::sync::atomic::AtomicUsize::new(0);
         let generated: Vec<(String, String)> = missing
             .into_par_iter()
             .map(|(id, algorithm)| {
@@ -260,6 +272,10 @@ impl Secrets {
                         identity: id.clone(),
                         source,
                     })?;
+                progress(
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+                    total,
+                );
                 Ok((id, pem))
             })
             .collect::<Result<_, Error>>()?;

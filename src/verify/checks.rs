@@ -28,9 +28,34 @@ pub(super) fn run(
         ));
     }
     let material = material::collect(tree, &hosts, findings);
+    let masters: Vec<&HostModel> = hosts
+        .iter()
+        .filter(|h| h.unit("kube-apiserver").is_some() || h.unit("etcd").is_some())
+        .collect();
+    // Every name and address a master answers on, so a bundle with thousands of hosts is
+    // audited in linear time.
+    let mut master_names = BTreeMap::new();
+    for master in &masters {
+        master_names.insert(master.name.clone(), *master);
+        if let Some(address) = master
+            .unit("kube-apiserver")
+            .and_then(|u| u.flag("advertise-address"))
+        {
+            master_names.insert(address.to_owned(), *master);
+        }
+        let urls = master
+            .unit("etcd")
+            .and_then(|u| u.flag("advertise-client-urls"))
+            .unwrap_or_default();
+        for host in urls.split(',').filter_map(url_host) {
+            master_names.insert(host.to_owned(), *master);
+        }
+    }
     let audit = Audit {
         tree,
         hosts: &hosts,
+        masters,
+        master_names,
         material: &material,
         findings,
     };
@@ -41,6 +66,8 @@ pub(super) fn run(
 struct Audit<'a> {
     tree: &'a Tree,
     hosts: &'a [HostModel],
+    masters: Vec<&'a HostModel>,
+    master_names: BTreeMap<String, &'a HostModel>,
     material: &'a Material,
     findings: &'a mut Vec<Finding>,
 }
@@ -90,9 +117,7 @@ impl Audit<'_> {
     }
 
     fn masters(&self) -> impl Iterator<Item = &HostModel> {
-        self.hosts
-            .iter()
-            .filter(|h| h.unit("kube-apiserver").is_some() || h.unit("etcd").is_some())
+        self.masters.iter().copied()
     }
 
     /// Every absolute path a unit flag or kubeconfig names, with where it is named.
@@ -456,15 +481,7 @@ impl Audit<'_> {
 
     /// The master whose own name or address `target` is.
     fn master_at(&self, target: &str) -> Option<&HostModel> {
-        self.masters().find(|m| {
-            m.name == target
-                || m.unit("kube-apiserver")
-                    .and_then(|u| u.flag("advertise-address"))
-                    == Some(target)
-                || m.unit("etcd")
-                    .and_then(|u| u.flag("advertise-client-urls"))
-                    .is_some_and(|urls| urls.split(',').any(|u| url_host(u) == Some(target)))
-        })
+        self.master_names.get(target).copied()
     }
 
     /// (target dialled, serving certificate, who dials).
