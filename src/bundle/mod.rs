@@ -157,6 +157,18 @@ impl Bundle {
         self.files.iter().map(|(path, file)| (path.as_str(), file))
     }
 
+    /// The files of one host, by bundle path (a range of the sorted map, not a scan).
+    pub fn host_files<'a>(
+        &'a self,
+        host: &str,
+    ) -> impl Iterator<Item = (&'a str, &'a BundleFile)> + 'a {
+        let prefix = format!("hosts/{host}/");
+        self.files
+            .range(prefix.clone()..)
+            .take_while(move |(path, _)| path.starts_with(&prefix))
+            .map(|(path, file)| (path.as_str(), file))
+    }
+
     /// The file at `path`.
     pub fn get(&self, path: &str) -> Option<&BundleFile> {
         self.files.get(path)

@@ -130,8 +130,7 @@ fn grouped_hosts(plan: &Plan) -> Vec<Group> {
 /// The files of `host` in the bundle: path on the host without the leading `/`, and mode.
 fn host_files(bundle: &Bundle, host: &str) -> Vec<HostFile> {
     bundle
-        .files()
-        .filter(|(_, f)| f.host.as_ref().is_some_and(|h| h.as_str() == host))
+        .host_files(host)
         .filter_map(|(_, f)| {
             Some(HostFile {
                 path: f.target.as_deref()?.trim_start_matches('/').to_owned(),

@@ -58,6 +58,8 @@ pub struct CertSet {
     pub service_account_public_pem: String,
     /// The encryption-at-rest key.
     pub encryption_key: [u8; 32],
+    /// Position of each leaf by id: thousands of workers make a scan quadratic.
+    index: std::collections::HashMap<String, usize>,
 }
 
 impl std::fmt::Debug for CertSet {
@@ -80,7 +82,7 @@ impl CertSet {
 
     /// The leaf with this id (e.g. `apiserver/kubem00`).
     pub fn leaf(&self, id: &str) -> Option<&LeafCertificate> {
-        self.leaves.iter().find(|l| l.identity.id == id)
+        self.index.get(id).and_then(|&i| self.leaves.get(i))
     }
 }
 
@@ -126,7 +128,13 @@ pub fn issue(plan: &Plan, secrets: &Secrets) -> Result<CertSet, Error> {
         })
         .collect::<Result<Vec<_>, Error>>()?;
     let service_account = secrets.key(SERVICE_ACCOUNT_KEY)?;
+    let index = leaves
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.identity.id.clone(), i))
+        .collect();
     Ok(CertSet {
+        index,
         cas,
         leaves,
         service_account_key_pem: secrets.key_pem(SERVICE_ACCOUNT_KEY)?.to_owned(),
@@ -190,7 +198,8 @@ fn leaf_certificate(
     identity: &Identity,
     signer: &Signer,
 ) -> Result<String, Error> {
-    let key = secrets.key(&identity.id)?;
+    // The leaf's key only lends its public half to the certificate.
+    let key = secrets.public_key(&identity.id)?;
     let issue_error = |source| Error::Issue {
         identity: identity.id.clone(),
         source,
@@ -207,7 +216,7 @@ fn leaf_certificate(
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     if matches!(
-        key.algorithm(),
+        key.algorithm,
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096
     ) {
         params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
@@ -223,7 +232,7 @@ fn leaf_certificate(
     params.not_before = not_before;
     // A certificate never outlives its CA, which matters for imported CAs.
     params.not_after = not_after.min(signer.not_after);
-    params.serial_number = Some(serial(&identity.id, not_before, &key));
+    params.serial_number = Some(serial(&identity.id, not_before, key));
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = KeyIdMethod::Sha256;
     let certificate = params
@@ -259,7 +268,7 @@ fn validity(issued_at: OffsetDateTime, days: u32) -> (OffsetDateTime, OffsetDate
 
 /// A positive 16-byte serial derived from what makes the certificate unique; the same
 /// inputs give the same serial, different ones collide only as SHA-256 does.
-fn serial(id: &str, not_before: OffsetDateTime, key: &PrivateKey) -> SerialNumber {
+fn serial(id: &str, not_before: OffsetDateTime, key: &impl PublicKeyData) -> SerialNumber {
     let mut hash = Sha256::new();
     hash.update(b"cpgen serial\0");
     hash.update(id.as_bytes());

@@ -33,6 +33,68 @@ pub enum KeyError {
     Crypto(&'static str),
 }
 
+/// What a certificate needs of a key it does not sign with: the algorithm and the public
+/// key. Reading it is cheap (no curve arithmetic in constant-time Rust), which matters when a
+/// cluster has thousands of keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKeyInfo {
+    /// The key's algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// The SubjectPublicKeyInfo BIT STRING contents.
+    pub public: Vec<u8>,
+}
+
+impl PublicKeyInfo {
+    /// The public half of a PEM private key. PKCS#8 keys are read with aws-lc (whose curve
+    /// code is fast); other formats go through [`PrivateKey::from_pem`].
+    pub fn from_private_pem(text: &str) -> Result<PublicKeyInfo, KeyError> {
+        use aws_lc_rs::signature::{
+            EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
+        };
+        let block = pem::parse(text).map_err(|_| KeyError::NotPem)?;
+        if block.tag() == "PRIVATE KEY" {
+            let der = zeroize::Zeroizing::new(block.into_contents());
+            let ec = |alg, algorithm| {
+                EcdsaKeyPair::from_pkcs8(alg, &der)
+                    .ok()
+                    .map(|k| PublicKeyInfo {
+                        algorithm,
+                        public: k.public_key().as_ref().to_vec(),
+                    })
+            };
+            if let Some(info) = ec(&ECDSA_P256_SHA256_ASN1_SIGNING, KeyAlgorithm::EcdsaP256)
+                .or_else(|| ec(&ECDSA_P384_SHA384_ASN1_SIGNING, KeyAlgorithm::EcdsaP384))
+            {
+                return Ok(info);
+            }
+        }
+        let key = PrivateKey::from_pem(text)?;
+        Ok(PublicKeyInfo {
+            algorithm: key.algorithm(),
+            public: key.public.clone(),
+        })
+    }
+}
+
+impl PublicKeyData for PublicKeyInfo {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        signature_algorithm_of(self.algorithm)
+    }
+}
+
+fn signature_algorithm_of(algorithm: KeyAlgorithm) -> &'static SignatureAlgorithm {
+    match algorithm {
+        KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+        KeyAlgorithm::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
+        _ => &rcgen::PKCS_RSA_SHA256,
+    }
+}
+
 /// A private key of one of the algorithms of [`KeyAlgorithm`].
 pub struct PrivateKey {
     inner: Inner,
@@ -179,11 +241,14 @@ impl PrivateKey {
 
     /// The signature algorithm certificates signed by this key use.
     pub fn signature_algorithm(&self) -> &'static SignatureAlgorithm {
-        match self.inner {
-            Inner::Rsa(_) => &rcgen::PKCS_RSA_SHA256,
-            Inner::P256(_) => &rcgen::PKCS_ECDSA_P256_SHA256,
-            Inner::P384(_) => &rcgen::PKCS_ECDSA_P384_SHA384,
-            Inner::Ed25519(_) => &rcgen::PKCS_ED25519,
+        signature_algorithm_of(self.algorithm)
+    }
+
+    /// Its algorithm and public key.
+    pub fn public_info(&self) -> PublicKeyInfo {
+        PublicKeyInfo {
+            algorithm: self.algorithm,
+            public: self.public.clone(),
         }
     }
 }
@@ -287,6 +352,15 @@ mod tests {
                 "{algorithm}"
             );
             assert_ne!(key.sign(b"message").unwrap(), key.sign(b"other").unwrap());
+        }
+    }
+
+    #[test]
+    fn the_fast_public_key_reader_agrees_with_the_full_parser() {
+        for (_, algorithm) in KeyAlgorithm::ALL {
+            let key = PrivateKey::generate(algorithm).unwrap();
+            let info = PublicKeyInfo::from_private_pem(&key.to_pkcs8_pem().unwrap()).unwrap();
+            assert_eq!(info, key.public_info(), "{algorithm}");
         }
     }
 

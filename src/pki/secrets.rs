@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::identities::{leaf_identities, Ca, SERVICE_ACCOUNT_KEY};
-use super::keys::PrivateKey;
+use super::keys::{PrivateKey, PublicKeyInfo};
 use crate::plan::Plan;
 use crate::types::KeyAlgorithm;
 use crate::Error;
@@ -31,6 +31,8 @@ pub struct Secrets {
     pub(crate) encryption_key: [u8; 32],
     /// Private keys by identity; wiped from memory when dropped.
     pub(crate) keys: BTreeMap<String, Zeroizing<String>>,
+    /// Algorithm and public key of each key, read once.
+    pub(crate) public: BTreeMap<String, PublicKeyInfo>,
     pub(crate) imported_cas: BTreeMap<String, String>,
     test_only: bool,
 }
@@ -98,6 +100,7 @@ impl Secrets {
             issued_at: now,
             encryption_key,
             keys: BTreeMap::new(),
+            public: BTreeMap::new(),
             imported_cas: BTreeMap::new(),
             test_only: false,
         })
@@ -146,9 +149,14 @@ impl Secrets {
             .into_iter()
             .map(|(name, pem)| (name, Zeroizing::new(pem)))
             .collect();
-        for (name, pem) in &keys {
-            PrivateKey::from_pem(pem).map_err(|e| format!("key `{name}`: {e}"))?;
-        }
+        let public = keys
+            .par_iter()
+            .map(|(name, pem)| {
+                PublicKeyInfo::from_private_pem(pem)
+                    .map(|info| (name.clone(), info))
+                    .map_err(|e| format!("key `{name}`: {e}"))
+            })
+            .collect::<Result<BTreeMap<_, _>, String>>()?;
         for (name, cert) in &file.imported_cas {
             let ca: Ca = name.parse().map_err(|_| {
                 format!("imported CA `{name}` is not kubernetes, etcd or front-proxy")
@@ -164,6 +172,7 @@ impl Secrets {
             issued_at: time("issued_at", &file.issued_at)?,
             encryption_key,
             keys,
+            public,
             imported_cas: file.imported_cas,
             test_only: file.test_only,
         })
@@ -247,9 +256,9 @@ impl Secrets {
     ) -> Result<Vec<String>, Error> {
         let mut missing = Vec::new();
         for (id, expected) in self.required_keys(plan) {
-            match self.keys.get(&id) {
-                Some(pem) => {
-                    let found = parse_key(&id, pem)?.algorithm();
+            match self.public.get(&id) {
+                Some(info) => {
+                    let found = info.algorithm;
                     if found != expected {
                         return Err(Error::KeyAlgorithmMismatch {
                             identity: id,
@@ -263,28 +272,27 @@ impl Secrets {
         }
         let total = missing.len();
         let done = std::sync::atomic::AtomicUsize::new(0);
-        let generated: Vec<(String, String)> = missing
+        let generated: Vec<(String, String, PublicKeyInfo)> = missing
             .into_par_iter()
             .map(|(id, algorithm)| {
-                let pem = PrivateKey::generate(algorithm)
-                    .and_then(|key| key.to_pkcs8_pem())
-                    .map_err(|source| Error::Key {
-                        identity: id.clone(),
-                        source,
-                    })?;
+                let key_error = |source| Error::Key {
+                    identity: id.clone(),
+                    source,
+                };
+                let key = PrivateKey::generate(algorithm).map_err(key_error)?;
+                let pem = key.to_pkcs8_pem().map_err(key_error)?;
                 progress(
                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
                     total,
                 );
-                Ok((id, pem))
+                Ok((id, pem, key.public_info()))
             })
             .collect::<Result<_, Error>>()?;
-        let names = generated.iter().map(|(id, _)| id.clone()).collect();
-        self.keys.extend(
-            generated
-                .into_iter()
-                .map(|(id, pem)| (id, Zeroizing::new(pem))),
-        );
+        let names = generated.iter().map(|(id, _, _)| id.clone()).collect();
+        for (id, pem, info) in generated {
+            self.public.insert(id.clone(), info);
+            self.keys.insert(id, Zeroizing::new(pem));
+        }
         Ok(names)
     }
 
@@ -315,6 +323,13 @@ impl Secrets {
             identity: id.to_owned(),
         })?;
         parse_key(id, pem)
+    }
+
+    /// The algorithm and public key of `id`'s key, without parsing it again.
+    pub fn public_key(&self, id: &str) -> Result<&PublicKeyInfo, Error> {
+        self.public.get(id).ok_or_else(|| Error::MissingKey {
+            identity: id.to_owned(),
+        })
     }
 
     /// The key of `id` as stored (PKCS#8 PEM).

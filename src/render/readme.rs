@@ -88,8 +88,7 @@ fn host_files(plan: &Plan, bundle: &Bundle) -> Vec<HostFiles> {
             role,
             address: host.address.to_string(),
             files: bundle
-                .files()
-                .filter(|(_, f)| f.host.as_ref() == Some(&host.name))
+                .host_files(host.name.as_str())
                 .filter_map(|(_, f)| {
                     Some(FileLine {
                         path: f.target.clone()?,

@@ -12,7 +12,7 @@ use x509_parser::x509::SubjectPublicKeyInfo;
 use super::model::HostModel;
 use super::source::Tree;
 use super::{Code, Finding};
-use crate::pki::PrivateKey;
+use crate::pki::PublicKeyInfo;
 
 /// What cpgen needs to know of a certificate.
 #[derive(Debug, Clone)]
@@ -231,12 +231,9 @@ fn add_pem(material: &mut Material, id: &str, text: &str, findings: &mut Vec<Fin
                 &format!("the certificate does not parse: {e}"),
             )),
         },
-        tag if tag.ends_with("PRIVATE KEY") => match PrivateKey::from_pem(text) {
-            Ok(key) => {
-                use rcgen::PublicKeyData;
-                material
-                    .keys
-                    .insert(id.to_owned(), key.der_bytes().to_vec());
+        tag if tag.ends_with("PRIVATE KEY") => match PublicKeyInfo::from_private_pem(text) {
+            Ok(info) => {
+                material.keys.insert(id.to_owned(), info.public);
             }
             Err(e) => findings.push(unparseable(
                 id,

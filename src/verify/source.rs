@@ -11,7 +11,7 @@ use super::{Code, Finding};
 use crate::Error;
 
 /// No single file of a control-plane bundle comes near this.
-pub const MAX_FILE: u64 = 4 << 20;
+pub const MAX_FILE: u64 = 32 << 20;
 /// Nor does a whole bundle.
 pub const MAX_TOTAL: u64 = 256 << 20;
 
