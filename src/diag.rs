@@ -18,33 +18,10 @@ pub enum Severity {
     Error,
 }
 
-macro_rules! codes {
-    ($($variant:ident = $id:literal, $slug:literal;)*) => {
-        /// The stable identity of a finding. The `CPnnn` id never changes meaning; README.md
-        /// lists them all.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        #[non_exhaustive]
-        #[allow(missing_docs)]
-        pub enum Code { $($variant,)* }
-
-        impl Code {
-            /// Every code, in id order.
-            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
-
-            /// The stable id, e.g. `CP402`.
-            pub fn id(self) -> &'static str {
-                match self { $(Code::$variant => $id,)* }
-            }
-
-            /// A short kebab-case name, e.g. `even-etcd-members`.
-            pub fn slug(self) -> &'static str {
-                match self { $(Code::$variant => $slug,)* }
-            }
-        }
-    };
-}
-
-codes! {
+stable_codes! {
+    /// The stable identity of a configuration finding. The `CPnnn` id never changes
+    /// meaning; README.md lists them all.
+    Code;
     TomlSyntax = "CP001", "toml-syntax";
     WrongType = "CP002", "wrong-type";
     UnknownKey = "CP003", "unknown-key";

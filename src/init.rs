@@ -1,8 +1,6 @@
 //! `cpgen init`: the commented starter configuration, and writing it without ever replacing
 //! an existing file.
 
-use std::io::Write;
-
 use askama::Template;
 use camino::Utf8Path;
 
@@ -31,31 +29,28 @@ pub fn starter_config() -> Result<String, Error> {
 /// an existing file is never replaced ([`Error::AlreadyExists`]).
 pub fn write_starter_config(path: &Utf8Path) -> Result<(), Error> {
     let text = starter_config()?;
-    let write_error = |source| Error::Write {
-        path: path.to_owned(),
-        source,
-    };
     if path.exists() {
         return Err(Error::AlreadyExists {
             path: path.to_owned(),
         });
     }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_str().is_empty() => dir,
-        _ => Utf8Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".cpgen-init")
-        .tempfile_in(dir)
-        .map_err(write_error)?;
-    temp.write_all(text.as_bytes()).map_err(write_error)?;
-    temp.as_file().sync_all().map_err(write_error)?;
-    temp.persist_noclobber(path)
-        .map_err(|e| match e.error.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::AlreadyExists {
-                path: path.to_owned(),
-            },
-            _ => write_error(e.error),
-        })?;
+    crate::atomic::write_file(path, text.as_bytes(), crate::atomic::Existing::Keep)?;
+    // A starter config holds no secret: readable like any other config file.
+    set_readable(path)
+}
+
+#[cfg(unix)]
+fn set_readable(path: &Utf8Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(|source| {
+        Error::Write {
+            path: path.to_owned(),
+            source,
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn set_readable(_path: &Utf8Path) -> Result<(), Error> {
     Ok(())
 }

@@ -59,6 +59,34 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+/// A `#[non_exhaustive]` enum of stable finding codes with their `CPnnn` ids and kebab-case
+/// names; configuration findings and verify findings each have one.
+macro_rules! stable_codes {
+    ($(#[$doc:meta])* $name:ident; $($variant:ident = $id:literal, $slug:literal;)*) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
+        #[allow(missing_docs)]
+        pub enum $name { $($variant,)* }
+
+        impl $name {
+            /// Every code, in id order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The stable id, e.g. `CP402`.
+            pub fn id(self) -> &'static str {
+                match self { $($name::$variant => $id,)* }
+            }
+
+            /// A short kebab-case name, e.g. `even-etcd-members`.
+            pub fn slug(self) -> &'static str {
+                match self { $($name::$variant => $slug,)* }
+            }
+        }
+    };
+}
+
+mod atomic;
 pub mod build;
 pub mod bundle;
 pub mod config;

@@ -10,6 +10,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::atomic::{parent_dir, write_file, Existing};
 use crate::pki::{self, Secrets};
 use crate::plan::Plan;
 use crate::render;
@@ -245,34 +246,18 @@ impl Bundle {
     /// a symbolic link never.
     pub fn write_tar_gz(&self, path: &Utf8Path, force: bool) -> Result<(), Error> {
         refuse_symlink(path)?;
-        let bytes = zeroize::Zeroizing::new(self.to_tar_gz()?);
-        let write_error = |source| Error::Write {
-            path: path.to_owned(),
-            source,
-        };
         if !force && path.exists() {
             return Err(Error::AlreadyExists {
                 path: path.to_owned(),
             });
         }
-        let mut temp = tempfile::Builder::new()
-            .prefix(".cpgen-bundle")
-            .tempfile_in(parent_dir(path))
-            .map_err(write_error)?;
-        temp.write_all(&bytes).map_err(write_error)?;
-        temp.as_file().sync_all().map_err(write_error)?;
-        if force {
-            temp.persist(path).map_err(|e| write_error(e.error))?;
+        let bytes = zeroize::Zeroizing::new(self.to_tar_gz()?);
+        let existing = if force {
+            Existing::Replace
         } else {
-            temp.persist_noclobber(path)
-                .map_err(|e| match e.error.kind() {
-                    std::io::ErrorKind::AlreadyExists => Error::AlreadyExists {
-                        path: path.to_owned(),
-                    },
-                    _ => write_error(e.error),
-                })?;
-        }
-        Ok(())
+            Existing::Keep
+        };
+        write_file(path, &bytes, existing)
     }
 
     /// Writes the bundle as a directory tree at `dir`, built beside it and renamed into
@@ -367,13 +352,6 @@ fn header(mode: u32, size: u64) -> tar::Header {
     let _ = header.set_username("root");
     let _ = header.set_groupname("root");
     header
-}
-
-fn parent_dir(path: &Utf8Path) -> &Utf8Path {
-    match path.parent() {
-        Some(dir) if !dir.as_str().is_empty() => dir,
-        _ => Utf8Path::new("."),
-    }
 }
 
 #[cfg(unix)]

@@ -3,7 +3,6 @@
 //! with only the keys it lacks, and rewritten atomically so old content is never lost.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use askama::Template;
 use base64::Engine;
@@ -199,25 +198,8 @@ impl Secrets {
     /// Writes the file with mode 0600: to a temporary file beside it, then renamed over the
     /// old one, so a crash leaves either the old or the new file, never a mix.
     pub fn save(&self, path: &Utf8Path) -> Result<(), Error> {
-        crate::bundle::refuse_symlink(path)?;
         let text = self.render()?;
-        let write_error = |source| Error::Write {
-            path: path.to_owned(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_str().is_empty() => dir,
-            _ => Utf8Path::new("."),
-        };
-        // tempfile creates the file with mode 0600 before anything is written into it.
-        let mut temp = tempfile::Builder::new()
-            .prefix(".cpgen-secrets")
-            .tempfile_in(dir)
-            .map_err(write_error)?;
-        temp.write_all(text.as_bytes()).map_err(write_error)?;
-        temp.as_file().sync_all().map_err(write_error)?;
-        temp.persist(path).map_err(|e| write_error(e.error))?;
-        Ok(())
+        crate::atomic::write_file(path, text.as_bytes(), crate::atomic::Existing::Replace)
     }
 
     /// Loads the file at `path`, or starts new secrets issued at `now` when it does not

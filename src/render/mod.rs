@@ -374,21 +374,13 @@ fn master_files(
             "kube-scheduler",
         ),
     ] {
-        let kubeconfig = Kubeconfig {
-            purpose: &format!("kubeconfig of {purpose} on {name}"),
-            cluster: plan.cluster.name.as_str(),
-            server: &component_server,
+        let identity = ClientFiles {
             user,
-            ca: Source::Path(CA),
-            cert: Source::Path(cert),
-            key: Source::Path(key),
+            cert,
+            key,
+            purpose,
         };
-        bundle.insert_host_file(
-            name,
-            path,
-            FileKind::Kubeconfig,
-            render_template(&kubeconfig, "kubeconfig.yaml")?,
-        );
+        insert_kubeconfig(bundle, plan, master, &component_server, path, &identity)?;
     }
     for unit in units::master_units(plan, master)? {
         bundle.insert_host_file(
@@ -409,6 +401,41 @@ fn master_files(
             );
         }
     }
+    Ok(())
+}
+
+/// A component's client identity, by the paths its kubeconfig names.
+struct ClientFiles<'a> {
+    user: &'a str,
+    cert: &'static str,
+    key: &'static str,
+    purpose: &'a str,
+}
+
+/// Adds a kubeconfig that names its certificate files on `host` (the guide's form).
+fn insert_kubeconfig(
+    bundle: &mut Bundle,
+    plan: &Plan,
+    host: &Host,
+    server: &str,
+    path: &str,
+    client: &ClientFiles<'_>,
+) -> Result<(), Error> {
+    let kubeconfig = Kubeconfig {
+        purpose: &format!("kubeconfig of {} on {}", client.purpose, host.name),
+        cluster: plan.cluster.name.as_str(),
+        server,
+        user: client.user,
+        ca: Source::Path(paths::CA),
+        cert: Source::Path(client.cert),
+        key: Source::Path(client.key),
+    };
+    bundle.insert_host_file(
+        &host.name,
+        path,
+        FileKind::Kubeconfig,
+        render_template(&kubeconfig, "kubeconfig.yaml")?,
+    );
     Ok(())
 }
 
@@ -512,37 +539,30 @@ fn worker_files(
         KUBE_PROXY_KEY,
     )?;
     let server = plan.api_url();
+    let node = format!("system:node:{name}");
     for (path, user, cert, key, purpose) in [
         (
             KUBELET_KUBECONFIG,
-            format!("system:node:{name}"),
+            node.as_str(),
             KUBELET,
             KUBELET_KEY,
             "kubelet",
         ),
         (
             KUBE_PROXY_KUBECONFIG,
-            "system:kube-proxy".to_owned(),
+            "system:kube-proxy",
             KUBE_PROXY,
             KUBE_PROXY_KEY,
             "kube-proxy",
         ),
     ] {
-        let kubeconfig = Kubeconfig {
-            purpose: &format!("kubeconfig of {purpose} on {name}"),
-            cluster: plan.cluster.name.as_str(),
-            server: &server,
-            user: &user,
-            ca: Source::Path(CA),
-            cert: Source::Path(cert),
-            key: Source::Path(key),
+        let identity = ClientFiles {
+            user,
+            cert,
+            key,
+            purpose,
         };
-        bundle.insert_host_file(
-            name,
-            path,
-            FileKind::Kubeconfig,
-            render_template(&kubeconfig, "kubeconfig.yaml")?,
-        );
+        insert_kubeconfig(bundle, plan, worker, &server, path, &identity)?;
     }
     Ok(())
 }

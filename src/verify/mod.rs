@@ -18,32 +18,9 @@ use crate::Error;
 pub use material::CertInfo;
 pub use source::{read_archive, read_bundle, Entry, Tree, MAX_FILE, MAX_TOTAL};
 
-macro_rules! verify_codes {
-    ($($variant:ident = $id:literal, $slug:literal;)*) => {
-        /// The stable identity of a verify finding; README.md lists them all.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        #[non_exhaustive]
-        #[allow(missing_docs)]
-        pub enum Code { $($variant,)* }
-
-        impl Code {
-            /// Every code, in id order.
-            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
-
-            /// The stable id, e.g. `CP805`.
-            pub fn id(self) -> &'static str {
-                match self { $(Code::$variant => $id,)* }
-            }
-
-            /// A short kebab-case name.
-            pub fn slug(self) -> &'static str {
-                match self { $(Code::$variant => $slug,)* }
-            }
-        }
-    };
-}
-
-verify_codes! {
+stable_codes! {
+    /// The stable identity of a verify finding; README.md lists them all.
+    Code;
     HostileEntry = "CP800", "hostile-entry";
     Unparseable = "CP801", "unparseable";
     KeyMismatch = "CP802", "key-mismatch";
