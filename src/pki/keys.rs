@@ -76,6 +76,42 @@ impl PublicKeyInfo {
     }
 }
 
+/// A fresh key as PKCS#8 PEM with its public half. ECDSA keys are made by aws-lc, whose
+/// curve code is much faster than the constant-time Rust used for deterministic signing;
+/// the PEM is the same standard PKCS#8 either way.
+pub fn generate_pem(
+    algorithm: KeyAlgorithm,
+) -> Result<(zeroize::Zeroizing<String>, PublicKeyInfo), KeyError> {
+    use aws_lc_rs::signature::{
+        EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
+    };
+    let curve = match algorithm {
+        KeyAlgorithm::EcdsaP256 => Some(&ECDSA_P256_SHA256_ASN1_SIGNING),
+        KeyAlgorithm::EcdsaP384 => Some(&ECDSA_P384_SHA384_ASN1_SIGNING),
+        _ => None,
+    };
+    if let Some(curve) = curve {
+        let failed = |_| KeyError::Crypto("key generation");
+        let document = EcdsaKeyPair::generate_pkcs8(curve, &SystemRandom::new()).map_err(failed)?;
+        let der = zeroize::Zeroizing::new(document.as_ref().to_vec());
+        let pair = EcdsaKeyPair::from_pkcs8(curve, &der)
+            .map_err(|_| KeyError::Crypto("key generation"))?;
+        let info = PublicKeyInfo {
+            algorithm,
+            public: pair.public_key().as_ref().to_vec(),
+        };
+        return Ok((
+            zeroize::Zeroizing::new(pem_encode("PRIVATE KEY", der.to_vec())),
+            info,
+        ));
+    }
+    let key = PrivateKey::generate(algorithm)?;
+    Ok((
+        zeroize::Zeroizing::new(key.to_pkcs8_pem()?),
+        key.public_info(),
+    ))
+}
+
 impl PublicKeyData for PublicKeyInfo {
     fn der_bytes(&self) -> &[u8] {
         &self.public
@@ -361,6 +397,20 @@ mod tests {
             let key = PrivateKey::generate(algorithm).unwrap();
             let info = PublicKeyInfo::from_private_pem(&key.to_pkcs8_pem().unwrap()).unwrap();
             assert_eq!(info, key.public_info(), "{algorithm}");
+        }
+    }
+
+    #[test]
+    fn fast_generated_keys_parse_and_sign_deterministically() {
+        for (_, algorithm) in KeyAlgorithm::ALL {
+            let (pem, info) = generate_pem(algorithm).unwrap();
+            let key = PrivateKey::from_pem(&pem).unwrap();
+            assert_eq!(key.public_info(), info, "{algorithm}");
+            assert_eq!(
+                key.sign(b"m").unwrap(),
+                key.sign(b"m").unwrap(),
+                "{algorithm}"
+            );
         }
     }
 

@@ -17,5 +17,5 @@ mod secrets;
 pub use identities::{leaf_identities, Ca, Identity, Usage, SERVICE_ACCOUNT_KEY};
 pub use import::{import_ca, ImportProblem};
 pub use issue::{issue, CaCertificate, CertSet, LeafCertificate, BACKDATE};
-pub use keys::{KeyError, PrivateKey, PublicKeyInfo};
+pub use keys::{generate_pem, KeyError, PrivateKey, PublicKeyInfo};
 pub use secrets::{Secrets, SecretsChange, FORMAT_VERSION};

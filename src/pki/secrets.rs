@@ -254,26 +254,25 @@ impl Secrets {
         }
         let total = missing.len();
         let done = std::sync::atomic::AtomicUsize::new(0);
-        let generated: Vec<(String, String, PublicKeyInfo)> = missing
+        let generated: Vec<(String, Zeroizing<String>, PublicKeyInfo)> = missing
             .into_par_iter()
             .map(|(id, algorithm)| {
-                let key_error = |source| Error::Key {
-                    identity: id.clone(),
-                    source,
-                };
-                let key = PrivateKey::generate(algorithm).map_err(key_error)?;
-                let pem = key.to_pkcs8_pem().map_err(key_error)?;
+                let (pem, info) =
+                    super::keys::generate_pem(algorithm).map_err(|source| Error::Key {
+                        identity: id.clone(),
+                        source,
+                    })?;
                 progress(
                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
                     total,
                 );
-                Ok((id, pem, key.public_info()))
+                Ok((id, pem, info))
             })
             .collect::<Result<_, Error>>()?;
         let names = generated.iter().map(|(id, _, _)| id.clone()).collect();
         for (id, pem, info) in generated {
             self.public.insert(id.clone(), info);
-            self.keys.insert(id, Zeroizing::new(pem));
+            self.keys.insert(id, pem);
         }
         Ok(names)
     }

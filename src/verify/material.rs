@@ -160,15 +160,32 @@ pub(super) struct Material {
 
 /// Reads every PEM file of the tree and every embedded kubeconfig datum.
 pub(super) fn collect(tree: &Tree, hosts: &[HostModel], findings: &mut Vec<Finding>) -> Material {
+    use rayon::prelude::*;
+    // Parsing keys and certificates is the costly part of an audit: one file per task,
+    // merged in path order afterwards.
+    let parsed: Vec<(Material, Vec<Finding>)> = tree
+        .files
+        .par_iter()
+        .filter_map(|(path, entry)| {
+            let text = String::from_utf8_lossy(&entry.data);
+            let looks_pem = [".pem", ".crt", ".key", ".pub"]
+                .iter()
+                .any(|ext| path.ends_with(ext));
+            if !(text.contains("-----BEGIN") || looks_pem) {
+                return None;
+            }
+            let mut one = Material::default();
+            let mut found = Vec::new();
+            add_pem(&mut one, path, &text, &mut found);
+            Some((one, found))
+        })
+        .collect();
     let mut material = Material::default();
-    for (path, entry) in &tree.files {
-        let text = String::from_utf8_lossy(&entry.data);
-        let looks_pem = [".pem", ".crt", ".key", ".pub"]
-            .iter()
-            .any(|ext| path.ends_with(ext));
-        if text.contains("-----BEGIN") || looks_pem {
-            add_pem(&mut material, path, &text, findings);
-        }
+    for (one, found) in parsed {
+        material.certs.extend(one.certs);
+        material.keys.extend(one.keys);
+        material.public_keys.extend(one.public_keys);
+        findings.extend(found);
     }
     for host in hosts {
         for (path, kubeconfig) in &host.kubeconfigs {
