@@ -618,13 +618,7 @@ fn every_emitted_flag_exists_in_the_target_version_and_no_removed_one_is_emitted
             "[cluster]\nkubernetes_version = \"1.{minor}\"\n[api]\nendpoint = \"127.0.1.2\"\n\
              [[masters]]\nname = \"m0\"\naddress = \"127.0.1.80\"\n[[load_balancer.hosts]]\nname = \"lb\"\naddress = \"127.0.1.2\"\n"
         );
-        let plan = Config::parse("t.toml", &text)
-            .and_then(|c| c.validate())
-            .unwrap()
-            .plan;
-        let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-        secrets.fill(&plan).unwrap();
-        let bundle = Bundle::build(&plan, &secrets).unwrap();
+        let bundle = util::fresh_bundle(&util::plan_from(&text));
         let mut seen = 0;
         for component in [
             "kube-apiserver",

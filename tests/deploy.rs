@@ -9,20 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use cpgen::bundle::Bundle;
-use cpgen::pki::Secrets;
-use cpgen::{Config, Plan};
-use time::macros::datetime;
+use cpgen::Plan;
 
 fn bundle_of(example: &str) -> (Plan, Bundle, tempfile::TempDir) {
-    let text =
-        std::fs::read_to_string(util::root().join(format!("examples/{example}.toml"))).unwrap();
-    let plan = Config::parse("t.toml", &text)
-        .and_then(|c| c.validate())
-        .unwrap()
-        .plan;
-    let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-    secrets.fill(&plan).unwrap();
-    let bundle = Bundle::build(&plan, &secrets).unwrap();
+    let plan = util::plan_from(&util::example_text(example));
+    let bundle = util::fresh_bundle(&plan);
     let dir = tempfile::tempdir().unwrap();
     bundle
         .write_dir(

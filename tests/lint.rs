@@ -7,11 +7,6 @@ mod util;
 use std::path::PathBuf;
 use std::process::Command;
 
-use cpgen::bundle::Bundle;
-use cpgen::pki::Secrets;
-use cpgen::Config;
-use time::macros::datetime;
-
 /// Findings that are right for a Kubernetes control plane and wrong only on the public web.
 /// pkilint wants every dNSName to be a multi-label domain name; `kubernetes`, `localhost` and
 /// short host names such as `kubem00` are how Kubernetes clients dial their servers.
@@ -43,15 +38,8 @@ fn pkilint_finds_every_certificate_clean() {
     let linter = linter();
     let mut linted = 0;
     for example in ["seed-ha", "separate-cas", "on-masters-vip", "ipv6"] {
-        let text =
-            std::fs::read_to_string(util::root().join(format!("examples/{example}.toml"))).unwrap();
-        let plan = Config::parse("t.toml", &text)
-            .and_then(|c| c.validate())
-            .unwrap()
-            .plan;
-        let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-        secrets.fill(&plan).unwrap();
-        let bundle = Bundle::build(&plan, &secrets).unwrap();
+        let plan = util::plan_from(&util::example_text(example));
+        let bundle = util::fresh_bundle(&plan);
         let dir = tempfile::tempdir().unwrap();
         // One of each identity: the first master's certificates, the admin's and the workers'.
         let first = plan.masters[0].name.to_string();

@@ -25,12 +25,7 @@ fn plan_of(path: &str) -> Plan {
         .plan
 }
 
-fn plan_from(text: &str) -> Plan {
-    Config::parse("t.toml", text)
-        .and_then(|c| c.validate())
-        .unwrap()
-        .plan
-}
+use util::plan_from;
 
 fn filled(plan: &Plan) -> Secrets {
     let mut secrets = Secrets::new(ISSUED_AT).unwrap();

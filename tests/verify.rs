@@ -10,23 +10,16 @@ use std::path::Path;
 use cpgen::bundle::{Bundle, FileKind};
 use cpgen::pki::{self, Ca, Secrets};
 use cpgen::verify::{self, read_archive, Code};
-use cpgen::{Config, Plan};
+use cpgen::Plan;
 use time::macros::datetime;
 use time::OffsetDateTime;
 
 /// Inside every golden certificate's validity, far from its end.
 const AT: OffsetDateTime = datetime!(2026-02-01 00:00:00 UTC);
 
-fn plan_from(text: &str) -> Plan {
-    Config::parse("t.toml", text)
-        .and_then(|c| c.validate())
-        .unwrap()
-        .plan
-}
+use util::plan_from;
 
-fn example(name: &str) -> String {
-    std::fs::read_to_string(util::root().join(format!("examples/{name}.toml"))).unwrap()
-}
+use util::example_text as example;
 
 fn golden_secrets(name: &str) -> Secrets {
     Secrets::parse(

@@ -55,3 +55,24 @@ pub fn assert_golden(path: &Path, actual: &str) {
         );
     }
 }
+
+/// The text of `examples/<name>.toml`.
+pub fn example_text(name: &str) -> String {
+    std::fs::read_to_string(root().join(format!("examples/{name}.toml"))).unwrap()
+}
+
+/// The plan of a configuration that must be valid.
+pub fn plan_from(text: &str) -> cpgen::Plan {
+    cpgen::Config::parse("t.toml", text)
+        .and_then(|c| c.validate())
+        .unwrap()
+        .plan
+}
+
+/// The bundle of `plan` with fresh keys, issued at a fixed time.
+pub fn fresh_bundle(plan: &cpgen::Plan) -> cpgen::bundle::Bundle {
+    let mut secrets =
+        cpgen::pki::Secrets::new(time::macros::datetime!(2026-01-01 00:00:00 UTC)).unwrap();
+    secrets.fill(plan).unwrap();
+    cpgen::bundle::Bundle::build(plan, &secrets).unwrap()
+}
