@@ -30,6 +30,21 @@ pub(crate) fn write_file(
     contents: &[u8],
     existing: Existing,
 ) -> Result<(), Error> {
+    write_with(path, existing, |file| {
+        file.write_all(contents).map_err(|source| Error::Write {
+            path: path.to_owned(),
+            source,
+        })
+    })
+}
+
+/// Writes `path` atomically with `fill`, which gets the temporary file (mode 0600) and may
+/// write it in pieces; nothing appears at `path` unless `fill` succeeds.
+pub(crate) fn write_with<T>(
+    path: &Utf8Path,
+    existing: Existing,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<T, Error>,
+) -> Result<T, Error> {
     crate::bundle::refuse_symlink(path)?;
     let write_error = |source| Error::Write {
         path: path.to_owned(),
@@ -39,7 +54,7 @@ pub(crate) fn write_file(
         .prefix(".cpgen-")
         .tempfile_in(parent_dir(path))
         .map_err(write_error)?;
-    temp.write_all(contents).map_err(write_error)?;
+    let made = fill(temp.as_file_mut())?;
     temp.as_file().sync_all().map_err(write_error)?;
     match existing {
         Existing::Replace => temp
@@ -56,5 +71,6 @@ pub(crate) fn write_file(
                     _ => write_error(e.error),
                 })
         }
-    }
+    }?;
+    Ok(made)
 }

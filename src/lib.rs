@@ -9,7 +9,8 @@
 //! ```text
 //! cluster.toml --Config::from_path--> Config --validate--> Plan (or every diagnostic at once)
 //! secrets.toml --Secrets::load_or_create--> Secrets (every private key, issue times)
-//! Plan + Secrets --Bundle::build--> Bundle --write_tar_gz / write_dir--> disk
+//! Plan + Secrets --bundle::write_tar_gz / write_dir--> disk, streamed host by host
+//! Plan + Secrets --Bundle::build--> Bundle (in memory, for tools and tests)
 //! bundle on disk --verify::verify_path--> findings
 //! ```
 //!
@@ -39,9 +40,11 @@
 //! assert_eq!(bundle.to_tar_gz()?, Bundle::build(&checked.plan, &secrets)?.to_tar_gz()?);
 //!
 //! // And a bundle cpgen made passes its own audit.
+//! // Written host by host, it is the same bundle.
 //! let dir = tempfile::tempdir().expect("temporary directory");
 //! let out = camino::Utf8PathBuf::try_from(dir.path().join("bundle")).expect("UTF-8 path");
-//! bundle.write_dir(&out, false)?;
+//! let files = cpgen::bundle::write_dir(&checked.plan, &secrets, &out, false)?;
+//! assert_eq!(files, bundle.files().count());
 //! let report = cpgen::verify::verify_path(&out, Some(&checked.plan), datetime!(2026-02-01 00:00:00 UTC))?;
 //! assert!(!report.has_errors(), "{}", report.render());
 //! # Ok::<(), cpgen::Error>(())

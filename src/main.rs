@@ -296,14 +296,13 @@ fn bundle(
             change.new_keys.join(", ")
         );
     }
-    let bundle = cpgen::bundle::Bundle::build(&checked.plan, &secrets)?;
-    match target {
-        Output::TarGz(path) => bundle.write_tar_gz(path, force)?,
-        Output::Dir(path) => bundle.write_dir(path, force)?,
-    }
+    let plan = &checked.plan;
+    let files = match target {
+        Output::TarGz(path) => cpgen::bundle::write_tar_gz(plan, &secrets, path, force)?,
+        Output::Dir(path) => cpgen::bundle::write_dir(plan, &secrets, path, force)?,
+    };
     eprintln!(
-        "wrote {out}: {} files for {} hosts",
-        bundle.files().count(),
+        "wrote {out}: {files} files for {} hosts",
         checked.plan.masters.len()
             + checked.plan.load_balancer.hosts.len()
             + checked.plan.workers.len()

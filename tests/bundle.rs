@@ -702,8 +702,10 @@ fn the_manifest_lists_every_file_with_its_hash_and_mode() {
 
 #[test]
 fn the_archive_is_the_same_with_one_thread_and_with_all() {
-    let dir = workdir("seed-ha");
+    // Enough workers for several batches of hosts, issued on however many threads.
+    let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("cluster.toml");
+    std::fs::write(&config, with_workers(150)).unwrap();
     let mut hashes = Vec::new();
     for (threads, name) in [("1", "one.tar.gz"), ("8", "eight.tar.gz")] {
         let out = Command::new(env!("CARGO_BIN_EXE_cpgen"))
@@ -720,4 +722,141 @@ fn the_archive_is_the_same_with_one_thread_and_with_all() {
         hashes.push(sha256_of(&dir.path().join(name)));
     }
     assert_eq!(hashes[0], hashes[1]);
+}
+
+/// A config with `count` workers whose names sort differently from their order (node9 after
+/// node10), so that several batches of hosts are streamed out of config order.
+fn with_workers(count: usize) -> String {
+    let mut text = util::example_text("separate-cas").replace(
+        "host_cidrs = [\"10.10.10.0/24\"]",
+        "host_cidrs = [\"10.10.0.0/16\"]",
+    );
+    for i in (0..count).rev() {
+        text.push_str(&format!(
+            "[[workers]]\nname = \"node{i}\"\naddress = \"10.10.{}.{}\"\n",
+            20 + i / 250,
+            1 + i % 250
+        ));
+    }
+    text
+}
+
+/// Records what a sink is sent.
+#[derive(Default)]
+struct Recorder {
+    directories: Vec<String>,
+    files: Vec<String>,
+}
+
+impl cpgen::bundle::Sink for Recorder {
+    fn directory(&mut self, path: &str) -> Result<(), cpgen::Error> {
+        assert!(self.files.is_empty(), "directory {path} after a file");
+        self.directories.push(path.to_owned());
+        Ok(())
+    }
+
+    fn file(&mut self, path: &str, _file: cpgen::bundle::BundleFile) -> Result<(), cpgen::Error> {
+        self.files.push(path.to_owned());
+        Ok(())
+    }
+}
+
+#[test]
+fn entries_are_streamed_in_sorted_order_host_by_host_with_the_manifest_last() {
+    let plan = util::plan_from(&with_workers(150));
+    let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
+    secrets.fill(&plan).unwrap();
+    let mut recorder = Recorder::default();
+    let count = cpgen::bundle::emit(&plan, &secrets, &mut recorder).unwrap();
+    assert_eq!(count, recorder.files.len());
+    assert!(
+        recorder.files.windows(2).all(|w| w[0] < w[1]),
+        "files strictly sorted"
+    );
+    assert!(recorder.directories.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(
+        recorder.files.last().map(String::as_str),
+        Some("manifest.json")
+    );
+    // 3 masters, 1 load balancer and 150 workers, each with its files.
+    let hosts: BTreeSet<&str> = recorder
+        .files
+        .iter()
+        .filter_map(|p| p.strip_prefix("hosts/")?.split('/').next())
+        .collect();
+    assert_eq!(hosts.len(), 154);
+    let node9 = recorder
+        .files
+        .iter()
+        .position(|p| p.starts_with("hosts/node9/"));
+    let node10 = recorder
+        .files
+        .iter()
+        .position(|p| p.starts_with("hosts/node10/"));
+    assert!(node10 < node9, "hosts in path order, not config order");
+    // The same entries as the in-memory bundle, which sorts them itself.
+    let bundle = Bundle::build(&plan, &secrets).unwrap();
+    let in_memory: Vec<&str> = bundle.files().map(|(path, _)| path).collect();
+    assert_eq!(recorder.files, in_memory);
+    let dirs: Vec<String> = bundle.directories().into_iter().collect();
+    assert_eq!(recorder.directories, dirs);
+}
+
+#[test]
+fn the_streamed_archive_and_tree_are_the_in_memory_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+    for (name, text) in [
+        ("ipv6", util::example_text("ipv6")),
+        ("on-masters-vip", util::example_text("on-masters-vip")),
+        ("workers", with_workers(70)),
+    ] {
+        let plan = util::plan_from(&text);
+        let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
+        secrets.fill(&plan).unwrap();
+        let bundle = Bundle::build(&plan, &secrets).unwrap();
+        let archive = root.join(format!("{name}.tar.gz"));
+        let files = cpgen::bundle::write_tar_gz(&plan, &secrets, &archive, false).unwrap();
+        assert_eq!(files, bundle.files().count(), "{name}");
+        assert_eq!(
+            std::fs::read(&archive).unwrap(),
+            bundle.to_tar_gz().unwrap(),
+            "{name}: streamed archive"
+        );
+        let tree = root.join(name);
+        cpgen::bundle::write_dir(&plan, &secrets, &tree, false).unwrap();
+        let mut written = BTreeMap::new();
+        walk(tree.as_std_path(), "", &mut written);
+        let expected: BTreeMap<String, Vec<u8>> = bundle
+            .files()
+            .map(|(path, file)| (path.to_owned(), file.contents.clone()))
+            .collect();
+        assert_eq!(written, expected, "{name}: streamed tree");
+    }
+}
+
+#[test]
+fn a_failure_while_streaming_leaves_no_archive_and_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+    // Keys for 100 workers, a plan of 101: the last batch of hosts fails to issue.
+    let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
+    secrets.fill(&util::plan_from(&with_workers(100))).unwrap();
+    let plan = util::plan_from(&with_workers(101));
+    for output in ["b.tar.gz", "tree"] {
+        let path = root.join(output);
+        let result = if output == "tree" {
+            cpgen::bundle::write_dir(&plan, &secrets, &path, false)
+        } else {
+            cpgen::bundle::write_tar_gz(&plan, &secrets, &path, false)
+        };
+        match result {
+            Err(cpgen::Error::MissingKey { identity }) => {
+                assert!(identity.ends_with("/node100"), "{identity}")
+            }
+            other => panic!("expected a missing key, got {other:?}"),
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(root).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -1,21 +1,25 @@
-//! The bundle: a sorted map of relative paths to files with mode, owner and kind, its
-//! `manifest.json`, and the two writers — a directory tree and a byte-reproducible `.tar.gz`
-//! (sorted entries, mtime 0, uid/gid 0, fixed gzip header). Both writers never leave a
+//! The bundle: files with mode, owner and kind by relative path, its `manifest.json`, and
+//! where they go — a [`Sink`]: a directory tree, a byte-reproducible `.tar.gz` (sorted
+//! entries, mtime 0, uid/gid 0, fixed gzip header), or an in-memory [`Bundle`]. A plan's
+//! bundle is streamed into a sink host by host ([`emit`]); both disk writers never leave a
 //! half-written output and never replace an existing one unless asked.
+
+mod manifest;
+mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::atomic::{parent_dir, write_file, Existing};
-use crate::pki::{self, Secrets};
+use crate::atomic::{parent_dir, write_with, Existing};
+use crate::pki::Secrets;
 use crate::plan::Plan;
-use crate::render;
 use crate::types::HostName;
 use crate::Error;
+use manifest::{Manifest, ManifestEntry, MANIFEST};
+pub use stream::emit;
 
 /// What a file is; decides its mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,30 +97,37 @@ pub struct Bundle {
     files: BTreeMap<String, BundleFile>,
 }
 
-#[derive(Serialize)]
-struct Manifest<'a> {
-    format_version: u32,
-    files: Vec<ManifestEntry<'a>>,
+/// Where a bundle's entries go, in the order of the archive: every directory first, then
+/// every file by path. [`emit`] writes a plan's bundle into any sink host by host.
+pub trait Sink {
+    /// A directory (relative, no trailing `/`), before any file.
+    fn directory(&mut self, path: &str) -> Result<(), Error>;
+    /// A file at `path`, in sorted order.
+    fn file(&mut self, path: &str, file: BundleFile) -> Result<(), Error>;
 }
 
-#[derive(Serialize)]
-struct ManifestEntry<'a> {
-    path: &'a str,
-    host: Option<&'a str>,
-    target: Option<&'a str>,
-    mode: String,
-    owner: &'static str,
-    sha256: String,
-    kind: FileKind,
+/// An in-memory bundle collects what it is sent.
+impl Sink for Bundle {
+    fn directory(&mut self, _path: &str) -> Result<(), Error> {
+        // Directories follow from the files' paths, see [`Bundle::directories`].
+        Ok(())
+    }
+
+    fn file(&mut self, path: &str, file: BundleFile) -> Result<(), Error> {
+        self.files.insert(path.to_owned(), file);
+        Ok(())
+    }
 }
 
 impl Bundle {
-    /// The whole bundle of a plan: issues the PKI from `secrets` (which must hold every key,
-    /// see [`Secrets::fill`]), renders every file and adds the manifest. Pure: the same
-    /// inputs give the same bundle.
+    /// The whole bundle of a plan, in memory: issues the PKI from `secrets` (which must
+    /// hold every key, see [`Secrets::fill`]), renders every file and adds the manifest.
+    /// Pure: the same inputs give the same bundle. To write a large cluster, [`write_tar_gz`]
+    /// and [`write_dir`] stream instead.
     pub fn build(plan: &Plan, secrets: &Secrets) -> Result<Bundle, Error> {
-        let certs = pki::issue(plan, secrets)?;
-        render::render(plan, &certs)?.with_manifest()
+        let mut bundle = Bundle::default();
+        emit(plan, secrets, &mut bundle)?;
+        Ok(bundle)
     }
 
     /// Adds a file that goes to `host` at the absolute path `target`; in the bundle it is
@@ -128,9 +139,8 @@ impl Bundle {
         kind: FileKind,
         contents: Vec<u8>,
     ) {
-        let relative = target.trim_start_matches('/');
         self.files.insert(
-            format!("hosts/{host}/{relative}"),
+            host_path(host, target),
             BundleFile {
                 kind,
                 host: Some(host.clone()),
@@ -179,135 +189,236 @@ impl Bundle {
     pub fn directories(&self) -> BTreeSet<String> {
         let mut dirs = BTreeSet::new();
         for path in self.files.keys() {
-            let mut parent = Utf8Path::new(path).parent();
-            while let Some(dir) = parent.filter(|d| !d.as_str().is_empty()) {
-                dirs.insert(dir.to_string());
-                parent = dir.parent();
-            }
+            add_parents(&mut dirs, path);
         }
         dirs
     }
 
-    /// Adds `manifest.json`: every other file with host, target, mode, owner, sha256, kind.
+    /// Replaces `manifest.json` with one for the files now in the bundle (after changing
+    /// some by hand, say).
     pub fn with_manifest(mut self) -> Result<Bundle, Error> {
-        self.files.remove("manifest.json");
-        let files = self
-            .files
-            .iter()
-            .map(|(path, file)| ManifestEntry {
-                path,
-                host: file.host.as_ref().map(HostName::as_str),
-                target: file.target.as_deref(),
-                mode: format!("{:04o}", file.mode()),
-                owner: OWNER,
-                sha256: hex(&Sha256::digest(&file.contents)),
-                kind: file.kind,
-            })
-            .collect();
-        let manifest = Manifest {
-            format_version: 1,
-            files,
-        };
-        let mut json = serde_json::to_vec_pretty(&manifest)
-            .map_err(|_| Error::Internal("manifest serialization"))?;
-        json.push(b'\n');
-        self.insert("manifest.json", FileKind::Manifest, json);
+        self.files.remove(MANIFEST);
+        let mut manifest = Manifest::default();
+        for (path, file) in &self.files {
+            manifest.add(ManifestEntry::of(path, file));
+        }
+        let file = manifest.into_file()?;
+        self.files.insert(MANIFEST.to_owned(), file);
         Ok(self)
+    }
+
+    /// Sends every entry to `sink`, in archive order.
+    fn replay(&self, sink: &mut impl Sink) -> Result<(), Error> {
+        for dir in self.directories() {
+            sink.directory(&dir)?;
+        }
+        for (path, file) in &self.files {
+            sink.file(path, file.clone())?;
+        }
+        Ok(())
     }
 
     /// The bundle as a reproducible `.tar.gz`: the same bundle gives the same bytes anywhere.
     pub fn to_tar_gz(&self) -> Result<Vec<u8>, Error> {
-        let io = |source| Error::Write {
-            path: Utf8PathBuf::from("<memory>"),
-            source,
-        };
+        let mut sink = TarGzSink::new(Vec::new());
+        self.replay(&mut sink)?;
+        sink.finish()
+    }
+
+    /// Writes the `.tar.gz` to `path`, as [`write_tar_gz`] does.
+    pub fn write_tar_gz(&self, path: &Utf8Path, force: bool) -> Result<(), Error> {
+        tar_gz_into(path, force, |sink| self.replay(sink))
+    }
+
+    /// Writes the bundle as a directory tree at `dir`, as [`write_dir`] does.
+    pub fn write_dir(&self, dir: &Utf8Path, force: bool) -> Result<(), Error> {
+        dir_into(dir, force, |sink| self.replay(sink))
+    }
+}
+
+/// The bundle path of a host's file at `target`.
+pub(crate) fn host_path(host: &HostName, target: &str) -> String {
+    format!("hosts/{host}/{}", target.trim_start_matches('/'))
+}
+
+/// Adds every parent directory of `path` to `dirs`.
+fn add_parents(dirs: &mut BTreeSet<String>, path: &str) {
+    let mut parent = Utf8Path::new(path).parent();
+    while let Some(dir) = parent.filter(|d| !d.as_str().is_empty()) {
+        if !dirs.insert(dir.to_string()) {
+            break;
+        }
+        parent = dir.parent();
+    }
+}
+
+/// Writes a plan's bundle as a `.tar.gz` at `path`, one host at a time: the archive goes
+/// straight to a temporary file (mode 0600 from the start: it holds private keys) that is
+/// renamed into place when complete. An existing file is replaced only with `force`; a
+/// symbolic link never. Returns how many files the bundle has.
+pub fn write_tar_gz(
+    plan: &Plan,
+    secrets: &Secrets,
+    path: &Utf8Path,
+    force: bool,
+) -> Result<usize, Error> {
+    tar_gz_into(path, force, |sink| emit(plan, secrets, sink))
+}
+
+/// Writes a plan's bundle as a directory tree at `dir`, one host at a time, built beside it
+/// and renamed into place. An existing `dir` is replaced only with `force`. Returns how
+/// many files the bundle has.
+pub fn write_dir(
+    plan: &Plan,
+    secrets: &Secrets,
+    dir: &Utf8Path,
+    force: bool,
+) -> Result<usize, Error> {
+    dir_into(dir, force, |sink| emit(plan, secrets, sink))
+}
+
+fn tar_gz_into<T>(
+    path: &Utf8Path,
+    force: bool,
+    fill: impl FnOnce(&mut TarGzSink<std::io::BufWriter<&mut std::fs::File>>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    refuse_symlink(path)?;
+    if !force && path.exists() {
+        return Err(Error::AlreadyExists {
+            path: path.to_owned(),
+        });
+    }
+    let existing = if force {
+        Existing::Replace
+    } else {
+        Existing::Keep
+    };
+    write_with(path, existing, |file| {
+        let mut sink = TarGzSink::new(std::io::BufWriter::new(file));
+        let made = fill(&mut sink)?;
+        sink.finish()?
+            .into_inner()
+            .map_err(|e| write_error(path)(e.into_error()))?;
+        Ok(made)
+    })
+}
+
+fn dir_into<T>(
+    dir: &Utf8Path,
+    force: bool,
+    fill: impl FnOnce(&mut DirSink) -> Result<T, Error>,
+) -> Result<T, Error> {
+    refuse_symlink(dir)?;
+    if !force && dir.exists() {
+        return Err(Error::AlreadyExists {
+            path: dir.to_owned(),
+        });
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".cpgen-bundle")
+        .tempdir_in(parent_dir(dir))
+        .map_err(write_error(dir))?;
+    let root = Utf8Path::from_path(staging.path()).ok_or_else(|| Error::Write {
+        path: dir.to_owned(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "temporary path is not UTF-8",
+        ),
+    })?;
+    let made = fill(&mut DirSink {
+        root: root.to_owned(),
+    })?;
+    set_mode(root.as_std_path(), DIR_MODE).map_err(write_error(root))?;
+    let staged = staging.keep();
+    if force && dir.exists() {
+        let old = parent_dir(dir).join(format!(
+            ".cpgen-old-{}",
+            dir.file_name().unwrap_or("bundle")
+        ));
+        std::fs::rename(dir, &old).map_err(write_error(dir))?;
+        std::fs::rename(&staged, dir).map_err(write_error(dir))?;
+        std::fs::remove_dir_all(&old).map_err(write_error(&old))?;
+    } else {
+        std::fs::rename(&staged, dir).map_err(write_error(dir))?;
+    }
+    Ok(made)
+}
+
+fn write_error(path: &Utf8Path) -> impl Fn(std::io::Error) -> Error {
+    let path = path.to_owned();
+    move |source| Error::Write {
+        path: path.clone(),
+        source,
+    }
+}
+
+/// Writes entries into a reproducible `.tar.gz` as they come: mtime 0, uid/gid 0, fixed
+/// gzip header, so the same entries give the same bytes anywhere.
+pub struct TarGzSink<W: Write> {
+    tar: tar::Builder<flate2::write::GzEncoder<W>>,
+}
+
+impl<W: Write> TarGzSink<W> {
+    /// Starts an archive written to `out`.
+    pub fn new(out: W) -> TarGzSink<W> {
         let gzip = flate2::GzBuilder::new()
             .mtime(0)
             .operating_system(255)
-            .write(Vec::new(), flate2::Compression::new(6));
+            .write(out, flate2::Compression::new(6));
         let mut tar = tar::Builder::new(gzip);
         tar.mode(tar::HeaderMode::Deterministic);
-        for dir in self.directories() {
-            let mut header = header(DIR_MODE, 0);
-            header.set_entry_type(tar::EntryType::Directory);
-            tar.append_data(&mut header, format!("{dir}/"), std::io::empty())
-                .map_err(io)?;
-        }
-        for (path, file) in &self.files {
-            let mut header = header(file.mode(), file.contents.len() as u64);
-            tar.append_data(&mut header, path, file.contents.as_slice())
-                .map_err(io)?;
-        }
-        tar.into_inner().map_err(io)?.finish().map_err(io)
+        TarGzSink { tar }
     }
 
-    /// Writes the `.tar.gz` to `path` (temporary file, then rename), mode 0600 from the
-    /// start because it holds private keys. An existing file is replaced only with `force`;
-    /// a symbolic link never.
-    pub fn write_tar_gz(&self, path: &Utf8Path, force: bool) -> Result<(), Error> {
-        refuse_symlink(path)?;
-        if !force && path.exists() {
-            return Err(Error::AlreadyExists {
-                path: path.to_owned(),
-            });
-        }
-        let bytes = zeroize::Zeroizing::new(self.to_tar_gz()?);
-        let existing = if force {
-            Existing::Replace
-        } else {
-            Existing::Keep
-        };
-        write_file(path, &bytes, existing)
+    /// Ends the archive and gives back the writer.
+    pub fn finish(self) -> Result<W, Error> {
+        self.tar
+            .into_inner()
+            .map_err(archive_error)?
+            .finish()
+            .map_err(archive_error)
+    }
+}
+
+fn archive_error(source: std::io::Error) -> Error {
+    Error::Write {
+        path: Utf8PathBuf::from("<archive>"),
+        source,
+    }
+}
+
+impl<W: Write> Sink for TarGzSink<W> {
+    fn directory(&mut self, path: &str) -> Result<(), Error> {
+        let mut header = header(DIR_MODE, 0);
+        header.set_entry_type(tar::EntryType::Directory);
+        self.tar
+            .append_data(&mut header, format!("{path}/"), std::io::empty())
+            .map_err(archive_error)
     }
 
-    /// Writes the bundle as a directory tree at `dir`, built beside it and renamed into
-    /// place. An existing `dir` is replaced only with `force`.
-    pub fn write_dir(&self, dir: &Utf8Path, force: bool) -> Result<(), Error> {
-        refuse_symlink(dir)?;
-        let write_error = |path: &Utf8Path| {
-            let path = path.to_owned();
-            move |source| Error::Write { path, source }
-        };
-        if !force && dir.exists() {
-            return Err(Error::AlreadyExists {
-                path: dir.to_owned(),
-            });
-        }
-        let staging = tempfile::Builder::new()
-            .prefix(".cpgen-bundle")
-            .tempdir_in(parent_dir(dir))
-            .map_err(write_error(dir))?;
-        let root = Utf8Path::from_path(staging.path()).ok_or_else(|| Error::Write {
-            path: dir.to_owned(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "temporary path is not UTF-8",
-            ),
-        })?;
-        for sub in self.directories() {
-            let path = root.join(&sub);
-            std::fs::create_dir_all(&path).map_err(write_error(&path))?;
-            set_mode(path.as_std_path(), DIR_MODE).map_err(write_error(&path))?;
-        }
-        for (relative, file) in &self.files {
-            let path = root.join(relative);
-            write_new(path.as_std_path(), &file.contents, file.mode())
-                .map_err(write_error(&path))?;
-        }
-        set_mode(root.as_std_path(), DIR_MODE).map_err(write_error(root))?;
-        let staged = staging.keep();
-        if force && dir.exists() {
-            let old = parent_dir(dir).join(format!(
-                ".cpgen-old-{}",
-                dir.file_name().unwrap_or("bundle")
-            ));
-            std::fs::rename(dir, &old).map_err(write_error(dir))?;
-            std::fs::rename(&staged, dir).map_err(write_error(dir))?;
-            std::fs::remove_dir_all(&old).map_err(write_error(&old))?;
-        } else {
-            std::fs::rename(&staged, dir).map_err(write_error(dir))?;
-        }
-        Ok(())
+    fn file(&mut self, path: &str, file: BundleFile) -> Result<(), Error> {
+        let mut header = header(file.mode(), file.contents.len() as u64);
+        self.tar
+            .append_data(&mut header, path, file.contents.as_slice())
+            .map_err(archive_error)
+    }
+}
+
+/// Writes entries into a directory tree under `root`.
+struct DirSink {
+    root: Utf8PathBuf,
+}
+
+impl Sink for DirSink {
+    fn directory(&mut self, path: &str) -> Result<(), Error> {
+        let path = self.root.join(path);
+        std::fs::create_dir_all(&path).map_err(write_error(&path))?;
+        set_mode(path.as_std_path(), DIR_MODE).map_err(write_error(&path))
+    }
+
+    fn file(&mut self, path: &str, file: BundleFile) -> Result<(), Error> {
+        let path = self.root.join(path);
+        write_new(path.as_std_path(), &file.contents, file.mode()).map_err(write_error(&path))
     }
 }
 
@@ -363,8 +474,4 @@ fn set_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn set_mode(_path: &std::path::Path, _mode: u32) -> std::io::Result<()> {
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -7,9 +7,9 @@ use std::fmt;
 
 use askama::Template;
 
-use crate::bundle::{Bundle, FileKind};
+use crate::bundle::FileKind;
 use crate::plan::{LoadBalancerMode, Plan};
-use crate::render::{master_unit_specs, render_template};
+use crate::render::{master_unit_specs, render_template, HostListing, Role};
 use crate::Error;
 
 struct InventoryHost {
@@ -127,15 +127,14 @@ fn grouped_hosts(plan: &Plan) -> Vec<Group> {
     groups
 }
 
-/// The files of `host` in the bundle: path on the host without the leading `/`, and mode.
-fn host_files(bundle: &Bundle, host: &str) -> Vec<HostFile> {
-    bundle
-        .host_files(host)
-        .filter_map(|(_, f)| {
-            Some(HostFile {
-                path: f.target.as_deref()?.trim_start_matches('/').to_owned(),
-                mode: format!("{:04o}", f.mode()),
-            })
+/// The files of a host: path on the host without the leading `/`, and mode.
+fn host_files(listed: &HostListing<'_>) -> Vec<HostFile> {
+    listed
+        .files
+        .iter()
+        .map(|(target, kind)| HostFile {
+            path: target.trim_start_matches('/').to_owned(),
+            mode: format!("{:04o}", kind.mode()),
         })
         .collect()
 }
@@ -184,10 +183,10 @@ fn steps(plan: &Plan) -> Vec<Step> {
     steps
 }
 
-fn nix_units(plan: &Plan, host: &crate::plan::Host) -> Vec<NixUnit> {
+fn nix_units(plan: &Plan, host: &crate::plan::Host, role: Role) -> Vec<NixUnit> {
     let nix = |s: &str| Nix(s.to_owned());
     let mut units = Vec::new();
-    if plan.masters.contains(host) {
+    if role == Role::Master {
         for (file_name, unit) in master_unit_specs(plan, host) {
             let program = unit.program();
             units.push(NixUnit {
@@ -211,8 +210,8 @@ fn nix_units(plan: &Plan, host: &crate::plan::Host) -> Vec<NixUnit> {
         }
     }
     let runs_haproxy = match plan.load_balancer.mode {
-        LoadBalancerMode::OnMasters => plan.masters.contains(host),
-        _ => plan.load_balancer.hosts.contains(host),
+        LoadBalancerMode::OnMasters => role == Role::Master,
+        _ => role == Role::LoadBalancer,
     };
     if runs_haproxy {
         units.push(NixUnit {
@@ -251,38 +250,36 @@ fn nix_units(plan: &Plan, host: &crate::plan::Host) -> Vec<NixUnit> {
     units
 }
 
-/// Adds `deploy/ansible/` and `deploy/nix/` for the hosts already in `bundle`.
-pub(crate) fn add_deploy_files(bundle: &mut Bundle, plan: &Plan) -> Result<(), Error> {
+/// `deploy/ansible/` and `deploy/nix/` for the hosts of `listing`.
+pub(crate) fn deploy_files(
+    plan: &Plan,
+    listing: &[HostListing<'_>],
+) -> Result<Vec<(String, FileKind, Vec<u8>)>, Error> {
     let cluster = plan.cluster.name.as_str();
     let groups = grouped_hosts(plan);
-    let all_hosts: Vec<&crate::plan::Host> = plan
-        .masters
-        .iter()
-        .chain(&plan.load_balancer.hosts)
-        .chain(&plan.workers)
-        .collect();
     let mut nix_hosts = Vec::new();
-    let mut vars = Vec::new();
-    for host in &all_hosts {
-        let name = host.name.as_str();
-        let files = host_files(bundle, name);
-        let dirs: BTreeSet<String> = files
+    let mut files = Vec::new();
+    for listed in listing {
+        let name = listed.host.name.as_str();
+        let host_files = host_files(listed);
+        let dirs: BTreeSet<String> = host_files
             .iter()
             .filter_map(|f| f.path.rsplit_once('/').map(|(dir, _)| dir.to_owned()))
             .collect();
         let host_vars = HostVars {
             host: name,
             dirs: dirs.into_iter().collect(),
-            files: &files,
+            files: &host_files,
         };
-        vars.push((
+        files.push((
             format!("deploy/ansible/host_vars/{name}.yml"),
+            FileKind::Deploy,
             render_template(&host_vars, "ansible/host_vars.yml")?,
         ));
         nix_hosts.push(NixHost {
             name: name.to_owned(),
             // NixOS owns /etc/systemd/system; the module declares those units instead.
-            files: files
+            files: host_files
                 .iter()
                 .filter(|f| !f.path.starts_with("etc/systemd/system/"))
                 .map(|f| NixFile {
@@ -290,35 +287,32 @@ pub(crate) fn add_deploy_files(bundle: &mut Bundle, plan: &Plan) -> Result<(), E
                     mode: f.mode.clone(),
                 })
                 .collect(),
-            units: nix_units(plan, host),
+            units: nix_units(plan, listed.host, listed.role),
         });
     }
-    for (path, text) in vars {
-        bundle.insert(&path, FileKind::Deploy, text);
-    }
     let inventory = Inventory { cluster, groups };
-    bundle.insert(
-        "deploy/ansible/inventory.ini",
+    files.push((
+        "deploy/ansible/inventory.ini".to_owned(),
         FileKind::Deploy,
         render_template(&inventory, "ansible/inventory.ini")?,
-    );
+    ));
     let playbook = Playbook {
         cluster,
         steps: steps(plan),
     };
-    bundle.insert(
-        "deploy/ansible/playbook.yml",
+    files.push((
+        "deploy/ansible/playbook.yml".to_owned(),
         FileKind::Deploy,
         render_template(&playbook, "ansible/playbook.yml")?,
-    );
+    ));
     let module = NixModule {
         cluster,
         hosts: nix_hosts,
     };
-    bundle.insert(
-        "deploy/nix/module.nix",
+    files.push((
+        "deploy/nix/module.nix".to_owned(),
         FileKind::Deploy,
         render_template(&module, "nix/module.nix")?,
-    );
-    Ok(())
+    ));
+    Ok(files)
 }

@@ -50,7 +50,7 @@ pub struct LeafCertificate {
 pub struct CertSet {
     /// The distinct CAs of the layout (one in shared-ca, three otherwise).
     pub cas: Vec<CaCertificate>,
-    /// Every leaf certificate, in [`leaf_identities`] order.
+    /// Every leaf certificate it was asked for, in that order.
     pub leaves: Vec<LeafCertificate>,
     /// The service-account signing key, PKCS#8 PEM.
     pub service_account_key_pem: String,
@@ -92,55 +92,82 @@ struct Signer {
     not_after: OffsetDateTime,
 }
 
-/// Issues every certificate of the plan. Every key must already be in `secrets` (see
-/// [`Secrets::fill`]).
-pub fn issue(plan: &Plan, secrets: &Secrets) -> Result<CertSet, Error> {
-    let mut cas = Vec::new();
-    let mut signers = Vec::new();
-    for ca in Ca::all_in(plan.pki.layout) {
-        let (certificate, signer) = ca_certificate(plan, secrets, ca)?;
-        cas.push(certificate);
-        signers.push((ca, signer));
+/// The CAs of a plan, ready to sign its leaves one at a time: a bundle is written host by
+/// host, and each host's certificates are issued only when its files are.
+pub struct Authority<'a> {
+    plan: &'a Plan,
+    secrets: &'a Secrets,
+    cas: Vec<CaCertificate>,
+    signers: Vec<(Ca, Signer)>,
+}
+
+impl<'a> Authority<'a> {
+    /// Loads or makes every CA certificate of the plan's layout.
+    pub fn new(plan: &'a Plan, secrets: &'a Secrets) -> Result<Authority<'a>, Error> {
+        let mut cas = Vec::new();
+        let mut signers = Vec::new();
+        for ca in Ca::all_in(plan.pki.layout) {
+            let (certificate, signer) = ca_certificate(plan, secrets, ca)?;
+            cas.push(certificate);
+            signers.push((ca, signer));
+        }
+        Ok(Authority {
+            plan,
+            secrets,
+            cas,
+            signers,
+        })
     }
-    let signer_for = |ca: Ca| {
-        let effective = ca.effective(plan.pki.layout);
-        signers
+
+    /// Issues one leaf certificate; its key must be in the secrets.
+    pub fn sign(&self, identity: Identity) -> Result<LeafCertificate, Error> {
+        let effective = identity.signer.effective(self.plan.pki.layout);
+        let signer = self
+            .signers
             .iter()
             .find(|(c, _)| *c == effective)
             .map(|(_, s)| s)
             .ok_or_else(|| Error::MissingKey {
                 identity: effective.id().to_owned(),
-            })
-    };
-    // Signing is independent per identity; rayon keeps the order, so the output does not
-    // depend on the number of threads.
-    let leaves = leaf_identities(plan)
-        .into_par_iter()
-        .map(|identity| {
-            let signer = signer_for(identity.signer)?;
-            let cert_pem = leaf_certificate(plan, secrets, &identity, signer)?;
-            let key_pem = secrets.key_pem(&identity.id)?.to_owned();
-            Ok(LeafCertificate {
-                identity,
-                cert_pem,
-                key_pem,
-            })
+            })?;
+        let cert_pem = leaf_certificate(self.plan, self.secrets, &identity, signer)?;
+        let key_pem = self.secrets.key_pem(&identity.id)?.to_owned();
+        Ok(LeafCertificate {
+            identity,
+            cert_pem,
+            key_pem,
         })
-        .collect::<Result<Vec<_>, Error>>()?;
-    let service_account = secrets.key(SERVICE_ACCOUNT_KEY)?;
-    let index = leaves
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.identity.id.clone(), i))
-        .collect();
-    Ok(CertSet {
-        index,
-        cas,
-        leaves,
-        service_account_key_pem: secrets.key_pem(SERVICE_ACCOUNT_KEY)?.to_owned(),
-        service_account_public_pem: service_account.public_key_pem(),
-        encryption_key: *secrets.encryption_key(),
-    })
+    }
+
+    /// Issues `identities` across all cores into a [`CertSet`] with the CAs, the
+    /// service-account key and the encryption key.
+    pub fn cert_set(&self, identities: Vec<Identity>) -> Result<CertSet, Error> {
+        // rayon keeps the order, so the output does not depend on the number of threads.
+        let leaves = identities
+            .into_par_iter()
+            .map(|identity| self.sign(identity))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let service_account = self.secrets.key(SERVICE_ACCOUNT_KEY)?;
+        let index = leaves
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.identity.id.clone(), i))
+            .collect();
+        Ok(CertSet {
+            index,
+            cas: self.cas.clone(),
+            leaves,
+            service_account_key_pem: self.secrets.key_pem(SERVICE_ACCOUNT_KEY)?.to_owned(),
+            service_account_public_pem: service_account.public_key_pem(),
+            encryption_key: *self.secrets.encryption_key(),
+        })
+    }
+}
+
+/// Issues every certificate of the plan. Every key must already be in `secrets` (see
+/// [`Secrets::fill`]).
+pub fn issue(plan: &Plan, secrets: &Secrets) -> Result<CertSet, Error> {
+    Authority::new(plan, secrets)?.cert_set(leaf_identities(plan))
 }
 
 fn ca_certificate(

@@ -16,6 +16,6 @@ mod secrets;
 
 pub use identities::{leaf_identities, Ca, Identity, Usage, SERVICE_ACCOUNT_KEY};
 pub use import::{import_ca, ImportProblem};
-pub use issue::{issue, CaCertificate, CertSet, LeafCertificate, BACKDATE};
+pub use issue::{issue, Authority, CaCertificate, CertSet, LeafCertificate, BACKDATE};
 pub use keys::{generate_pem, KeyError, PrivateKey, PublicKeyInfo};
 pub use secrets::{Secrets, SecretsChange, FORMAT_VERSION};

@@ -2,6 +2,10 @@
 //! translated for the target Kubernetes (DESIGN.md §6), kubeconfigs, HAProxy, keepalived,
 //! encryption config, etcdctl settings and the bundle's README. Every text file comes from an
 //! askama template in `templates/`; this module only decides what goes into them.
+//!
+//! A host's files are first laid out from the plan alone ([`host_layout`]), and made from
+//! certificates only when that host is written, so a bundle of thousands of hosts never
+//! holds more than a few hosts' files at once.
 
 mod readme;
 mod units;
@@ -11,8 +15,8 @@ pub(crate) use units::master_unit_specs;
 use askama::Template;
 use base64::Engine;
 
-use crate::bundle::{Bundle, FileKind};
-use crate::pki::{Ca, CertSet};
+use crate::bundle::FileKind;
+use crate::pki::{Ca, CertSet, LeafCertificate};
 use crate::plan::{
     wildcard_and_loopback, ComponentsVia, HealthCheck, Host, LoadBalancerMode, Plan,
 };
@@ -106,11 +110,11 @@ enum Source {
 
 #[derive(Template)]
 #[template(path = "kubeconfig/kubeconfig.yaml", escape = "none")]
-struct Kubeconfig<'a> {
-    purpose: &'a str,
-    cluster: &'a str,
-    server: &'a str,
-    user: &'a str,
+pub(crate) struct Kubeconfig {
+    purpose: String,
+    cluster: String,
+    server: String,
+    user: String,
     ca: Source,
     cert: Source,
     key: Source,
@@ -180,34 +184,158 @@ fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Every file of the bundle but `manifest.json` (see [`Bundle::with_manifest`]).
-pub(crate) fn render(plan: &Plan, certs: &CertSet) -> Result<Bundle, Error> {
-    let mut bundle = Bundle::default();
-    for master in &plan.masters {
-        master_files(&mut bundle, plan, certs, master)?;
-    }
-    if plan.load_balancer.mode == LoadBalancerMode::External {
-        let haproxy = haproxy_cfg(plan)?;
-        for host in &plan.load_balancer.hosts {
-            bundle.insert_host_file(
-                &host.name,
-                paths::HAPROXY_CFG,
-                FileKind::Config,
-                haproxy.clone(),
-            );
+/// What a host is in the cluster; decides which files it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Master,
+    LoadBalancer,
+    Worker,
+}
+
+impl Role {
+    /// How the bundle's README names it.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::LoadBalancer => "load balancer",
+            Role::Worker => "worker",
         }
     }
-    for worker in &plan.workers {
-        worker_files(&mut bundle, plan, certs, worker)?;
+}
+
+/// Every host of the plan with its role: masters, load balancers, workers, each in the
+/// config's order.
+pub(crate) fn hosts(plan: &Plan) -> impl Iterator<Item = (&Host, Role)> {
+    let masters = plan.masters.iter().map(|h| (h, Role::Master));
+    let balancers = plan.load_balancer.hosts.iter();
+    masters
+        .chain(balancers.map(|h| (h, Role::LoadBalancer)))
+        .chain(plan.workers.iter().map(|h| (h, Role::Worker)))
+}
+
+/// How a file's contents are made. Decided from the plan alone, so a host's file list is
+/// known before any of its certificates are issued.
+pub(crate) enum Contents {
+    CaCert(Ca),
+    /// The Kubernetes CA's key (kube-controller-manager signs kubelet certificates with it).
+    CaKey,
+    Cert(String),
+    Key(String),
+    ServiceAccountKey,
+    ServiceAccountPublic,
+    EncryptionConfig,
+    Kubeconfig(Kubeconfig),
+    Unit(units::Unit),
+    /// Rendered from the plan alone.
+    Text(Vec<u8>),
+}
+
+/// One file a host gets: where, what kind, and how to make it.
+pub(crate) struct FileSpec {
+    pub(crate) target: String,
+    pub(crate) kind: FileKind,
+    pub(crate) contents: Contents,
+}
+
+/// The certificates one host's files are made from: those every host shares (CAs, shared
+/// client certificates, service-account and encryption keys) and the host's own.
+pub(crate) struct HostCerts<'a> {
+    pub(crate) shared: &'a CertSet,
+    pub(crate) own: Vec<LeafCertificate>,
+}
+
+impl HostCerts<'_> {
+    fn leaf(&self, id: &str) -> Result<&LeafCertificate, Error> {
+        self.own
+            .iter()
+            .find(|l| l.identity.id == id)
+            .or_else(|| self.shared.leaf(id))
+            .ok_or_else(|| Error::MissingKey {
+                identity: id.to_owned(),
+            })
     }
-    admin_files(&mut bundle, plan, certs)?;
-    crate::deploy::add_deploy_files(&mut bundle, plan)?;
-    bundle.insert(
-        "README.md",
+}
+
+impl FileSpec {
+    fn new(target: impl Into<String>, kind: FileKind, contents: Contents) -> FileSpec {
+        FileSpec {
+            target: target.into(),
+            kind,
+            contents,
+        }
+    }
+
+    /// The file's bytes.
+    pub(crate) fn contents(&self, certs: &HostCerts<'_>) -> Result<Vec<u8>, Error> {
+        Ok(match &self.contents {
+            Contents::CaCert(ca) => ca_pem(certs.shared, *ca)?,
+            Contents::CaKey => certs
+                .shared
+                .ca(Ca::Kubernetes)
+                .map(|c| c.key_pem.clone().into_bytes())
+                .ok_or_else(|| Error::MissingKey {
+                    identity: Ca::Kubernetes.id().to_owned(),
+                })?,
+            Contents::Cert(id) => certs.leaf(id)?.cert_pem.clone().into_bytes(),
+            Contents::Key(id) => certs.leaf(id)?.key_pem.clone().into_bytes(),
+            Contents::ServiceAccountKey => certs.shared.service_account_key_pem.clone().into(),
+            Contents::ServiceAccountPublic => {
+                certs.shared.service_account_public_pem.clone().into()
+            }
+            Contents::EncryptionConfig => {
+                let encryption = EncryptionConfig {
+                    key: base64(&certs.shared.encryption_key),
+                };
+                render_template(&encryption, "encryption-config.yaml")?
+            }
+            Contents::Kubeconfig(kubeconfig) => render_template(kubeconfig, "kubeconfig.yaml")?,
+            Contents::Unit(unit) => render_template(unit, "systemd/unit.service")?,
+            Contents::Text(text) => text.clone(),
+        })
+    }
+}
+
+/// The files of one host, sorted by path.
+pub(crate) fn host_layout(plan: &Plan, host: &Host, role: Role) -> Result<Vec<FileSpec>, Error> {
+    let mut files = match role {
+        Role::Master => master_layout(plan, host)?,
+        Role::LoadBalancer if plan.load_balancer.mode == LoadBalancerMode::External => {
+            vec![FileSpec::new(
+                paths::HAPROXY_CFG,
+                FileKind::Config,
+                Contents::Text(haproxy_cfg(plan)?),
+            )]
+        }
+        Role::LoadBalancer => Vec::new(),
+        Role::Worker => worker_layout(plan, host),
+    };
+    files.sort_by(|a, b| a.target.cmp(&b.target));
+    Ok(files)
+}
+
+/// The files that go to no host: `admin/`, `deploy/` and the README, which lists every
+/// host's files (`listing`, in [`hosts`] order).
+pub(crate) fn shared_files(
+    plan: &Plan,
+    certs: &CertSet,
+    listing: &[HostListing<'_>],
+) -> Result<Vec<(String, FileKind, Vec<u8>)>, Error> {
+    let mut files = admin_files(plan, certs)?;
+    files.extend(crate::deploy::deploy_files(plan, listing)?);
+    files.push((
+        "README.md".to_owned(),
         FileKind::Readme,
-        readme::render(plan, &bundle)?,
-    );
-    Ok(bundle)
+        readme::render(plan, listing)?,
+    ));
+    Ok(files)
+}
+
+/// One host's file list without contents.
+pub(crate) struct HostListing<'a> {
+    pub(crate) host: &'a Host,
+    pub(crate) role: Role,
+    /// Target path and kind, sorted by path.
+    pub(crate) files: Vec<(String, FileKind)>,
 }
 
 fn ca_pem(certs: &CertSet, ca: Ca) -> Result<Vec<u8>, Error> {
@@ -219,137 +347,55 @@ fn ca_pem(certs: &CertSet, ca: Ca) -> Result<Vec<u8>, Error> {
         })
 }
 
-/// The certificate and key of `id`, as (cert, key) bytes.
-fn leaf_pems(certs: &CertSet, id: &str) -> Result<(Vec<u8>, Vec<u8>), Error> {
-    certs
-        .leaf(id)
-        .map(|l| {
-            (
-                l.cert_pem.clone().into_bytes(),
-                l.key_pem.clone().into_bytes(),
-            )
-        })
-        .ok_or_else(|| Error::MissingKey {
-            identity: id.to_owned(),
-        })
+/// A certificate and its key at `cert_path` and `key_path`.
+fn pair(id: &str, cert_path: &str, key_path: &str) -> [FileSpec; 2] {
+    [
+        FileSpec::new(cert_path, FileKind::Certificate, Contents::Cert(id.into())),
+        FileSpec::new(key_path, FileKind::PrivateKey, Contents::Key(id.into())),
+    ]
 }
 
-fn insert_pair(
-    bundle: &mut Bundle,
-    host: &Host,
-    certs: &CertSet,
-    id: &str,
-    cert_path: &str,
-    key_path: &str,
-) -> Result<(), Error> {
-    let (cert, key) = leaf_pems(certs, id)?;
-    bundle.insert_host_file(&host.name, cert_path, FileKind::Certificate, cert);
-    bundle.insert_host_file(&host.name, key_path, FileKind::PrivateKey, key);
-    Ok(())
-}
-
-fn master_files(
-    bundle: &mut Bundle,
-    plan: &Plan,
-    certs: &CertSet,
-    master: &Host,
-) -> Result<(), Error> {
+fn master_layout(plan: &Plan, master: &Host) -> Result<Vec<FileSpec>, Error> {
     use paths::*;
     let layout = plan.pki.layout;
     let name = &master.name;
-    bundle.insert_host_file(
-        name,
-        ETCD_CA,
-        FileKind::Certificate,
-        ca_pem(certs, Ca::Etcd.effective(layout))?,
-    );
-    insert_pair(
-        bundle,
-        master,
-        certs,
-        &format!("etcd-server/{name}"),
-        ETCD_SERVER,
-        ETCD_SERVER_KEY,
-    )?;
-    insert_pair(
-        bundle,
-        master,
-        certs,
-        "etcd-client",
-        ETCD_CLIENT,
-        ETCD_CLIENT_KEY,
-    )?;
-    bundle.insert_host_file(
-        name,
-        CA,
-        FileKind::Certificate,
-        ca_pem(certs, Ca::Kubernetes)?,
-    );
-    let ca_key = certs
-        .ca(Ca::Kubernetes)
-        .map(|c| c.key_pem.clone().into_bytes())
-        .unwrap_or_default();
-    bundle.insert_host_file(name, CA_KEY, FileKind::PrivateKey, ca_key);
-    insert_pair(
-        bundle,
-        master,
-        certs,
-        &format!("apiserver/{name}"),
-        APISERVER,
-        APISERVER_KEY,
-    )?;
-    insert_pair(
-        bundle,
-        master,
-        certs,
-        "kubelet-client",
-        KUBELET_CLIENT,
-        KUBELET_CLIENT_KEY,
-    )?;
-    bundle.insert_host_file(
-        name,
-        FRONT_PROXY_CA,
-        FileKind::Certificate,
-        ca_pem(certs, Ca::FrontProxy.effective(layout))?,
-    );
-    insert_pair(
-        bundle,
-        master,
-        certs,
-        "front-proxy-client",
-        FRONT_PROXY_CLIENT,
-        FRONT_PROXY_CLIENT_KEY,
-    )?;
-    bundle.insert_host_file(
-        name,
-        SA_KEY,
-        FileKind::PrivateKey,
-        certs.service_account_key_pem.clone().into_bytes(),
-    );
-    bundle.insert_host_file(
-        name,
-        SA_PUB,
-        FileKind::Certificate,
-        certs.service_account_public_pem.clone().into_bytes(),
-    );
-    let encryption = EncryptionConfig {
-        key: base64(&certs.encryption_key),
-    };
-    bundle.insert_host_file(
-        name,
-        ENCRYPTION_CONFIG,
-        FileKind::Secret,
-        render_template(&encryption, "encryption-config.yaml")?,
-    );
-    insert_pair(
-        bundle,
-        master,
-        certs,
-        "controller-manager",
-        CONTROLLER_MANAGER,
-        CONTROLLER_MANAGER_KEY,
-    )?;
-    insert_pair(bundle, master, certs, "scheduler", SCHEDULER, SCHEDULER_KEY)?;
+    let ca = |path, ca: Ca| FileSpec::new(path, FileKind::Certificate, Contents::CaCert(ca));
+    let mut files = vec![
+        ca(ETCD_CA, Ca::Etcd.effective(layout)),
+        ca(CA, Ca::Kubernetes),
+        FileSpec::new(CA_KEY, FileKind::PrivateKey, Contents::CaKey),
+        ca(FRONT_PROXY_CA, Ca::FrontProxy.effective(layout)),
+        FileSpec::new(SA_KEY, FileKind::PrivateKey, Contents::ServiceAccountKey),
+        FileSpec::new(
+            SA_PUB,
+            FileKind::Certificate,
+            Contents::ServiceAccountPublic,
+        ),
+        FileSpec::new(
+            ENCRYPTION_CONFIG,
+            FileKind::Secret,
+            Contents::EncryptionConfig,
+        ),
+    ];
+    for (id, cert, key) in [
+        (format!("etcd-server/{name}"), ETCD_SERVER, ETCD_SERVER_KEY),
+        ("etcd-client".into(), ETCD_CLIENT, ETCD_CLIENT_KEY),
+        (format!("apiserver/{name}"), APISERVER, APISERVER_KEY),
+        ("kubelet-client".into(), KUBELET_CLIENT, KUBELET_CLIENT_KEY),
+        (
+            "front-proxy-client".into(),
+            FRONT_PROXY_CLIENT,
+            FRONT_PROXY_CLIENT_KEY,
+        ),
+        (
+            "controller-manager".into(),
+            CONTROLLER_MANAGER,
+            CONTROLLER_MANAGER_KEY,
+        ),
+        ("scheduler".into(), SCHEDULER, SCHEDULER_KEY),
+    ] {
+        files.extend(pair(&id, cert, key));
+    }
     let component_server = match plan.api.components_via {
         ComponentsVia::Local => format!(
             "https://{}:{}",
@@ -374,34 +420,30 @@ fn master_files(
             "kube-scheduler",
         ),
     ] {
-        let identity = ClientFiles {
+        let client = ClientFiles {
             user,
             cert,
             key,
             purpose,
         };
-        insert_kubeconfig(bundle, plan, master, &component_server, path, &identity)?;
+        files.push(kubeconfig(plan, master, &component_server, path, &client));
     }
-    for unit in units::master_units(plan, master)? {
-        bundle.insert_host_file(
-            name,
-            &format!("{SYSTEMD}/{}", unit.file_name),
+    for (file_name, unit) in units::master_unit_specs(plan, master) {
+        files.push(FileSpec::new(
+            format!("{SYSTEMD}/{file_name}"),
             FileKind::SystemdUnit,
-            unit.text,
-        );
+            Contents::Unit(unit),
+        ));
     }
     if plan.load_balancer.mode == LoadBalancerMode::OnMasters {
-        bundle.insert_host_file(name, HAPROXY_CFG, FileKind::Config, haproxy_cfg(plan)?);
+        let haproxy = Contents::Text(haproxy_cfg(plan)?);
+        files.push(FileSpec::new(HAPROXY_CFG, FileKind::Config, haproxy));
         if plan.load_balancer.vip.is_some() {
-            bundle.insert_host_file(
-                name,
-                KEEPALIVED_CONF,
-                FileKind::Config,
-                keepalived_conf(plan, master)?,
-            );
+            let keepalived = Contents::Text(keepalived_conf(plan, master)?);
+            files.push(FileSpec::new(KEEPALIVED_CONF, FileKind::Config, keepalived));
         }
     }
-    Ok(())
+    Ok(files)
 }
 
 /// A component's client identity, by the paths its kubeconfig names.
@@ -412,33 +454,25 @@ struct ClientFiles<'a> {
     purpose: &'a str,
 }
 
-/// Adds a kubeconfig that names its certificate files on `host` (the guide's form).
-fn insert_kubeconfig(
-    bundle: &mut Bundle,
+/// A kubeconfig that names its certificate files on `host` (the guide's form).
+fn kubeconfig(
     plan: &Plan,
     host: &Host,
     server: &str,
     path: &str,
     client: &ClientFiles<'_>,
-) -> Result<(), Error> {
+) -> FileSpec {
     let kubeconfig = Kubeconfig {
-        purpose: &format!("kubeconfig of {} on {}", client.purpose, host.name),
-        cluster: plan.cluster.name.as_str(),
-        server,
-        user: client.user,
+        purpose: format!("kubeconfig of {} on {}", client.purpose, host.name),
+        cluster: plan.cluster.name.to_string(),
+        server: server.to_owned(),
+        user: client.user.to_owned(),
         ca: Source::Path(paths::CA),
         cert: Source::Path(client.cert),
         key: Source::Path(client.key),
     };
-    bundle.insert_host_file(
-        &host.name,
-        path,
-        FileKind::Kubeconfig,
-        render_template(&kubeconfig, "kubeconfig.yaml")?,
-    );
-    Ok(())
+    FileSpec::new(path, FileKind::Kubeconfig, Contents::Kubeconfig(kubeconfig))
 }
-
 fn haproxy_cfg(plan: &Plan) -> Result<Vec<u8>, Error> {
     let ipv6 = plan
         .masters
@@ -500,44 +534,21 @@ fn virtual_router_id(plan: &Plan) -> u8 {
     u8::try_from(sum % 254 + 1).unwrap_or(51)
 }
 
-fn worker_files(
-    bundle: &mut Bundle,
-    plan: &Plan,
-    certs: &CertSet,
-    worker: &Host,
-) -> Result<(), Error> {
+fn worker_layout(plan: &Plan, worker: &Host) -> Vec<FileSpec> {
     use paths::*;
     let name = &worker.name;
-    bundle.insert_host_file(
-        name,
+    let mut files = vec![FileSpec::new(
         CA,
         FileKind::Certificate,
-        ca_pem(certs, Ca::Kubernetes)?,
-    );
-    insert_pair(
-        bundle,
-        worker,
-        certs,
-        &format!("kubelet/{name}"),
-        KUBELET,
-        KUBELET_KEY,
-    )?;
-    insert_pair(
-        bundle,
-        worker,
-        certs,
+        Contents::CaCert(Ca::Kubernetes),
+    )];
+    files.extend(pair(&format!("kubelet/{name}"), KUBELET, KUBELET_KEY));
+    files.extend(pair(
         &format!("kubelet-server/{name}"),
         KUBELET_SERVER,
         KUBELET_SERVER_KEY,
-    )?;
-    insert_pair(
-        bundle,
-        worker,
-        certs,
-        "kube-proxy",
-        KUBE_PROXY,
-        KUBE_PROXY_KEY,
-    )?;
+    ));
+    files.extend(pair("kube-proxy", KUBE_PROXY, KUBE_PROXY_KEY));
     let server = plan.api_url();
     let node = format!("system:node:{name}");
     for (path, user, cert, key, purpose) in [
@@ -556,33 +567,34 @@ fn worker_files(
             "kube-proxy",
         ),
     ] {
-        let identity = ClientFiles {
+        let client = ClientFiles {
             user,
             cert,
             key,
             purpose,
         };
-        insert_kubeconfig(bundle, plan, worker, &server, path, &identity)?;
+        files.push(kubeconfig(plan, worker, &server, path, &client));
     }
-    Ok(())
+    files
 }
 
-fn admin_files(bundle: &mut Bundle, plan: &Plan, certs: &CertSet) -> Result<(), Error> {
-    let (admin_cert, admin_key) = leaf_pems(certs, "admin")?;
-    let kubeconfig = Kubeconfig {
-        purpose: "kubeconfig of the cluster administrator (system:masters); keep it private",
-        cluster: plan.cluster.name.as_str(),
-        server: &plan.api_url(),
-        user: "admin",
-        ca: Source::Data(base64(&ca_pem(certs, Ca::Kubernetes)?)),
-        cert: Source::Data(base64(&admin_cert)),
-        key: Source::Data(base64(&admin_key)),
+fn admin_files(plan: &Plan, certs: &CertSet) -> Result<Vec<(String, FileKind, Vec<u8>)>, Error> {
+    let leaf = |id: &str| {
+        certs.leaf(id).ok_or_else(|| Error::MissingKey {
+            identity: id.to_owned(),
+        })
     };
-    bundle.insert(
-        "admin/admin.kubeconfig",
-        FileKind::Secret,
-        render_template(&kubeconfig, "kubeconfig.yaml")?,
-    );
+    let admin = leaf("admin")?;
+    let kubeconfig = Kubeconfig {
+        purpose: "kubeconfig of the cluster administrator (system:masters); keep it private"
+            .to_owned(),
+        cluster: plan.cluster.name.to_string(),
+        server: plan.api_url(),
+        user: "admin".to_owned(),
+        ca: Source::Data(base64(&ca_pem(certs, Ca::Kubernetes)?)),
+        cert: Source::Data(base64(admin.cert_pem.as_bytes())),
+        key: Source::Data(base64(admin.key_pem.as_bytes())),
+    };
     let endpoints: Vec<String> = plan
         .masters
         .iter()
@@ -592,26 +604,33 @@ fn admin_files(bundle: &mut Bundle, plan: &Plan, certs: &CertSet) -> Result<(), 
         cluster: plan.cluster.name.as_str(),
         endpoints: endpoints.join(","),
     };
-    bundle.insert(
-        "admin/etcdctl.env",
-        FileKind::Config,
-        render_template(&env, "etcdctl.env")?,
-    );
-    bundle.insert(
-        "admin/etcd-ca.pem",
-        FileKind::Certificate,
-        ca_pem(certs, Ca::Etcd.effective(plan.pki.layout))?,
-    );
-    let (cert, key) = leaf_pems(certs, "etcd-healthcheck-client")?;
-    bundle.insert(
-        "admin/etcd-healthcheck-client.pem",
-        FileKind::Certificate,
-        cert,
-    );
-    bundle.insert(
-        "admin/etcd-healthcheck-client-key.pem",
-        FileKind::PrivateKey,
-        key,
-    );
-    Ok(())
+    let healthcheck = leaf("etcd-healthcheck-client")?;
+    let file = |path: &str, kind, contents| (path.to_owned(), kind, contents);
+    Ok(vec![
+        file(
+            "admin/admin.kubeconfig",
+            FileKind::Secret,
+            render_template(&kubeconfig, "kubeconfig.yaml")?,
+        ),
+        file(
+            "admin/etcdctl.env",
+            FileKind::Config,
+            render_template(&env, "etcdctl.env")?,
+        ),
+        file(
+            "admin/etcd-ca.pem",
+            FileKind::Certificate,
+            ca_pem(certs, Ca::Etcd.effective(plan.pki.layout))?,
+        ),
+        file(
+            "admin/etcd-healthcheck-client.pem",
+            FileKind::Certificate,
+            healthcheck.cert_pem.clone().into_bytes(),
+        ),
+        file(
+            "admin/etcd-healthcheck-client-key.pem",
+            FileKind::PrivateKey,
+            healthcheck.key_pem.clone().into_bytes(),
+        ),
+    ])
 }

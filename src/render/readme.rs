@@ -3,8 +3,7 @@
 
 use askama::Template;
 
-use super::render_template;
-use crate::bundle::Bundle;
+use super::{render_template, HostListing};
 use crate::pki::Ca;
 use crate::plan::{ComponentsVia, LoadBalancerMode, Plan};
 use crate::Error;
@@ -50,7 +49,7 @@ struct Readme<'a> {
     edges: Vec<Edge>,
 }
 
-pub(super) fn render(plan: &Plan, bundle: &Bundle) -> Result<Vec<u8>, Error> {
+pub(super) fn render(plan: &Plan, listing: &[HostListing<'_>]) -> Result<Vec<u8>, Error> {
     let (nodes, edges) = topology(plan);
     let readme = Readme {
         cluster: plan.cluster.name.as_str(),
@@ -59,7 +58,7 @@ pub(super) fn render(plan: &Plan, bundle: &Bundle) -> Result<Vec<u8>, Error> {
         members: plan.masters.len(),
         quorum: plan.masters.len() / 2 + 1,
         tolerance: plan.etcd_failure_tolerance(),
-        hosts: host_files(plan, bundle),
+        hosts: host_files(listing),
         on_masters: plan.load_balancer.mode == LoadBalancerMode::OnMasters,
         vip: plan.load_balancer.vip.is_some(),
         lb_count: plan.load_balancer.hosts.len(),
@@ -70,30 +69,19 @@ pub(super) fn render(plan: &Plan, bundle: &Bundle) -> Result<Vec<u8>, Error> {
     render_template(&readme, "bundle-README.md")
 }
 
-fn host_files(plan: &Plan, bundle: &Bundle) -> Vec<HostFiles> {
-    let roles = plan
-        .masters
+fn host_files(listing: &[HostListing<'_>]) -> Vec<HostFiles> {
+    listing
         .iter()
-        .map(|h| (h, "master"))
-        .chain(
-            plan.load_balancer
-                .hosts
+        .map(|listed| HostFiles {
+            name: listed.host.name.to_string(),
+            role: listed.role.label(),
+            address: listed.host.address.to_string(),
+            files: listed
+                .files
                 .iter()
-                .map(|h| (h, "load balancer")),
-        )
-        .chain(plan.workers.iter().map(|h| (h, "worker")));
-    roles
-        .map(|(host, role)| HostFiles {
-            name: host.name.to_string(),
-            role,
-            address: host.address.to_string(),
-            files: bundle
-                .host_files(host.name.as_str())
-                .filter_map(|(_, f)| {
-                    Some(FileLine {
-                        path: f.target.clone()?,
-                        mode: format!("{:04o}", f.mode()),
-                    })
+                .map(|(target, kind)| FileLine {
+                    path: target.clone(),
+                    mode: format!("{:04o}", kind.mode()),
                 })
                 .collect(),
         })

@@ -4,9 +4,7 @@
 use askama::Template;
 
 use super::paths::*;
-use super::render_template;
 use crate::plan::{wildcard_and_loopback, Host, Plan};
-use crate::Error;
 
 /// One `--name=value` of an ExecStart line.
 pub(crate) struct UnitFlag {
@@ -40,24 +38,6 @@ impl Unit {
     pub(crate) fn program(&self) -> &'static str {
         self.binary.rsplit('/').next().unwrap_or(self.binary)
     }
-}
-
-/// A rendered unit file.
-pub(crate) struct RenderedUnit {
-    pub(crate) file_name: &'static str,
-    pub(crate) text: Vec<u8>,
-}
-
-pub(crate) fn master_units(plan: &Plan, master: &Host) -> Result<Vec<RenderedUnit>, Error> {
-    master_unit_specs(plan, master)
-        .into_iter()
-        .map(|(file_name, unit)| {
-            Ok(RenderedUnit {
-                file_name,
-                text: render_template(&unit, "systemd/unit.service")?,
-            })
-        })
-        .collect()
 }
 
 /// The four units of a master, by file name.

@@ -1,11 +1,11 @@
 //! The audit rules: each reads the parsed hosts and key material and adds findings.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use super::material::{self, CertInfo, Material};
+use super::material::{self, signed_by, CertInfo, Material};
 use super::model::{self, url_host, HostModel};
 use super::source::Tree;
 use super::{Code, Finding};
@@ -399,25 +399,33 @@ impl Audit<'_> {
         let mut leaves = BTreeSet::new();
         let chains = self.chains();
         // Signature checks dominate a large audit; they run on every core, in order.
-        let signed: Vec<bool> = {
+        // Signature checks dominate a large audit; each distinct (certificate, CA) pair is
+        // checked once (a worker's kube-proxy.pem is the same bytes on every worker), on
+        // every core.
+        let signed: HashMap<(&[u8], &[u8]), bool> = {
             use rayon::prelude::*;
-            chains
-                .par_iter()
-                .map(
-                    |(leaf_id, ca_id, _, _)| match (self.cert(leaf_id), self.cert(ca_id)) {
-                        (Some(leaf), Some(ca)) => leaf.signed_by(ca),
-                        _ => true,
-                    },
-                )
+            let pairs: HashSet<(&[u8], &[u8])> = chains
+                .iter()
+                .filter_map(|(leaf_id, ca_id, _, _)| {
+                    Some((
+                        self.cert(leaf_id)?.der.as_slice(),
+                        self.cert(ca_id)?.der.as_slice(),
+                    ))
+                })
+                .collect();
+            pairs
+                .into_par_iter()
+                .map(|(leaf, ca)| ((leaf, ca), signed_by(leaf, ca)))
                 .collect()
         };
-        for ((leaf_id, ca_id, role, named), signed) in chains.into_iter().zip(signed) {
+        for (leaf_id, ca_id, role, named) in chains {
             cas.insert(ca_id.clone());
             leaves.insert(leaf_id.clone());
             let (Some(leaf), Some(ca)) = (self.cert(&leaf_id), self.cert(&ca_id)) else {
                 continue;
             };
-            if !signed {
+            let leaf_and_ca = (leaf.der.as_slice(), ca.der.as_slice());
+            if !signed.get(&leaf_and_ca).copied().unwrap_or(true) {
                 found.push(Finding::error(
                     Code::WrongIssuer,
                     &leaf_id,

@@ -1,7 +1,7 @@
 //! The key material of a bundle: every certificate, private key and public key it holds,
 //! in files or embedded in kubeconfigs, parsed once into owned summaries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use base64::Engine;
@@ -98,14 +98,7 @@ impl CertInfo {
 
     /// True when `ca`'s key made this certificate's signature.
     pub fn signed_by(&self, ca: &CertInfo) -> bool {
-        let (Ok((_, leaf)), Ok((_, issuer))) = (
-            X509Certificate::from_der(&self.der),
-            X509Certificate::from_der(&ca.der),
-        ) else {
-            return false;
-        };
-        leaf.issuer() == issuer.subject()
-            && leaf.verify_signature(Some(issuer.public_key())).is_ok()
+        signed_by(&self.der, &ca.der)
     }
 
     /// True when a client dialling `target` (an IP address or DNS name) accepts this
@@ -122,6 +115,18 @@ impl CertInfo {
             None => *name == target,
         })
     }
+}
+
+/// True when the certificate `leaf` (DER) names `ca` (DER) as its issuer and `ca`'s key made
+/// its signature.
+pub(super) fn signed_by(leaf: &[u8], ca: &[u8]) -> bool {
+    let (Ok((_, leaf)), Ok((_, issuer))) = (
+        X509Certificate::from_der(leaf),
+        X509Certificate::from_der(ca),
+    ) else {
+        return false;
+    };
+    leaf.issuer() == issuer.subject() && leaf.verify_signature(Some(issuer.public_key())).is_ok()
 }
 
 fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
@@ -161,31 +166,53 @@ pub(super) struct Material {
 /// Reads every PEM file of the tree and every embedded kubeconfig datum.
 pub(super) fn collect(tree: &Tree, hosts: &[HostModel], findings: &mut Vec<Finding>) -> Material {
     use rayon::prelude::*;
-    // Parsing keys and certificates is the costly part of an audit: one file per task,
-    // merged in path order afterwards.
-    let parsed: Vec<(Material, Vec<Finding>)> = tree
-        .files
-        .par_iter()
-        .filter_map(|(path, entry)| {
-            let text = String::from_utf8_lossy(&entry.data);
-            let looks_pem = [".pem", ".crt", ".key", ".pub"]
-                .iter()
-                .any(|ext| path.ends_with(ext));
-            if !(text.contains("-----BEGIN") || looks_pem) {
-                return None;
-            }
+    // Parsing keys and certificates is the costly part of an audit, and many files are
+    // copies (every worker's ca.pem, kube-proxy.pem and its key): each distinct content is
+    // parsed once, on every core, then filed under each of its paths in path order.
+    let mut copies: HashMap<&[u8], Vec<&str>> = HashMap::new();
+    for (path, entry) in &tree.files {
+        let looks_pem = [".pem", ".crt", ".key", ".pub"]
+            .iter()
+            .any(|ext| path.ends_with(ext));
+        if looks_pem || has_pem_marker(&entry.data) {
+            copies.entry(&entry.data).or_default().push(path);
+        }
+    }
+    let distinct: Vec<(&[u8], &str)> = copies
+        .iter()
+        .filter_map(|(data, paths)| Some((*data, *paths.first()?)))
+        .collect();
+    let parsed: HashMap<&[u8], (Material, Vec<Finding>)> = distinct
+        .into_par_iter()
+        .map(|(data, first)| {
             let mut one = Material::default();
             let mut found = Vec::new();
-            add_pem(&mut one, path, &text, &mut found);
-            Some((one, found))
+            add_pem(&mut one, first, &String::from_utf8_lossy(data), &mut found);
+            (data, (one, found))
         })
         .collect();
     let mut material = Material::default();
-    for (one, found) in parsed {
-        material.certs.extend(one.certs);
-        material.keys.extend(one.keys);
-        material.public_keys.extend(one.public_keys);
-        findings.extend(found);
+    for (path, entry) in &tree.files {
+        let Some((one, found)) = parsed.get(entry.data.as_slice()) else {
+            continue;
+        };
+        let Some(first) = copies.get(entry.data.as_slice()).and_then(|p| p.first()) else {
+            continue;
+        };
+        // `one` holds the parse under the first path; file it under this one.
+        if let Some(cert) = one.certs.get(*first) {
+            material.certs.insert(path.clone(), cert.clone());
+        }
+        if let Some(key) = one.keys.get(*first) {
+            material.keys.insert(path.clone(), key.clone());
+        }
+        if let Some(key) = one.public_keys.get(*first) {
+            material.public_keys.insert(path.clone(), key.clone());
+        }
+        findings.extend(found.iter().cloned().map(|mut finding| {
+            finding.file.clone_from(path);
+            finding
+        }));
     }
     for host in hosts {
         for (path, kubeconfig) in &host.kubeconfigs {
@@ -220,6 +247,11 @@ pub(super) fn collect(tree: &Tree, hosts: &[HostModel], findings: &mut Vec<Findi
         }
     }
     material
+}
+
+/// True when `data` holds a PEM block marker.
+fn has_pem_marker(data: &[u8]) -> bool {
+    data.windows(10).any(|w| w == b"-----BEGIN")
 }
 
 fn add_embedded(material: &mut Material, id: &str, data: &str, findings: &mut Vec<Finding>) {
