@@ -282,8 +282,14 @@ fn bundle(
         return Err(Error::AlreadyExists { path: out.clone() });
     }
     let secrets_path = secrets.unwrap_or_else(|| Config::default_secrets_path(config));
-    let (secrets, change) =
-        Secrets::load_or_create(&secrets_path, &checked.plan, OffsetDateTime::now_utc())?;
+    let keys_bar = progress_bar("generating keys");
+    let (secrets, change) = Secrets::load_or_create_with_progress(
+        &secrets_path,
+        &checked.plan,
+        OffsetDateTime::now_utc(),
+        &|done, total| update(&keys_bar, done, total),
+    )?;
+    keys_bar.finish_and_clear();
     if change.created {
         eprintln!(
             "created {secrets_path} (mode 0600) with {} keys: it holds every private key of the cluster, keep it safe and backed up",
@@ -297,10 +303,18 @@ fn bundle(
         );
     }
     let plan = &checked.plan;
+    let hosts_bar = progress_bar("writing hosts");
+    let progress = |done, total| update(&hosts_bar, done, total);
     let files = match target {
-        Output::TarGz(path) => cpgen::bundle::write_tar_gz(plan, &secrets, path, force)?,
-        Output::Dir(path) => cpgen::bundle::write_dir(plan, &secrets, path, force)?,
+        Output::TarGz(path) => {
+            cpgen::bundle::write_tar_gz_with_progress(plan, &secrets, path, force, &progress)
+        }
+        Output::Dir(path) => {
+            cpgen::bundle::write_dir_with_progress(plan, &secrets, path, force, &progress)
+        }
     };
+    hosts_bar.finish_and_clear();
+    let files = files?;
     eprintln!(
         "wrote {out}: {files} files for {} hosts",
         checked.plan.masters.len()
@@ -490,6 +504,34 @@ fn check(path: &Utf8PathBuf, format: Format, colour: bool) -> Result<ExitCode, E
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar on stderr when it is a terminal, cleared when done so that only the
+/// summary line stays; hidden (and silent) when stderr is piped or redirected.
+fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::hidden();
+    let style =
+        indicatif::ProgressStyle::with_template("{msg:16} [{bar:40}] {pos}/{len} {elapsed}")
+            .map(|style| style.progress_chars("=> "));
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar.set_message(message);
+    if std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+    bar
+}
+
+/// Moves `bar` to `done` of `total`; never back, as reports from several threads may
+/// arrive out of order.
+fn update(bar: &indicatif::ProgressBar, done: usize, total: usize) {
+    if bar.length() != Some(total as u64) {
+        bar.set_length(total as u64);
+    }
+    if done as u64 > bar.position() {
+        bar.set_position(done as u64);
+    }
 }
 
 fn print_warnings(report: &Report, colour: bool) {

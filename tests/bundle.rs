@@ -860,3 +860,37 @@ fn a_failure_while_streaming_leaves_no_archive_and_no_temporary_file() {
     let left: Vec<_> = std::fs::read_dir(root).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_and_never_when_piped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cluster.toml");
+    std::fs::write(&config, with_workers(300)).unwrap();
+    let bundle = |name: &str| {
+        format!(
+            "{} bundle {} -o {} --force",
+            env!("CARGO_BIN_EXE_cpgen"),
+            config.display(),
+            dir.path().join(name).display()
+        )
+    };
+    // `script` (util-linux) gives the command a pseudo-terminal.
+    let on_terminal = Command::new("script")
+        .args(["-qec", &bundle("tty.tar.gz"), "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(on_terminal.status.success());
+    let shown = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(shown.contains("generating keys"), "{shown}");
+    assert!(shown.contains("writing hosts"), "{shown}");
+    assert!(shown.contains("/304"), "hosts counted: {shown}");
+    let piped = Command::new("sh")
+        .args(["-c", &bundle("piped.tar.gz")])
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains("writing hosts"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no terminal codes: {stderr:?}");
+    assert!(stderr.contains("wrote "), "{stderr}");
+}

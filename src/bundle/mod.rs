@@ -19,7 +19,7 @@ use crate::plan::Plan;
 use crate::types::HostName;
 use crate::Error;
 use manifest::{Manifest, ManifestEntry, MANIFEST};
-pub use stream::emit;
+pub use stream::{emit, emit_with_progress};
 
 /// What a file is; decides its mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -262,7 +262,20 @@ pub fn write_tar_gz(
     path: &Utf8Path,
     force: bool,
 ) -> Result<usize, Error> {
-    tar_gz_into(path, force, |sink| emit(plan, secrets, sink))
+    write_tar_gz_with_progress(plan, secrets, path, force, &|_, _| {})
+}
+
+/// [`write_tar_gz`], reporting hosts written as [`emit_with_progress`] does.
+pub fn write_tar_gz_with_progress(
+    plan: &Plan,
+    secrets: &Secrets,
+    path: &Utf8Path,
+    force: bool,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<usize, Error> {
+    tar_gz_into(path, force, |sink| {
+        emit_with_progress(plan, secrets, sink, progress)
+    })
 }
 
 /// Writes a plan's bundle as a directory tree at `dir`, one host at a time, built beside it
@@ -274,7 +287,20 @@ pub fn write_dir(
     dir: &Utf8Path,
     force: bool,
 ) -> Result<usize, Error> {
-    dir_into(dir, force, |sink| emit(plan, secrets, sink))
+    write_dir_with_progress(plan, secrets, dir, force, &|_, _| {})
+}
+
+/// [`write_dir`], reporting hosts written as [`emit_with_progress`] does.
+pub fn write_dir_with_progress(
+    plan: &Plan,
+    secrets: &Secrets,
+    dir: &Utf8Path,
+    force: bool,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<usize, Error> {
+    dir_into(dir, force, |sink| {
+        emit_with_progress(plan, secrets, sink, progress)
+    })
 }
 
 fn tar_gz_into<T>(

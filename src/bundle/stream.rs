@@ -25,6 +25,17 @@ const HOSTS_PER_BATCH: usize = 64;
 /// Returns the number of files. The same inputs send the same entries, with any number of
 /// threads.
 pub fn emit(plan: &Plan, secrets: &Secrets, sink: &mut impl Sink) -> Result<usize, Error> {
+    emit_with_progress(plan, secrets, sink, &|_, _| {})
+}
+
+/// [`emit`], calling `progress(hosts written, hosts)` after each batch of hosts, e.g. to
+/// drive a progress bar.
+pub fn emit_with_progress(
+    plan: &Plan,
+    secrets: &Secrets,
+    sink: &mut impl Sink,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<usize, Error> {
     let authority = Authority::new(plan, secrets)?;
     let (shared_identities, own) = split_identities(plan);
     let shared_certs = authority.cert_set(shared_identities)?;
@@ -86,10 +97,14 @@ pub fn emit(plan: &Plan, secrets: &Secrets, sink: &mut impl Sink) -> Result<usiz
         for (path, file) in shared.range(..String::from("hosts/")) {
             out.send(ManifestEntry::of(path, file), file.clone())?;
         }
+        let (mut hosts_done, hosts) = (0, listing.len());
         for made in made_rx {
-            for (entry, file) in made?.into_iter().flatten() {
+            let made = made?;
+            hosts_done += made.len();
+            for (entry, file) in made.into_iter().flatten() {
                 out.send(entry, file)?;
             }
+            progress(hosts_done, hosts);
         }
         Ok::<(), Error>(())
     })?;

@@ -209,13 +209,24 @@ impl Secrets {
         plan: &Plan,
         now: OffsetDateTime,
     ) -> Result<(Secrets, SecretsChange), Error> {
+        Secrets::load_or_create_with_progress(path, plan, now, &|_, _| {})
+    }
+
+    /// [`Secrets::load_or_create`], reporting key generation as
+    /// [`Secrets::fill_with_progress`] does.
+    pub fn load_or_create_with_progress(
+        path: &Utf8Path,
+        plan: &Plan,
+        now: OffsetDateTime,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<(Secrets, SecretsChange), Error> {
         let created = !path.exists();
         let mut secrets = if created {
             Secrets::new(now)?
         } else {
             Secrets::load(path)?
         };
-        let new_keys = secrets.fill(plan)?;
+        let new_keys = secrets.fill_with_progress(plan, progress)?;
         if created || !new_keys.is_empty() {
             secrets.save(path)?;
         }
