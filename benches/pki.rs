@@ -4,6 +4,7 @@
 use std::hint::black_box;
 
 use cpgen::pki::{self, Secrets};
+use cpgen::types::KeyAlgorithm;
 use cpgen::Config;
 use criterion::{criterion_group, criterion_main, Criterion};
 use time::macros::datetime;
@@ -37,5 +38,18 @@ fn issue_guide_pki(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, issue_guide_pki);
+/// One RSA-2048 key, the unit of the key-generation floor that `benches/compare.sh` holds a
+/// fresh bundle against (keys x this / cores). Prime search makes single keys vary a lot,
+/// hence the larger sample.
+fn one_rsa_key(c: &mut Criterion) {
+    let mut group = c.benchmark_group("keygen");
+    group.sample_size(60);
+    group.measurement_time(std::time::Duration::from_secs(8));
+    group.bench_function("rsa-2048", |b| {
+        b.iter(|| pki::generate_pem(KeyAlgorithm::Rsa2048).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, issue_guide_pki, one_rsa_key);
 criterion_main!(benches);
