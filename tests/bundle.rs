@@ -894,3 +894,51 @@ fn a_progress_bar_shows_on_a_terminal_and_never_when_piped() {
     assert!(!stderr.contains('\u{1b}'), "no terminal codes: {stderr:?}");
     assert!(stderr.contains("wrote "), "{stderr}");
 }
+
+#[test]
+fn gnu_tar_and_gzip_read_an_archive_compressed_in_pieces() {
+    // 250 workers make a tar stream of several 1 MiB pieces, deflated in parallel.
+    let plan = util::plan_from(&with_workers(250));
+    let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
+    secrets.fill(&plan).unwrap();
+    let bundle = Bundle::build(&plan, &secrets).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("b.tar.gz");
+    std::fs::write(&archive, bundle.to_tar_gz().unwrap()).unwrap();
+    let tar_bytes: u64 = bundle
+        .files()
+        .map(|(_, f)| 512 + (f.contents.len() as u64).div_ceil(512) * 512)
+        .sum();
+    assert!(tar_bytes > 3 << 20, "several pieces: {tar_bytes} bytes");
+    let tested = Command::new("gzip")
+        .arg("-t")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(
+        tested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    let out = dir.path().join("x");
+    std::fs::create_dir(&out).unwrap();
+    let extracted = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        extracted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&extracted.stderr)
+    );
+    let mut written = BTreeMap::new();
+    walk(&out, "", &mut written);
+    let expected: BTreeMap<String, Vec<u8>> = bundle
+        .files()
+        .map(|(path, file)| (path.to_owned(), file.contents.clone()))
+        .collect();
+    assert_eq!(written, expected);
+}

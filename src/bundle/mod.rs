@@ -4,6 +4,7 @@
 //! bundle is streamed into a sink host by host ([`emit`]); both disk writers never leave a
 //! half-written output and never replace an existing one unless asked.
 
+mod gzip;
 mod manifest;
 mod stream;
 
@@ -381,17 +382,13 @@ fn write_error(path: &Utf8Path) -> impl Fn(std::io::Error) -> Error {
 /// Writes entries into a reproducible `.tar.gz` as they come: mtime 0, uid/gid 0, fixed
 /// gzip header, so the same entries give the same bytes anywhere.
 pub struct TarGzSink<W: Write> {
-    tar: tar::Builder<flate2::write::GzEncoder<W>>,
+    tar: tar::Builder<gzip::ParallelGz<W>>,
 }
 
 impl<W: Write> TarGzSink<W> {
     /// Starts an archive written to `out`.
     pub fn new(out: W) -> TarGzSink<W> {
-        let gzip = flate2::GzBuilder::new()
-            .mtime(0)
-            .operating_system(255)
-            .write(out, flate2::Compression::new(6));
-        let mut tar = tar::Builder::new(gzip);
+        let mut tar = tar::Builder::new(gzip::ParallelGz::new(out));
         tar.mode(tar::HeaderMode::Deterministic);
         TarGzSink { tar }
     }
