@@ -74,8 +74,8 @@ pub fn emit_with_progress(
         count: 0,
     };
     // Hosts are made on the rayon pool while this thread writes what comes before them and
-    // then compresses each batch; the channel holds one batch, so at most three are in
-    // memory.
+    // then hands each batch to the sink; the channel holds one batch, so at most three are
+    // in memory.
     std::thread::scope(|scope| {
         let (made_tx, made_rx) = std::sync::mpsc::sync_channel(1);
         scope.spawn(move || {
