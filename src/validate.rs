@@ -3,6 +3,7 @@
 //! the cross-cutting rules run on whatever parsed, and the plan is assembled only when no
 //! error was found.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Range;
@@ -140,14 +141,14 @@ fn span<T>(value: &Option<Spanned<T>>) -> Span {
     value.as_ref().map(Spanned::span)
 }
 
-fn section<T: Default + Clone>(value: &Option<Spanned<T>>) -> (T, Span) {
-    (
-        value
-            .as_ref()
-            .map(|v| v.get_ref().clone())
-            .unwrap_or_default(),
-        span(value),
-    )
+/// A config section as written, or its defaults when absent, with its span; borrowed, as
+/// several rules read the same section.
+fn section<T: Default + Clone>(value: &Option<Spanned<T>>) -> (Cow<'_, T>, Span) {
+    let section = match value {
+        Some(written) => Cow::Borrowed(written.get_ref()),
+        None => Cow::Owned(T::default()),
+    };
+    (section, span(value))
 }
 
 impl Rules {
