@@ -183,4 +183,26 @@ mod tests {
             .install(|| gzip(&data, 100_000));
         assert_eq!(one, four);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        #[test]
+        fn any_bytes_written_in_any_sizes_round_trip(
+            seed: u64,
+            len in 0usize..(3 * PIECE),
+            step in 1usize..200_000,
+        ) {
+            // Runs of repeated bytes and noise, so some pieces compress and some do not.
+            let mut x = seed | 1;
+            let data: Vec<u8> = (0..len)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if (i / 4096) % 2 == 0 { b'k' } else { x as u8 }
+                })
+                .collect();
+            proptest::prop_assert_eq!(gunzip(&gzip(&data, step)), data);
+        }
+    }
 }
