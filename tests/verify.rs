@@ -295,6 +295,39 @@ fn garbage_in_a_certificate_is_found() {
     assert_only(codes, &[Code::Unparseable], &text);
 }
 
+#[test]
+fn identical_copies_are_each_reported_and_other_files_with_those_bytes_are_not() {
+    // Files are parsed once per distinct content; a finding still names every copy, and a
+    // file that is no key or certificate is not read as one because its bytes match one.
+    let garbage = b"not a certificate\n".to_vec();
+    let (plan, bundle) = faulty(|bundle, _, _| {
+        for master in ["kubem00", "kubem02"] {
+            let path = format!("hosts/{master}/etc/kubernetes/pki/kubelet-client.pem");
+            replace(bundle, &path, garbage.clone());
+        }
+        bundle.insert("admin/notes.txt", FileKind::Config, garbage.clone());
+    });
+    let bytes = bundle.to_tar_gz().unwrap();
+    let mut findings = Vec::new();
+    let tree = read_archive(bytes.as_slice(), &mut findings);
+    let report = verify::verify_tree(&tree, Some(&plan), AT, findings);
+    let unparseable: BTreeSet<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == Code::Unparseable)
+        .map(|f| f.file.as_str())
+        .collect();
+    assert_eq!(
+        unparseable,
+        BTreeSet::from([
+            "hosts/kubem00/etc/kubernetes/pki/kubelet-client.pem",
+            "hosts/kubem02/etc/kubernetes/pki/kubelet-client.pem",
+        ]),
+        "{}",
+        report.render()
+    );
+}
+
 /// A written directory, for the faults that live in file modes and the manifest.
 fn written(bundle: &Bundle) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -47,6 +47,11 @@ impl ManifestEntry {
 }
 
 impl Manifest {
+    /// How many files it lists.
+    pub(crate) fn len(&self) -> usize {
+        self.files.len()
+    }
+
     /// Adds the next file, in path order.
     pub(crate) fn add(&mut self, entry: ManifestEntry) {
         self.files.push(entry);

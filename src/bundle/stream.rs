@@ -71,7 +71,6 @@ pub fn emit_with_progress(
     let mut out = Writer {
         sink,
         manifest: Manifest::default(),
-        count: 0,
     };
     // Hosts are made on the rayon pool while this thread writes what comes before them and
     // then hands each batch to the sink; the channel holds one batch, so at most three are
@@ -111,7 +110,8 @@ pub fn emit_with_progress(
     for (path, file) in shared.range(String::from("hosts/")..) {
         out.send(ManifestEntry::of(path, file), file.clone())?;
     }
-    let count = out.count + 1;
+    // Every file is in the manifest but the manifest itself.
+    let count = out.manifest.len() + 1;
     out.sink.file(MANIFEST, out.manifest.into_file()?)?;
     Ok(count)
 }
@@ -151,14 +151,12 @@ fn send_directories(
 struct Writer<'s, S: Sink> {
     sink: &'s mut S,
     manifest: Manifest,
-    count: usize,
 }
 
 impl<S: Sink> Writer<'_, S> {
     fn send(&mut self, entry: ManifestEntry, file: BundleFile) -> Result<(), Error> {
         self.sink.file(&entry.path, file)?;
         self.manifest.add(entry);
-        self.count += 1;
         Ok(())
     }
 }
@@ -189,16 +187,18 @@ impl Context<'_> {
             shared: self.shared,
             own,
         };
+        // The layout is made again rather than kept from the listing: it is cheap (contents
+        // are descriptors), and keeping every host's would hold the whole cluster's.
         render::host_layout(self.plan, listed.host, listed.role)?
             .into_iter()
             .map(|spec| {
+                let path = host_path(name, &spec.target);
                 let file = BundleFile {
                     kind: spec.kind,
                     host: Some(name.clone()),
                     contents: spec.contents(&certs)?,
                     target: Some(spec.target),
                 };
-                let path = host_path(name, file.target.as_deref().unwrap_or_default());
                 Ok((ManifestEntry::of(&path, &file), file))
             })
             .collect()

@@ -1,7 +1,7 @@
 //! The key material of a bundle: every certificate, private key and public key it holds,
 //! in files or embedded in kubeconfigs, parsed once into owned summaries.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use base64::Engine;
@@ -169,46 +169,35 @@ pub(super) fn collect(tree: &Tree, hosts: &[HostModel], findings: &mut Vec<Findi
     // Parsing keys and certificates is the costly part of an audit, and many files are
     // copies (every worker's ca.pem, kube-proxy.pem and its key): each distinct content is
     // parsed once, on every core, then filed under each of its paths in path order.
-    let mut copies: HashMap<&[u8], Vec<&str>> = HashMap::new();
-    for (path, entry) in &tree.files {
-        let looks_pem = [".pem", ".crt", ".key", ".pub"]
+    let candidates = || {
+        tree.files
             .iter()
-            .any(|ext| path.ends_with(ext));
-        if looks_pem || has_pem_marker(&entry.data) {
-            copies.entry(&entry.data).or_default().push(path);
-        }
-    }
-    let distinct: Vec<(&[u8], &str)> = copies
-        .iter()
-        .filter_map(|(data, paths)| Some((*data, *paths.first()?)))
-        .collect();
+            .filter(|(path, entry)| is_pem_candidate(path, &entry.data))
+    };
+    let distinct: HashSet<&[u8]> = candidates().map(|(_, e)| e.data.as_slice()).collect();
     let parsed: HashMap<&[u8], (Material, Vec<Finding>)> = distinct
         .into_par_iter()
-        .map(|(data, first)| {
+        .map(|data| {
             let mut one = Material::default();
             let mut found = Vec::new();
-            add_pem(&mut one, first, &String::from_utf8_lossy(data), &mut found);
+            add_pem(&mut one, "", &String::from_utf8_lossy(data), &mut found);
             (data, (one, found))
         })
         .collect();
     let mut material = Material::default();
-    for (path, entry) in &tree.files {
+    for (path, entry) in candidates() {
         let Some((one, found)) = parsed.get(entry.data.as_slice()) else {
             continue;
         };
-        let Some(first) = copies.get(entry.data.as_slice()).and_then(|p| p.first()) else {
-            continue;
-        };
-        // `one` holds the parse under the first path; file it under this one.
-        if let Some(cert) = one.certs.get(*first) {
-            material.certs.insert(path.clone(), cert.clone());
-        }
-        if let Some(key) = one.keys.get(*first) {
-            material.keys.insert(path.clone(), key.clone());
-        }
-        if let Some(key) = one.public_keys.get(*first) {
-            material.public_keys.insert(path.clone(), key.clone());
-        }
+        // `one` holds the content's parse under no name; file it under this path.
+        let at = |value: &Vec<u8>| (path.clone(), value.clone());
+        material
+            .certs
+            .extend(one.certs.values().map(|cert| (path.clone(), cert.clone())));
+        material.keys.extend(one.keys.values().map(at));
+        material
+            .public_keys
+            .extend(one.public_keys.values().map(at));
         findings.extend(found.iter().cloned().map(|mut finding| {
             finding.file.clone_from(path);
             finding
@@ -249,9 +238,13 @@ pub(super) fn collect(tree: &Tree, hosts: &[HostModel], findings: &mut Vec<Findi
     material
 }
 
-/// True when `data` holds a PEM block marker.
-fn has_pem_marker(data: &[u8]) -> bool {
-    data.windows(10).any(|w| w == b"-----BEGIN")
+/// True for a file that should hold a key or certificate: by its name, or because it holds
+/// a PEM block marker.
+fn is_pem_candidate(path: &str, data: &[u8]) -> bool {
+    [".pem", ".crt", ".key", ".pub"]
+        .iter()
+        .any(|ext| path.ends_with(ext))
+        || data.windows(10).any(|w| w == b"-----BEGIN")
 }
 
 fn add_embedded(material: &mut Material, id: &str, data: &str, findings: &mut Vec<Finding>) {
