@@ -102,23 +102,27 @@ impl<W: Write> Write for ParallelGz<W> {
     }
 }
 
+/// The empty stored block a sync flush ends with.
+const SYNC_MARKER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
 /// One piece as raw deflate blocks ending in a sync flush.
 fn deflate(piece: &[u8]) -> io::Result<Vec<u8>> {
     let mut compress = Compress::new(Compression::new(LEVEL), false);
-    let mut out = Vec::with_capacity(piece.len() / 2 + 64);
-    loop {
-        if out.len() == out.capacity() {
-            out.reserve(piece.len() / 4 + 64);
-        }
-        let consumed = usize::try_from(compress.total_in()).map_err(io::Error::other)?;
-        compress
-            .compress_vec(&piece[consumed..], &mut out, FlushCompress::Sync)
-            .map_err(io::Error::other)?;
-        // Done when every byte is in and the flush fitted with room to spare.
-        let all_in = usize::try_from(compress.total_in()).is_ok_and(|n| n == piece.len());
-        if all_in && out.len() < out.capacity() {
-            return Ok(out);
-        }
+    // miniz continues a sync flush that did not fit the output on the next call, but drops
+    // its closing empty block (Frommi/miniz_oxide#105). So the output gets deflate's
+    // worst case (zlib's compressBound, plus the marker) and everything happens in one call.
+    let bound = piece.len() + (piece.len() >> 12) + (piece.len() >> 14) + 64;
+    let mut out = Vec::with_capacity(bound);
+    compress
+        .compress_vec(piece, &mut out, FlushCompress::Sync)
+        .map_err(io::Error::other)?;
+    let all_in = usize::try_from(compress.total_in()).is_ok_and(|n| n == piece.len());
+    if all_in && out.len() < out.capacity() && out.ends_with(&SYNC_MARKER) {
+        Ok(out)
+    } else {
+        Err(io::Error::other(
+            "deflate did not finish a piece in one call",
+        ))
     }
 }
 
@@ -161,6 +165,31 @@ mod tests {
         assert_eq!(gzip(&data, 4096), packed);
     }
 
+    /// Runs of 4 KiB of one byte alternating with noise: some stretches compress, some not.
+    fn runs_and_noise(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if (i / 4096) % 2 == 0 {
+                    b'k'
+                } else {
+                    x as u8
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_piece_whose_flush_overflows_a_half_size_buffer_round_trips() {
+        // Found by the property below: this piece's flush did not fit the output it was
+        // first given, and miniz dropped the flush's closing block when continuing.
+        let data = runs_and_noise(0, 1_857_364);
+        assert_eq!(gunzip(&gzip(&data, 1)), data);
+    }
+
     #[test]
     fn empty_and_tiny_inputs_are_valid_gzip() {
         for data in [&b""[..], b"x", &[0u8; PIECE][..]] {
@@ -192,16 +221,7 @@ mod tests {
             len in 0usize..(3 * PIECE),
             step in 1usize..200_000,
         ) {
-            // Runs of repeated bytes and noise, so some pieces compress and some do not.
-            let mut x = seed | 1;
-            let data: Vec<u8> = (0..len)
-                .map(|i| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    if (i / 4096) % 2 == 0 { b'k' } else { x as u8 }
-                })
-                .collect();
+            let data = runs_and_noise(seed, len);
             proptest::prop_assert_eq!(gunzip(&gzip(&data, step)), data);
         }
     }
