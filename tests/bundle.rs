@@ -324,8 +324,7 @@ fn every_bundle() -> Vec<(String, Plan, Bundle)> {
         })
         .collect();
     let plan = plan_of("ipv6");
-    let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-    secrets.fill(&plan).unwrap();
+    let secrets = util::fresh_secrets(&plan);
     let bundle = Bundle::build(&plan, &secrets).unwrap();
     bundles.push(("ipv6".into(), plan, bundle));
     bundles
@@ -741,6 +740,14 @@ fn with_workers(count: usize) -> String {
     text
 }
 
+/// Every file's contents by bundle path, as `walk` reads a written tree.
+fn contents_of(bundle: &Bundle) -> BTreeMap<String, Vec<u8>> {
+    bundle
+        .files()
+        .map(|(path, file)| (path.to_owned(), file.contents.clone()))
+        .collect()
+}
+
 /// Records what a sink is sent.
 #[derive(Default)]
 struct Recorder {
@@ -764,8 +771,7 @@ impl cpgen::bundle::Sink for Recorder {
 #[test]
 fn entries_are_streamed_in_sorted_order_host_by_host_with_the_manifest_last() {
     let plan = util::plan_from(&with_workers(150));
-    let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-    secrets.fill(&plan).unwrap();
+    let secrets = util::fresh_secrets(&plan);
     let mut recorder = Recorder::default();
     let count = cpgen::bundle::emit(&plan, &secrets, &mut recorder).unwrap();
     assert_eq!(count, recorder.files.len());
@@ -812,8 +818,7 @@ fn the_streamed_archive_and_tree_are_the_in_memory_bundle() {
         ("workers", with_workers(70)),
     ] {
         let plan = util::plan_from(&text);
-        let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-        secrets.fill(&plan).unwrap();
+        let secrets = util::fresh_secrets(&plan);
         let bundle = Bundle::build(&plan, &secrets).unwrap();
         let archive = root.join(format!("{name}.tar.gz"));
         let files = cpgen::bundle::write_tar_gz(&plan, &secrets, &archive, false).unwrap();
@@ -827,11 +832,7 @@ fn the_streamed_archive_and_tree_are_the_in_memory_bundle() {
         cpgen::bundle::write_dir(&plan, &secrets, &tree, false).unwrap();
         let mut written = BTreeMap::new();
         walk(tree.as_std_path(), "", &mut written);
-        let expected: BTreeMap<String, Vec<u8>> = bundle
-            .files()
-            .map(|(path, file)| (path.to_owned(), file.contents.clone()))
-            .collect();
-        assert_eq!(written, expected, "{name}: streamed tree");
+        assert_eq!(written, contents_of(&bundle), "{name}: streamed tree");
     }
 }
 
@@ -840,8 +841,7 @@ fn a_failure_while_streaming_leaves_no_archive_and_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     let root = camino::Utf8Path::from_path(dir.path()).unwrap();
     // Keys for 100 workers, a plan of 101: the last batch of hosts fails to issue.
-    let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-    secrets.fill(&util::plan_from(&with_workers(100))).unwrap();
+    let secrets = util::fresh_secrets(&util::plan_from(&with_workers(100)));
     let plan = util::plan_from(&with_workers(101));
     for output in ["b.tar.gz", "tree"] {
         let path = root.join(output);
@@ -899,8 +899,7 @@ fn a_progress_bar_shows_on_a_terminal_and_never_when_piped() {
 fn gnu_tar_and_gzip_read_an_archive_compressed_in_pieces() {
     // 250 workers make a tar stream of several 1 MiB pieces, deflated in parallel.
     let plan = util::plan_from(&with_workers(250));
-    let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-    secrets.fill(&plan).unwrap();
+    let secrets = util::fresh_secrets(&plan);
     let bundle = Bundle::build(&plan, &secrets).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("b.tar.gz");
@@ -936,9 +935,5 @@ fn gnu_tar_and_gzip_read_an_archive_compressed_in_pieces() {
     );
     let mut written = BTreeMap::new();
     walk(&out, "", &mut written);
-    let expected: BTreeMap<String, Vec<u8>> = bundle
-        .files()
-        .map(|(path, file)| (path.to_owned(), file.contents.clone()))
-        .collect();
-    assert_eq!(written, expected);
+    assert_eq!(written, contents_of(&bundle));
 }

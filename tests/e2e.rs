@@ -14,9 +14,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use cpgen::bundle::Bundle;
-use cpgen::pki::Secrets;
 use cpgen::{Config, Plan};
-use time::macros::datetime;
 
 const MASTERS: [(&str, &str); 3] = [
     ("kubem00", "127.0.1.80"),
@@ -104,8 +102,7 @@ impl Cluster {
         let ports = fresh_ports();
         let addresses = MASTERS.map(|(_, a)| a);
         let plan = plan_from(&config_text(layout, ports, LB_ADDRESS, &addresses));
-        let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-        secrets.fill(&plan).unwrap();
+        let secrets = util::fresh_secrets(&plan);
         let mut bundle = Bundle::build(&plan, &secrets).unwrap();
         // A fault is a certificate issued, with the same keys and CAs, for a slightly
         // different cluster, or an edited unit.

@@ -235,8 +235,7 @@ fn broken_secrets_files_are_refused_without_changes() {
                 .unwrap()
                 .plan;
                 // Keys of another algorithm under the same names.
-                let mut other = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-                other.fill(&plan).unwrap();
+                let other = util::fresh_secrets(&plan);
                 let rsa = other.key_pem("apiserver/kubem00").unwrap().to_owned();
                 let text = s
                     .render()
@@ -341,8 +340,7 @@ fn secrets_and_bundles_never_show_key_material() {
         .and_then(|c| c.validate())
         .unwrap()
         .plan;
-    let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-    secrets.fill(&plan).unwrap();
+    let secrets = util::fresh_secrets(&plan);
     let bundle = cpgen::bundle::Bundle::build(&plan, &secrets).unwrap();
     let set = pki::issue(&plan, &secrets).unwrap();
     for debug in [

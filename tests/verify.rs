@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 /// Inside every golden certificate's validity, far from its end.
 const AT: OffsetDateTime = datetime!(2026-02-01 00:00:00 UTC);
 
-use util::plan_from;
+use util::{fresh_secrets, plan_from};
 
 use util::example_text as example;
 
@@ -26,12 +26,6 @@ fn golden_secrets(name: &str) -> Secrets {
         &std::fs::read_to_string(util::root().join(format!("golden/{name}.secrets.toml"))).unwrap(),
     )
     .unwrap()
-}
-
-fn fresh_secrets(plan: &Plan) -> Secrets {
-    let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-    secrets.fill(plan).unwrap();
-    secrets
 }
 
 /// Verifies a bundle the way the CLI reads a .tar.gz.

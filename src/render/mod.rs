@@ -404,29 +404,23 @@ fn master_layout(plan: &Plan, master: &Host) -> Result<Vec<FileSpec>, Error> {
         ),
         _ => plan.api_url(),
     };
-    for (path, user, cert, key, purpose) in [
-        (
-            CONTROLLER_MANAGER_KUBECONFIG,
-            "system:kube-controller-manager",
-            CONTROLLER_MANAGER,
-            CONTROLLER_MANAGER_KEY,
-            "kube-controller-manager",
-        ),
-        (
-            SCHEDULER_KUBECONFIG,
-            "system:kube-scheduler",
-            SCHEDULER,
-            SCHEDULER_KEY,
-            "kube-scheduler",
-        ),
+    for client in [
+        ClientFiles {
+            kubeconfig: CONTROLLER_MANAGER_KUBECONFIG,
+            user: "system:kube-controller-manager",
+            cert: CONTROLLER_MANAGER,
+            key: CONTROLLER_MANAGER_KEY,
+            purpose: "kube-controller-manager",
+        },
+        ClientFiles {
+            kubeconfig: SCHEDULER_KUBECONFIG,
+            user: "system:kube-scheduler",
+            cert: SCHEDULER,
+            key: SCHEDULER_KEY,
+            purpose: "kube-scheduler",
+        },
     ] {
-        let client = ClientFiles {
-            user,
-            cert,
-            key,
-            purpose,
-        };
-        files.push(kubeconfig(plan, master, &component_server, path, &client));
+        files.push(kubeconfig(plan, master, &component_server, &client));
     }
     for (file_name, unit) in units::master_unit_specs(plan, master) {
         files.push(FileSpec::new(
@@ -448,6 +442,8 @@ fn master_layout(plan: &Plan, master: &Host) -> Result<Vec<FileSpec>, Error> {
 
 /// A component's client identity, by the paths its kubeconfig names.
 struct ClientFiles<'a> {
+    /// Where the kubeconfig itself goes.
+    kubeconfig: &'static str,
     user: &'a str,
     cert: &'static str,
     key: &'static str,
@@ -455,13 +451,7 @@ struct ClientFiles<'a> {
 }
 
 /// A kubeconfig that names its certificate files on `host` (the guide's form).
-fn kubeconfig(
-    plan: &Plan,
-    host: &Host,
-    server: &str,
-    path: &str,
-    client: &ClientFiles<'_>,
-) -> FileSpec {
+fn kubeconfig(plan: &Plan, host: &Host, server: &str, client: &ClientFiles<'_>) -> FileSpec {
     let kubeconfig = Kubeconfig {
         purpose: format!("kubeconfig of {} on {}", client.purpose, host.name),
         cluster: plan.cluster.name.to_string(),
@@ -471,8 +461,13 @@ fn kubeconfig(
         cert: Source::Path(client.cert),
         key: Source::Path(client.key),
     };
-    FileSpec::new(path, FileKind::Kubeconfig, Contents::Kubeconfig(kubeconfig))
+    FileSpec::new(
+        client.kubeconfig,
+        FileKind::Kubeconfig,
+        Contents::Kubeconfig(kubeconfig),
+    )
 }
+
 fn haproxy_cfg(plan: &Plan) -> Result<Vec<u8>, Error> {
     let ipv6 = plan
         .masters
@@ -551,29 +546,23 @@ fn worker_layout(plan: &Plan, worker: &Host) -> Vec<FileSpec> {
     files.extend(pair("kube-proxy", KUBE_PROXY, KUBE_PROXY_KEY));
     let server = plan.api_url();
     let node = format!("system:node:{name}");
-    for (path, user, cert, key, purpose) in [
-        (
-            KUBELET_KUBECONFIG,
-            node.as_str(),
-            KUBELET,
-            KUBELET_KEY,
-            "kubelet",
-        ),
-        (
-            KUBE_PROXY_KUBECONFIG,
-            "system:kube-proxy",
-            KUBE_PROXY,
-            KUBE_PROXY_KEY,
-            "kube-proxy",
-        ),
+    for client in [
+        ClientFiles {
+            kubeconfig: KUBELET_KUBECONFIG,
+            user: &node,
+            cert: KUBELET,
+            key: KUBELET_KEY,
+            purpose: "kubelet",
+        },
+        ClientFiles {
+            kubeconfig: KUBE_PROXY_KUBECONFIG,
+            user: "system:kube-proxy",
+            cert: KUBE_PROXY,
+            key: KUBE_PROXY_KEY,
+            purpose: "kube-proxy",
+        },
     ] {
-        let client = ClientFiles {
-            user,
-            cert,
-            key,
-            purpose,
-        };
-        files.push(kubeconfig(plan, worker, &server, path, &client));
+        files.push(kubeconfig(plan, worker, &server, &client));
     }
     files
 }

@@ -69,10 +69,15 @@ pub fn plan_from(text: &str) -> cpgen::Plan {
         .plan
 }
 
-/// The bundle of `plan` with fresh keys, issued at a fixed time.
-pub fn fresh_bundle(plan: &cpgen::Plan) -> cpgen::bundle::Bundle {
+/// Fresh keys for every identity of `plan`, issued at a fixed time.
+pub fn fresh_secrets(plan: &cpgen::Plan) -> cpgen::pki::Secrets {
     let mut secrets =
         cpgen::pki::Secrets::new(time::macros::datetime!(2026-01-01 00:00:00 UTC)).unwrap();
     secrets.fill(plan).unwrap();
-    cpgen::bundle::Bundle::build(plan, &secrets).unwrap()
+    secrets
+}
+
+/// The bundle of `plan` with fresh keys, issued at a fixed time.
+pub fn fresh_bundle(plan: &cpgen::Plan) -> cpgen::bundle::Bundle {
+    cpgen::bundle::Bundle::build(plan, &fresh_secrets(plan)).unwrap()
 }
