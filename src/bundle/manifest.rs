@@ -26,7 +26,7 @@ pub(crate) struct ManifestEntry {
     #[serde(serialize_with = "octal")]
     mode: u32,
     owner: &'static str,
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex_digest")]
     sha256: [u8; 32],
     kind: FileKind,
 }
@@ -78,12 +78,21 @@ fn octal<S: serde::Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&format_args!("{mode:04o}"))
 }
 
-fn hex<S: serde::Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+fn hex_digest<S: serde::Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex(bytes))
+}
+
+/// Lowercase hex, as the manifest writes digests.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = [0u8; 64];
-    for (pair, byte) in text.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0xf)];
-    }
-    s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
+    bytes
+        .iter()
+        .flat_map(|byte| {
+            [
+                DIGITS[usize::from(byte >> 4)],
+                DIGITS[usize::from(byte & 0xf)],
+            ]
+        })
+        .map(char::from)
+        .collect()
 }

@@ -5,7 +5,7 @@
 //! half-written output and never replace an existing one unless asked.
 
 mod gzip;
-mod manifest;
+pub(crate) mod manifest;
 mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -697,10 +697,7 @@ impl Audit<'_> {
                 ));
                 continue;
             };
-            let sha: String = Sha256::digest(&file.data)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let sha = crate::bundle::manifest::hex(&Sha256::digest(&file.data));
             if sha != item.sha256 {
                 found.push(Finding::error(Code::ManifestMismatch, &item.path, "its contents differ from manifest.json (sha256)".into(), "something changed it after cpgen wrote it: restore it or regenerate the bundle"));
             }
