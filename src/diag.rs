@@ -60,6 +60,8 @@ stable_codes! {
     UnknownAuthorizationMode = "CP704", "unknown-authorization-mode";
     UnusedLoadBalancerHosts = "CP705", "unused-load-balancer-hosts";
     InvalidInterface = "CP706", "invalid-interface";
+    SingleMasterEndpoint = "CP707", "single-master-endpoint";
+    VipOutsideMasterNetwork = "CP708", "vip-outside-master-network";
 }
 
 /// A span of the source text with a short message.

@@ -226,6 +226,12 @@ impl Cidr {
     pub fn is_ipv6(self) -> bool {
         matches!(self.0, IpNet::V6(_))
     }
+
+    /// The network of `prefix` bits that holds `ip`; `None` for a prefix longer than the
+    /// address.
+    pub fn around(ip: IpAddr, prefix: u8) -> Option<Cidr> {
+        IpNet::new(ip, prefix).ok().map(|net| Cidr(net.trunc()))
+    }
 }
 
 impl FromStr for Cidr {

@@ -18,9 +18,9 @@ use crate::config::{
 use crate::diag::{did_you_mean, Code, Diagnostic, Report, Severity};
 use crate::kubernetes::{self, AUTHORIZATION_MODES};
 use crate::plan::{
-    master_listeners, uncovered_dials, Api, Choice, ClusterSettings, ComponentsVia, Etcd,
-    HealthCheck, Host, LoadBalancer, LoadBalancerMode, MasterPorts, Network, Origin, Pki,
-    PkiLayout, Plan,
+    master_listeners, uncovered_dials, Api, Choice, ClusterSettings, Component, ComponentsVia,
+    Etcd, HealthCheck, Host, Listener, LoadBalancer, LoadBalancerMode, MasterPorts, Network,
+    Origin, Pki, PkiLayout, Plan,
 };
 use crate::types::{
     Cidr, DnsName, HostAddress, HostName, KeyAlgorithm, KubernetesVersion, NameError, Port,
@@ -890,6 +890,8 @@ impl Rules {
         self.listener_collisions(raw, draft);
         self.node_port_collisions(raw, draft);
         self.load_balancer_shape(raw, draft);
+        self.endpoint_reaches_a_listener(raw, draft);
+        self.vip_network(raw, draft);
         self.pki_rules(raw, draft);
     }
 
@@ -1150,9 +1152,19 @@ impl Rules {
                             }
                         ),
                     )
-                    .at(port_span(raw, listener.component), format!("{} port", listener.component.label()))
-                    .also(port_span(raw, first.component), format!("{} port", first.component.label()))
-                    .help("give each a port of its own, e.g. load_balancer.bind_port = 8443 with HAProxy on the masters"),
+                    .at(
+                        port_span(raw, listener.component),
+                        format!("{} port", listener.component.label()),
+                    )
+                    .also(
+                        port_span(raw, first.component),
+                        format!("{} port", first.component.label()),
+                    )
+                    .help(collision_help(
+                        &listeners,
+                        first.component,
+                        listener.component,
+                    )),
                 );
             }
         }
@@ -1179,8 +1191,7 @@ impl Rules {
     }
 
     fn load_balancer_shape(&mut self, raw: &RawConfig, draft: &Draft) {
-        let (lb, lb_span) = section(&raw.load_balancer);
-        let (api, _) = section(&raw.api);
+        let (lb, _) = section(&raw.load_balancer);
         match draft.lb_mode {
             Some(LoadBalancerMode::External) if matches!(draft.vip, Some(Some(_))) => self.push(
                 Diagnostic::error(Code::VipMisuse, "a virtual IP needs keepalived on the masters, which only mode = \"on-masters\" runs")
@@ -1196,26 +1207,186 @@ impl Rules {
             ),
             _ => {}
         }
-        // Clients that dial a load-balancer address land on HAProxy's bind port.
-        let (Some(endpoint), Some(port), Some(lb_port)) =
-            (&draft.endpoint, draft.api_port, draft.lb_bind_port)
-        else {
+    }
+
+    /// Clients dial `api.endpoint`:`api.port`, so a listener of the plan must be there: a
+    /// kubeconfig pointing at a dead port validates otherwise. An endpoint outside the plan
+    /// (a DNS name of an external balancer) cannot be checked here.
+    fn endpoint_reaches_a_listener(&mut self, raw: &RawConfig, draft: &Draft) {
+        let (Some(endpoint), Some(port)) = (&draft.endpoint, draft.api_port) else {
             return;
         };
-        let is_lb_address = draft.lb_hosts.iter().any(|h| {
-            h.address.is_some_and(|a| *endpoint == San::Ip(a.ip()))
-                || h.name
+        let is = |host: &DraftHost| {
+            host.address.is_some_and(|a| *endpoint == San::Ip(a.ip()))
+                || host
+                    .name
                     .as_ref()
                     .is_some_and(|n| *endpoint == San::Dns(n.as_dns_name().clone()))
-        }) || matches!(draft.vip, Some(Some(vip)) if *endpoint == San::Ip(vip.ip()));
-        if is_lb_address && port != lb_port {
-            self.push(
-                Diagnostic::warning(Code::EndpointPortMismatch, format!("clients dial {endpoint}:{port}, but HAProxy listens on port {lb_port}"))
-                    .at(span(&api.port), "port clients dial")
-                    .also(span(&lb.bind_port).or(lb_span), "HAProxy's port")
-                    .help("make api.port equal to load_balancer.bind_port unless something forwards between them"),
-            );
+        };
+        let vip = draft.vip.flatten();
+        let is_vip = vip.is_some_and(|v| *endpoint == San::Ip(v.ip()));
+        let master = draft.masters.iter().find(|h| is(h));
+        let balancer = draft.lb_hosts.iter().find(|h| is(h));
+        let (what, listening) = if is_vip || balancer.is_some() {
+            let Some(lb_port) = draft.lb_bind_port else {
+                return;
+            };
+            let what = match balancer.and_then(|b| b.name.as_ref()) {
+                _ if is_vip => "the virtual IP".to_owned(),
+                Some(name) => format!("load balancer `{name}`"),
+                None => "a load balancer".to_owned(),
+            };
+            (what, vec![(Component::Haproxy, lb_port)])
+        } else if let Some(master) = master {
+            let Some(bind_port) = draft.api_bind_port else {
+                return;
+            };
+            let mut listening = vec![(Component::KubeApiserver, bind_port)];
+            if let (Some(LoadBalancerMode::OnMasters), Some(lb_port)) =
+                (draft.lb_mode, draft.lb_bind_port)
+            {
+                listening.push((Component::Haproxy, lb_port));
+            }
+            let what = master
+                .name
+                .as_ref()
+                .map_or_else(|| "a master".to_owned(), |n| format!("master `{n}`"));
+            (what, listening)
+        } else {
+            return;
+        };
+        if !listening.iter().any(|(_, p)| *p == port) {
+            self.dead_endpoint(raw, draft, endpoint, port, &what, &listening);
         }
+        if let (Some(master), false) = (master, is_vip || balancer.is_some()) {
+            self.single_master_endpoint(raw, draft, master, vip);
+        }
+    }
+
+    fn dead_endpoint(
+        &mut self,
+        raw: &RawConfig,
+        draft: &Draft,
+        endpoint: &San,
+        port: Port,
+        what: &str,
+        listening: &[(Component, Port)],
+    ) {
+        let (api, api_span) = section(&raw.api);
+        let there: Vec<String> = listening
+            .iter()
+            .map(|(c, p)| format!("{} on {p}", c.label()))
+            .collect();
+        let (port_at, port_label) = match span(&api.port) {
+            Some(at) => (Some(at), "the port clients dial".to_owned()),
+            None => (
+                api_span,
+                format!("api.port is not set and defaults to {port}"),
+            ),
+        };
+        let fix = listening
+            .iter()
+            .map(|(_, p)| format!("api.port = {p}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        self.push(
+            Diagnostic::error(
+                Code::EndpointPortMismatch,
+                format!(
+                    "clients dial {}:{port}, where nothing listens: {endpoint} is {what}, which has {}",
+                    endpoint_text(endpoint),
+                    there.join(" and ")
+                ),
+            )
+            .at(endpoint_span(raw, draft), "api.endpoint")
+            .also(port_at, port_label)
+            .help(format!("every kubeconfig would point at a dead port; set {fix}")),
+        );
+    }
+
+    fn single_master_endpoint(
+        &mut self,
+        raw: &RawConfig,
+        draft: &Draft,
+        master: &DraftHost,
+        vip: Option<HostAddress>,
+    ) {
+        let balancers: Vec<String> = draft
+            .lb_hosts
+            .iter()
+            .filter_map(|h| h.name.as_ref().map(|n| format!("`{n}`")))
+            .collect();
+        let (instead, fix) = match (vip, balancers.first()) {
+            (Some(vip), _) => (
+                format!("the virtual IP {vip}"),
+                format!("api.endpoint = \"{vip}\""),
+            ),
+            (None, Some(first)) if balancers.len() == 1 => (
+                format!("the load balancer {first}"),
+                format!("api.endpoint = \"{}\"", first.trim_matches('`')),
+            ),
+            (None, Some(_)) => (
+                format!("the load balancers {}", balancers.join(", ")),
+                "api.endpoint to a name that resolves to every load balancer".to_owned(),
+            ),
+            (None, None) => return,
+        };
+        let name = master
+            .name
+            .as_ref()
+            .map_or_else(|| "one master".to_owned(), |n| format!("master `{n}`"));
+        self.push(
+            Diagnostic::warning(
+                Code::SingleMasterEndpoint,
+                format!("clients dial {name} only: when that machine is down they lose the API, although {instead} reaches every master"),
+            )
+            .at(endpoint_span(raw, draft), "one master")
+            .also(master.name_span.clone().or_else(|| Some(master.span.clone())), "this master")
+            .help(format!("set {fix}")),
+        );
+    }
+
+    /// keepalived moves the VIP between the masters' own interfaces, so it must be an
+    /// address of a network the masters are on. Without `host_cidrs` that network is taken
+    /// to be the /24 (IPv4) or /64 (IPv6) around each master.
+    fn vip_network(&mut self, raw: &RawConfig, draft: &Draft) {
+        let Some(vip) = draft.vip.flatten() else {
+            return;
+        };
+        let networks: Vec<Cidr> = draft
+            .masters
+            .iter()
+            .filter_map(|m| m.address)
+            .filter_map(|a| {
+                let ip = a.ip();
+                draft
+                    .host_cidrs
+                    .iter()
+                    .map(|(c, _)| *c)
+                    .find(|c| c.contains(ip))
+                    .or_else(|| Cidr::around(ip, if ip.is_ipv4() { 24 } else { 64 }))
+            })
+            .collect();
+        if networks.is_empty() || networks.iter().any(|n| n.contains(vip.ip())) {
+            return;
+        }
+        let mut shown: Vec<String> = networks.iter().map(ToString::to_string).collect();
+        shown.dedup();
+        let (network, _) = section(&raw.network);
+        let assumed = if draft.host_cidrs.is_empty() {
+            " (a /24 or /64 around each master, as network.host_cidrs is not set)"
+        } else {
+            ""
+        };
+        self.push(
+            Diagnostic::warning(
+                Code::VipOutsideMasterNetwork,
+                format!("the virtual IP {vip} is in no network of the masters: {}{assumed}", shown.join(", ")),
+            )
+            .at(draft.vip_span.clone(), "virtual IP")
+            .also(span(&network.host_cidrs), "host networks")
+            .help("keepalived can only raise the VIP on a master's own network: pick a free address there, or set network.host_cidrs if the masters' network is larger"),
+        );
     }
 
     fn pki_rules(&mut self, raw: &RawConfig, draft: &Draft) {
@@ -1282,8 +1453,63 @@ impl Rules {
     }
 }
 
+/// What to change when two listeners collide: the later one's port key if it has one
+/// (else the first's), set to its usual port when that is free, else to the next free one.
+fn collision_help(listeners: &[Listener], first: Component, second: Component) -> String {
+    let movable = [second, first]
+        .into_iter()
+        .find_map(|c| port_key(c).map(|(key, usual)| (c, key, usual)));
+    let Some((component, key, usual)) = movable else {
+        return "give each a port of its own".to_owned();
+    };
+    let taken = |port: u16| listeners.iter().any(|l| l.port.get() == port);
+    let free = (usual..=u16::MAX).find(|&p| !taken(p)).unwrap_or(usual);
+    format!(
+        "give {} a port of its own, e.g. {key} = {free}",
+        component.label()
+    )
+}
+
+/// The config key that sets a component's port on the masters, and its usual value.
+fn port_key(component: Component) -> Option<(&'static str, u16)> {
+    match component {
+        Component::EtcdClient => Some(("etcd.client_port", 2379)),
+        Component::EtcdPeer => Some(("etcd.peer_port", 2380)),
+        Component::KubeApiserver => Some(("api.bind_port", 6443)),
+        Component::Haproxy => Some(("load_balancer.bind_port", 8443)),
+        _ => None,
+    }
+}
+
+/// Where the API endpoint comes from: `api.endpoint`, else what it defaults to.
+fn endpoint_span(raw: &RawConfig, draft: &Draft) -> Span {
+    let (api, _) = section(&raw.api);
+    span(&api.endpoint).or_else(|| {
+        let endpoint = draft.endpoint.as_ref()?;
+        if draft
+            .vip
+            .flatten()
+            .is_some_and(|v| *endpoint == San::Ip(v.ip()))
+        {
+            return draft.vip_span.clone();
+        }
+        draft
+            .hosts()
+            .find(|h| h.address.is_some_and(|a| *endpoint == San::Ip(a.ip())))
+            .map(|h| h.address_span.clone().unwrap_or(h.span.clone()))
+    })
+}
+
+/// An endpoint as clients write it in a URL: IPv6 in brackets.
+fn endpoint_text(endpoint: &San) -> String {
+    match endpoint {
+        San::Ip(IpAddr::V6(v6)) => format!("[{v6}]"),
+        other => other.to_string(),
+    }
+}
+
 fn port_span(raw: &RawConfig, component: crate::plan::Component) -> Span {
-    use crate::plan::Component::*;
+    use Component::*;
     let (etcd, etcd_span) = section(&raw.etcd);
     let (api, api_span) = section(&raw.api);
     let (lb, lb_span) = section(&raw.load_balancer);

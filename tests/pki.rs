@@ -816,3 +816,41 @@ fn cli_imports_a_ca_and_renews() {
     );
     assert!(Path::new(&secrets).exists());
 }
+
+/// RFC 5280: a serial names one certificate per CA. Moving a master changes its server
+/// certificates, so their serials change too; what did not change keeps its serial.
+#[test]
+fn a_serial_names_one_certificate_across_bundles_of_one_ca() {
+    let config = |address: &str| {
+        plan_from(&format!(
+            "[api]\nendpoint = \"127.0.1.2\"\n[[load_balancer.hosts]]\nname = \"lb\"\naddress = \"127.0.1.2\"\n\
+             [[masters]]\nname = \"m0\"\naddress = \"{address}\"\n"
+        ))
+    };
+    let before = config("127.0.1.80");
+    let after = config("127.0.1.81");
+    let secrets = filled(&before);
+    let (old, new) = (
+        pki::issue(&before, &secrets).unwrap(),
+        pki::issue(&after, &secrets).unwrap(),
+    );
+    let serial_of = |pem: &str| {
+        let der = der(pem);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        (cert.issuer().to_string(), cert.raw_serial().to_vec())
+    };
+    let apiserver = |set: &CertSet| set.leaf("apiserver/m0").unwrap().cert_pem.clone();
+    assert_ne!(apiserver(&old), apiserver(&new), "the SANs changed");
+    assert_ne!(serial_of(&apiserver(&old)), serial_of(&apiserver(&new)));
+    // Across both issues, one (issuer, serial) is always one certificate.
+    let mut seen = std::collections::HashMap::new();
+    for pem in pems(&old).into_iter().chain(pems(&new)) {
+        let previous = seen.insert(serial_of(&pem), pem.clone());
+        if let Some(previous) = previous {
+            assert_eq!(previous, pem, "two certificates share issuer and serial");
+        }
+    }
+    // A certificate that did not change keeps its serial (and bytes).
+    let client = |set: &CertSet| set.leaf("controller-manager").unwrap().cert_pem.clone();
+    assert_eq!(client(&old), client(&new));
+}

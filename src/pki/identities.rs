@@ -89,6 +89,17 @@ pub enum Usage {
     ServerAndClient,
 }
 
+impl Usage {
+    /// A stable name for the usage, e.g. in what a serial is derived from.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Usage::Server => "server",
+            Usage::Client => "client",
+            Usage::ServerAndClient => "server+client",
+        }
+    }
+}
+
 /// One leaf certificate of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {

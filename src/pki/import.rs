@@ -78,7 +78,7 @@ pub fn import_ca(
     Ok(())
 }
 
-fn certificate_der(cert_pem: &str) -> Result<Vec<u8>, ImportProblem> {
+pub(crate) fn certificate_der(cert_pem: &str) -> Result<Vec<u8>, ImportProblem> {
     pem::parse_many(cert_pem)
         .map_err(|_| ImportProblem::NoCertificate)?
         .into_iter()

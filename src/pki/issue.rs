@@ -1,6 +1,7 @@
 //! Issuing the whole PKI from a plan and its secrets. Certificates are a pure function of
-//! the two: serials are derived from identity, issue time and public key; validity comes from
-//! the secrets' issue times; every signature is deterministic.
+//! the two: serials are derived from everything a certificate says (subject, SANs, usages,
+//! validity, key, issuer); validity comes from the secrets' issue times; every signature is
+//! deterministic.
 
 use rayon::prelude::*;
 use rcgen::{
@@ -90,6 +91,8 @@ impl CertSet {
 struct Signer {
     issuer: Issuer<'static, PrivateKey>,
     not_after: OffsetDateTime,
+    /// The CA certificate (DER): a leaf's serial covers its issuer whole.
+    cert_der: Vec<u8>,
 }
 
 /// The CAs of a plan, ready to sign its leaves one at a time: a bundle is written host by
@@ -187,13 +190,23 @@ fn ca_certificate(
             problem,
         })?;
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(issue_error)?;
+        let cert_der =
+            super::import::certificate_der(cert_pem).map_err(|problem| Error::Import {
+                which: ca.name(),
+                problem,
+            })?;
         let certificate = CaCertificate {
             ca,
             cert_pem: cert_pem.clone(),
             key_pem,
             imported: true,
         };
-        return Ok((certificate, Signer { issuer, not_after }));
+        let signer = Signer {
+            issuer,
+            not_after,
+            cert_der,
+        };
+        return Ok((certificate, signer));
     }
     let (not_before, not_after) = validity(secrets.ca_issued_at(), plan.pki.ca_validity.days());
     let mut params = CertificateParams::default();
@@ -206,9 +219,17 @@ fn ca_certificate(
     ];
     params.not_before = not_before;
     params.not_after = not_after;
-    params.serial_number = Some(serial(ca.id(), not_before, &key));
+    // Self-signed: the issuer is the subject, which the serial already covers.
+    params.serial_number = Some(
+        SerialBasis::new("ca")
+            .subject(ca.common_name(), None)
+            .validity(not_before, not_after)
+            .key(&key)
+            .serial(),
+    );
     params.key_identifier_method = KeyIdMethod::Sha256;
     let certificate = params.self_signed(&key).map_err(issue_error)?;
+    let cert_der = certificate.der().to_vec();
     let issuer = Issuer::new(params, key);
     let certificate = CaCertificate {
         ca,
@@ -216,7 +237,12 @@ fn ca_certificate(
         key_pem,
         imported: false,
     };
-    Ok((certificate, Signer { issuer, not_after }))
+    let signer = Signer {
+        issuer,
+        not_after,
+        cert_der,
+    };
+    Ok((certificate, signer))
 }
 
 fn leaf_certificate(
@@ -259,7 +285,15 @@ fn leaf_certificate(
     params.not_before = not_before;
     // A certificate never outlives its CA, which matters for imported CAs.
     params.not_after = not_after.min(signer.not_after);
-    params.serial_number = Some(serial(&identity.id, not_before, key));
+    params.serial_number = Some(
+        SerialBasis::new(identity.usage.tag())
+            .subject(&identity.common_name, identity.organization)
+            .sans(&identity.sans)
+            .validity(params.not_before, params.not_after)
+            .key(key)
+            .issuer(&signer.cert_der)
+            .serial(),
+    );
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = KeyIdMethod::Sha256;
     let certificate = params
@@ -293,19 +327,62 @@ fn validity(issued_at: OffsetDateTime, days: u32) -> (OffsetDateTime, OffsetDate
     )
 }
 
-/// A positive 16-byte serial derived from what makes the certificate unique; the same
-/// inputs give the same serial, different ones collide only as SHA-256 does.
-fn serial(id: &str, not_before: OffsetDateTime, key: &impl PublicKeyData) -> SerialNumber {
-    let mut hash = Sha256::new();
-    hash.update(b"cpgen serial\0");
-    hash.update(id.as_bytes());
-    hash.update(b"\0");
-    hash.update(not_before.unix_timestamp().to_be_bytes());
-    hash.update(key.subject_public_key_info());
-    let digest = hash.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    // Top bit clear keeps it positive; the next bit set keeps it exactly 16 bytes long.
-    bytes[0] = (bytes[0] & 0x7f) | 0x40;
-    SerialNumber::from_slice(&bytes)
+/// What a serial is derived from: everything that makes the certificate what it is, so
+/// that two different certificates from one CA never share a serial (RFC 5280 4.1.2.2; NSS
+/// rejects reuse), while the same inputs always give the same one. The key usages are not
+/// hashed on their own: they follow from the kind (CA, or the leaf's extended usage) and
+/// the key's algorithm, which the public key carries.
+struct SerialBasis(Sha256);
+
+impl SerialBasis {
+    /// `kind` is `ca` or the leaf's extended key usage.
+    fn new(kind: &str) -> SerialBasis {
+        SerialBasis(Sha256::new_with_prefix(b"cpgen serial v2\0")).field(kind.as_bytes())
+    }
+
+    /// One length-prefixed field, so that no two different sequences hash alike.
+    fn field(mut self, bytes: &[u8]) -> SerialBasis {
+        self.0.update((bytes.len() as u64).to_be_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    fn subject(self, common_name: &str, organization: Option<&str>) -> SerialBasis {
+        let with_cn = self.field(common_name.as_bytes());
+        match organization {
+            Some(organization) => with_cn.field(b"O").field(organization.as_bytes()),
+            None => with_cn.field(b"no O"),
+        }
+    }
+
+    fn sans(self, sans: &[San]) -> SerialBasis {
+        let count = self.field(&(sans.len() as u64).to_be_bytes());
+        sans.iter().fold(count, |basis, san| match san {
+            San::Dns(name) => basis.field(b"DNS").field(name.as_str().as_bytes()),
+            San::Ip(ip) => basis.field(b"IP").field(ip.to_string().as_bytes()),
+        })
+    }
+
+    fn validity(self, not_before: OffsetDateTime, not_after: OffsetDateTime) -> SerialBasis {
+        self.field(&not_before.unix_timestamp().to_be_bytes())
+            .field(&not_after.unix_timestamp().to_be_bytes())
+    }
+
+    fn key(self, key: &impl PublicKeyData) -> SerialBasis {
+        self.field(&key.subject_public_key_info())
+    }
+
+    fn issuer(self, ca_cert_der: &[u8]) -> SerialBasis {
+        self.field(ca_cert_der)
+    }
+
+    /// A positive serial of exactly 16 bytes.
+    fn serial(self) -> SerialNumber {
+        let digest = self.0.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        // Top bit clear keeps it positive; the next bit set keeps it exactly 16 bytes long.
+        bytes[0] = (bytes[0] & 0x7f) | 0x40;
+        SerialNumber::from_slice(&bytes)
+    }
 }

@@ -1,0 +1,205 @@
+//! Validation rules that compare several settings: where clients dial, where the VIP can
+//! live, and what to change when listeners collide. Each case plants one fault.
+
+use cpgen::diag::{Code, Diagnostic, Severity};
+use cpgen::{Config, Error};
+
+const THREE_MASTERS: &str = r#"
+[[masters]]
+name = "kubem00"
+address = "10.10.10.80"
+[[masters]]
+name = "kubem01"
+address = "10.10.10.81"
+[[masters]]
+name = "kubem02"
+address = "10.10.10.82"
+"#;
+
+/// Every finding for `head` followed by three masters (and `tail`).
+fn findings(head: &str, tail: &str) -> (String, Vec<Diagnostic>) {
+    let text = format!("{head}\n{THREE_MASTERS}\n{tail}");
+    let diagnostics = match Config::parse("c.toml", &text).and_then(|c| c.validate()) {
+        Ok(checked) => checked.report.diagnostics().to_vec(),
+        Err(Error::Invalid(report)) => report.diagnostics().to_vec(),
+        Err(other) => panic!("{other}"),
+    };
+    (text, diagnostics)
+}
+
+fn with_code(diagnostics: &[Diagnostic], code: Code) -> Vec<&Diagnostic> {
+    diagnostics.iter().filter(|d| d.code == code).collect()
+}
+
+const ON_MASTERS_VIP: &str = "[load_balancer]\nmode = \"on-masters\"\nvip = \"10.10.10.100\"\n";
+const EXTERNAL_LB: &str = "[[load_balancer.hosts]]\nname = \"lb\"\naddress = \"10.10.10.2\"\n";
+
+#[test]
+fn an_endpoint_port_where_nothing_listens_is_an_error_at_both_keys() {
+    let (text, all) = findings(
+        "[api]\nendpoint = \"10.10.10.80\"\nport = 443\n",
+        ON_MASTERS_VIP,
+    );
+    let dead = with_code(&all, Code::EndpointPortMismatch);
+    assert_eq!(dead.len(), 1, "{all:#?}");
+    let dead = dead[0];
+    assert_eq!(dead.severity, Severity::Error);
+    assert!(dead.message.contains("10.10.10.80:443"), "{}", dead.message);
+    assert!(
+        dead.message.contains("kube-apiserver on 6443"),
+        "{}",
+        dead.message
+    );
+    assert!(dead.message.contains("haproxy on 8443"), "{}", dead.message);
+    let primary = dead.primary.as_ref().unwrap();
+    assert_eq!(&text[primary.span.clone()], "\"10.10.10.80\"");
+    assert_eq!(&text[dead.secondary[0].span.clone()], "443");
+    assert!(dead.help.as_deref().unwrap().contains("api.port = 6443"));
+}
+
+#[test]
+fn a_load_balancer_endpoint_on_another_port_is_an_error() {
+    let (_, all) = findings(
+        "[api]\nendpoint = \"lb\"\nport = 443\n[load_balancer]\nbind_port = 6443\n",
+        EXTERNAL_LB,
+    );
+    let dead = with_code(&all, Code::EndpointPortMismatch);
+    assert_eq!(dead.len(), 1, "{all:#?}");
+    assert_eq!(dead[0].severity, Severity::Error);
+    assert!(dead[0].help.as_deref().unwrap().contains("api.port = 6443"));
+}
+
+#[test]
+fn endpoints_that_reach_a_listener_pass() {
+    for (head, tail) in [
+        // A master on the apiserver's port, and on on-masters HAProxy's port.
+        (
+            "[api]\nendpoint = \"10.10.10.80\"\nport = 6443\n",
+            ON_MASTERS_VIP,
+        ),
+        (
+            "[api]\nendpoint = \"kubem00\"\nport = 8443\n",
+            ON_MASTERS_VIP,
+        ),
+        // The VIP on HAProxy's port (the default).
+        ("", ON_MASTERS_VIP),
+        // The load balancer by name and by address.
+        ("[api]\nendpoint = \"lb\"\n", EXTERNAL_LB),
+        (
+            "[api]\nendpoint = \"10.10.10.2\"\nport = 6443\n",
+            EXTERNAL_LB,
+        ),
+        // A name outside the plan (an external balancer) cannot be checked.
+        (
+            "[api]\nendpoint = \"api.example.org\"\nport = 443\n",
+            EXTERNAL_LB,
+        ),
+    ] {
+        let (_, all) = findings(head, tail);
+        assert!(
+            with_code(&all, Code::EndpointPortMismatch).is_empty(),
+            "{head}{tail}: {all:#?}"
+        );
+    }
+}
+
+#[test]
+fn an_endpoint_of_one_master_warns_and_names_the_vip_or_balancer() {
+    let (_, all) = findings(
+        "[api]\nendpoint = \"10.10.10.81\"\nport = 6443\n",
+        ON_MASTERS_VIP,
+    );
+    let single = with_code(&all, Code::SingleMasterEndpoint);
+    assert_eq!(single.len(), 1, "{all:#?}");
+    assert_eq!(single[0].severity, Severity::Warning);
+    assert!(
+        single[0].message.contains("kubem01"),
+        "{}",
+        single[0].message
+    );
+    assert!(
+        single[0].message.contains("10.10.10.100"),
+        "{}",
+        single[0].message
+    );
+    assert_eq!(
+        single[0].help.as_deref(),
+        Some("set api.endpoint = \"10.10.10.100\"")
+    );
+
+    let (_, all) = findings("[api]\nendpoint = \"kubem00\"\n", EXTERNAL_LB);
+    let single = with_code(&all, Code::SingleMasterEndpoint);
+    assert_eq!(single.len(), 1, "{all:#?}");
+    assert!(single[0].message.contains("`lb`"), "{}", single[0].message);
+
+    // No VIP and no balancer: there is nothing better to dial (CP701 covers the default).
+    let (_, all) = findings("[api]\nendpoint = \"kubem00\"\n", "");
+    assert!(
+        with_code(&all, Code::SingleMasterEndpoint).is_empty(),
+        "{all:#?}"
+    );
+}
+
+#[test]
+fn a_vip_outside_every_master_network_warns() {
+    let far = "[load_balancer]\nmode = \"on-masters\"\nvip = \"10.10.20.100\"\n";
+    let (text, all) = findings("", far);
+    let vip = with_code(&all, Code::VipOutsideMasterNetwork);
+    assert_eq!(vip.len(), 1, "{all:#?}");
+    assert_eq!(vip[0].severity, Severity::Warning);
+    assert!(
+        vip[0].message.contains("10.10.10.0/24"),
+        "{}",
+        vip[0].message
+    );
+    assert_eq!(
+        &text[vip[0].primary.as_ref().unwrap().span.clone()],
+        "\"10.10.20.100\""
+    );
+
+    // host_cidrs that put the VIP on the masters' network: no warning.
+    let (_, all) = findings("[network]\nhost_cidrs = [\"10.10.0.0/16\"]\n", far);
+    assert!(
+        with_code(&all, Code::VipOutsideMasterNetwork).is_empty(),
+        "{all:#?}"
+    );
+    // host_cidrs with the VIP in a network no master is on: warned.
+    let (_, all) = findings(
+        "[network]\nhost_cidrs = [\"10.10.10.0/24\", \"10.10.20.0/24\"]\n",
+        far,
+    );
+    assert_eq!(
+        with_code(&all, Code::VipOutsideMasterNetwork).len(),
+        1,
+        "{all:#?}"
+    );
+    // The VIP beside the masters: no warning.
+    let (_, all) = findings("", ON_MASTERS_VIP);
+    assert!(
+        with_code(&all, Code::VipOutsideMasterNetwork).is_empty(),
+        "{all:#?}"
+    );
+}
+
+#[test]
+fn listener_collision_help_names_a_key_of_the_colliding_listeners() {
+    for (head, key) in [
+        ("[api]\nbind_port = 2379\n", "api.bind_port = 6443"),
+        ("[etcd]\npeer_port = 2379\n", "etcd.peer_port = 2380"),
+        (
+            "[load_balancer]\nmode = \"on-masters\"\nbind_port = 6443\n",
+            "load_balancer.bind_port = 8443",
+        ),
+        // The usual port is taken too: the next free one.
+        (
+            "[api]\nbind_port = 8443\n[load_balancer]\nmode = \"on-masters\"\nbind_port = 8443\n",
+            "load_balancer.bind_port = 8444",
+        ),
+    ] {
+        let (_, all) = findings(head, "");
+        let clash = with_code(&all, Code::ListenerCollision);
+        assert_eq!(clash.len(), 1, "{head}: {all:#?}");
+        let help = clash[0].help.as_deref().unwrap();
+        assert!(help.ends_with(key), "{head}: {help}");
+    }
+}
