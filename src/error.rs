@@ -3,8 +3,7 @@
 use camino::Utf8PathBuf;
 
 use crate::diag::Report;
-use crate::pki::{ImportProblem, KeyError};
-use crate::types::KeyAlgorithm;
+use crate::pki::{ImportProblem, KeyError, StaleKeys};
 
 /// Everything that can go wrong in the library.
 #[derive(Debug, thiserror::Error)]
@@ -92,16 +91,9 @@ pub enum Error {
         /// Whose key.
         identity: String,
     },
-    /// A stored key has another algorithm than the configuration asks for.
-    #[error("key `{identity}` in the secrets file is {found}, but the configuration asks for {expected}; cpgen never replaces a key: remove that entry from the secrets file to get a new {expected} key")]
-    KeyAlgorithmMismatch {
-        /// Whose key.
-        identity: String,
-        /// What the file has.
-        found: KeyAlgorithm,
-        /// What the plan asks for.
-        expected: KeyAlgorithm,
-    },
+    /// Stored keys have another algorithm than the configuration asks for; all of them.
+    #[error("{0}")]
+    KeyAlgorithmMismatch(StaleKeys),
     /// A CA could not be imported.
     #[error("cannot use the {which} CA: {problem}")]
     Import {
@@ -149,7 +141,7 @@ impl Error {
                 | Error::InsecureSecrets { .. }
                 | Error::Key { .. }
                 | Error::MissingKey { .. }
-                | Error::KeyAlgorithmMismatch { .. }
+                | Error::KeyAlgorithmMismatch(_)
                 | Error::Import { .. }
         )
     }

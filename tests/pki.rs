@@ -561,10 +561,37 @@ fn secrets_file_is_private_reused_and_only_grows() {
     );
     assert!(err.to_string().contains("chmod 600"));
 
-    let rsa = one_master("rsa-2048", "separate-cas");
+    // Every key changes algorithm, the service-account key too.
+    let rsa = plan_from(
+        "[pki]\nkey_algorithm = \"rsa-2048\"\n[api]\nendpoint = \"127.0.1.80\"\n\
+         [[masters]]\nname = \"m0\"\naddress = \"127.0.1.80\"\n",
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let err = Secrets::load_or_create(&path, &rsa, ISSUED_AT).unwrap_err();
-    assert!(matches!(err, Error::KeyAlgorithmMismatch { .. }), "{err}");
+    let Error::KeyAlgorithmMismatch(stale) = &err else {
+        panic!("{err}")
+    };
+    // Every key of the old algorithm in one error, not one per run.
+    let mut expected: Vec<String> = pki::leaf_identities(&rsa)
+        .into_iter()
+        .map(|i| i.id)
+        .chain(["ca", "etcd-ca", "front-proxy-ca", "service-account"].map(String::from))
+        .collect();
+    expected.sort();
+    let mut named: Vec<String> = stale.0.iter().map(|k| k.identity.clone()).collect();
+    named.sort();
+    assert_eq!(named, expected);
+    let message = err.to_string();
+    for id in &expected {
+        assert!(
+            message.contains(&format!("`{id}`")),
+            "{id} not named: {message}"
+        );
+    }
+    assert!(message.contains("makes a new CA"), "{message}");
+    assert!(message.contains("re-bootstrapped"), "{message}");
+    assert!(message.contains("rotation"), "{message}");
+    assert!(message.contains("service-account token"), "{message}");
 }
 
 #[test]

@@ -18,4 +18,4 @@ pub use identities::{leaf_identities, Ca, Identity, Usage, SERVICE_ACCOUNT_KEY};
 pub use import::{import_ca, ImportProblem};
 pub use issue::{issue, Authority, CaCertificate, CertSet, LeafCertificate, BACKDATE};
 pub use keys::{generate_pem, KeyError, PrivateKey, PublicKeyInfo};
-pub use secrets::{Secrets, SecretsChange, FORMAT_VERSION};
+pub use secrets::{Secrets, SecretsChange, StaleKey, StaleKeys, FORMAT_VERSION};

@@ -248,20 +248,21 @@ impl Secrets {
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Vec<String>, Error> {
         let mut missing = Vec::new();
+        let mut stale = Vec::new();
         for (id, expected) in self.required_keys(plan) {
             match self.public.get(&id) {
-                Some(info) => {
-                    let found = info.algorithm;
-                    if found != expected {
-                        return Err(Error::KeyAlgorithmMismatch {
-                            identity: id,
-                            found,
-                            expected,
-                        });
-                    }
-                }
+                Some(info) if info.algorithm != expected => stale.push(StaleKey {
+                    identity: id,
+                    found: info.algorithm,
+                    expected,
+                }),
+                Some(_) => {}
                 None => missing.push((id, expected)),
             }
+        }
+        // Every stale key at once: after an algorithm change, that is usually all of them.
+        if !stale.is_empty() {
+            return Err(Error::KeyAlgorithmMismatch(StaleKeys(stale)));
         }
         let total = missing.len();
         let done = std::sync::atomic::AtomicUsize::new(0);
@@ -391,4 +392,58 @@ fn refuse_open_permissions(path: &Utf8Path) -> Result<(), Error> {
 #[cfg(not(unix))]
 fn refuse_open_permissions(_path: &Utf8Path) -> Result<(), Error> {
     Ok(())
+}
+
+/// A stored key of another algorithm than the configuration asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleKey {
+    /// The key's name in the secrets file, e.g. `apiserver/kubem00`.
+    pub identity: String,
+    /// What the file has.
+    pub found: KeyAlgorithm,
+    /// What the configuration asks for.
+    pub expected: KeyAlgorithm,
+}
+
+/// Every stored key that no longer matches the configuration, and what deleting them means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleKeys(pub Vec<StaleKey>);
+
+/// Names listed in the message; the rest are counted (10,000 workers make a long list).
+const STALE_KEYS_SHOWN: usize = 20;
+
+impl std::fmt::Display for StaleKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = &self.0;
+        let names: Vec<String> = keys
+            .iter()
+            .take(STALE_KEYS_SHOWN)
+            .map(|k| format!("`{}` ({}, wants {})", k.identity, k.found, k.expected))
+            .collect();
+        let more = keys.len().saturating_sub(STALE_KEYS_SHOWN);
+        write!(
+            f,
+            "{} keys in the secrets file are not of the algorithm the configuration asks for: {}{}",
+            keys.len(),
+            names.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )?;
+        write!(f, "; cpgen never replaces a key. Either set pki.key_algorithm (and pki.service_account_key_algorithm) back to what the file holds, or delete these entries from [keys] and bundle again to get new keys")?;
+        let cas: Vec<&str> = keys
+            .iter()
+            .filter(|k| Ca::ALL.iter().any(|ca| ca.id() == k.identity))
+            .map(|k| k.identity.as_str())
+            .collect();
+        if !cas.is_empty() {
+            write!(f, ". Deleting a CA key ({}) makes a new CA: every certificate it signed stops being trusted, so every node and client must be re-bootstrapped with the new bundle at once; only a staged CA rotation (trust both CAs, re-issue, then drop the old) keeps a running cluster up", cas.join(", "))?;
+        }
+        if keys.iter().any(|k| k.identity == SERVICE_ACCOUNT_KEY) {
+            write!(f, ". Deleting `{SERVICE_ACCOUNT_KEY}` invalidates every service-account token the cluster has issued")?;
+        }
+        Ok(())
+    }
 }
