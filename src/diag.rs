@@ -1,6 +1,7 @@
 //! Diagnostics as plain data — code, severity, labelled spans, help — and their rendering
 //! as text (via codespan-reporting) or JSON. Rules produce them; only the binary prints them.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use codespan_reporting::diagnostic as cs;
@@ -235,7 +236,13 @@ impl Report {
         let mut out = Vec::new();
         for diagnostic in self.diagnostics.iter().take(limit) {
             let mut diagnostic = self.fit_to_screen(diagnostic);
-            diagnostic.message = printable(&diagnostic.message);
+            // A message may span lines (the TOML parser's do); each line is escaped.
+            diagnostic.message = diagnostic
+                .message
+                .split('\n')
+                .map(escape)
+                .collect::<Vec<_>>()
+                .join("\n");
             let diagnostic = diagnostic.to_codespan();
             // Rendering into memory can only fail on a label outside the source, which the
             // rules never produce; the message still reaches the user without its snippet.
@@ -325,13 +332,44 @@ impl Report {
     }
 }
 
-/// `text` with every control character but newline and tab replaced by `?`s of the same
-/// byte length.
+/// True for a character a terminal acts on instead of showing: C0 and C1 controls (ESC,
+/// BEL, BS, CR, U+009B CSI...), DEL, and the bidirectional overrides that reorder what is
+/// shown around them.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` fit to print: every character a terminal would act on becomes a visible escape
+/// (`\x1b`, `\u{9b}`, `\n`), so an auditor sees what a hostile file holds and nothing it
+/// holds reaches the terminal. Every string cpgen prints from a bundle or a config goes
+/// through here, in text and in JSON alike (serde_json leaves DEL and C1 controls raw).
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe(c) && c.is_ascii() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c if is_unsafe(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The source text for codespan: what `escape` escapes becomes as many `?` as it had bytes
+/// instead, because every label's span must still point at the same place. Newlines and
+/// tabs stay, as they lay the snippet out.
 fn printable(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\n' | '\t' => c.to_string(),
-            c if c.is_control() => "?".repeat(c.len_utf8()),
+            c if is_unsafe(c) => "?".repeat(c.len_utf8()),
             c => c.to_string(),
         })
         .collect()
@@ -386,6 +424,15 @@ mod tests {
             "{text:?}"
         );
         assert_eq!(printable("a\u{9b}b").len(), "a\u{9b}b".len());
+    }
+
+    #[test]
+    fn escapes_are_visible_and_leave_plain_text_alone() {
+        assert_eq!(
+            escape("a\u{1b}[2J\u{7}\u{8}\u{7f}\u{9b}\u{202e}\r\n\tb"),
+            r"a\x1b[2J\x07\x08\x7f\u{9b}\u{202e}\r\n\tb"
+        );
+        assert!(matches!(escape("hosts/kübem00/ca.pem"), Cow::Borrowed(_)));
     }
 
     #[test]

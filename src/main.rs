@@ -361,68 +361,26 @@ fn certs(
     format: Format,
 ) -> Result<ExitCode, Error> {
     let now = at.unwrap_or_else(OffsetDateTime::now_utc);
-    let (rows, findings) = cpgen::verify::certificate_table(bundle)?;
+    let (rows, findings) = cpgen::verify::certificate_table(bundle, now)?;
+    // What could not be read is missing from the table: the table still prints, but the
+    // exit code says it is incomplete (or that this is no bundle at all).
     for finding in &findings {
-        eprintln!(
-            "warning[{}]: {}: {}",
-            finding.code.id(),
-            finding.file,
-            finding.message
-        );
+        eprint!("{}", finding.render());
     }
-    if let Format::Json = format {
-        print_stdout(&format!("{:#}\n", serde_json::json!(rows)));
-        return Ok(ExitCode::SUCCESS);
+    match format {
+        Format::Json => print_stdout(&format!("{:#}\n", cpgen::verify::table_json(&rows))),
+        Format::Text => print_stdout(&cpgen::verify::render_table(&rows, now)),
     }
-    let date = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
-    let table: Vec<[String; 6]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.certificate.clone(),
-                r.host.clone(),
-                r.expires.format(&date).unwrap_or_default(),
-                cpgen::verify::residual(r.expires, now),
-                if r.is_ca {
-                    format!("{} (CA)", r.ca)
-                } else {
-                    r.ca.clone()
-                },
-                r.algorithm.clone(),
-            ]
-        })
-        .collect();
-    let header = [
-        "CERTIFICATE",
-        "HOST",
-        "EXPIRES (UTC)",
-        "RESIDUAL TIME",
-        "ISSUED BY",
-        "ALGORITHM",
-    ]
-    .map(str::to_owned);
-    let widths: Vec<usize> = (0..6)
-        .map(|i| {
-            table
-                .iter()
-                .chain([&header])
-                .map(|row| row[i].len())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&table) {
-        let cells: Vec<String> = row
+    Ok(
+        if findings
             .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    print_stdout(&out);
-    Ok(ExitCode::SUCCESS)
+            .any(|f| f.severity == cpgen::diag::Severity::Error)
+        {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 fn renew(

@@ -358,7 +358,7 @@ fn a_key_readable_by_others_is_found() {
     let (code, text) = cli_verify(&root, &["--format", "json"]);
     assert_eq!(code, 1, "{text}");
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let codes: BTreeSet<&str> = json["findings"]
+    let codes: BTreeSet<&str> = json["diagnostics"]
         .as_array()
         .unwrap()
         .iter()
@@ -366,7 +366,7 @@ fn a_key_readable_by_others_is_found() {
         .collect();
     // The manifest records 0600 too, so it disagrees as well.
     assert_eq!(codes, BTreeSet::from(["CP810", "CP811"]), "{text}");
-    assert!(json["findings"]
+    assert!(json["diagnostics"]
         .as_array()
         .unwrap()
         .iter()
@@ -422,7 +422,7 @@ fn the_hand_made_cfssl_bundle_shows_its_real_flaws() {
     let out = util::cpgen(&["verify", root.to_str().unwrap(), "--format", "json"]);
     assert_eq!(util::code(&out), 1, "{}", util::stdout(&out));
     let json: serde_json::Value = serde_json::from_str(&util::stdout(&out)).unwrap();
-    let findings = json["findings"].as_array().unwrap();
+    let findings = json["diagnostics"].as_array().unwrap();
     let has = |code: &str, file: &str, text: &str| {
         findings.iter().any(|f| {
             f["code"] == code
@@ -665,4 +665,444 @@ fn every_verify_code_is_documented() {
         assert!(readme.contains(code.id()), "README lacks {}", code.id());
     }
     let _ = FileKind::Certificate;
+}
+
+// ---- what is not a bundle ----
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = util::cpgen(args);
+    (util::code(&out), util::stdout(&out), util::stderr(&out))
+}
+
+#[test]
+fn what_is_not_a_bundle_is_an_error_saying_what_a_bundle_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let configs = dir.path().join("configs");
+    std::fs::create_dir(&configs).unwrap();
+    std::fs::write(configs.join("cluster.toml"), example("separate-cas")).unwrap();
+    // Files in host directories, but no certificate anywhere.
+    let no_certs = dir.path().join("no-certs");
+    std::fs::create_dir_all(no_certs.join("hosts/kubem00/etc")).unwrap();
+    std::fs::write(no_certs.join("hosts/kubem00/etc/hosts"), "127.0.0.1 x\n").unwrap();
+    // Certificates, but no host directory.
+    let loose = dir.path().join("loose");
+    std::fs::create_dir(&loose).unwrap();
+    for f in ["ca.pem", "ca-key.pem"] {
+        std::fs::copy(
+            util::root().join("tests/fixtures/cfssl").join(f),
+            loose.join(f),
+        )
+        .unwrap();
+    }
+    let zero = dir.path().join("zero.tar.gz");
+    std::fs::write(&zero, b"").unwrap();
+    let garbage = dir.path().join("garbage.tar.gz");
+    std::fs::write(
+        &garbage,
+        b"PK\x03\x04 this is a zip, or nothing at all".repeat(40),
+    )
+    .unwrap();
+    for bundle in [&empty, &configs, &no_certs, &loose, &zero, &garbage] {
+        let path = bundle.to_str().unwrap();
+        let (code, out, err) = cli(&["verify", path]);
+        assert_eq!(code, 1, "verify {path}:\n{out}{err}");
+        assert!(out.contains("error[CP814]"), "verify {path}:\n{out}");
+        for expected in ["manifest.json", "hosts/<host>/", "certificates"] {
+            assert!(out.contains(expected), "verify {path}:\n{out}");
+        }
+        assert!(!out.contains(" 0 errors"), "verify {path}:\n{out}");
+
+        let (code, out, _) = cli(&["verify", path, "--format", "json"]);
+        assert_eq!(code, 1, "verify --format json {path}:\n{out}");
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(json["valid"], false, "{out}");
+        assert!(
+            json["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["code"] == "CP814" && d["name"] == "not-a-bundle"),
+            "{out}"
+        );
+
+        for format in ["text", "json"] {
+            let (code, out, err) = cli(&["certs", path, "--format", format]);
+            assert_eq!(code, 1, "certs --format {format} {path}:\n{out}{err}");
+            assert!(err.contains("error[CP814]"), "certs {path}:\n{err}");
+        }
+    }
+}
+
+// ---- control characters from a bundle never reach the terminal ----
+
+/// ESC (a CSI sequence that clears the screen), BEL, BS, DEL and the C1 CSI.
+const HOSTILE: &str = "\u{1b}[2J\u{7}\u{8}\u{7f}\u{9b}31m";
+
+fn self_signed(common_name: &str, is_ca: bool) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    if is_ca {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    (params.self_signed(&key).unwrap(), key)
+}
+
+/// A tar whose entry names, file contents, kubeconfig fields and certificate names all carry
+/// terminal control sequences.
+fn hostile_archive(dir: &Path) -> std::path::PathBuf {
+    let (ca, _) = self_signed(&format!("evil CA {HOSTILE}"), true);
+    let (leaf, leaf_key) = self_signed(&format!("evil leaf {HOSTILE}"), false);
+    let pki = "hosts/kubem00/etc/kubernetes/pki";
+    let unit = "[Service]\nExecStart=/usr/bin/etcd --cert-file=/etc/kubernetes/pki/leaf.pem \
+                --key-file=/etc/kubernetes/pki/leaf-key.pem \
+                --trusted-ca-file=/etc/kubernetes/pki/ca.pem\n";
+    let kubeconfig =
+        "apiVersion: v1\nkind: Config\ncurrent-context: \"ctx\\e[2J\\a\\b\\x7f\\u009b\"\n\
+        clusters: []\ncontexts: []\nusers:\n- name: \"user\\e]0;pwned\\a\\u009b\"\n  user:\n    \
+        client-certificate-data: \"bm90IGEgY2VydGlmaWNhdGU=\"\n";
+    let manifest = format!(
+        "{{\"files\": [{{\"path\": \"hosts/kubem00/gone{}\", \"mode\": \"0644\", \"sha256\": \"00\"}}, \
+         {{\"path\": \"{pki}/ca.pem\", \"mode\": \"06{}44\", \"sha256\": \"00\"}}]}}",
+        "\\u001b[2J\\u0007\\u0008\\u007f\\u009b", "\\u001b[31m\\u009b"
+    );
+    let files: Vec<(String, Vec<u8>)> = vec![
+        ("manifest.json".into(), manifest.into_bytes()),
+        (format!("{pki}/ca.pem"), ca.pem().into_bytes()),
+        (format!("{pki}/leaf.pem"), leaf.pem().into_bytes()),
+        (
+            format!("{pki}/leaf-key.pem"),
+            leaf_key.serialize_pem().into_bytes(),
+        ),
+        (
+            "hosts/kubem00/etc/systemd/system/etcd.service".into(),
+            unit.as_bytes().to_vec(),
+        ),
+        (
+            "hosts/kubem00/var/lib/kube-scheduler/kubeconfig".into(),
+            kubeconfig.as_bytes().to_vec(),
+        ),
+        (
+            format!("{pki}/name{HOSTILE}.pem"),
+            b"-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n".to_vec(),
+        ),
+        (
+            format!("{pki}/quoted.pem"),
+            format!("-----BEGIN X{HOSTILE}-----\nZ2FyYmFnZQ==\n-----END X{HOSTILE}-----\n")
+                .into_bytes(),
+        ),
+    ];
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data) in &files {
+        raw_entry(&mut tar, name, tar::EntryType::Regular, data, None);
+    }
+    let path = dir.join("hostile.tar");
+    std::fs::write(&path, tar.into_inner().unwrap()).unwrap();
+    path
+}
+
+/// The characters that move the cursor, recolour, retitle, ring or erase on a terminal.
+fn assert_no_control_characters(what: &str, bytes: &[u8]) {
+    let text =
+        std::str::from_utf8(bytes).unwrap_or_else(|e| panic!("{what}: not UTF-8 ({e}): {bytes:?}"));
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|&c| matches!(c, '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}'))
+        .collect();
+    assert!(bad.is_empty(), "{what} carries {bad:?}:\n{text}");
+}
+
+#[test]
+fn control_characters_from_a_bundle_never_reach_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = hostile_archive(dir.path());
+    let path = archive.to_str().unwrap();
+    let at = "2026-02-01T00:00:00Z";
+    for args in [
+        vec!["verify", path, "--at", at],
+        vec!["verify", path, "--at", at, "--format", "json"],
+        vec!["certs", path, "--at", at],
+        vec!["certs", path, "--at", at, "--format", "json"],
+    ] {
+        let out = util::cpgen(&args);
+        let what = args.join(" ");
+        assert_no_control_characters(&format!("{what}: stdout"), &out.stdout);
+        assert_no_control_characters(&format!("{what}: stderr"), &out.stderr);
+        let all = format!("{}{}", util::stdout(&out), util::stderr(&out));
+        // Shown as visible escapes, so an auditor sees what is there.
+        assert!(
+            all.contains(r"\x1b[2J") && all.contains(r"\u{9b}"),
+            "{what}:\n{all}"
+        );
+    }
+    let (code, text, _) = cli(&["verify", path, "--at", at]);
+    assert_eq!(code, 1, "{text}");
+    // Every kind of untrusted text is in the report: entry names, a PEM label quoted from a
+    // file, the manifest's paths and modes, kubeconfig fields, certificate names.
+    for expected in [
+        r"pki/name\x1b[2J\x07\x08\x7f\u{9b}31m.pem",
+        r"unexpected PEM block X\x1b[2J",
+        r"hosts/kubem00/gone\x1b[2J",
+        r"manifest.json says 06\x1b[31m\u{9b}44",
+        r"current-context `ctx\x1b[2J\x07\x08\x7f\u{9b}`",
+        r"#user\x1b]0;pwned\x07\u{9b}.client-certificate-data",
+        r"CN=evil leaf \x1b[2J",
+        r"CN=evil CA \x1b[2J",
+    ] {
+        assert!(text.contains(expected), "{expected} missing:\n{text}");
+    }
+    let (_, table, _) = cli(&["certs", path, "--at", at]);
+    assert!(
+        table.contains(r"evil CA \x1b[2J\x07\x08\x7f\u{9b}31m (CA)"),
+        "{table}"
+    );
+}
+
+// ---- verify --format json is shaped like check --format json ----
+
+#[test]
+fn verify_json_has_checks_diagnostic_shape() {
+    let check = util::cpgen(&[
+        "check",
+        "tests/invalid/CP003-unknown-key.toml",
+        "--format",
+        "json",
+    ]);
+    let check: serde_json::Value = serde_json::from_str(&util::stdout(&check)).unwrap();
+    let keys = |v: &serde_json::Value| -> BTreeSet<String> {
+        v.as_object().unwrap().keys().cloned().collect()
+    };
+    let check_keys = keys(&check["diagnostics"][0]);
+
+    let (_, bundle) = faulty(|_, _, _| {});
+    let dir = written(&bundle);
+    let root = dir.path().join("b");
+    let (code, text) = cli_verify(&root, &["--format", "json"]);
+    assert_eq!(code, 0, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        keys(&json),
+        BTreeSet::from(
+            [
+                "valid",
+                "errors",
+                "warnings",
+                "files",
+                "certificates",
+                "diagnostics"
+            ]
+            .map(String::from)
+        ),
+        "{text}"
+    );
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["errors"], 0);
+    assert!(json["certificates"].as_u64().unwrap() > 30, "{text}");
+    assert_eq!(json["diagnostics"], serde_json::json!([]));
+
+    // Leaves expired, CAs valid: errors only; then CAs expiring too: warnings as well.
+    std::fs::write(
+        root.join("hosts/kubernetes/etc/haproxy/haproxy.cfg"),
+        "changed\n",
+    )
+    .unwrap();
+    let out = util::cpgen(&[
+        "verify",
+        root.to_str().unwrap(),
+        "--at",
+        "2035-12-20T00:00:00Z",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(util::code(&out), 1);
+    let json: serde_json::Value = serde_json::from_str(&util::stdout(&out)).unwrap();
+    assert_eq!(json["valid"], false);
+    let diagnostics = json["diagnostics"].as_array().unwrap();
+    let count = |severity: &str| {
+        diagnostics
+            .iter()
+            .filter(|d| d["severity"] == severity)
+            .count()
+    };
+    assert!(count("error") > 0 && count("warning") > 0, "{json:#}");
+    assert_eq!(json["errors"], count("error"));
+    assert_eq!(json["warnings"], count("warning"));
+    for d in diagnostics {
+        assert_eq!(keys(d), check_keys, "{d:#}");
+        assert_eq!(d["primary"], serde_json::Value::Null);
+        assert_eq!(d["secondary"], serde_json::json!([]));
+        let code = d["code"].as_str().unwrap();
+        let named = Code::ALL.iter().find(|c| c.id() == code).unwrap();
+        assert_eq!(d["name"], named.slug());
+    }
+    assert!(diagnostics
+        .iter()
+        .any(|d| d["code"] == "CP810" && d["file"] == "hosts/kubernetes/etc/haproxy/haproxy.cfg"));
+}
+
+// ---- certs: not before, status, --at ----
+
+#[test]
+fn certs_shows_not_before_and_status_at_the_given_time() {
+    let (_, bundle) = faulty(|_, _, _| {});
+    let dir = written(&bundle);
+    let root = dir.path().join("b");
+    let root = root.to_str().unwrap();
+    let row_of = |at: &str, file: &str| -> String {
+        let (code, text, err) = cli(&["certs", root, "--at", at]);
+        assert_eq!(code, 0, "{err}");
+        let header = text.lines().next().unwrap();
+        for column in [
+            "NOT BEFORE (UTC)",
+            "EXPIRES (UTC)",
+            "RESIDUAL TIME",
+            "STATUS",
+        ] {
+            assert!(header.contains(column), "{header}");
+        }
+        text.lines()
+            .find(|l| l.starts_with(&format!("{file} ")))
+            .unwrap_or_else(|| panic!("no {file}:\n{text}"))
+            .to_owned()
+    };
+    let leaf = APISERVER;
+    let ca = "hosts/kubem00/etc/kubernetes/pki/ca.pem";
+    // Issued 2025-12-31 23:55, three days ahead of --at.
+    let early = row_of("2025-12-28T23:55:00Z", leaf);
+    assert!(early.contains("2025-12-31 23:55"), "{early}");
+    assert!(early.contains("not yet valid (in 3d)"), "{early}");
+    assert!(
+        !early.contains(" 368d") && !early.contains(" 369d"),
+        "{early}"
+    );
+    let soon = row_of("2026-12-20T00:00:00Z", leaf);
+    assert!(
+        soon.contains("12d") && soon.contains("expires soon"),
+        "{soon}"
+    );
+    let ca_row = row_of("2026-12-20T00:00:00Z", ca);
+    assert!(ca_row.contains(" valid "), "{ca_row}");
+    let late = row_of("2030-01-01T00:00:00Z", leaf);
+    assert!(
+        late.contains("expired 1096d ago") && late.contains(" expired "),
+        "{late}"
+    );
+
+    let statuses = |at: &str| -> Vec<(String, String, String)> {
+        let (code, text, err) = cli(&["certs", root, "--at", at, "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["certificate"].as_str().unwrap().to_owned(),
+                    r["not_before"].as_str().unwrap().to_owned(),
+                    r["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let status_of = |rows: &[(String, String, String)], file: &str| {
+        rows.iter().find(|r| r.0 == file).unwrap().clone()
+    };
+    let rows = statuses("2025-12-28T23:55:00Z");
+    assert_eq!(
+        status_of(&rows, leaf),
+        (
+            leaf.to_owned(),
+            "2025-12-31T23:55:00Z".to_owned(),
+            "not_yet_valid".to_owned()
+        )
+    );
+    assert_eq!(
+        status_of(&statuses("2026-02-01T00:00:00Z"), leaf).2,
+        "valid"
+    );
+    let rows = statuses("2026-12-20T00:00:00Z");
+    assert_eq!(status_of(&rows, leaf).2, "expires_soon");
+    assert_eq!(status_of(&rows, ca).2, "valid");
+    assert_eq!(
+        status_of(&statuses("2030-01-01T00:00:00Z"), leaf).2,
+        "expired"
+    );
+}
+
+// ---- what verify tells to do about an expiring certificate ----
+
+#[test]
+fn an_expiring_ca_is_not_sent_to_cpgen_renew_and_a_leafs_commands_run_as_printed() {
+    let (plan, bundle) = faulty(|_, _, _| {});
+    let is_ca =
+        |file: &str| file.ends_with("ca.pem") || file.ends_with("certificate-authority-data");
+    let mut leaf_help = None;
+    // CAs expire 2035-12-30: first soon, then past.
+    for at in [
+        datetime!(2035-12-20 00:00:00 UTC),
+        datetime!(2036-01-01 00:00:00 UTC),
+    ] {
+        let bytes = bundle.to_tar_gz().unwrap();
+        let mut findings = Vec::new();
+        let tree = read_archive(bytes.as_slice(), &mut findings);
+        let report = verify::verify_tree(&tree, Some(&plan), at, findings);
+        let expiry: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| matches!(f.code, Code::Expired | Code::ExpiresSoon))
+            .collect();
+        assert!(expiry.iter().any(|f| is_ca(&f.file)), "{}", report.render());
+        for f in expiry {
+            if is_ca(&f.file) {
+                assert!(!f.help.contains("cpgen renew"), "{}: {}", f.file, f.help);
+                assert!(
+                    f.help.contains("CA") && f.help.contains("rotation"),
+                    "{}: {}",
+                    f.file,
+                    f.help
+                );
+            } else {
+                assert!(
+                    f.help.contains("`cpgen renew CLUSTER.toml`")
+                        && f.help
+                            .contains("`cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`"),
+                    "{}: {}",
+                    f.file,
+                    f.help
+                );
+                leaf_help = Some(f.help.clone());
+            }
+        }
+    }
+    // The commands run as printed, once the placeholders are filled in.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cluster.toml");
+    std::fs::write(&config, example("separate-cas")).unwrap();
+    let out = dir.path().join("out.tar.gz");
+    let fill = |command: &str| -> Vec<String> {
+        command
+            .split_whitespace()
+            .skip(1)
+            .map(|w| match w {
+                "CLUSTER.toml" => config.to_str().unwrap().to_owned(),
+                "OUT.tar.gz" => out.to_str().unwrap().to_owned(),
+                w => w.to_owned(),
+            })
+            .collect()
+    };
+    let help = leaf_help.unwrap();
+    let commands: Vec<&str> = help.split('`').skip(1).step_by(2).collect();
+    assert_eq!(commands.len(), 2, "{help}");
+    // The first bundle creates the secrets file `renew` needs.
+    for command in [commands[1], commands[0], commands[1]] {
+        let args = fill(command);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = cli(&args);
+        assert_eq!(code, 0, "{command}: {err}");
+    }
+    assert!(out.exists());
 }

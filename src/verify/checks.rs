@@ -3,12 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::material::{self, signed_by, CertInfo, Material};
 use super::model::{self, url_host, HostModel};
 use super::source::Tree;
-use super::{Code, Finding};
+use super::{Code, Finding, Validity};
 use crate::plan::{Plan, ServerRole};
 
 /// Runs every rule; returns how many certificates were checked.
@@ -71,6 +71,12 @@ struct Audit<'a> {
     material: &'a Material,
     findings: &'a mut Vec<Finding>,
 }
+
+const LEAF_RENEWAL: &str =
+    "renew it: `cpgen renew CLUSTER.toml`, then `cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`";
+const LEAF_RENEWAL_SOON: &str = "renew it soon: `cpgen renew CLUSTER.toml`, then `cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`";
+const CA_REPLACEMENT: &str = "replace the CA and re-issue everything it signed: a new CA means re-bootstrapping every node that trusts it, unless a staged rotation (nodes trust the old and the new CA while certificates are re-issued, then the old one is dropped) keeps the cluster running";
+const CA_REPLACEMENT_SOON: &str = "plan the CA's replacement now: a new CA means re-issuing everything it signed and re-bootstrapping every node that trusts it, unless a staged rotation (nodes trust the old and the new CA while certificates are re-issued, then the old one is dropped) keeps the cluster running";
 
 /// Unit flags that name a certificate and the key that goes with it.
 const CERT_KEY_FLAGS: &[(&str, &str)] = &[
@@ -628,22 +634,28 @@ impl Audit<'_> {
     fn validity(&mut self, at: OffsetDateTime) {
         let mut found = Vec::new();
         for (id, cert) in &self.material.certs {
-            if cert.not_after < at {
-                found.push(Finding::error(
+            // `cpgen renew` re-issues leaves only; a CA is replaced, which every node must
+            // learn to trust.
+            let (renew, renew_soon) = if cert.is_ca {
+                (CA_REPLACEMENT, CA_REPLACEMENT_SOON)
+            } else {
+                (LEAF_RENEWAL, LEAF_RENEWAL_SOON)
+            };
+            match Validity::at(cert.not_before, cert.not_after, at) {
+                Validity::Valid => {}
+                Validity::Expired => found.push(Finding::error(
                     Code::Expired,
                     id,
                     format!("expired at {}", cert.not_after),
-                    "renew it (`cpgen renew`, then `cpgen bundle`)",
-                ));
-            } else if cert.not_before > at {
-                found.push(Finding::error(
+                    renew,
+                )),
+                Validity::NotYetValid => found.push(Finding::error(
                     Code::Expired,
                     id,
                     format!("not valid until {}", cert.not_before),
                     "check the clock of the machine that issued it",
-                ));
-            } else if cert.not_after - at < Duration::days(30) {
-                found.push(Finding::warning(
+                )),
+                Validity::ExpiresSoon => found.push(Finding::warning(
                     Code::ExpiresSoon,
                     id,
                     format!(
@@ -651,8 +663,8 @@ impl Audit<'_> {
                         cert.not_after,
                         (cert.not_after - at).whole_days()
                     ),
-                    "renew it soon (`cpgen renew`, then `cpgen bundle`)",
-                ));
+                    renew_soon,
+                )),
             }
         }
         self.findings.extend(found);

@@ -9,9 +9,9 @@ mod source;
 
 use camino::Utf8Path;
 use serde::Serialize;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
-use crate::diag::Severity;
+use crate::diag::{escape, Severity};
 use crate::plan::Plan;
 use crate::Error;
 
@@ -35,6 +35,50 @@ stable_codes! {
     KeyReadable = "CP811", "key-readable";
     EvenEtcdMembers = "CP812", "even-etcd-members";
     SharedCa = "CP813", "shared-ca";
+    NotABundle = "CP814", "not-a-bundle";
+}
+
+/// A certificate that expires sooner than this is worth a warning (CP807) and is shown as
+/// `expires soon` by `cpgen certs`.
+pub const EXPIRES_SOON: Duration = Duration::days(30);
+
+/// Where a certificate stands at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Validity {
+    /// Valid, for longer than [`EXPIRES_SOON`].
+    Valid,
+    /// Valid, but for less than [`EXPIRES_SOON`].
+    ExpiresSoon,
+    /// Its NotBefore is still ahead.
+    NotYetValid,
+    /// Its NotAfter is past.
+    Expired,
+}
+
+impl Validity {
+    /// Where a certificate valid from `not_before` to `not_after` stands at `at`.
+    pub fn at(not_before: OffsetDateTime, not_after: OffsetDateTime, at: OffsetDateTime) -> Self {
+        if not_after < at {
+            Validity::Expired
+        } else if not_before > at {
+            Validity::NotYetValid
+        } else if not_after - at < EXPIRES_SOON {
+            Validity::ExpiresSoon
+        } else {
+            Validity::Valid
+        }
+    }
+
+    /// `valid`, `expires soon`, `not yet valid`, `expired`.
+    pub fn words(self) -> &'static str {
+        match self {
+            Validity::Valid => "valid",
+            Validity::ExpiresSoon => "expires soon",
+            Validity::NotYetValid => "not yet valid",
+            Validity::Expired => "expired",
+        }
+    }
 }
 
 /// One finding about one file.
@@ -76,6 +120,72 @@ impl Finding {
             ..Finding::error(code, file, message, help)
         }
     }
+
+    /// `error[CP801]: FILE: MESSAGE` and its help line, escaped for a terminal.
+    pub fn render(&self) -> String {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        format!(
+            "{severity}[{}]: {}: {}\n  = help: {}\n",
+            self.code.id(),
+            escape(&self.file),
+            escape(&self.message),
+            escape(&self.help)
+        )
+    }
+
+    /// The finding as one of `cpgen check --format json`'s diagnostics (a bundle file has
+    /// no source position: `primary` is null, `secondary` empty), escaped.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "code": self.code.id(),
+            "name": self.code.slug(),
+            "severity": self.severity,
+            "message": escape(&self.message),
+            "file": escape(&self.file),
+            "primary": null,
+            "secondary": [],
+            "help": escape(&self.help),
+        })
+    }
+}
+
+/// The finding for a tree that is not a bundle, judged by what every bundle — cpgen's or
+/// hand-made — has: files under `hosts/<host>/` and certificates. An empty directory, a
+/// directory of configs, a 0-byte or garbage file would otherwise pass with 0 errors.
+/// `manifest.json` is not required: a hand-made bundle has none.
+fn not_a_bundle(tree: &Tree, certificates: usize) -> Option<Finding> {
+    let has_hosts = tree.files.keys().any(|path| {
+        path.strip_prefix("hosts/")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(host, local)| !host.is_empty() && !local.is_empty())
+    });
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let files = plural(tree.files.len(), "file");
+    let what = match (has_hosts, certificates) {
+        (true, 1..) => return None,
+        _ if tree.files.is_empty() => "it holds no file".to_owned(),
+        (false, 0) => {
+            format!("it holds {files}, but no hosts/<host>/ directory and no certificate")
+        }
+        (true, 0) => format!("it holds {files}, but no certificate"),
+        (false, _) => format!(
+            "it holds {}, but no hosts/<host>/ directory",
+            plural(certificates, "certificate")
+        ),
+    };
+    Some(Finding::error(
+        Code::NotABundle,
+        "(bundle)",
+        format!(
+            "not a bundle: {what}; a bundle has a manifest.json, each machine's files under \
+             hosts/<host>/... and their certificates"
+        ),
+        "give the .tar.gz or directory that `cpgen bundle` wrote (-o or --out-dir), or a \
+         hand-made one in that layout; `cpgen check` is the command for a cluster.toml",
+    ))
 }
 
 /// Everything `cpgen verify` found.
@@ -95,43 +205,37 @@ impl VerifyReport {
         self.findings.iter().any(|f| f.severity == Severity::Error)
     }
 
-    /// The findings as text, one block each.
+    /// The findings as text, one block each, escaped for a terminal.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        for f in &self.findings {
-            let severity = match f.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-            };
-            out.push_str(&format!(
-                "{severity}[{}]: {}: {}\n  = help: {}\n",
-                f.code.id(),
-                f.file,
-                f.message,
-                f.help
-            ));
-        }
-        let errors = self
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .count();
+        let mut out: String = self.findings.iter().map(Finding::render).collect();
         out.push_str(&format!(
-            "{} files, {} certificates checked: {errors} errors, {} warnings\n",
+            "{} files, {} certificates checked: {} errors, {} warnings\n",
             self.files,
             self.certificates,
-            self.findings.len() - errors
+            self.count(Severity::Error),
+            self.count(Severity::Warning)
         ));
         out
     }
 
-    /// The findings as JSON.
+    /// Number of findings of `severity`.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    /// The report as JSON, shaped like `cpgen check --format json`: `valid`, the counts, and
+    /// `diagnostics` with check's fields; every string escaped.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
+            "valid": !self.has_errors(),
+            "errors": self.count(Severity::Error),
+            "warnings": self.count(Severity::Warning),
             "files": self.files,
             "certificates": self.certificates,
-            "errors": self.findings.iter().filter(|f| f.severity == Severity::Error).count(),
-            "findings": self.findings,
+            "diagnostics": self.findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
         })
     }
 }
@@ -157,6 +261,7 @@ pub fn verify_tree(
     mut findings: Vec<Finding>,
 ) -> VerifyReport {
     let certificates = checks::run(tree, plan, at, &mut findings);
+    findings.extend(not_a_bundle(tree, certificates));
     findings.sort_by(|a, b| (&a.file, a.code, &a.message).cmp(&(&b.file, b.code, &b.message)));
     findings.dedup();
     VerifyReport {
@@ -175,9 +280,14 @@ pub struct CertRow {
     pub host: String,
     /// Subject CN.
     pub common_name: String,
+    /// NotBefore.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
     /// NotAfter.
     #[serde(with = "time::serde::rfc3339")]
     pub expires: OffsetDateTime,
+    /// Where it stands at the time the table was made for.
+    pub status: Validity,
     /// Issuer CN.
     pub ca: String,
     /// Key algorithm.
@@ -186,13 +296,32 @@ pub struct CertRow {
     pub is_ca: bool,
 }
 
-/// Every certificate of the bundle at `path`, soonest expiry first, and the findings of
-/// reading it.
-pub fn certificate_table(path: &Utf8Path) -> Result<(Vec<CertRow>, Vec<Finding>), Error> {
+impl CertRow {
+    /// The row with every string from the bundle escaped.
+    fn escaped(&self) -> CertRow {
+        let e = |s: &str| escape(s).into_owned();
+        CertRow {
+            certificate: e(&self.certificate),
+            host: e(&self.host),
+            common_name: e(&self.common_name),
+            ca: e(&self.ca),
+            algorithm: e(&self.algorithm),
+            ..self.clone()
+        }
+    }
+}
+
+/// Every certificate of the bundle at `path` and where it stands at `at`, soonest expiry
+/// first, and the findings of reading it (among them CP814 when it is not a bundle).
+pub fn certificate_table(
+    path: &Utf8Path,
+    at: OffsetDateTime,
+) -> Result<(Vec<CertRow>, Vec<Finding>), Error> {
     let mut findings = Vec::new();
     let tree = read_bundle(path, &mut findings)?;
     let (hosts, _) = model::hosts(&tree);
     let material = material::collect(&tree, &hosts, &mut findings);
+    findings.extend(not_a_bundle(&tree, material.certs.len()));
     let mut rows: Vec<CertRow> = material
         .certs
         .into_iter()
@@ -204,7 +333,9 @@ pub fn certificate_table(path: &Utf8Path) -> Result<(Vec<CertRow>, Vec<Finding>)
                 .to_owned(),
             certificate: file,
             common_name: info.common_name,
+            not_before: info.not_before,
             expires: info.not_after,
+            status: Validity::at(info.not_before, info.not_after, at),
             ca: info.issuer_common_name,
             algorithm: info.algorithm,
             is_ca: info.is_ca,
@@ -214,14 +345,84 @@ pub fn certificate_table(path: &Utf8Path) -> Result<(Vec<CertRow>, Vec<Finding>)
     Ok((rows, findings))
 }
 
-/// `364d`, `23h`, `expired 3d ago`.
-pub fn residual(expires: OffsetDateTime, now: OffsetDateTime) -> String {
+/// The rows as the `cpgen certs` table, residual times from `at`, escaped for a terminal.
+pub fn render_table(rows: &[CertRow], at: OffsetDateTime) -> String {
+    let date = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let header = [
+        "CERTIFICATE",
+        "HOST",
+        "NOT BEFORE (UTC)",
+        "EXPIRES (UTC)",
+        "RESIDUAL TIME",
+        "STATUS",
+        "ISSUED BY",
+        "ALGORITHM",
+    ]
+    .map(str::to_owned);
+    let table: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            let r = r.escaped();
+            [
+                r.certificate,
+                r.host,
+                r.not_before.format(&date).unwrap_or_default(),
+                r.expires.format(&date).unwrap_or_default(),
+                residual(r.not_before, r.expires, at),
+                r.status.words().to_owned(),
+                if r.is_ca {
+                    format!("{} (CA)", r.ca)
+                } else {
+                    r.ca
+                },
+                r.algorithm,
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            table
+                .iter()
+                .chain([&header])
+                .map(|row| row[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&table) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The rows as JSON, every string escaped.
+pub fn table_json(rows: &[CertRow]) -> serde_json::Value {
+    serde_json::json!(rows.iter().map(CertRow::escaped).collect::<Vec<_>>())
+}
+
+/// `364d`, `23h`, `expired 3d ago`, `not yet valid (in 3d)`.
+pub fn residual(
+    not_before: OffsetDateTime,
+    expires: OffsetDateTime,
+    now: OffsetDateTime,
+) -> String {
+    let span = |left: Duration| match left.whole_days() {
+        0 => format!("{}h", left.whole_hours()),
+        days => format!("{days}d"),
+    };
+    if now < not_before {
+        return format!("not yet valid (in {})", span(not_before - now));
+    }
     let left = expires - now;
     if left.is_negative() {
         return format!("expired {}d ago", (-left).whole_days());
     }
-    match left.whole_days() {
-        0 => format!("{}h", left.whole_hours()),
-        days => format!("{days}d"),
-    }
+    span(left)
 }
