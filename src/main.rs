@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use cpgen::pki::{self, Ca, Secrets};
@@ -211,7 +211,13 @@ fn main() -> ExitCode {
 fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
     match command {
         Command::Init { path } => {
-            cpgen::init::write_starter_config(&path)?;
+            match cpgen::init::write_starter_config(&path) {
+                Err(Error::AlreadyExists { path }) => {
+                    eprintln!("cpgen: error: {path} already exists; init never replaces a config: give another path, e.g. `cpgen init new-cluster.toml`");
+                    return Ok(ExitCode::from(2));
+                }
+                other => other?,
+            }
             eprintln!("wrote {path}; edit it, then run `cpgen check {path}`");
             Ok(ExitCode::SUCCESS)
         }
@@ -236,7 +242,13 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
                         .exit()
                 }
             };
-            bundle(&config, &target, secrets, force, colour)
+            match bundle(&config, &target, secrets, force, colour) {
+                Err(Error::AlreadyExists { path }) => {
+                    eprintln!("cpgen: error: {path} already exists; pass --force to replace it");
+                    Ok(ExitCode::from(2))
+                }
+                other => other,
+            }
         }
         Command::Renew {
             config,
@@ -339,11 +351,16 @@ fn verify(
         }
         None => None,
     };
-    let report = cpgen::verify::verify_path(
+    let mut report = cpgen::verify::verify_path(
         bundle,
         plan.as_ref(),
         at.unwrap_or_else(OffsetDateTime::now_utc),
     )?;
+    if let Some(config) = config {
+        for finding in &mut report.findings {
+            finding.help = with_paths(&finding.help, config, bundle);
+        }
+    }
     match format {
         Format::Text => print_stdout(&report.render()),
         Format::Json => print_stdout(&format!("{:#}\n", report.to_json())),
@@ -353,6 +370,31 @@ fn verify(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Help texts name `CLUSTER.toml` and `-o OUT.tar.gz`; with the real paths at hand, the
+/// commands they suggest run as printed.
+fn with_paths(help: &str, config: &Utf8Path, bundle: &Utf8Path) -> String {
+    let output = if bundle.is_dir() {
+        format!("--out-dir {}", shell_word(bundle.as_str()))
+    } else {
+        format!("-o {}", shell_word(bundle.as_str()))
+    };
+    help.replace("-o OUT.tar.gz", &output)
+        .replace("CLUSTER.toml", &shell_word(config.as_str()))
+}
+
+/// `word` as one shell word: quoted when it holds anything a shell would split or expand.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-+=:,@%".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 fn certs(
@@ -402,7 +444,12 @@ fn renew(
         checked.plan.pki.cert_validity.days(),
         if new_keys.is_empty() { String::new() } else { format!(" ({} missing keys added)", new_keys.len()) }
     );
-    eprintln!("run `cpgen bundle {config}` to write the new certificates");
+    let stem = config.file_stem().unwrap_or("cluster");
+    eprintln!(
+        "run `cpgen bundle {} -o {} --force` (or --out-dir DIR) to write the new certificates",
+        shell_word(config.as_str()),
+        shell_word(&format!("{stem}.tar.gz"))
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -621,12 +621,19 @@ impl Audit<'_> {
                 missing.entry((cert_id, target)).or_insert(who);
             }
         }
+        // Against a config, a missing SAN means the bundle predates the config: cpgen
+        // computes every SAN a client dials, so building again is the whole fix.
+        let help = if plan.is_some() {
+            "the bundle was not built from this config: build it again with `cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`"
+        } else {
+            "re-issue the certificate with that name or address among its SANs"
+        };
         for ((cert_id, target), who) in missing {
             self.push(Finding::error(
                 Code::SanNotCovered,
                 &cert_id,
                 format!("{who} dials {target}, which this certificate's SANs do not cover"),
-                "re-issue the certificate with that name or address (cpgen computes every SAN a client dials)",
+                help,
             ));
         }
     }

@@ -1,0 +1,110 @@
+//! Messages that lead somewhere: every command cpgen suggests runs as printed, and a refusal
+//! says how to get past it. Each test runs the real binary in its own directory.
+
+mod util;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `cpgen ARGS` run in `dir`.
+fn cpgen_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cpgen"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// The first `` `cpgen …` `` command in `text`, split into its arguments (after `cpgen`).
+fn suggested(text: &str, start: &str) -> Vec<String> {
+    let from = text
+        .find(&format!("`{start}"))
+        .unwrap_or_else(|| panic!("no `{start}` in {text}"));
+    let rest = &text[from + 1..];
+    let command = &rest[..rest.find('`').unwrap()];
+    command
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn run_as_printed(dir: &Path, command: &[String]) -> Output {
+    let args: Vec<&str> = command.iter().map(String::as_str).collect();
+    cpgen_in(dir, &args)
+}
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cluster.toml"),
+        util::example_text("separate-cas"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn an_existing_bundle_is_refused_with_the_flag_that_replaces_it() {
+    let dir = setup();
+    let first = cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    assert_eq!(first.status.code(), Some(0), "{}", util::stderr(&first));
+    let again = cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    assert_eq!(again.status.code(), Some(2));
+    let text = util::stderr(&again);
+    assert!(text.contains("b.tar.gz already exists"), "{text}");
+    assert!(text.contains("--force"), "{text}");
+    let forced = cpgen_in(
+        dir.path(),
+        &["bundle", "cluster.toml", "-o", "b.tar.gz", "--force"],
+    );
+    assert_eq!(forced.status.code(), Some(0), "{}", util::stderr(&forced));
+
+    let init = cpgen_in(dir.path(), &["init", "cluster.toml"]);
+    assert_eq!(init.status.code(), Some(2));
+    let command = suggested(&util::stderr(&init), "cpgen init");
+    let out = run_as_printed(dir.path(), &command);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+}
+
+#[test]
+fn renew_suggests_a_bundle_command_that_runs_as_printed() {
+    let dir = setup();
+    let out = cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    let renew = cpgen_in(dir.path(), &["renew", "cluster.toml"]);
+    assert_eq!(renew.status.code(), Some(0), "{}", util::stderr(&renew));
+    let command = suggested(&util::stderr(&renew), "cpgen bundle");
+    assert!(
+        command.iter().any(|a| a == "-o" || a == "--out-dir"),
+        "{command:?}"
+    );
+    let out = run_as_printed(dir.path(), &command);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+}
+
+#[test]
+fn verify_against_a_newer_config_says_which_bundle_command_fixes_it() {
+    let dir = setup();
+    let out = cpgen_in(dir.path(), &["bundle", "cluster.toml", "--out-dir", "tree"]);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    // A master moves; the bundle on disk is now stale.
+    let text = std::fs::read_to_string(dir.path().join("cluster.toml")).unwrap();
+    let moved = text.replace("10.10.10.82", "10.10.10.83");
+    assert_ne!(text, moved);
+    std::fs::write(dir.path().join("cluster.toml"), moved).unwrap();
+    let stale = cpgen_in(dir.path(), &["verify", "tree", "--config", "cluster.toml"]);
+    assert_eq!(stale.status.code(), Some(1));
+    let report = util::stdout(&stale);
+    assert!(report.contains("CP805"), "{report}");
+    assert!(!report.contains("re-issue"), "{report}");
+    let command = suggested(&report, "cpgen bundle");
+    assert_eq!(
+        command,
+        ["bundle", "cluster.toml", "--out-dir", "tree", "--force"]
+    );
+    let out = run_as_printed(dir.path(), &command);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    let fresh = cpgen_in(dir.path(), &["verify", "tree", "--config", "cluster.toml"]);
+    assert_eq!(fresh.status.code(), Some(0), "{}", util::stdout(&fresh));
+}
