@@ -1,13 +1,14 @@
 //! The raw configuration: `cluster.toml` as written, every user value with its source span,
-//! nothing resolved or checked beyond TOML syntax and value types. Unknown keys are
-//! collected (all of them, with a "did you mean" hint) rather than stopping at the first.
+//! nothing resolved or checked beyond TOML syntax and value types. Values of the wrong type
+//! and unknown keys are collected (all of them, in TOML's words, with a hint) rather than
+//! stopping at the first; a wrong-typed value is left out, so the rest is still validated.
 
 use std::ops::Range;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
-use toml::de::{DeTable, DeValue};
+use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
 use crate::diag::{did_you_mean, Code, Diagnostic, Report};
@@ -120,6 +121,8 @@ pub struct Config {
     source: String,
     raw: RawConfig,
     parse_findings: Vec<Diagnostic>,
+    /// Where the values left out for their type were: see [`Config::wrong_typed_within`].
+    wrong_typed: Vec<String>,
 }
 
 impl Config {
@@ -155,30 +158,40 @@ impl Config {
         Config::parse(path.as_str(), &text)
     }
 
-    /// Parses configuration text; `source_name` names it in diagnostics.
+    /// Parses configuration text; `source_name` names it in diagnostics. Bad TOML syntax is
+    /// [`Error::Invalid`]; a value of the wrong type or an unknown key is a finding in
+    /// [`Config::parse_findings`], and a wrong-typed value is left out of [`Config::raw`].
     pub fn parse(source_name: &str, text: &str) -> Result<Config, Error> {
         let invalid = |findings| Error::Invalid(Box::new(Report::new(source_name, text, findings)));
-        let (document, syntax_errors) = DeTable::parse_recoverable(text);
+        let (mut document, syntax_errors) = DeTable::parse_recoverable(text);
         // Only the first syntax error: after it, the parser's recovery guesses, and its
         // later complaints are often about text that is fine.
         if let Some(first) = syntax_errors.first() {
             return Err(invalid(vec![toml_error(first)]));
         }
+        // Types are checked here rather than left to serde, which stops at the first
+        // mismatch and names it in Rust's words; the mismatched values are removed so that
+        // the rest still deserializes and is validated in the same run.
+        let mut types = TypeCheck::default();
+        types.table(document.get_mut(), "", "");
         let mut ignored = Vec::new();
         let raw = serde_ignored::deserialize(toml::Deserializer::from(document.clone()), |path| {
             ignored.push(key_path(&path))
         });
         let raw = raw.map_err(|e| invalid(vec![toml_error(&e)]))?;
-        let mut parse_findings: Vec<Diagnostic> = ignored
-            .iter()
-            .map(|path| unknown_key(document.get_ref(), path))
-            .collect();
+        let mut parse_findings = types.findings;
+        parse_findings.extend(
+            ignored
+                .iter()
+                .map(|path| unknown_key(document.get_ref(), path)),
+        );
         parse_findings.sort_by_key(|d| d.primary.as_ref().map(|l| l.span.start));
         Ok(Config {
             source_name: source_name.to_owned(),
             source: text.to_owned(),
             raw,
             parse_findings,
+            wrong_typed: types.dropped,
         })
     }
 
@@ -197,9 +210,23 @@ impl Config {
         &self.source
     }
 
-    /// Findings of the parse that do not stop validation (unknown keys).
+    /// Findings of the parse that do not stop validation (wrong types, unknown keys).
     pub fn parse_findings(&self) -> &[Diagnostic] {
         &self.parse_findings
+    }
+
+    /// Whether a value at `path`, or anywhere under it, was written but left out of
+    /// [`Config::raw`] for its type. `path` is dotted, with the indices of the arrays in
+    /// [`Config::raw`]: `masters.0.name` is the `name` of `raw().masters[0]`. Rules use it so
+    /// that a value reported as wrong-typed is not reported again as missing.
+    pub fn wrong_typed_within(&self, path: &str) -> bool {
+        // A removed array item is recorded as `masters[4]`, by its place as written: it
+        // has no index in the cleaned arrays, and only counts as "under `masters`".
+        self.wrong_typed.iter().any(|dropped| {
+            dropped
+                .strip_prefix(path)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
     }
 
     /// The default secrets file beside a config file: `<dir>/<stem>.secrets.toml`.
@@ -273,10 +300,14 @@ fn unknown_key(document: &DeTable<'_>, path: &[Step]) -> Diagnostic {
     .at(key_span(document, path), "not a cpgen setting");
     let elsewhere = SECTIONS
         .iter()
-        .find(|(other, _)| *other != section && fields_at(other).contains(&key));
+        .map(|other| other.name)
+        .find(|other| *other != section && fields_at(other).contains(&key));
     diagnostic = if let Some(suggestion) = did_you_mean(key, known.iter().copied()) {
-        diagnostic.help(format!("did you mean `{suggestion}`?"))
-    } else if let Some((other, _)) = elsewhere {
+        diagnostic.help(format!(
+            "did you mean `{}`?",
+            written_as(&section, suggestion)
+        ))
+    } else if let Some(other) = elsewhere {
         diagnostic.help(format!("`{key}` belongs in [{other}]"))
     } else {
         diagnostic.help(format!("known keys here: {}", known.join(", ")))
@@ -298,26 +329,346 @@ fn section_name(parents: &[Step]) -> String {
 
 type FieldList = fn() -> &'static [&'static str];
 
-/// Every table of the schema, by its dotted name.
-const SECTIONS: &[(&str, FieldList)] = &[
-    ("", fields_of::<RawConfig>),
-    ("cluster", fields_of::<RawCluster>),
-    ("network", fields_of::<RawNetwork>),
-    ("api", fields_of::<RawApi>),
-    ("masters", fields_of::<RawHost>),
-    ("workers", fields_of::<RawHost>),
-    ("load_balancer", fields_of::<RawLoadBalancer>),
-    ("load_balancer.hosts", fields_of::<RawHost>),
-    ("etcd", fields_of::<RawEtcd>),
-    ("pki", fields_of::<RawPki>),
+/// The TOML type a key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    String,
+    Integer,
+    /// An array of strings.
+    Strings,
+    /// A table: the section of that dotted name.
+    Table(&'static str),
+    /// An array of tables, each the section of that dotted name.
+    Tables(&'static str),
+}
+
+impl Kind {
+    fn describe(self) -> String {
+        match self {
+            Kind::String => "a string".to_owned(),
+            Kind::Integer => "an integer".to_owned(),
+            Kind::Strings => "an array of strings".to_owned(),
+            Kind::Table(section) => format!("a table ([{section}])"),
+            Kind::Tables(section) => format!("an array of tables ([[{section}]])"),
+        }
+    }
+}
+
+/// One table of the schema: its dotted name, the keys its struct asks for, and the TOML
+/// type of each key (checked against the struct by a unit test).
+struct Section {
+    name: &'static str,
+    fields: FieldList,
+    kinds: &'static [(&'static str, Kind)],
+}
+
+const HOST: &[(&str, Kind)] = &[("name", Kind::String), ("address", Kind::String)];
+
+/// Every table of the schema.
+const SECTIONS: &[Section] = &[
+    Section {
+        name: "",
+        fields: fields_of::<RawConfig>,
+        kinds: &[
+            ("cluster", Kind::Table("cluster")),
+            ("network", Kind::Table("network")),
+            ("api", Kind::Table("api")),
+            ("masters", Kind::Tables("masters")),
+            ("load_balancer", Kind::Table("load_balancer")),
+            ("etcd", Kind::Table("etcd")),
+            ("pki", Kind::Table("pki")),
+            ("workers", Kind::Tables("workers")),
+        ],
+    },
+    Section {
+        name: "cluster",
+        fields: fields_of::<RawCluster>,
+        kinds: &[
+            ("name", Kind::String),
+            ("kubernetes_version", Kind::String),
+            ("dns_domain", Kind::String),
+        ],
+    },
+    Section {
+        name: "network",
+        fields: fields_of::<RawNetwork>,
+        kinds: &[
+            ("service_cidr", Kind::String),
+            ("pod_cidr", Kind::String),
+            ("node_port_range", Kind::String),
+            ("host_cidrs", Kind::Strings),
+        ],
+    },
+    Section {
+        name: "api",
+        fields: fields_of::<RawApi>,
+        kinds: &[
+            ("endpoint", Kind::String),
+            ("port", Kind::Integer),
+            ("bind_port", Kind::Integer),
+            ("extra_sans", Kind::Strings),
+            ("components_via", Kind::String),
+            ("admission_plugins", Kind::Strings),
+            ("authorization_modes", Kind::Strings),
+        ],
+    },
+    Section {
+        name: "masters",
+        fields: fields_of::<RawHost>,
+        kinds: HOST,
+    },
+    Section {
+        name: "workers",
+        fields: fields_of::<RawHost>,
+        kinds: HOST,
+    },
+    Section {
+        name: "load_balancer",
+        fields: fields_of::<RawLoadBalancer>,
+        kinds: &[
+            ("mode", Kind::String),
+            ("bind_port", Kind::Integer),
+            ("health_check", Kind::String),
+            ("vip", Kind::String),
+            ("vip_interface", Kind::String),
+            ("hosts", Kind::Tables("load_balancer.hosts")),
+        ],
+    },
+    Section {
+        name: "load_balancer.hosts",
+        fields: fields_of::<RawHost>,
+        kinds: HOST,
+    },
+    Section {
+        name: "etcd",
+        fields: fields_of::<RawEtcd>,
+        kinds: &[
+            ("client_port", Kind::Integer),
+            ("peer_port", Kind::Integer),
+            ("initial_cluster_token", Kind::String),
+            ("data_dir", Kind::String),
+        ],
+    },
+    Section {
+        name: "pki",
+        fields: fields_of::<RawPki>,
+        kinds: &[
+            ("key_algorithm", Kind::String),
+            ("service_account_key_algorithm", Kind::String),
+            ("ca_validity_days", Kind::Integer),
+            ("cert_validity_days", Kind::Integer),
+            ("layout", Kind::String),
+        ],
+    },
 ];
+
+fn section_at(name: &str) -> Option<&'static Section> {
+    SECTIONS.iter().find(|section| section.name == name)
+}
 
 /// The keys a table accepts; empty for a path that is not a table of the schema.
 fn fields_at(section: &str) -> &'static [&'static str] {
+    section_at(section).map_or(&[], |section| (section.fields)())
+}
+
+fn kind_at(section: &str, key: &str) -> Option<Kind> {
+    let kinds = section_at(section)?.kinds;
+    kinds.iter().find(|(k, _)| *k == key).map(|(_, kind)| *kind)
+}
+
+/// How a key is written where it is suggested: a table as its header, so that a mistyped
+/// `[master]` is told to write `[[masters]]`, not `masters`.
+fn written_as(section: &str, key: &str) -> String {
+    match kind_at(section, key) {
+        Some(Kind::Table(name)) => format!("[{name}]"),
+        Some(Kind::Tables(name)) => format!("[[{name}]]"),
+        _ => key.to_owned(),
+    }
+}
+
+/// "a string", "an integer", ... for a value as written, in TOML's names for its types.
+fn found(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a datetime",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// The wrong-typed values of a document, found by walking it against [`SECTIONS`]; each is
+/// reported and removed. Unknown keys are left for serde_ignored to report.
+#[derive(Default)]
+struct TypeCheck {
+    findings: Vec<Diagnostic>,
+    /// Where the removed values were: see [`Config::wrong_typed_within`].
+    dropped: Vec<String>,
+}
+
+impl TypeCheck {
+    /// Checks `table`, the section named `section`, found at dotted `path`.
+    fn table(&mut self, table: &mut DeTable<'_>, section: &str, path: &str) {
+        let mut drop = Vec::new();
+        for (key, value) in table.iter_mut() {
+            let name = key.get_ref().as_ref();
+            let Some(kind) = kind_at(section, name) else {
+                continue;
+            };
+            let path = join(path, name);
+            if !self.value(value, kind, section, name, &path) {
+                drop.push(name.to_owned());
+                self.dropped.push(path);
+            }
+        }
+        for key in drop {
+            table.remove(key.as_str());
+        }
+    }
+
+    /// Checks one value against its key's `kind`; false when it is to be removed.
+    fn value(
+        &mut self,
+        value: &mut Spanned<DeValue<'_>>,
+        kind: Kind,
+        section: &str,
+        key: &str,
+        path: &str,
+    ) -> bool {
+        let span = value.span();
+        // Only formatted for a finding: a file of thousands of hosts is checked key by key.
+        let what = || match section {
+            "" => format!("`{key}`"),
+            s if section_is_array(s) => format!("`{key}` in [[{s}]]"),
+            s => format!("`{key}` in [{s}]"),
+        };
+        match (kind, value.get_mut()) {
+            (Kind::String, DeValue::String(_)) => true,
+            (Kind::Integer, DeValue::Integer(n)) => {
+                if i64::from_str_radix(n.as_str(), n.radix()).is_ok() {
+                    return true;
+                }
+                self.findings.push(
+                    Diagnostic::error(
+                        Code::WrongType,
+                        format!("{} is out of range for a TOML integer", what()),
+                    )
+                    .at(Some(span), "out of range")
+                    .help("TOML integers are 64-bit: from -9223372036854775808 to 9223372036854775807"),
+                );
+                false
+            }
+            (Kind::Strings, DeValue::Array(items)) => {
+                let old = std::mem::replace(items, DeArray::new());
+                let mut kept = Vec::with_capacity(old.len());
+                for (i, item) in old.into_iter().enumerate() {
+                    if matches!(item.get_ref(), DeValue::String(_)) {
+                        kept.push(item);
+                        continue;
+                    }
+                    self.findings.push(
+                        Diagnostic::error(
+                            Code::WrongType,
+                            format!(
+                                "{} must be an array of strings, but item {} is {}",
+                                what(),
+                                i + 1,
+                                found(item.get_ref())
+                            ),
+                        )
+                        .at(Some(item.span()), "expected a string")
+                        .help("put each item in quotes"),
+                    );
+                    self.dropped.push(format!("{path}[{i}]"));
+                }
+                *items = kept.into_iter().collect();
+                true
+            }
+            (Kind::Table(name), DeValue::Table(table)) => {
+                self.table(table, name, path);
+                true
+            }
+            (Kind::Tables(name), DeValue::Array(entries)) => {
+                let old = std::mem::replace(entries, DeArray::new());
+                let mut kept = Vec::with_capacity(old.len());
+                for (i, mut entry) in old.into_iter().enumerate() {
+                    if let DeValue::Table(table) = entry.get_mut() {
+                        self.table(table, name, &format!("{path}.{}", kept.len()));
+                        kept.push(entry);
+                        continue;
+                    }
+                    self.findings.push(
+                        Diagnostic::error(
+                            Code::WrongType,
+                            format!(
+                                "{} must be an array of tables, but entry {} is {}",
+                                what(),
+                                i + 1,
+                                found(entry.get_ref())
+                            ),
+                        )
+                        .at(Some(entry.span()), "expected a table")
+                        .help(format!(
+                            "write each entry as a `[[{name}]]` header with its keys below it"
+                        )),
+                    );
+                    self.dropped.push(format!("{path}[{i}]"));
+                }
+                *entries = kept.into_iter().collect();
+                true
+            }
+            (kind, other) => {
+                let given = found(other);
+                let help = match kind {
+                    Kind::Tables(name) => {
+                        format!("write `[[{name}]]`, with double brackets, above each entry")
+                    }
+                    Kind::Table(name) => format!("write the settings under a `[{name}]` header"),
+                    Kind::Strings if matches!(other, DeValue::String(_)) => {
+                        format!("write a list, even of one: `{key} = [\"...\"]`")
+                    }
+                    Kind::String if !matches!(other, DeValue::Table(_) | DeValue::Array(_)) => {
+                        format!("put the value in quotes: `{key} = \"...\"`")
+                    }
+                    Kind::Integer if matches!(other, DeValue::String(_)) => {
+                        "write the number without quotes".to_owned()
+                    }
+                    _ => {
+                        "see the config reference in README.md for the type of each key".to_owned()
+                    }
+                };
+                self.findings.push(
+                    Diagnostic::error(
+                        Code::WrongType,
+                        format!("{} must be {}, found {given}", what(), kind.describe()),
+                    )
+                    // A table's span is its header (or, for a dotted key, the key), so
+                    // `[masters]` itself is underlined.
+                    .at(Some(span), format!("expected {}", kind.describe()))
+                    .help(help),
+                );
+                false
+            }
+        }
+    }
+}
+
+/// Whether the section named `name` is the element of an array of tables.
+fn section_is_array(name: &str) -> bool {
     SECTIONS
         .iter()
-        .find(|(name, _)| *name == section)
-        .map_or(&[], |(_, fields)| fields())
+        .flat_map(|section| section.kinds)
+        .any(|(_, kind)| matches!(kind, Kind::Tables(n) if *n == name))
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn key_span(document: &DeTable<'_>, path: &[Step]) -> Option<Range<usize>> {
@@ -425,15 +776,106 @@ mod tests {
     }
 
     #[test]
-    fn wrong_types_and_bad_syntax_are_diagnostics() {
-        for (text, code) in [
-            ("[api]\nport = \"x\"\n", Code::WrongType),
-            ("[api\n", Code::TomlSyntax),
-        ] {
-            let Err(Error::Invalid(report)) = Config::parse("c.toml", text) else {
-                panic!("{text} parsed")
-            };
-            assert_eq!(report.diagnostics()[0].code, code, "{text}");
+    fn bad_syntax_stops_the_parse_and_wrong_types_do_not() {
+        let Err(Error::Invalid(report)) = Config::parse("c.toml", "[api\n") else {
+            panic!("bad syntax parsed")
+        };
+        assert_eq!(report.diagnostics()[0].code, Code::TomlSyntax);
+        let config = Config::parse("c.toml", "[api]\nport = \"x\"\nbind_port = 7443\n").unwrap();
+        assert_eq!(config.parse_findings().len(), 1);
+        assert_eq!(config.parse_findings()[0].code, Code::WrongType);
+        let api = config.raw().api.as_ref().unwrap().get_ref();
+        assert!(api.port.is_none(), "the wrong-typed value is left out");
+        assert_eq!(api.bind_port.as_ref().map(|p| *p.get_ref()), Some(7443));
+    }
+
+    #[test]
+    fn the_schema_has_every_field_of_the_structs_and_no_other() {
+        for section in SECTIONS {
+            let mut fields = (section.fields)().to_vec();
+            let mut kinds: Vec<&str> = section.kinds.iter().map(|(key, _)| *key).collect();
+            fields.sort_unstable();
+            kinds.sort_unstable();
+            assert_eq!(fields, kinds, "[{}]", section.name);
+            for (key, kind) in section.kinds {
+                if let Kind::Table(name) | Kind::Tables(name) = kind {
+                    let expected = if section.name.is_empty() {
+                        key.to_string()
+                    } else {
+                        format!("{}.{key}", section.name)
+                    };
+                    assert_eq!(*name, expected, "[{}] {key}", section.name);
+                }
+            }
         }
+    }
+
+    /// Writes a value of the schema's type for every key of `section`, recursing into
+    /// tables, so that a wrong kind in the schema (an integer field listed as a string)
+    /// makes serde reject the document.
+    fn sample(section: &str, out: &mut String) {
+        let mut tables = Vec::new();
+        for (key, kind) in section_at(section).unwrap().kinds {
+            match kind {
+                Kind::String => out.push_str(&format!("{key} = \"x\"\n")),
+                Kind::Integer => out.push_str(&format!("{key} = 1\n")),
+                Kind::Strings => out.push_str(&format!("{key} = [\"x\"]\n")),
+                Kind::Table(name) => tables.push(format!("[{name}]\n{}", sample_of(name))),
+                Kind::Tables(name) => tables.push(format!("[[{name}]]\n{}", sample_of(name))),
+            }
+        }
+        for table in tables {
+            out.push_str(&table);
+        }
+    }
+
+    fn sample_of(section: &str) -> String {
+        let mut out = String::new();
+        sample(section, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_value_of_the_schemas_type_for_every_key_deserializes() {
+        let text = sample_of("");
+        assert!(text.contains("[[load_balancer.hosts]]"), "{text}");
+        let config = Config::parse("c.toml", &text).unwrap();
+        assert_eq!(config.parse_findings(), [], "{text}");
+        let raw = config.raw();
+        assert_eq!(raw.masters.len(), 1);
+        let lb = raw.load_balancer.as_ref().unwrap().get_ref();
+        assert_eq!(lb.hosts.len(), 1);
+        assert!(raw
+            .pki
+            .as_ref()
+            .unwrap()
+            .get_ref()
+            .ca_validity_days
+            .is_some());
+        assert!(raw.network.as_ref().unwrap().get_ref().host_cidrs.is_some());
+    }
+
+    #[test]
+    fn left_out_values_are_found_by_their_path_in_the_raw_config() {
+        let text = "masters = [5, { name = 1, address = \"10.0.0.1\" }]\n[network]\nhost_cidrs = [\"10.0.0.0/8\", 2]\n";
+        let config = Config::parse("c.toml", text).unwrap();
+        assert_eq!(
+            config.parse_findings().len(),
+            3,
+            "{:#?}",
+            config.parse_findings()
+        );
+        // The second entry, as written, is the first left in the raw config.
+        assert_eq!(config.raw().masters.len(), 1);
+        assert!(config.wrong_typed_within("masters.0.name"));
+        assert!(!config.wrong_typed_within("masters.0.address"));
+        assert!(!config.wrong_typed_within("masters.1.name"));
+        assert!(config.wrong_typed_within("masters"));
+        assert!(config.wrong_typed_within("network"));
+        assert!(config.wrong_typed_within("network.host_cidrs"));
+        assert!(!config.wrong_typed_within("net"));
+        assert!(!config.wrong_typed_within("workers"));
+        let cidrs = config.raw().network.as_ref().unwrap().get_ref();
+        assert_eq!(cidrs.host_cidrs.as_ref().unwrap().get_ref().len(), 1);
     }
 }

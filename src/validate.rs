@@ -51,6 +51,7 @@ impl Config {
 pub fn validate(config: &Config) -> Result<Checked, Error> {
     let mut rules = Rules {
         findings: config.parse_findings().to_vec(),
+        config,
     };
     let draft = rules.draft(config.raw());
     rules.cross_check(config.raw(), &draft);
@@ -69,8 +70,10 @@ pub fn validate(config: &Config) -> Result<Checked, Error> {
     }
 }
 
-struct Rules {
+struct Rules<'c> {
     findings: Vec<Diagnostic>,
+    /// Only to ask which values were left out for their type.
+    config: &'c Config,
 }
 
 /// Which list a host was written in.
@@ -87,6 +90,14 @@ impl HostKind {
             HostKind::Master => "[[masters]]",
             HostKind::LoadBalancer => "[[load_balancer.hosts]]",
             HostKind::Worker => "[[workers]]",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            HostKind::Master => "masters",
+            HostKind::LoadBalancer => "load_balancer.hosts",
+            HostKind::Worker => "workers",
         }
     }
 }
@@ -151,7 +162,7 @@ fn section<T: Default + Clone>(value: &Option<Spanned<T>>) -> (Cow<'_, T>, Span)
     (section, span(value))
 }
 
-impl Rules {
+impl Rules<'_> {
     fn push(&mut self, diagnostic: Diagnostic) {
         self.findings.push(diagnostic);
     }
@@ -350,13 +361,15 @@ impl Rules {
     }
 
     fn hosts(&mut self, hosts: &[Spanned<RawHost>], kind: HostKind) -> Vec<DraftHost> {
-        hosts.iter().map(|host| self.host(host, kind)).collect()
+        let entries = hosts.iter().enumerate();
+        entries.map(|(i, host)| self.host(host, kind, i)).collect()
     }
 
-    fn host(&mut self, host: &Spanned<RawHost>, kind: HostKind) -> DraftHost {
+    fn host(&mut self, host: &Spanned<RawHost>, kind: HostKind, index: usize) -> DraftHost {
         let raw = host.get_ref();
         for (key, value) in [("name", &raw.name), ("address", &raw.address)] {
-            if value.is_none() {
+            let path = format!("{}.{index}.{key}", kind.key());
+            if value.is_none() && !self.config.wrong_typed_within(&path) {
                 self.push(
                     Diagnostic::error(
                         Code::MissingKey,
@@ -606,11 +619,18 @@ impl Rules {
                 "there is no virtual IP, so clients will dial the HAProxy on the first master only",
             ),
         };
-        self.push(
-            Diagnostic::warning(Code::NoLoadBalancer, format!("the API endpoint is not highly available: {why}"))
-                .at(Some(fallback.span.clone()), "the API endpoint defaults to this host")
-                .help("set `api.endpoint` to a name that resolves to every load balancer, or use mode = \"on-masters\" with a `vip`"),
-        );
+        // A default is no finding of its own when what was written instead had the wrong type.
+        let written = ["api.endpoint", "load_balancer"];
+        if !written
+            .iter()
+            .any(|path| self.config.wrong_typed_within(path))
+        {
+            self.push(
+                Diagnostic::warning(Code::NoLoadBalancer, format!("the API endpoint is not highly available: {why}"))
+                    .at(Some(fallback.span.clone()), "the API endpoint defaults to this host")
+                    .help("set `api.endpoint` to a name that resolves to every load balancer, or use mode = \"on-masters\" with a `vip`"),
+            );
+        }
         fallback.address.map(|a| San::Ip(a.ip()))
     }
 
@@ -880,7 +900,7 @@ impl Draft {
 }
 
 /// Cross-cutting rules: they compare values that each parsed on their own.
-impl Rules {
+impl Rules<'_> {
     fn cross_check(&mut self, raw: &RawConfig, draft: &Draft) {
         self.etcd_members(draft);
         self.unique_hosts(draft);
@@ -899,11 +919,14 @@ impl Rules {
         let n = draft.masters.len();
         let last = draft.masters.last().map(|m| m.span.clone());
         if n == 0 {
-            self.push(
-                Diagnostic::error(Code::NoMasters, "the cluster has no masters")
-                    .at(Some(0..0), "no [[masters]] in this file")
-                    .help("add a [[masters]] entry with `name` and `address` for each control-plane machine (3 for HA)"),
-            );
+            // `[masters]` or `masters = 3` is reported as a wrong type, not as no masters.
+            if !self.config.wrong_typed_within("masters") {
+                self.push(
+                    Diagnostic::error(Code::NoMasters, "the cluster has no masters")
+                        .at(Some(0..0), "no [[masters]] in this file")
+                        .help("add a [[masters]] entry with `name` and `address` for each control-plane machine (3 for HA)"),
+                );
+            }
         } else if n.is_multiple_of(2) {
             let tolerance = (n - 1) / 2;
             self.push(

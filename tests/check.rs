@@ -281,3 +281,208 @@ fn every_command_has_help() {
         "a missing argument is a usage error"
     );
 }
+
+/// Three masters, so that a config fragment placed before them validates on its own.
+const THREE_MASTERS: &str = "
+[[masters]]
+name = \"kubem00\"
+address = \"10.10.10.80\"
+
+[[masters]]
+name = \"kubem01\"
+address = \"10.10.10.81\"
+
+[[masters]]
+name = \"kubem02\"
+address = \"10.10.10.82\"
+
+[[load_balancer.hosts]]
+name = \"lb\"
+address = \"10.10.10.2\"
+";
+
+/// [`THREE_MASTERS`] without the load balancer.
+fn masters_only() -> &'static str {
+    THREE_MASTERS
+        .split("[[load_balancer.hosts]]")
+        .next()
+        .unwrap_or_default()
+}
+
+/// Every finding of `text` as (code, the text it points at, 1-based line, message, help).
+fn findings_of(text: &str) -> Vec<(String, String, usize, String, String)> {
+    let result = cpgen::Config::parse("t.toml", text).and_then(|c| c.validate());
+    let report = match result {
+        Err(cpgen::Error::Invalid(report)) => *report,
+        Ok(checked) => checked.report,
+        Err(other) => panic!("not a report: {other}"),
+    };
+    report
+        .diagnostics()
+        .iter()
+        .map(|d| {
+            let span = d.primary.as_ref().map_or(0..0, |l| l.span.clone());
+            let line = text[..span.start].matches('\n').count() + 1;
+            (
+                d.code.id().to_owned(),
+                text[span].to_owned(),
+                line,
+                d.message.clone(),
+                d.help.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn codes(findings: &[(String, String, usize, String, String)]) -> Vec<&str> {
+    findings.iter().map(|f| f.0.as_str()).collect()
+}
+
+const SERDE_WORDS: [&str; 6] = [
+    "invalid type",
+    "i64",
+    "map",
+    "sequence",
+    "floating point",
+    "expected a string",
+];
+
+#[test]
+fn every_wrong_type_is_reported_in_one_run_in_toml_words() {
+    let text = format!(
+        "[cluster]\nkubernetes_version = 1.31\nname = true\n\n[api]\nport = \"6443\"\nextra_sans = \"k8s.example\"\nendpont = \"k8s.example\"\n\n[network]\npod_cidr = \"10.300.0.0/16\"\n\n[etcd]\nclient_port = {{ port = 2379 }}\n{THREE_MASTERS}"
+    );
+    let findings = findings_of(&text);
+    let wrong: Vec<_> = findings.iter().filter(|f| f.0 == "CP002").collect();
+    let places: Vec<(&str, usize)> = wrong.iter().map(|f| (f.1.as_str(), f.2)).collect();
+    assert_eq!(
+        places,
+        [
+            ("1.31", 2),
+            ("true", 3),
+            ("\"6443\"", 6),
+            ("\"k8s.example\"", 7),
+            ("{ port = 2379 }", 14)
+        ],
+        "{findings:#?}"
+    );
+    let messages: Vec<&str> = wrong.iter().map(|f| f.3.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "`kubernetes_version` in [cluster] must be a string, found a float",
+            "`name` in [cluster] must be a string, found a boolean",
+            "`port` in [api] must be an integer, found a string",
+            "`extra_sans` in [api] must be an array of strings, found a string",
+            "`client_port` in [etcd] must be an integer, found a table",
+        ]
+    );
+    for (_, _, _, message, help) in &wrong {
+        for word in SERDE_WORDS {
+            assert!(
+                !message.contains(word) && !help.contains(word),
+                "{message} / {help}"
+            );
+        }
+    }
+    // The rest of the file is still checked in the same run.
+    assert!(codes(&findings).contains(&"CP003"), "{findings:#?}");
+    assert!(codes(&findings).contains(&"CP201"), "{findings:#?}");
+    assert_eq!(findings.len(), 7, "{findings:#?}");
+}
+
+#[test]
+fn a_wrong_item_in_an_array_is_reported_and_the_others_still_checked() {
+    let text =
+        format!("[network]\nhost_cidrs = [\"10.10.10.0/24\", 1, \"bogus\"]\n{THREE_MASTERS}");
+    let findings = findings_of(&text);
+    assert_eq!(codes(&findings), ["CP002", "CP201"], "{findings:#?}");
+    assert_eq!(findings[0].1, "1");
+    assert_eq!(findings[0].2, 2);
+    assert_eq!(
+        findings[0].3,
+        "`host_cidrs` in [network] must be an array of strings, but item 2 is an integer"
+    );
+    assert_eq!(findings[1].1, "\"bogus\"");
+}
+
+#[test]
+fn an_array_of_tables_written_as_a_table_says_to_use_double_brackets() {
+    let masters_table = "[masters]\nname = \"kubem00\"\naddress = \"10.10.10.80\"\n";
+    let findings = findings_of(masters_table);
+    // Not also "the cluster has no masters": there is one, written the wrong way.
+    assert_eq!(codes(&findings), ["CP002"], "{findings:#?}");
+    let (_, at, line, message, help) = &findings[0];
+    assert_eq!((at.as_str(), *line), ("[masters]", 1));
+    assert_eq!(
+        message,
+        "`masters` must be an array of tables ([[masters]]), found a table"
+    );
+    assert!(help.contains("`[[masters]]`"), "{help}");
+
+    let findings = findings_of("masters = 3\n");
+    assert_eq!(codes(&findings), ["CP002"], "{findings:#?}");
+    assert_eq!(findings[0].1, "3");
+    assert!(findings[0].4.contains("`[[masters]]`"), "{findings:#?}");
+
+    for (text, at, expected) in [
+        ("[workers]\nname = \"w\"\n", "[workers]", "[[workers]]"),
+        (
+            "[load_balancer.hosts]\nname = \"lb\"\n",
+            "[load_balancer.hosts]",
+            "[[load_balancer.hosts]]",
+        ),
+    ] {
+        let findings = findings_of(&format!("{text}{}", masters_only()));
+        let wrong: Vec<_> = findings.iter().filter(|f| f.0 == "CP002").collect();
+        assert_eq!(wrong.len(), 1, "{text}: {findings:#?}");
+        assert_eq!(wrong[0].1, at, "{text}");
+        assert!(wrong[0].4.contains(expected), "{text}: {}", wrong[0].4);
+    }
+}
+
+#[test]
+fn a_mistyped_array_of_tables_key_suggests_its_header() {
+    for (text, suggestion) in [
+        ("[master]\nname = \"x\"\n", "did you mean `[[masters]]`?"),
+        ("[[master]]\nname = \"x\"\n", "did you mean `[[masters]]`?"),
+        ("[worker]\nname = \"x\"\n", "did you mean `[[workers]]`?"),
+        ("[netwrok]\n", "did you mean `[network]`?"),
+    ] {
+        let findings = findings_of(&format!("{text}{THREE_MASTERS}"));
+        assert_eq!(codes(&findings), ["CP003"], "{text}: {findings:#?}");
+        assert_eq!(findings[0].4, suggestion, "{text}");
+    }
+}
+
+#[test]
+fn a_wrong_typed_value_is_not_reported_again_as_missing_or_defaulted() {
+    // The unknown `zone` shows that checking went on past the wrong type.
+    let text =
+        format!("[[workers]]\nname = 5\naddress = \"10.10.10.90\"\nzone = \"a\"\n{THREE_MASTERS}");
+    let findings = findings_of(&text);
+    assert_eq!(codes(&findings), ["CP002", "CP003"], "{findings:#?}");
+    assert_eq!((findings[0].1.as_str(), findings[0].2), ("5", 2));
+
+    // Without the wrong-typed endpoint, cpgen would warn that it defaults to the first master.
+    let findings = findings_of(&format!(
+        "[api]\nendpoint = 6443\nbind_prt = 6443\n{}",
+        masters_only()
+    ));
+    assert_eq!(codes(&findings), ["CP002", "CP003"], "{findings:#?}");
+    let findings = findings_of(&format!("[api]\n{}", masters_only()));
+    assert_eq!(codes(&findings), ["CP701"], "{findings:#?}");
+}
+
+#[test]
+fn an_integer_too_large_for_toml_is_a_wrong_type() {
+    let findings = findings_of(&format!(
+        "[api]\nport = 99999999999999999999\nbind_prt = 6443\n{THREE_MASTERS}"
+    ));
+    assert_eq!(codes(&findings), ["CP002", "CP003"], "{findings:#?}");
+    assert_eq!(findings[0].1, "99999999999999999999");
+    assert_eq!(
+        findings[0].3,
+        "`port` in [api] is out of range for a TOML integer"
+    );
+}
