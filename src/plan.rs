@@ -192,6 +192,10 @@ pub struct Pki {
 /// The whole validated cluster.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
+    /// The sha256 of the config text this plan was validated from, recorded in the
+    /// bundle's manifest; `None` for a plan built another way.
+    #[serde(skip)]
+    pub config_sha256: Option<[u8; 32]>,
     /// `[cluster]`.
     pub cluster: ClusterSettings,
     /// `[network]`.

@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::str::FromStr;
 
 use camino::Utf8PathBuf;
+use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::config::{
@@ -58,7 +59,10 @@ pub fn validate(config: &Config) -> Result<Checked, Error> {
     let plan = if rules.has_errors() {
         None
     } else {
-        draft.assemble()
+        draft.assemble().map(|plan| Plan {
+            config_sha256: Some(Sha256::digest(config.source()).into()),
+            ..plan
+        })
     };
     if let Some(plan) = &plan {
         rules.check_san_coverage(config.raw(), plan);
@@ -852,6 +856,7 @@ impl Draft {
                 .collect()
         };
         Some(Plan {
+            config_sha256: None,
             cluster: ClusterSettings {
                 name: self.cluster_name?,
                 kubernetes_version: self.version?,

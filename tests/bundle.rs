@@ -937,3 +937,50 @@ fn gnu_tar_and_gzip_read_an_archive_compressed_in_pieces() {
     walk(&out, "", &mut written);
     assert_eq!(written, contents_of(&bundle));
 }
+
+/// A later command can tell which cluster, which config and which cpgen made a bundle.
+#[test]
+fn the_manifest_records_what_made_it_and_the_members() {
+    let (_, bundle) = build("on-masters-vip");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&bundle.get("manifest.json").unwrap().contents).unwrap();
+    assert_eq!(manifest["generator"]["name"], "cpgen");
+    assert_eq!(manifest["generator"]["version"], env!("CARGO_PKG_VERSION"));
+    let config = std::fs::read(util::root().join("examples/on-masters-vip.toml")).unwrap();
+    let digest: String = Sha256::digest(&config)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(manifest["config_sha256"], digest.as_str());
+    assert_eq!(manifest["cluster"], "prod-eu1");
+    let members: Vec<(String, String, Vec<String>)> = manifest["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_owned(),
+                m["address"].as_str().unwrap().to_owned(),
+                serde_json::from_value(m["roles"].clone()).unwrap(),
+            )
+        })
+        .collect();
+    let on_masters = ["master", "etcd", "load-balancer"]
+        .map(String::from)
+        .to_vec();
+    assert_eq!(
+        members,
+        [
+            ("kubem00".into(), "10.10.10.80".into(), on_masters.clone()),
+            ("kubem01".into(), "10.10.10.81".into(), on_masters.clone()),
+            ("kubem02".into(), "10.10.10.82".into(), on_masters),
+        ]
+    );
+    // Another config text, even one that plans the same cluster, is told apart.
+    let text = String::from_utf8(config).unwrap() + "\n# a comment\n";
+    let plan = util::plan_from(&text);
+    let other = Bundle::build(&plan, &golden_secrets("on-masters-vip", &plan)).unwrap();
+    let other: serde_json::Value =
+        serde_json::from_slice(&other.get("manifest.json").unwrap().contents).unwrap();
+    assert_ne!(other["config_sha256"], manifest["config_sha256"]);
+}

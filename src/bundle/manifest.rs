@@ -1,19 +1,92 @@
-//! `manifest.json`: every other file of the bundle with host, target, mode, owner, sha256
-//! and kind, in path order.
+//! `manifest.json`: what made the bundle (cpgen's name and version, the config's sha256),
+//! the cluster's members with their addresses and roles, and every other file of the bundle
+//! with host, target, mode, owner, sha256 and kind, in path order.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{BundleFile, FileKind, OWNER};
+use crate::plan::{LoadBalancerMode, Plan};
+use crate::render::{hosts, Role};
 use crate::Error;
 
 /// The manifest's path in the bundle; it sorts after `hosts/`, so it is written last.
 pub(crate) const MANIFEST: &str = "manifest.json";
 
-#[derive(Default, Serialize)]
+#[derive(Serialize)]
 pub(crate) struct Manifest {
     format_version: u32,
+    #[serde(flatten)]
+    header: Header,
     files: Vec<ManifestEntry>,
+}
+
+/// Which cluster a bundle is of and what made it, so that a later command (a verify, a
+/// change to the running cluster) can tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Header {
+    generator: Generator,
+    /// The sha256 of the config text the plan was validated from; `None` for a plan that
+    /// did not come from a config file.
+    config_sha256: Option<String>,
+    cluster: String,
+    members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Generator {
+    name: String,
+    version: String,
+}
+
+impl Default for Generator {
+    fn default() -> Generator {
+        Generator {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// A machine of the cluster and what it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Member {
+    name: String,
+    address: String,
+    roles: Vec<String>,
+}
+
+impl Header {
+    /// The header of `plan`'s bundle.
+    pub(crate) fn of(plan: &Plan) -> Header {
+        let on_masters = plan.load_balancer.mode == LoadBalancerMode::OnMasters;
+        let members = hosts(plan)
+            .map(|(host, role)| {
+                let roles: &[&str] = match role {
+                    Role::Master if on_masters => &["master", "etcd", "load-balancer"],
+                    Role::Master => &["master", "etcd"],
+                    Role::LoadBalancer => &["load-balancer"],
+                    Role::Worker => &["worker"],
+                };
+                Member {
+                    name: host.name.to_string(),
+                    address: host.address.to_string(),
+                    roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                }
+            })
+            .collect();
+        Header {
+            generator: Generator::default(),
+            config_sha256: plan.config_sha256.as_ref().map(|digest| hex(digest)),
+            cluster: plan.cluster.name.to_string(),
+            members,
+        }
+    }
+
+    /// The header of an existing `manifest.json`, or an empty one.
+    pub(crate) fn read(json: &[u8]) -> Header {
+        serde_json::from_slice(json).unwrap_or_default()
+    }
 }
 
 /// One file's line. Kept compact (a bundle of 10,000 workers has 100,000 of them) and
@@ -47,6 +120,15 @@ impl ManifestEntry {
 }
 
 impl Manifest {
+    /// An empty manifest with `header`.
+    pub(crate) fn new(header: Header) -> Manifest {
+        Manifest {
+            format_version: 1,
+            header,
+            files: Vec::new(),
+        }
+    }
+
     /// How many files it lists.
     pub(crate) fn len(&self) -> usize {
         self.files.len()
@@ -58,8 +140,7 @@ impl Manifest {
     }
 
     /// The manifest as a bundle file.
-    pub(crate) fn into_file(mut self) -> Result<BundleFile, Error> {
-        self.format_version = 1;
+    pub(crate) fn into_file(self) -> Result<BundleFile, Error> {
         // About 300 bytes a line; sized up front rather than doubled into.
         let mut json = Vec::with_capacity(64 + self.files.len() * 320);
         serde_json::to_writer_pretty(&mut json, &self)

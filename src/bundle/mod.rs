@@ -19,7 +19,7 @@ use crate::pki::Secrets;
 use crate::plan::Plan;
 use crate::types::HostName;
 use crate::Error;
-use manifest::{Manifest, ManifestEntry, MANIFEST};
+use manifest::{Header, Manifest, ManifestEntry, MANIFEST};
 pub use stream::{emit, emit_with_progress};
 
 /// What a file is; decides its mode.
@@ -198,8 +198,12 @@ impl Bundle {
     /// Replaces `manifest.json` with one for the files now in the bundle (after changing
     /// some by hand, say).
     pub fn with_manifest(mut self) -> Result<Bundle, Error> {
-        self.files.remove(MANIFEST);
-        let mut manifest = Manifest::default();
+        let header = self
+            .files
+            .remove(MANIFEST)
+            .map(|old| Header::read(&old.contents))
+            .unwrap_or_default();
+        let mut manifest = Manifest::new(header);
         for (path, file) in &self.files {
             manifest.add(ManifestEntry::of(path, file));
         }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rayon::prelude::*;
 
-use super::manifest::{Manifest, ManifestEntry, MANIFEST};
+use super::manifest::{Header, Manifest, ManifestEntry, MANIFEST};
 use super::{add_parents, host_path, BundleFile, Sink};
 use crate::pki::{leaf_identities, Authority, CertSet, Identity, Secrets};
 use crate::plan::Plan;
@@ -70,7 +70,7 @@ pub fn emit_with_progress(
     };
     let mut out = Writer {
         sink,
-        manifest: Manifest::default(),
+        manifest: Manifest::new(Header::of(plan)),
     };
     // Hosts are made on the rayon pool while this thread writes what comes before them and
     // then hands each batch to the sink; the channel holds one batch, so at most three are
