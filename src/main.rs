@@ -100,6 +100,12 @@ enum Command {
         /// Issue time, RFC 3339 (e.g. 2026-12-01T00:00:00Z); default now.
         #[arg(long, value_parser = parse_time)]
         at: Option<OffsetDateTime>,
+        /// Accept an --at more than a day ahead: the certificates are not valid until then.
+        #[arg(long)]
+        allow_future: bool,
+        /// Accept an --at so far back that the certificates are already expired.
+        #[arg(long)]
+        allow_expired: bool,
     },
     /// Audit a bundle (a .tar.gz or a directory in the bundle layout), made by cpgen or by
     /// hand: parsing, key/certificate pairs, chains, usages, SANs, expiry, paths, kubeconfig
@@ -254,7 +260,9 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
             config,
             secrets,
             at,
-        } => renew(&config, secrets, at),
+            allow_future,
+            allow_expired,
+        } => renew(&config, secrets, at, (allow_future, allow_expired)),
         Command::Verify {
             bundle,
             config,
@@ -315,6 +323,9 @@ fn bundle(
         );
     }
     let plan = &checked.plan;
+    for notice in pki::ca_notices(plan, &secrets, OffsetDateTime::now_utc())? {
+        eprintln!("warning: {notice}");
+    }
     let hosts_bar = progress_bar("writing hosts");
     let progress = |done, total| update(&hosts_bar, done, total);
     let files = match target {
@@ -429,15 +440,39 @@ fn renew(
     config: &Utf8PathBuf,
     secrets: Option<Utf8PathBuf>,
     at: Option<OffsetDateTime>,
+    (allow_future, allow_expired): (bool, bool),
 ) -> Result<ExitCode, Error> {
     let checked = Config::from_path(config)?.validate()?;
+    let now = OffsetDateTime::now_utc();
+    let at = at.unwrap_or(now);
+    let validity = checked.plan.pki.cert_validity.days();
+    match pki::renewal_time(at, now, validity) {
+        Some(pki::RenewalTime::Future { ahead }) if !allow_future => {
+            eprintln!(
+                "cpgen: error: --at is {} days ahead: the renewed certificates would not be valid until then, and every component would reject them; pass --allow-future if that is meant",
+                ahead.whole_days()
+            );
+            return Ok(ExitCode::from(2));
+        }
+        Some(pki::RenewalTime::Expired { expired_at }) if !allow_expired => {
+            eprintln!(
+                "cpgen: error: --at is so far back that the renewed certificates would have expired at {}; pass --allow-expired if that is meant",
+                expired_at.format(&Rfc3339).unwrap_or_default()
+            );
+            return Ok(ExitCode::from(2));
+        }
+        _ => {}
+    }
     let path = secrets.unwrap_or_else(|| Config::default_secrets_path(config));
     let mut secrets = Secrets::load(&path)?;
-    secrets.renew(at.unwrap_or_else(OffsetDateTime::now_utc));
+    secrets.renew(at);
     let new_keys = secrets.fill(&checked.plan)?;
     // Issue before saving, so a failure leaves the old file in place.
     pki::issue(&checked.plan, &secrets)?;
     secrets.save(&path)?;
+    for notice in pki::ca_notices(&checked.plan, &secrets, now)? {
+        eprintln!("warning: {notice}");
+    }
     let issued = secrets.issued_at().format(&Rfc3339).unwrap_or_default();
     eprintln!(
         "renewed: leaf certificates are now issued at {issued} for {} days; CAs and keys are unchanged{}",
@@ -474,12 +509,19 @@ fn import_ca(
     } else {
         Secrets::load(path)?
     };
-    pki::import_ca(&mut secrets, ca, &cert_pem, &key_pem, now, force)?;
+    let not_after = pki::import_ca(&mut secrets, ca, &cert_pem, &key_pem, now, force)?;
     secrets.save(path)?;
     if created {
         eprintln!("created {path} (mode 0600)");
     }
     eprintln!("imported the {} CA from {cert} into {path}", ca.name());
+    if not_after - now < pki::EXPIRES_SOON {
+        let notice = pki::CaNotice::ExpiresSoon {
+            ca: ca.name(),
+            not_after,
+        };
+        eprintln!("warning: {notice}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -46,6 +46,7 @@ pub enum ImportProblem {
 
 /// Checks `cert_pem` and `key_pem` and stores them in `secrets` as the `ca` CA. `now` is the
 /// time the CA must be valid at; `replace` allows replacing a CA key the secrets already have.
+/// Returns the CA's NotAfter: every certificate it signs ends by then.
 pub fn import_ca(
     secrets: &mut Secrets,
     ca: Ca,
@@ -53,7 +54,7 @@ pub fn import_ca(
     key_pem: &str,
     now: OffsetDateTime,
     replace: bool,
-) -> Result<(), Error> {
+) -> Result<OffsetDateTime, Error> {
     let problem = |problem| Error::Import {
         which: ca.name(),
         problem,
@@ -66,6 +67,11 @@ pub fn import_ca(
     let der = certificate_der(cert_pem).map_err(problem)?;
     let key = PrivateKey::from_pem(key_pem).map_err(|e| problem(ImportProblem::BadKey(e)))?;
     check_ca(&der, &key, now).map_err(problem)?;
+    let not_after = parse(&der)
+        .map_err(problem)?
+        .validity()
+        .not_after
+        .to_datetime();
     let key_pkcs8 = key
         .to_pkcs8_pem()
         .map_err(|e| problem(ImportProblem::BadKey(e)))?;
@@ -75,7 +81,7 @@ pub fn import_ca(
     secrets
         .imported_cas
         .insert(ca.name().to_owned(), pem_encode("CERTIFICATE", der));
-    Ok(())
+    Ok(not_after)
 }
 
 pub(crate) fn certificate_der(cert_pem: &str) -> Result<Vec<u8>, ImportProblem> {

@@ -9,6 +9,7 @@ use rcgen::{
     Issuer, KeyIdMethod, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
 };
 use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use super::identities::{leaf_identities, Ca, Identity, Usage, SERVICE_ACCOUNT_KEY};
@@ -120,6 +121,14 @@ impl<'a> Authority<'a> {
             cas,
             signers,
         })
+    }
+
+    /// When each CA of the layout expires.
+    pub fn ca_expiries(&self) -> Vec<(Ca, OffsetDateTime)> {
+        self.signers
+            .iter()
+            .map(|(ca, signer)| (*ca, signer.not_after))
+            .collect()
     }
 
     /// Issues one leaf certificate; its key must be in the secrets.
@@ -285,6 +294,14 @@ fn leaf_certificate(
     params.not_before = not_before;
     // A certificate never outlives its CA, which matters for imported CAs.
     params.not_after = not_after.min(signer.not_after);
+    // Issued after its CA ended: a certificate that ends before it begins.
+    if params.not_after <= not_before {
+        let ended = signer.not_after.format(&Rfc3339).unwrap_or_default();
+        return Err(Error::Import {
+            which: identity.signer.effective(plan.pki.layout).name(),
+            problem: super::ImportProblem::Expired(ended),
+        });
+    }
     params.serial_number = Some(
         SerialBasis::new(identity.usage.tag())
             .subject(&identity.common_name, identity.organization)

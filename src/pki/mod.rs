@@ -12,10 +12,12 @@ mod identities;
 mod import;
 mod issue;
 mod keys;
+mod lifetime;
 mod secrets;
 
 pub use identities::{leaf_identities, Ca, Identity, Usage, SERVICE_ACCOUNT_KEY};
 pub use import::{import_ca, ImportProblem};
 pub use issue::{issue, Authority, CaCertificate, CertSet, LeafCertificate, BACKDATE};
 pub use keys::{generate_pem, KeyError, PrivateKey, PublicKeyInfo};
+pub use lifetime::{ca_notices, renewal_time, CaNotice, RenewalTime, EXPIRES_SOON};
 pub use secrets::{Secrets, SecretsChange, StaleKey, StaleKeys, FORMAT_VERSION};

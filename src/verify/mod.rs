@@ -38,9 +38,7 @@ stable_codes! {
     NotABundle = "CP814", "not-a-bundle";
 }
 
-/// A certificate that expires sooner than this is worth a warning (CP807) and is shown as
-/// `expires soon` by `cpgen certs`.
-pub const EXPIRES_SOON: Duration = Duration::days(30);
+pub use crate::pki::EXPIRES_SOON;
 
 /// Where a certificate stands at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

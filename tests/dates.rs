@@ -1,0 +1,187 @@
+//! Dates an operator must hear about: renewal times that make unusable certificates, and
+//! CAs that end soon or before their leaves would. The real CLI, with real openssl CAs.
+
+mod util;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+fn cpgen_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cpgen"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cluster.toml"),
+        util::example_text("separate-cas"),
+    )
+    .unwrap();
+    dir
+}
+
+fn from_now(offset: Duration) -> String {
+    (OffsetDateTime::now_utc() + offset)
+        .format(&Rfc3339)
+        .unwrap()
+}
+
+#[test]
+fn renewing_far_ahead_or_far_back_needs_a_flag_and_changes_nothing_without() {
+    let dir = setup();
+    let out = cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    let secrets = dir.path().join("cluster.secrets.toml");
+    for (at, flag) in [
+        (from_now(Duration::days(300)), "--allow-future"),
+        (from_now(Duration::days(-400)), "--allow-expired"),
+    ] {
+        let before = std::fs::read(&secrets).unwrap();
+        let refused = cpgen_in(dir.path(), &["renew", "cluster.toml", "--at", &at]);
+        assert_eq!(refused.status.code(), Some(2), "{at}");
+        let text = util::stderr(&refused);
+        assert!(text.contains(flag), "{at}: {text}");
+        assert!(
+            std::fs::read(&secrets).unwrap() == before,
+            "{at} changed the secrets"
+        );
+        let meant = cpgen_in(dir.path(), &["renew", "cluster.toml", "--at", &at, flag]);
+        assert_eq!(
+            meant.status.code(),
+            Some(0),
+            "{at}: {}",
+            util::stderr(&meant)
+        );
+    }
+    // Within a day ahead is clock skew, not a mistake.
+    let soon = from_now(Duration::hours(12));
+    let out = cpgen_in(dir.path(), &["renew", "cluster.toml", "--at", &soon]);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+}
+
+/// A CA made by openssl that ends `days` from now.
+fn short_lived_ca(dir: &Path, days: u32) {
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=short-ca",
+        ])
+        .args(["-days", &days.to_string()])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", util::stderr(&status));
+}
+
+#[test]
+fn a_ca_that_ends_soon_is_warned_at_import_and_bundle_with_its_date() {
+    let dir = setup();
+    short_lived_ca(dir.path(), 20);
+    let end = (OffsetDateTime::now_utc() + Duration::days(20))
+        .date()
+        .to_string();
+    let import = cpgen_in(
+        dir.path(),
+        &[
+            "secrets",
+            "import-ca",
+            "--cert",
+            "ca.pem",
+            "--key",
+            "ca-key.pem",
+            "--which",
+            "etcd",
+            "--secrets",
+            "cluster.secrets.toml",
+        ],
+    );
+    assert_eq!(import.status.code(), Some(0), "{}", util::stderr(&import));
+    let text = util::stderr(&import);
+    assert!(text.contains("warning: the etcd CA expires on"), "{text}");
+    assert!(text.contains(&end), "{end} missing: {text}");
+
+    let bundle = cpgen_in(dir.path(), &["bundle", "cluster.toml", "--out-dir", "tree"]);
+    assert_eq!(bundle.status.code(), Some(0), "{}", util::stderr(&bundle));
+    let text = util::stderr(&bundle);
+    assert!(text.contains("the etcd CA expires on"), "{text}");
+    assert!(
+        text.contains("valid for 19 days instead of pki.cert_validity_days = 365")
+            || text.contains("valid for 20 days instead of pki.cert_validity_days = 365"),
+        "{text}"
+    );
+    // The Kubernetes CA is cpgen's own, ten years long: nothing to say about it.
+    assert!(!text.contains("kubernetes CA"), "{text}");
+    // And what it says is what the bundle holds.
+    let certs = cpgen_in(dir.path(), &["certs", "tree", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&certs.stdout).unwrap();
+    let etcd_server = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["certificate"] == "hosts/kubem00/etc/etcd/pki/etcd-server.pem")
+        .unwrap();
+    assert!(etcd_server["expires"].as_str().unwrap().starts_with(&end));
+}
+
+#[test]
+fn leaves_issued_after_their_ca_ended_are_refused() {
+    let dir = setup();
+    short_lived_ca(dir.path(), 2);
+    let import = cpgen_in(
+        dir.path(),
+        &[
+            "secrets",
+            "import-ca",
+            "--cert",
+            "ca.pem",
+            "--key",
+            "ca-key.pem",
+            "--which",
+            "etcd",
+            "--secrets",
+            "cluster.secrets.toml",
+        ],
+    );
+    assert_eq!(import.status.code(), Some(0), "{}", util::stderr(&import));
+    let out = cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    let secrets = dir.path().join("cluster.secrets.toml");
+    let before = std::fs::read(&secrets).unwrap();
+    let at = from_now(Duration::days(10));
+    let out = cpgen_in(
+        dir.path(),
+        &["renew", "cluster.toml", "--at", &at, "--allow-future"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out).contains("etcd CA"),
+        "{}",
+        util::stderr(&out)
+    );
+    assert!(
+        std::fs::read(&secrets).unwrap() == before,
+        "the secrets changed"
+    );
+}
