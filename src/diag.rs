@@ -148,17 +148,19 @@ impl Diagnostic {
             Severity::Error => cs::Severity::Error,
             Severity::Warning => cs::Severity::Warning,
         };
-        let labels = self
-            .primary
+        let labels =
+            self.primary
+                .iter()
+                .map(|l| cs::Label::primary((), l.span.clone()).with_message(escape(&l.message)))
+                .chain(self.secondary.iter().map(|l| {
+                    cs::Label::secondary((), l.span.clone()).with_message(escape(&l.message))
+                }))
+                .collect();
+        let notes = self
+            .help
             .iter()
-            .map(|l| cs::Label::primary((), l.span.clone()).with_message(&l.message))
-            .chain(
-                self.secondary
-                    .iter()
-                    .map(|l| cs::Label::secondary((), l.span.clone()).with_message(&l.message)),
-            )
+            .map(|h| format!("help: {}", escape(h)))
             .collect();
-        let notes = self.help.iter().map(|h| format!("help: {h}")).collect();
         cs::Diagnostic::new(severity)
             .with_code(self.code.id())
             .with_message(&self.message)
@@ -181,7 +183,7 @@ impl Report {
     pub fn new(source_name: &str, source: &str, mut diagnostics: Vec<Diagnostic>) -> Report {
         diagnostics.sort_by_key(|d| d.primary.as_ref().map_or(usize::MAX, |l| l.span.start));
         Report {
-            source_name: source_name.to_owned(),
+            source_name: escape(source_name).into_owned(),
             source: source.to_owned(),
             diagnostics,
         }
@@ -309,7 +311,7 @@ impl Report {
             serde_json::json!({
                 "line": line, "column": column,
                 "start": label.span.start, "end": label.span.end,
-                "message": label.message,
+                "message": escape(&label.message),
             })
         };
         let findings: Vec<_> = self
@@ -320,11 +322,11 @@ impl Report {
                     "code": d.code.id(),
                     "name": d.code.slug(),
                     "severity": d.severity,
-                    "message": d.message,
-                    "file": self.source_name,
+                    "message": escape(&d.message),
+                    "file": escape(&self.source_name),
                     "primary": d.primary.as_ref().map(locate),
                     "secondary": d.secondary.iter().map(locate).collect::<Vec<_>>(),
-                    "help": d.help,
+                    "help": d.help.as_deref().map(escape),
                 })
             })
             .collect();

@@ -108,3 +108,30 @@ fn verify_against_a_newer_config_says_which_bundle_command_fixes_it() {
     let fresh = cpgen_in(dir.path(), &["verify", "tree", "--config", "cluster.toml"]);
     assert_eq!(fresh.status.code(), Some(0), "{}", util::stdout(&fresh));
 }
+
+/// True for what a terminal would act on: C0 controls but newline and tab, DEL, C1 controls.
+fn has_terminal_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| (c.is_control() && c != '\n' && c != '\t') || ('\u{7f}'..='\u{9f}').contains(&c))
+}
+
+#[test]
+fn check_never_prints_control_characters_from_a_config_in_text_or_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "evil\u{1b}[2J.toml";
+    // A raw C1 CSI in a host name (TOML allows it) and escapes in a key and a value.
+    let config = "[api]\n\"\\u001b[31mkey\\u0007\" = 1\nport = \"x\\u001b]0;title\\u0007\"\n\
+                  [[masters]]\nname = \"kube\u{9b}6n\"\naddress = \"10.0.0.1\"\n";
+    std::fs::write(dir.path().join(name), config).unwrap();
+    for format in ["text", "json"] {
+        let out = cpgen_in(dir.path(), &["check", "--format", format, name]);
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        for stream in [util::stdout(&out), util::stderr(&out)] {
+            assert!(!has_terminal_control(&stream), "{format}: {stream:?}");
+        }
+        let shown = util::stdout(&out) + &util::stderr(&out);
+        // Escaped, not dropped: the operator sees what the file holds.
+        assert!(shown.contains(r"\u{9b}"), "{format}: {shown}");
+        assert!(shown.contains(r"\x1b"), "{format}: {shown}");
+    }
+}
