@@ -9,24 +9,6 @@ use std::process::{Command, Output};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-fn cpgen_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cpgen"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn setup() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("cluster.toml"),
-        util::example_text("separate-cas"),
-    )
-    .unwrap();
-    dir
-}
-
 fn from_now(offset: Duration) -> String {
     (OffsetDateTime::now_utc() + offset)
         .format(&Rfc3339)
@@ -35,8 +17,8 @@ fn from_now(offset: Duration) -> String {
 
 #[test]
 fn renewing_far_ahead_or_far_back_needs_a_flag_and_changes_nothing_without() {
-    let dir = setup();
-    let out = cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    let dir = util::dir_with_config("separate-cas");
+    let out = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
     assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
     let secrets = dir.path().join("cluster.secrets.toml");
     for (at, flag) in [
@@ -44,7 +26,7 @@ fn renewing_far_ahead_or_far_back_needs_a_flag_and_changes_nothing_without() {
         (from_now(Duration::days(-400)), "--allow-expired"),
     ] {
         let before = std::fs::read(&secrets).unwrap();
-        let refused = cpgen_in(dir.path(), &["renew", "cluster.toml", "--at", &at]);
+        let refused = util::cpgen_in(dir.path(), &["renew", "cluster.toml", "--at", &at]);
         assert_eq!(refused.status.code(), Some(2), "{at}");
         let text = util::stderr(&refused);
         assert!(text.contains(flag), "{at}: {text}");
@@ -52,7 +34,7 @@ fn renewing_far_ahead_or_far_back_needs_a_flag_and_changes_nothing_without() {
             std::fs::read(&secrets).unwrap() == before,
             "{at} changed the secrets"
         );
-        let meant = cpgen_in(dir.path(), &["renew", "cluster.toml", "--at", &at, flag]);
+        let meant = util::cpgen_in(dir.path(), &["renew", "cluster.toml", "--at", &at, flag]);
         assert_eq!(
             meant.status.code(),
             Some(0),
@@ -62,7 +44,7 @@ fn renewing_far_ahead_or_far_back_needs_a_flag_and_changes_nothing_without() {
     }
     // Within a day ahead is clock skew, not a mistake.
     let soon = from_now(Duration::hours(12));
-    let out = cpgen_in(dir.path(), &["renew", "cluster.toml", "--at", &soon]);
+    let out = util::cpgen_in(dir.path(), &["renew", "cluster.toml", "--at", &soon]);
     assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
 }
 
@@ -95,15 +77,10 @@ fn short_lived_ca(dir: &Path, days: u32) {
     assert!(status.status.success(), "{}", util::stderr(&status));
 }
 
-#[test]
-fn a_ca_that_ends_soon_is_warned_at_import_and_bundle_with_its_date() {
-    let dir = setup();
-    short_lived_ca(dir.path(), 20);
-    let end = (OffsetDateTime::now_utc() + Duration::days(20))
-        .date()
-        .to_string();
-    let import = cpgen_in(
-        dir.path(),
+/// `cpgen secrets import-ca` of `ca.pem` in `dir` as the etcd CA.
+fn import_as_etcd_ca(dir: &Path) -> Output {
+    util::cpgen_in(
+        dir,
         &[
             "secrets",
             "import-ca",
@@ -116,13 +93,23 @@ fn a_ca_that_ends_soon_is_warned_at_import_and_bundle_with_its_date() {
             "--secrets",
             "cluster.secrets.toml",
         ],
-    );
+    )
+}
+
+#[test]
+fn a_ca_that_ends_soon_is_warned_at_import_and_bundle_with_its_date() {
+    let dir = util::dir_with_config("separate-cas");
+    short_lived_ca(dir.path(), 20);
+    let end = (OffsetDateTime::now_utc() + Duration::days(20))
+        .date()
+        .to_string();
+    let import = import_as_etcd_ca(dir.path());
     assert_eq!(import.status.code(), Some(0), "{}", util::stderr(&import));
     let text = util::stderr(&import);
     assert!(text.contains("warning: the etcd CA expires on"), "{text}");
     assert!(text.contains(&end), "{end} missing: {text}");
 
-    let bundle = cpgen_in(dir.path(), &["bundle", "cluster.toml", "--out-dir", "tree"]);
+    let bundle = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "--out-dir", "tree"]);
     assert_eq!(bundle.status.code(), Some(0), "{}", util::stderr(&bundle));
     let text = util::stderr(&bundle);
     assert!(text.contains("the etcd CA expires on"), "{text}");
@@ -134,7 +121,7 @@ fn a_ca_that_ends_soon_is_warned_at_import_and_bundle_with_its_date() {
     // The Kubernetes CA is cpgen's own, ten years long: nothing to say about it.
     assert!(!text.contains("kubernetes CA"), "{text}");
     // And what it says is what the bundle holds.
-    let certs = cpgen_in(dir.path(), &["certs", "tree", "--format", "json"]);
+    let certs = util::cpgen_in(dir.path(), &["certs", "tree", "--format", "json"]);
     let rows: serde_json::Value = serde_json::from_slice(&certs.stdout).unwrap();
     let etcd_server = rows
         .as_array()
@@ -147,30 +134,16 @@ fn a_ca_that_ends_soon_is_warned_at_import_and_bundle_with_its_date() {
 
 #[test]
 fn leaves_issued_after_their_ca_ended_are_refused() {
-    let dir = setup();
+    let dir = util::dir_with_config("separate-cas");
     short_lived_ca(dir.path(), 2);
-    let import = cpgen_in(
-        dir.path(),
-        &[
-            "secrets",
-            "import-ca",
-            "--cert",
-            "ca.pem",
-            "--key",
-            "ca-key.pem",
-            "--which",
-            "etcd",
-            "--secrets",
-            "cluster.secrets.toml",
-        ],
-    );
+    let import = import_as_etcd_ca(dir.path());
     assert_eq!(import.status.code(), Some(0), "{}", util::stderr(&import));
-    let out = cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    let out = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
     assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
     let secrets = dir.path().join("cluster.secrets.toml");
     let before = std::fs::read(&secrets).unwrap();
     let at = from_now(Duration::days(10));
-    let out = cpgen_in(
+    let out = util::cpgen_in(
         dir.path(),
         &["renew", "cluster.toml", "--at", &at, "--allow-future"],
     );

@@ -4,16 +4,7 @@
 mod util;
 
 use std::path::Path;
-use std::process::{Command, Output};
-
-/// `cpgen ARGS` run in `dir`.
-fn cpgen_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cpgen"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
+use std::process::Output;
 
 /// The first `` `cpgen …` `` command in `text`, split into its arguments (after `cpgen`).
 fn suggested(text: &str, start: &str) -> Vec<String> {
@@ -31,36 +22,26 @@ fn suggested(text: &str, start: &str) -> Vec<String> {
 
 fn run_as_printed(dir: &Path, command: &[String]) -> Output {
     let args: Vec<&str> = command.iter().map(String::as_str).collect();
-    cpgen_in(dir, &args)
-}
-
-fn setup() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("cluster.toml"),
-        util::example_text("separate-cas"),
-    )
-    .unwrap();
-    dir
+    util::cpgen_in(dir, &args)
 }
 
 #[test]
 fn an_existing_bundle_is_refused_with_the_flag_that_replaces_it() {
-    let dir = setup();
-    let first = cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    let dir = util::dir_with_config("separate-cas");
+    let first = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
     assert_eq!(first.status.code(), Some(0), "{}", util::stderr(&first));
-    let again = cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    let again = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
     assert_eq!(again.status.code(), Some(2));
     let text = util::stderr(&again);
     assert!(text.contains("b.tar.gz already exists"), "{text}");
     assert!(text.contains("--force"), "{text}");
-    let forced = cpgen_in(
+    let forced = util::cpgen_in(
         dir.path(),
         &["bundle", "cluster.toml", "-o", "b.tar.gz", "--force"],
     );
     assert_eq!(forced.status.code(), Some(0), "{}", util::stderr(&forced));
 
-    let init = cpgen_in(dir.path(), &["init", "cluster.toml"]);
+    let init = util::cpgen_in(dir.path(), &["init", "cluster.toml"]);
     assert_eq!(init.status.code(), Some(2));
     let command = suggested(&util::stderr(&init), "cpgen init");
     let out = run_as_printed(dir.path(), &command);
@@ -69,10 +50,10 @@ fn an_existing_bundle_is_refused_with_the_flag_that_replaces_it() {
 
 #[test]
 fn renew_suggests_a_bundle_command_that_runs_as_printed() {
-    let dir = setup();
-    let out = cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    let dir = util::dir_with_config("separate-cas");
+    let out = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
     assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
-    let renew = cpgen_in(dir.path(), &["renew", "cluster.toml"]);
+    let renew = util::cpgen_in(dir.path(), &["renew", "cluster.toml"]);
     assert_eq!(renew.status.code(), Some(0), "{}", util::stderr(&renew));
     let command = suggested(&util::stderr(&renew), "cpgen bundle");
     assert!(
@@ -85,15 +66,15 @@ fn renew_suggests_a_bundle_command_that_runs_as_printed() {
 
 #[test]
 fn verify_against_a_newer_config_says_which_bundle_command_fixes_it() {
-    let dir = setup();
-    let out = cpgen_in(dir.path(), &["bundle", "cluster.toml", "--out-dir", "tree"]);
+    let dir = util::dir_with_config("separate-cas");
+    let out = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "--out-dir", "tree"]);
     assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
     // A master moves; the bundle on disk is now stale.
     let text = std::fs::read_to_string(dir.path().join("cluster.toml")).unwrap();
     let moved = text.replace("10.10.10.82", "10.10.10.83");
     assert_ne!(text, moved);
     std::fs::write(dir.path().join("cluster.toml"), moved).unwrap();
-    let stale = cpgen_in(dir.path(), &["verify", "tree", "--config", "cluster.toml"]);
+    let stale = util::cpgen_in(dir.path(), &["verify", "tree", "--config", "cluster.toml"]);
     assert_eq!(stale.status.code(), Some(1));
     let report = util::stdout(&stale);
     assert!(report.contains("CP805"), "{report}");
@@ -105,7 +86,7 @@ fn verify_against_a_newer_config_says_which_bundle_command_fixes_it() {
     );
     let out = run_as_printed(dir.path(), &command);
     assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
-    let fresh = cpgen_in(dir.path(), &["verify", "tree", "--config", "cluster.toml"]);
+    let fresh = util::cpgen_in(dir.path(), &["verify", "tree", "--config", "cluster.toml"]);
     assert_eq!(fresh.status.code(), Some(0), "{}", util::stdout(&fresh));
 }
 
@@ -124,7 +105,7 @@ fn check_never_prints_control_characters_from_a_config_in_text_or_json() {
                   [[masters]]\nname = \"kube\u{9b}6n\"\naddress = \"10.0.0.1\"\n";
     std::fs::write(dir.path().join(name), config).unwrap();
     for format in ["text", "json"] {
-        let out = cpgen_in(dir.path(), &["check", "--format", format, name]);
+        let out = util::cpgen_in(dir.path(), &["check", "--format", format, name]);
         assert_eq!(out.status.code(), Some(1), "{format}");
         for stream in [util::stdout(&out), util::stderr(&out)] {
             assert!(!has_terminal_control(&stream), "{format}: {stream:?}");

@@ -56,6 +56,23 @@ pub fn assert_golden(path: &Path, actual: &str) {
     }
 }
 
+/// Runs `cpgen ARGS` in `dir`, as an operator in their own directory would.
+pub fn cpgen_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cpgen"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("the cpgen binary runs")
+}
+
+/// A temporary directory holding `examples/<example>.toml` as `cluster.toml`.
+pub fn dir_with_config(example: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(dir.path().join("cluster.toml"), example_text(example)).expect("config written");
+    dir
+}
+
 /// The text of `examples/<name>.toml`.
 pub fn example_text(name: &str) -> String {
     std::fs::read_to_string(root().join(format!("examples/{name}.toml"))).unwrap()
