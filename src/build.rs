@@ -115,12 +115,18 @@ impl Build {
         };
         let checked = Config::from_path(&self.config)?.validate()?;
         for diagnostic in checked.report.diagnostics() {
-            println!("cargo:warning={}: {}", self.config, diagnostic.message);
+            // One line each: cargo reads a line break as the end of the warning.
+            let message = crate::diag::escape(&diagnostic.message);
+            println!("cargo:warning={}: {message}", self.config);
         }
         let (secrets, change) =
             Secrets::load_or_create(&secrets_path, &checked.plan, OffsetDateTime::now_utc())?;
         if change.created {
             println!("cargo:warning=cpgen created {secrets_path}: it holds every private key of the cluster; keep it and keep it private");
+        }
+        let now = OffsetDateTime::now_utc();
+        for notice in crate::pki::ca_notices(&checked.plan, &secrets, now)? {
+            println!("cargo:warning={notice}");
         }
         let bundle = Bundle::build(&checked.plan, &secrets)?;
         let bundle_dir = out_dir.join(BUNDLE_DIR);
