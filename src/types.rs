@@ -29,6 +29,9 @@ pub enum NameError {
     /// A label starts or ends with `-`.
     #[error("label `{0}` must start and end with a letter or digit")]
     BadLabelEdge(String),
+    /// The last label is a number, so resolvers may read the name as an IPv4 address.
+    #[error("`{0}` ends in a number, and resolvers read names like it (`010.10.10.2`, `0x0a0a0a02`, `168430082`) as IPv4 addresses, often not the one meant; write an address in dotted decimal, or a name whose last label has a letter")]
+    Numeric(String),
 }
 
 /// A DNS-1123 subdomain: lowercase labels of letters, digits and `-`, joined by dots.
@@ -72,6 +75,15 @@ impl FromStr for DnsName {
             if label.starts_with('-') || label.ends_with('-') {
                 return Err(NameError::BadLabelEdge(label.to_owned()));
             }
+        }
+        // RFC 1123 2.1: the top label of a host name is never numeric, because inet_aton
+        // accepts octal, hex and fewer than four parts.
+        let last = s.rsplit('.').next().unwrap_or(s);
+        let hex = last
+            .strip_prefix("0x")
+            .is_some_and(|digits| digits.chars().all(|c| c.is_ascii_hexdigit()));
+        if hex || last.chars().all(|c| c.is_ascii_digit()) {
+            return Err(NameError::Numeric(s.to_owned()));
         }
         Ok(DnsName(s.to_owned()))
     }
@@ -595,6 +607,26 @@ mod tests {
             Err(NameError::BadLabelLength(_))
         ));
         assert_eq!("".parse::<DnsName>(), Err(NameError::Empty));
+    }
+
+    #[test]
+    fn names_that_resolvers_read_as_addresses_are_refused() {
+        for numeric in [
+            "010.10.10.2",
+            "168430082",
+            "0x0a0a0a02",
+            "10.10.2",
+            "123",
+            "a.b.9",
+        ] {
+            assert!(
+                matches!(numeric.parse::<DnsName>(), Err(NameError::Numeric(_))),
+                "{numeric}"
+            );
+        }
+        for name in ["k8s", "node1", "10.example.com", "0xab.example", "x-1.io"] {
+            assert!(name.parse::<DnsName>().is_ok(), "{name}");
+        }
     }
 
     #[test]

@@ -582,6 +582,14 @@ impl Rules<'_> {
                     );
                     None
                 }
+                Ok(San::Ip(ip)) if ip.is_unspecified() || ip.is_multicast() => {
+                    self.push(
+                        Diagnostic::error(Code::InvalidSan, format!("`{given}` cannot be the API endpoint: no client can dial it"))
+                            .at(Some(endpoint.span()), "not a unicast address")
+                            .help("give the address or DNS name of the load balancer, the VIP or a master"),
+                    );
+                    None
+                }
                 Ok(san) => Some(san),
                 Err(e) => {
                     let help = if given.contains("://")
@@ -1255,6 +1263,7 @@ impl Rules<'_> {
         let is_vip = vip.is_some_and(|v| *endpoint == San::Ip(v.ip()));
         let master = draft.masters.iter().find(|h| is(h));
         let balancer = draft.lb_hosts.iter().find(|h| is(h));
+        let worker = draft.workers.iter().find(|h| is(h));
         let (what, listening) = if is_vip || balancer.is_some() {
             let Some(lb_port) = draft.lb_bind_port else {
                 return;
@@ -1280,6 +1289,12 @@ impl Rules<'_> {
                 .as_ref()
                 .map_or_else(|| "a master".to_owned(), |n| format!("master `{n}`"));
             (what, listening)
+        } else if let Some(worker) = worker {
+            let what = worker
+                .name
+                .as_ref()
+                .map_or_else(|| "a worker".to_owned(), |n| format!("worker `{n}`"));
+            (what, Vec::new())
         } else {
             return;
         };
@@ -1288,6 +1303,9 @@ impl Rules<'_> {
         }
         if let (Some(master), false) = (master, is_vip || balancer.is_some()) {
             self.single_master_endpoint(raw, draft, master, vip);
+        }
+        if let Some(balancer) = balancer.filter(|_| draft.lb_hosts.len() > 1) {
+            self.one_of_several_balancers(raw, draft, balancer);
         }
     }
 
@@ -1301,10 +1319,13 @@ impl Rules<'_> {
         listening: &[(Component, Port)],
     ) {
         let (api, api_span) = section(&raw.api);
-        let there: Vec<String> = listening
+        let mut there: Vec<String> = listening
             .iter()
             .map(|(c, p)| format!("{} on {p}", c.label()))
             .collect();
+        if there.is_empty() {
+            there.push("no API listener at all".to_owned());
+        }
         let (port_at, port_label) = match span(&api.port) {
             Some(at) => (Some(at), "the port clients dial".to_owned()),
             None => (
@@ -1312,11 +1333,15 @@ impl Rules<'_> {
                 format!("api.port is not set and defaults to {port}"),
             ),
         };
-        let fix = listening
-            .iter()
-            .map(|(_, p)| format!("api.port = {p}"))
-            .collect::<Vec<_>>()
-            .join(" or ");
+        let fix = if listening.is_empty() {
+            "api.endpoint to the load balancer, the VIP or a master".to_owned()
+        } else {
+            listening
+                .iter()
+                .map(|(_, p)| format!("api.port = {p}"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
         self.push(
             Diagnostic::error(
                 Code::EndpointPortMismatch,
@@ -1374,6 +1399,34 @@ impl Rules<'_> {
         );
     }
 
+    /// An endpoint that names one of several load balancers loses the API with that one
+    /// machine, as the default endpoint would (CP701).
+    fn one_of_several_balancers(&mut self, raw: &RawConfig, draft: &Draft, balancer: &DraftHost) {
+        let (api, _) = section(&raw.api);
+        if api.endpoint.is_none() {
+            // The default: CP701 has already said so.
+            return;
+        }
+        let others: Vec<String> = draft
+            .lb_hosts
+            .iter()
+            .filter(|h| !std::ptr::eq(*h, balancer))
+            .filter_map(|h| h.name.as_ref().map(|n| format!("`{n}`")))
+            .collect();
+        let name = balancer.name.as_ref().map_or_else(
+            || "one load balancer".to_owned(),
+            |n| format!("load balancer `{n}`"),
+        );
+        self.push(
+            Diagnostic::warning(
+                Code::NoLoadBalancer,
+                format!("the API endpoint is not highly available: clients dial {name} only, although {} also balance the API", others.join(", ")),
+            )
+            .at(span(&api.endpoint), "one load balancer")
+            .help("set `api.endpoint` to a DNS name that resolves to every load balancer"),
+        );
+    }
+
     /// keepalived moves the VIP between the masters' own interfaces, so it must be an
     /// address of a network the masters are on. Without `host_cidrs` that network is taken
     /// to be the /24 (IPv4) or /64 (IPv6) around each master.
@@ -1395,7 +1448,11 @@ impl Rules<'_> {
                     .or_else(|| Cidr::around(ip, if ip.is_ipv4() { 24 } else { 64 }))
             })
             .collect();
-        if networks.is_empty() || networks.iter().any(|n| n.contains(vip.ip())) {
+        if let Some(network) = networks.iter().find(|n| n.contains(vip.ip())) {
+            self.vip_not_a_host_address(draft, vip, *network);
+            return;
+        }
+        if networks.is_empty() {
             return;
         }
         let mut shown: Vec<String> = networks.iter().map(ToString::to_string).collect();
@@ -1414,6 +1471,27 @@ impl Rules<'_> {
             .at(draft.vip_span.clone(), "virtual IP")
             .also(span(&network.host_cidrs), "host networks")
             .help("keepalived can only raise the VIP on a master's own network: pick a free address there, or set network.host_cidrs if the masters' network is larger"),
+        );
+    }
+
+    /// The VIP must be a usable host address of its network: not the network's own address, nor
+    /// IPv4's broadcast address, which no interface can own.
+    fn vip_not_a_host_address(&mut self, draft: &Draft, vip: HostAddress, network: Cidr) {
+        let net = network.net();
+        let which = if vip.ip() == net.network() && net.prefix_len() < net.max_prefix_len() {
+            "network address"
+        } else if vip.ip().is_ipv4() && vip.ip() == net.broadcast() && net.prefix_len() < 31 {
+            "broadcast address"
+        } else {
+            return;
+        };
+        self.push(
+            Diagnostic::warning(
+                Code::VipOutsideMasterNetwork,
+                format!("the virtual IP {vip} is the {which} of the masters' network {network}"),
+            )
+            .at(draft.vip_span.clone(), "virtual IP")
+            .help("keepalived needs a free host address of that network: pick one no machine uses"),
         );
     }
 

@@ -244,7 +244,7 @@ fn broken_secrets_files_are_refused_without_changes() {
                 s = Secrets::parse(&text).unwrap();
                 s.render().unwrap().to_string()
             },
-            "is rsa-2048, but the configuration asks for ecdsa-p256",
+            "`apiserver/kubem00` (rsa-2048, wants ecdsa-p256)",
         ),
         (
             "imported CA with another key",

@@ -203,3 +203,67 @@ fn listener_collision_help_names_a_key_of_the_colliding_listeners() {
         assert!(help.ends_with(key), "{head}: {help}");
     }
 }
+
+#[test]
+fn an_endpoint_on_a_worker_is_an_error() {
+    let workers = "[[workers]]\nname = \"node0\"\naddress = \"10.10.10.100\"\n";
+    for endpoint in ["node0", "10.10.10.100"] {
+        let (_, all) = findings(&format!("[api]\nendpoint = \"{endpoint}\"\n"), workers);
+        let dead = with_code(&all, Code::EndpointPortMismatch);
+        assert_eq!(dead.len(), 1, "{endpoint}: {all:#?}");
+        assert!(
+            dead[0].message.contains("worker `node0`"),
+            "{}",
+            dead[0].message
+        );
+    }
+}
+
+#[test]
+fn endpoints_no_client_can_dial_or_that_resolvers_misread_are_errors() {
+    for endpoint in [
+        "0.0.0.0",
+        "::",
+        "224.0.0.1",
+        "010.10.10.2",
+        "168430082",
+        "0x0a0a0a02",
+    ] {
+        let (_, all) = findings(&format!("[api]\nendpoint = \"{endpoint}\"\n"), EXTERNAL_LB);
+        let invalid = with_code(&all, Code::InvalidSan);
+        assert_eq!(invalid.len(), 1, "{endpoint}: {all:#?}");
+        assert_eq!(invalid[0].severity, Severity::Error);
+    }
+    // The same in extra_sans.
+    let (_, all) = findings("[api]\nextra_sans = [\"010.10.10.2\"]\n", EXTERNAL_LB);
+    assert_eq!(with_code(&all, Code::InvalidSan).len(), 1, "{all:#?}");
+}
+
+#[test]
+fn an_endpoint_of_one_of_several_balancers_warns() {
+    let two = "[[load_balancer.hosts]]\nname = \"lb0\"\naddress = \"10.10.10.2\"\n\
+               [[load_balancer.hosts]]\nname = \"lb1\"\naddress = \"10.10.10.3\"\n";
+    let (_, all) = findings("[api]\nendpoint = \"lb0\"\n", two);
+    let warned = with_code(&all, Code::NoLoadBalancer);
+    assert_eq!(warned.len(), 1, "{all:#?}");
+    assert!(warned[0].message.contains("`lb0`"), "{}", warned[0].message);
+    assert!(warned[0].message.contains("`lb1`"), "{}", warned[0].message);
+    // A name outside the plan that resolves to both is what the warning asks for.
+    let (_, all) = findings("[api]\nendpoint = \"api.example.org\"\n", two);
+    assert!(with_code(&all, Code::NoLoadBalancer).is_empty(), "{all:#?}");
+}
+
+#[test]
+fn a_vip_that_is_its_networks_own_or_broadcast_address_warns() {
+    for vip in ["10.10.10.0", "10.10.10.255"] {
+        let tail = format!("[load_balancer]\nmode = \"on-masters\"\nvip = \"{vip}\"\n");
+        let (_, all) = findings("", &tail);
+        let warned = with_code(&all, Code::VipOutsideMasterNetwork);
+        assert_eq!(warned.len(), 1, "{vip}: {all:#?}");
+        assert!(
+            warned[0].message.contains("10.10.10.0/24"),
+            "{}",
+            warned[0].message
+        );
+    }
+}

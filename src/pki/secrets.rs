@@ -421,10 +421,13 @@ impl std::fmt::Display for StaleKeys {
             .map(|k| format!("`{}` ({}, wants {})", k.identity, k.found, k.expected))
             .collect();
         let more = keys.len().saturating_sub(STALE_KEYS_SHOWN);
+        let count = match keys.len() {
+            1 => "1 key in the secrets file is".to_owned(),
+            n => format!("{n} keys in the secrets file are"),
+        };
         write!(
             f,
-            "{} keys in the secrets file are not of the algorithm the configuration asks for: {}{}",
-            keys.len(),
+            "{count} not of the algorithm the configuration asks for: {}{}",
             names.join(", "),
             if more > 0 {
                 format!(" and {more} more")
