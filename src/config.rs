@@ -167,7 +167,7 @@ impl Config {
         // Only the first syntax error: after it, the parser's recovery guesses, and its
         // later complaints are often about text that is fine.
         if let Some(first) = syntax_errors.first() {
-            return Err(invalid(vec![toml_error(first)]));
+            return Err(invalid(vec![toml_error(first, text)]));
         }
         // Types are checked here rather than left to serde, which stops at the first
         // mismatch and names it in Rust's words; the mismatched values are removed so that
@@ -178,7 +178,7 @@ impl Config {
         let raw = serde_ignored::deserialize(toml::Deserializer::from(document.clone()), |path| {
             ignored.push(key_path(&path))
         });
-        let raw = raw.map_err(|e| invalid(vec![toml_error(&e)]))?;
+        let raw = raw.map_err(|e| invalid(vec![toml_error(&e, text)]))?;
         let mut parse_findings = types.findings;
         parse_findings.extend(
             ignored
@@ -236,20 +236,37 @@ impl Config {
     }
 }
 
-fn toml_error(e: &toml::de::Error) -> Diagnostic {
+fn toml_error(e: &toml::de::Error, text: &str) -> Diagnostic {
     let is_syntax = !e.message().starts_with("invalid type");
     let (code, label) = if is_syntax {
         (Code::TomlSyntax, "TOML syntax error")
     } else {
         (Code::WrongType, "wrong type")
     };
+    // `[masters]` written once per entry is a duplicate table to TOML; what was meant is an
+    // array of tables.
+    let duplicated = e.span().and_then(|at| text.get(at)).map(str::trim);
+    let list = SECTIONS.iter().find_map(|section| {
+        section.kinds.iter().find_map(|(key, kind)| match kind {
+            Kind::Tables(name) if duplicated == Some(*key) || duplicated == Some(*name) => {
+                Some(*name)
+            }
+            _ => None,
+        })
+    });
+    let help = match list {
+        Some(name) if e.message().contains("duplicate key") => {
+            format!("every entry of a list is its own `[[{name}]]`, with two brackets, each time")
+        }
+        _ if is_syntax => {
+            "see https://toml.io for the syntax; strings need quotes, tables need [brackets]"
+                .to_owned()
+        }
+        _ => "see the config reference in cpgen's README.md for the type of each key".to_owned(),
+    };
     Diagnostic::error(code, e.message().trim_end().to_owned())
         .at(e.span(), label)
-        .help(if is_syntax {
-            "see https://toml.io for the syntax; strings need quotes, tables need [brackets]"
-        } else {
-            "see the config reference in README.md for the type of each key"
-        })
+        .help(help)
 }
 
 /// One step of a path into the document.

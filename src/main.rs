@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use camino::{Utf8Path, Utf8PathBuf};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use cpgen::diag::escape;
 use cpgen::pki::{self, Ca, Secrets};
 use cpgen::{Config, Error, Report};
 use time::format_description::well_known::Rfc3339;
@@ -219,12 +220,21 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
         Command::Init { path } => {
             match cpgen::init::write_starter_config(&path) {
                 Err(Error::AlreadyExists { path }) => {
-                    eprintln!("cpgen: error: {path} already exists; init never replaces a config: give another path, e.g. `cpgen init new-cluster.toml`");
+                    let another = path.with_file_name("new-cluster.toml");
+                    eprintln!(
+                        "cpgen: error: {} already exists; init never replaces a config: give another path, e.g. `cpgen init {}`",
+                        escape(path.as_str()),
+                        shell_word(another.as_str())
+                    );
                     return Ok(ExitCode::from(2));
                 }
                 other => other?,
             }
-            eprintln!("wrote {path}; edit it, then run `cpgen check {path}`");
+            eprintln!(
+                "wrote {}; edit it, then run `cpgen check {}`",
+                escape(path.as_str()),
+                shell_word(path.as_str())
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config, format } => check(&config, format, colour),
@@ -250,7 +260,10 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
             };
             match bundle(&config, &target, secrets, force, colour) {
                 Err(Error::AlreadyExists { path }) => {
-                    eprintln!("cpgen: error: {path} already exists; pass --force to replace it");
+                    eprintln!(
+                        "cpgen: error: {} already exists; pass --force to replace it",
+                        escape(path.as_str())
+                    );
                     Ok(ExitCode::from(2))
                 }
                 other => other,
@@ -312,13 +325,15 @@ fn bundle(
     keys_bar.finish_and_clear();
     if change.created {
         eprintln!(
-            "created {secrets_path} (mode 0600) with {} keys: it holds every private key of the cluster, keep it safe and backed up",
+            "created {} (mode 0600) with {} keys: it holds every private key of the cluster, keep it safe and backed up",
+            escape(secrets_path.as_str()),
             change.new_keys.len()
         );
     } else if !change.new_keys.is_empty() {
         eprintln!(
-            "added {} keys to {secrets_path}: {}",
+            "added {} keys to {}: {}",
             change.new_keys.len(),
+            escape(secrets_path.as_str()),
             change.new_keys.join(", ")
         );
     }
@@ -339,7 +354,8 @@ fn bundle(
     hosts_bar.finish_and_clear();
     let files = files?;
     eprintln!(
-        "wrote {out}: {files} files for {} hosts",
+        "wrote {}: {files} files for {} hosts",
+        escape(out.as_str()),
         checked.plan.masters.len()
             + checked.plan.load_balancer.hosts.len()
             + checked.plan.workers.len()
@@ -463,7 +479,16 @@ fn renew(
         }
         _ => {}
     }
+    let explicit = secrets.is_some();
     let path = secrets.unwrap_or_else(|| Config::default_secrets_path(config));
+    if !path.exists() {
+        eprintln!(
+            "cpgen: error: there is no secrets file {}: renew re-issues certificates for the keys it holds; build the bundle first (`cpgen bundle {} -o OUT.tar.gz` creates it), or pass --secrets with the file you use",
+            escape(path.as_str()),
+            shell_word(config.as_str())
+        );
+        return Ok(ExitCode::from(2));
+    }
     let mut secrets = Secrets::load(&path)?;
     secrets.renew(at);
     let new_keys = secrets.fill(&checked.plan)?;
@@ -480,8 +505,14 @@ fn renew(
         if new_keys.is_empty() { String::new() } else { format!(" ({} missing keys added)", new_keys.len()) }
     );
     let stem = config.file_stem().unwrap_or("cluster");
+    // The same secrets file, or the bundle would be made with new keys and a new CA.
+    let secrets_flag = if explicit {
+        format!(" --secrets {}", shell_word(path.as_str()))
+    } else {
+        String::new()
+    };
     eprintln!(
-        "run `cpgen bundle {} -o {} --force` (or --out-dir DIR) to write the new certificates",
+        "run `cpgen bundle {}{secrets_flag} -o {} --force` (or --out-dir DIR) to write the new certificates",
         shell_word(config.as_str()),
         shell_word(&format!("{stem}.tar.gz"))
     );
@@ -512,9 +543,15 @@ fn import_ca(
     let not_after = pki::import_ca(&mut secrets, ca, &cert_pem, &key_pem, now, force)?;
     secrets.save(path)?;
     if created {
-        eprintln!("created {path} (mode 0600)");
+        eprintln!("created {} (mode 0600)", escape(path.as_str()));
     }
-    eprintln!("imported the {} CA from {cert} into {path}", ca.name());
+    eprintln!(
+        "imported the {} CA from {} into {}; `cpgen bundle` uses it when this is its secrets file: <config stem>.secrets.toml beside the config, or pass `--secrets {}`",
+        ca.name(),
+        escape(cert.as_str()),
+        escape(path.as_str()),
+        shell_word(path.as_str())
+    );
     if not_after - now < pki::EXPIRES_SOON {
         let notice = pki::CaNotice::ExpiresSoon {
             ca: ca.name(),
@@ -603,6 +640,7 @@ fn report_error(error: &Error, colour: bool) {
                 report.summary()
             );
         }
-        other => eprintln!("cpgen: error: {other}"),
+        // Paths from the command line may hold anything; the terminal sees it escaped.
+        other => eprintln!("cpgen: error: {}", escape(&other.to_string())),
     }
 }

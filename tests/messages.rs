@@ -116,3 +116,87 @@ fn check_never_prints_control_characters_from_a_config_in_text_or_json() {
         assert!(shown.contains(r"\x1b"), "{format}: {shown}");
     }
 }
+
+#[test]
+fn renew_keeps_the_secrets_file_it_was_given_in_its_suggestion() {
+    let dir = util::dir_with_config("separate-cas");
+    std::fs::create_dir(dir.path().join("vault")).unwrap();
+    let secrets = ["--secrets", "vault/s.toml"];
+    let first = util::cpgen_in(
+        dir.path(),
+        &[
+            &["bundle", "cluster.toml", "-o", "first.tar.gz"][..],
+            &secrets,
+        ]
+        .concat(),
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", util::stderr(&first));
+    let renew = util::cpgen_in(
+        dir.path(),
+        &[&["renew", "cluster.toml"][..], &secrets].concat(),
+    );
+    assert_eq!(renew.status.code(), Some(0), "{}", util::stderr(&renew));
+    let command = suggested(&util::stderr(&renew), "cpgen bundle");
+    assert!(
+        command
+            .windows(2)
+            .any(|w| w == ["--secrets", "vault/s.toml"]),
+        "{command:?}"
+    );
+    let out = run_as_printed(dir.path(), &command);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    assert!(
+        !util::stderr(&out).contains("created"),
+        "{}",
+        util::stderr(&out)
+    );
+    assert!(
+        !dir.path().join("cluster.secrets.toml").exists(),
+        "a second PKI was made"
+    );
+}
+
+#[test]
+fn renew_without_a_secrets_file_says_what_to_run_first() {
+    let dir = util::dir_with_config("separate-cas");
+    let renew = util::cpgen_in(dir.path(), &["renew", "cluster.toml"]);
+    assert_eq!(renew.status.code(), Some(2));
+    let command = suggested(&util::stderr(&renew), "cpgen bundle");
+    let out = run_as_printed(dir.path(), &command);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    let again = util::cpgen_in(dir.path(), &["renew", "cluster.toml"]);
+    assert_eq!(again.status.code(), Some(0), "{}", util::stderr(&again));
+}
+
+#[test]
+fn paths_from_the_command_line_are_escaped_and_quoted() {
+    let dir = util::dir_with_config("separate-cas");
+    let hostile = "no\u{1b}[31mpe\u{7}\u{9b}";
+    for args in [
+        vec!["verify", hostile],
+        vec!["certs", hostile],
+        vec!["check", hostile],
+        vec!["renew", hostile],
+    ] {
+        let out = util::cpgen_in(dir.path(), &args);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        let text = util::stderr(&out);
+        assert!(!has_terminal_control(&text), "{args:?}: {text:?}");
+        assert!(text.contains(r"\x1b[31m"), "{args:?}: {text}");
+    }
+    // A suggestion with a space in a path is one shell word.
+    std::fs::create_dir(dir.path().join("sp dir")).unwrap();
+    let out = util::cpgen_in(dir.path(), &["init", "sp dir/my cluster.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out).contains("`cpgen check 'sp dir/my cluster.toml'`"),
+        "{}",
+        util::stderr(&out)
+    );
+    let again = util::cpgen_in(dir.path(), &["init", "sp dir/my cluster.toml"]);
+    assert!(
+        util::stderr(&again).contains("`cpgen init 'sp dir/new-cluster.toml'`"),
+        "{}",
+        util::stderr(&again)
+    );
+}

@@ -267,3 +267,21 @@ fn a_vip_that_is_its_networks_own_or_broadcast_address_warns() {
         );
     }
 }
+
+#[test]
+fn a_list_entry_written_with_single_brackets_twice_says_to_use_double_brackets() {
+    for (header, list) in [
+        ("[masters]", "[[masters]]"),
+        ("[workers]", "[[workers]]"),
+        ("[load_balancer.hosts]", "[[load_balancer.hosts]]"),
+    ] {
+        let text = format!(
+            "{header}\nname = \"a\"\naddress = \"10.0.0.1\"\n{header}\nname = \"b\"\naddress = \"10.0.0.2\"\n"
+        );
+        let Err(Error::Invalid(report)) = Config::parse("c.toml", &text) else {
+            panic!("{header} twice parsed")
+        };
+        let help = report.diagnostics()[0].help.clone().unwrap_or_default();
+        assert!(help.contains(list), "{header}: {help}");
+    }
+}
