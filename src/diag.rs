@@ -214,11 +214,10 @@ impl Report {
 
     /// "2 errors, 1 warning".
     pub fn summary(&self) -> String {
-        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         format!(
             "{}, {}",
-            plural(self.count(Severity::Error), "error"),
-            plural(self.count(Severity::Warning), "warning")
+            counted(self.count(Severity::Error), "error"),
+            counted(self.count(Severity::Warning), "warning")
         )
     }
 
@@ -332,6 +331,11 @@ impl Report {
             .collect();
         serde_json::Value::Array(findings)
     }
+}
+
+/// `1 error`, `2 errors`: a count and a noun that takes an `s`.
+pub(crate) fn counted(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// True for a character a terminal acts on instead of showing: C0 and C1 controls (ESC,

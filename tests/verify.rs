@@ -166,7 +166,7 @@ fn an_apiserver_certificate_without_the_load_balancer_address_is_found() {
     });
     let (codes, text) = codes_of(&bundle, Some(&plan), AT);
     assert_only(codes, &[Code::SanNotCovered], &text);
-    assert!(text.contains("dials 10.10.10.2"), "{text}");
+    assert!(text.contains("10.10.10.2 is dialled by"), "{text}");
 }
 
 #[test]
@@ -436,7 +436,7 @@ fn the_hand_made_cfssl_bundle_shows_its_real_flaws() {
         has(
             "CP805",
             "kubem00/etc/kubernetes/pki/apiserver.pem",
-            "dials kubernetes"
+            "kubernetes is dialled by"
         ),
         "{findings:#?}"
     );
@@ -444,7 +444,7 @@ fn the_hand_made_cfssl_bundle_shows_its_real_flaws() {
         has(
             "CP805",
             "kubem01/etc/kubernetes/pki/apiserver.pem",
-            "dials 10.10.10.81"
+            "10.10.10.81 is dialled by"
         ),
         "{findings:#?}"
     );
@@ -609,7 +609,7 @@ fn hostile_archives_are_reported_and_never_written() {
     }
     assert!(!dir.path().parent().unwrap().join("escaped.pem").exists());
     assert!(
-        text.contains("1 files"),
+        text.contains("1 file, "),
         "only the fine file is read: {text}"
     );
 
@@ -1105,4 +1105,32 @@ fn an_expiring_ca_is_not_sent_to_cpgen_renew_and_a_leafs_commands_run_as_printed
         assert_eq!(code, 0, "{command}: {err}");
     }
     assert!(out.exists());
+}
+
+/// An operator who unpacks a bundle and packs it again with GNU tar gets a clean audit; one
+/// who packs the directory itself is told where the bundle is.
+#[test]
+fn a_bundle_repacked_with_tar_verifies_and_a_nested_one_is_pointed_at() {
+    let dir = util::dir_with_config("separate-cas");
+    let out = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "--out-dir", "tree"]);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    let tar = |args: &[&str]| {
+        let status = std::process::Command::new("tar")
+            .args(args)
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "tar {args:?}");
+    };
+    // `./`, `./hosts/...`: what `tar -C DIR .` writes.
+    tar(&["czf", "repacked.tar.gz", "-C", "tree", "."]);
+    let out = util::cpgen_in(dir.path(), &["verify", "repacked.tar.gz"]);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stdout(&out));
+    tar(&["czf", "nested.tar.gz", "tree"]);
+    let out = util::cpgen_in(dir.path(), &["verify", "nested.tar.gz"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = util::stdout(&out);
+    assert!(text.contains("CP814"), "{text}");
+    assert!(text.contains("inside `tree/`"), "{text}");
+    assert!(text.contains("-C tree ."), "{text}");
 }

@@ -632,7 +632,9 @@ impl Audit<'_> {
             self.push(Finding::error(
                 Code::SanNotCovered,
                 &cert_id,
-                format!("{who} dials {target}, which this certificate's SANs do not cover"),
+                format!(
+                    "{target} is dialled by {who}, but this certificate's SANs do not cover it"
+                ),
                 help,
             ));
         }
@@ -653,13 +655,13 @@ impl Audit<'_> {
                 Validity::Expired => found.push(Finding::error(
                     Code::Expired,
                     id,
-                    format!("expired at {}", cert.not_after),
+                    format!("expired at {}", rfc3339(cert.not_after)),
                     renew,
                 )),
                 Validity::NotYetValid => found.push(Finding::error(
                     Code::Expired,
                     id,
-                    format!("not valid until {}", cert.not_before),
+                    format!("not valid until {}", rfc3339(cert.not_before)),
                     "check the clock of the machine that issued it",
                 )),
                 Validity::ExpiresSoon => found.push(Finding::warning(
@@ -667,7 +669,7 @@ impl Audit<'_> {
                     id,
                     format!(
                         "expires at {}, in {} days",
-                        cert.not_after,
+                        rfc3339(cert.not_after),
                         (cert.not_after - at).whole_days()
                     ),
                     renew_soon,
@@ -857,4 +859,10 @@ impl Role {
             Role::Peer => "re-issue it with serverAuth and clientAuth",
         }
     }
+}
+
+/// A time as people and tools read it: `2026-12-07T00:23:03Z`.
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }

@@ -11,7 +11,7 @@ use camino::Utf8Path;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::diag::{escape, Severity};
+use crate::diag::{counted, escape, Severity};
 use crate::plan::Plan;
 use crate::Error;
 
@@ -160,8 +160,7 @@ fn not_a_bundle(tree: &Tree, certificates: usize) -> Option<Finding> {
             .and_then(|rest| rest.split_once('/'))
             .is_some_and(|(host, local)| !host.is_empty() && !local.is_empty())
     });
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    let files = plural(tree.files.len(), "file");
+    let files = counted(tree.files.len(), "file");
     let what = match (has_hosts, certificates) {
         (true, 1..) => return None,
         _ if tree.files.is_empty() => "it holds no file".to_owned(),
@@ -171,8 +170,22 @@ fn not_a_bundle(tree: &Tree, certificates: usize) -> Option<Finding> {
         (true, 0) => format!("it holds {files}, but no certificate"),
         (false, _) => format!(
             "it holds {}, but no hosts/<host>/ directory",
-            plural(certificates, "certificate")
+            counted(certificates, "certificate")
         ),
+    };
+    // A bundle archived by its directory's name (`tar czf b.tar.gz bundle/`) sits one level
+    // down: say where.
+    let nested = tree.files.keys().find_map(|path| {
+        let (top, rest) = path.split_once('/')?;
+        rest.starts_with("hosts/").then_some(top)
+    });
+    let help = match nested {
+        Some(top) if !has_hosts => format!(
+            "the bundle seems to be inside `{top}/`: archive its contents instead (`tar czf OUT.tar.gz -C {top} .`), or verify that directory"
+        ),
+        _ => "give the .tar.gz or directory that `cpgen bundle` wrote (-o or --out-dir), or a \
+              hand-made one in that layout; `cpgen check` is the command for a cluster.toml"
+            .to_owned(),
     };
     Some(Finding::error(
         Code::NotABundle,
@@ -181,8 +194,7 @@ fn not_a_bundle(tree: &Tree, certificates: usize) -> Option<Finding> {
             "not a bundle: {what}; a bundle has a manifest.json, each machine's files under \
              hosts/<host>/... and their certificates"
         ),
-        "give the .tar.gz or directory that `cpgen bundle` wrote (-o or --out-dir), or a \
-         hand-made one in that layout; `cpgen check` is the command for a cluster.toml",
+        &help,
     ))
 }
 
@@ -207,11 +219,11 @@ impl VerifyReport {
     pub fn render(&self) -> String {
         let mut out: String = self.findings.iter().map(Finding::render).collect();
         out.push_str(&format!(
-            "{} files, {} certificates checked: {} errors, {} warnings\n",
-            self.files,
-            self.certificates,
-            self.count(Severity::Error),
-            self.count(Severity::Warning)
+            "{}, {} checked: {}, {}\n",
+            counted(self.files, "file"),
+            counted(self.certificates, "certificate"),
+            counted(self.count(Severity::Error), "error"),
+            counted(self.count(Severity::Warning), "warning")
         ));
         out
     }
@@ -411,16 +423,18 @@ pub fn residual(
     expires: OffsetDateTime,
     now: OffsetDateTime,
 ) -> String {
-    let span = |left: Duration| match left.whole_days() {
-        0 => format!("{}h", left.whole_hours()),
-        days => format!("{days}d"),
+    // The largest whole unit: days, else hours, else minutes.
+    let span = |left: Duration| match (left.whole_days(), left.whole_hours()) {
+        (0, 0) => format!("{}m", left.whole_minutes()),
+        (0, hours) => format!("{hours}h"),
+        (days, _) => format!("{days}d"),
     };
     if now < not_before {
         return format!("not yet valid (in {})", span(not_before - now));
     }
     let left = expires - now;
     if left.is_negative() {
-        return format!("expired {}d ago", (-left).whole_days());
+        return format!("expired {} ago", span(-left));
     }
     span(left)
 }

@@ -162,6 +162,13 @@ pub fn read_archive(reader: impl Read, findings: &mut Vec<Finding>) -> Tree {
             }
         };
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        // `tar -C bundle .` archives the root itself as `./`: nothing to read, nothing wrong.
+        let is_root = raw_path
+            .split('/')
+            .all(|part| part.is_empty() || part == ".");
+        if is_root && entry.header().entry_type().is_dir() {
+            continue;
+        }
         let Some(path) = safe_path(&raw_path) else {
             findings.push(hostile(
                 &raw_path,
