@@ -311,7 +311,7 @@ fn unknown_key(document: &DeTable<'_>, path: &[Step]) -> Diagnostic {
         Code::UnknownKey,
         match section.as_str() {
             "" => format!("unknown key `{key}`"),
-            s => format!("unknown key `{key}` in [{s}]"),
+            s => format!("unknown key `{key}` in {}", header(s)),
         },
     )
     .at(key_span(document, path), "not a cpgen setting");
@@ -325,7 +325,7 @@ fn unknown_key(document: &DeTable<'_>, path: &[Step]) -> Diagnostic {
             written_as(&section, suggestion)
         ))
     } else if let Some(other) = elsewhere {
-        diagnostic.help(format!("`{key}` belongs in [{other}]"))
+        diagnostic.help(format!("`{key}` belongs in {}", header(other)))
     } else {
         diagnostic.help(format!("known keys here: {}", known.join(", ")))
     };
@@ -673,6 +673,15 @@ impl TypeCheck {
 }
 
 /// Whether the section named `name` is the element of an array of tables.
+/// A section as its header is written: `[api]`, and an entry of a list `[[masters]]`.
+fn header(section: &str) -> String {
+    if section_is_array(section) {
+        format!("[[{section}]]")
+    } else {
+        format!("[{section}]")
+    }
+}
+
 fn section_is_array(name: &str) -> bool {
     SECTIONS
         .iter()

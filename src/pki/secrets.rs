@@ -122,13 +122,8 @@ impl Secrets {
 
     /// Parses the text of a secrets file. The error names the problem, never a key.
     pub fn parse(text: &str) -> Result<Secrets, String> {
-        let mut file: SecretsFile = toml::from_str(text).map_err(|e| {
-            // toml's message quotes the offending line, which may be key material.
-            format!(
-                "not a cpgen secrets file: {}",
-                e.message().lines().next().unwrap_or("invalid TOML")
-            )
-        })?;
+        let mut file: SecretsFile = toml::from_str(text)
+            .map_err(|e| format!("not a cpgen secrets file: {}", file_error(&e, text)))?;
         if file.format_version != FORMAT_VERSION {
             return Err(format!(
                 "format version {} is not supported (this cpgen reads version {FORMAT_VERSION})",
@@ -394,6 +389,41 @@ fn refuse_open_permissions(_path: &Utf8Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// What is wrong with a secrets file, in TOML words and with its line, never quoting a
+/// value: toml and serde quote the offending text, which may be key material.
+fn file_error(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message();
+    let quoted = |prefix: &str| {
+        let rest = message.strip_prefix(prefix)?.strip_prefix('`')?;
+        rest.split_once('`').map(|(name, _)| name.to_owned())
+    };
+    let problem = if let Some(key) = quoted("missing field ") {
+        format!("the key `{key}` is missing")
+    } else if let Some(key) = quoted("unknown field ") {
+        format!("`{key}` is not a key of a secrets file")
+    } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        "a value has the wrong type".to_owned()
+    } else if message.contains('"') || message.contains('\'') {
+        "it is not valid TOML".to_owned()
+    } else {
+        message
+            .lines()
+            .next()
+            .unwrap_or("it is not valid TOML")
+            .to_owned()
+    };
+    match e.span() {
+        Some(at) => {
+            let line = text
+                .get(..at.start)
+                .map_or(0, |before| before.matches('\n').count())
+                + 1;
+            format!("{problem} (line {line})")
+        }
+        None => problem,
+    }
+}
+
 /// A stored key of another algorithm than the configuration asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleKey {
@@ -448,5 +478,34 @@ impl std::fmt::Display for StaleKeys {
             write!(f, ". Deleting `{SERVICE_ACCOUNT_KEY}` invalidates every service-account token the cluster has issued")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_errors_name_the_key_and_line_in_toml_words_and_quote_no_value() {
+        let secret = "-----BEGIN PRIVATE KEY-----\\nMIGHAgEAMBMGByqGSM49";
+        for (text, expected) in [
+            (
+                "format_version = 1\napi = 1\n",
+                "`api` is not a key of a secrets file (line 2)",
+            ),
+            ("format_version = 1\n", "the key `ca_issued_at` is missing"),
+            (
+                &format!("format_version = \"{secret}\"\n") as &str,
+                "a value has the wrong type (line 1)",
+            ),
+        ] {
+            let Err(problem) = Secrets::parse(text) else {
+                panic!("{text} parsed")
+            };
+            assert!(problem.contains(expected), "{text}: {problem}");
+            for word in ["field", "expected", "u32", "MIGHA", "PRIVATE KEY"] {
+                assert!(!problem.contains(word), "{text}: {problem}");
+            }
+        }
     }
 }
