@@ -130,6 +130,19 @@ fn a_ca_that_ends_soon_is_warned_at_import_and_bundle_with_its_date() {
         .find(|r| r["certificate"] == "hosts/kubem00/etc/etcd/pki/etcd-server.pem")
         .unwrap();
     assert!(etcd_server["expires"].as_str().unwrap().starts_with(&end));
+    // verify warns that the leaf expires soon, and does not send the operator to `cpgen
+    // renew`, which cannot move a leaf past its CA's end.
+    let verify = util::cpgen_in(dir.path(), &["verify", "tree", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    let leaf = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "CP807" && d["file"] == "hosts/kubem00/etc/etcd/pki/etcd-server.pem")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    let help = leaf["help"].as_str().unwrap();
+    assert!(!help.contains("cpgen renew"), "{help}");
+    assert!(help.contains("CA"), "{help}");
 }
 
 #[test]

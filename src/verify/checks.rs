@@ -641,11 +641,22 @@ impl Audit<'_> {
     }
 
     fn validity(&mut self, at: OffsetDateTime) {
+        // When each CA (by subject) ends: a leaf cut to its CA's end cannot be renewed past it.
+        let mut ca_ends: HashMap<&str, OffsetDateTime> = HashMap::new();
+        for cert in self.material.certs.values().filter(|c| c.is_ca) {
+            let end = ca_ends
+                .entry(cert.subject.as_str())
+                .or_insert(cert.not_after);
+            *end = (*end).min(cert.not_after);
+        }
         let mut found = Vec::new();
         for (id, cert) in &self.material.certs {
+            let ca_ends_first = ca_ends
+                .get(cert.issuer.as_str())
+                .is_some_and(|end| *end <= cert.not_after);
             // `cpgen renew` re-issues leaves only; a CA is replaced, which every node must
-            // learn to trust.
-            let (renew, renew_soon) = if cert.is_ca {
+            // learn to trust, and so is the CA of a leaf that ends with it.
+            let (renew, renew_soon) = if cert.is_ca || ca_ends_first {
                 (CA_REPLACEMENT, CA_REPLACEMENT_SOON)
             } else {
                 (LEAF_RENEWAL, LEAF_RENEWAL_SOON)
