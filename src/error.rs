@@ -94,6 +94,14 @@ pub enum Error {
     /// Stored keys have another algorithm than the configuration asks for; all of them.
     #[error("{0}")]
     KeyAlgorithmMismatch(StaleKeys),
+    /// A time certificates cannot be issued at.
+    #[error("{what}: {problem}")]
+    IssueTime {
+        /// Which time.
+        what: &'static str,
+        /// Why.
+        problem: String,
+    },
     /// A CA could not be imported.
     #[error("cannot use the {which} CA: {problem}")]
     Import {
@@ -142,6 +150,7 @@ impl Error {
                 | Error::Key { .. }
                 | Error::MissingKey { .. }
                 | Error::KeyAlgorithmMismatch(_)
+                | Error::IssueTime { .. }
                 | Error::Import { .. }
         )
     }

@@ -490,7 +490,7 @@ fn renew(
         return Ok(ExitCode::from(2));
     }
     let mut secrets = Secrets::load(&path)?;
-    secrets.renew(at);
+    secrets.renew(at)?;
     let new_keys = secrets.fill(&checked.plan)?;
     // Issue before saving, so a failure leaves the old file in place.
     pki::issue(&checked.plan, &secrets)?;

@@ -171,3 +171,40 @@ fn leaves_issued_after_their_ca_ended_are_refused() {
         "the secrets changed"
     );
 }
+
+#[test]
+fn times_at_the_ends_of_the_calendar_are_clear_errors_not_panics() {
+    let dir = util::dir_with_config("separate-cas");
+    let out = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    for at in ["9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z"] {
+        for flags in [&[][..], &["--allow-future", "--allow-expired"][..]] {
+            let args = [&["renew", "cluster.toml", "--at", at][..], flags].concat();
+            let out = util::cpgen_in(dir.path(), &args);
+            let text = util::stderr(&out);
+            assert!(matches!(out.status.code(), Some(1 | 2)), "{args:?}: {text}");
+            assert!(!text.contains("panicked"), "{args:?}: {text}");
+        }
+    }
+    // A hand-edited secrets file.
+    let path = dir.path().join("cluster.secrets.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    for field in ["ca_issued_at", "issued_at"] {
+        let edited: String = text
+            .lines()
+            .map(|line| {
+                if line.starts_with(&format!("{field} = ")) {
+                    format!("{field} = \"9999-12-31T00:00:00Z\"\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&path, edited).unwrap();
+        let out = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "c.tar.gz"]);
+        let stderr = util::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{field}: {stderr}");
+        assert!(stderr.contains(&format!("`{field}`")), "{field}: {stderr}");
+        assert!(!dir.path().join("c.tar.gz").exists());
+    }
+}

@@ -475,7 +475,7 @@ fn renewing_moves_leaves_and_keeps_cas_and_keys() {
         .filter(|l| !l.contains("issued_at"))
         .collect::<Vec<_>>()
         .join("\n");
-    secrets.renew(datetime!(2026-06-01 12:00:00 UTC));
+    secrets.renew(datetime!(2026-06-01 12:00:00 UTC)).unwrap();
     let after = pki::issue(&plan, &secrets).unwrap();
     let keys_after = secrets
         .render()

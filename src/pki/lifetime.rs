@@ -131,7 +131,10 @@ pub fn renewal_time(
     now: OffsetDateTime,
     validity_days: u32,
 ) -> Option<RenewalTime> {
-    let expired_at = at + Duration::days(i64::from(validity_days));
+    // Near the end of time the sum does not exist; such a time is far ahead anyway.
+    let Some(expired_at) = at.checked_add(Duration::days(i64::from(validity_days))) else {
+        return Some(RenewalTime::Future { ahead: at - now });
+    };
     if at - now > RENEWAL_AHEAD {
         Some(RenewalTime::Future { ahead: at - now })
     } else if expired_at <= now {

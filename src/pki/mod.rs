@@ -20,4 +20,4 @@ pub use import::{import_ca, ImportProblem};
 pub use issue::{issue, Authority, CaCertificate, CertSet, LeafCertificate, BACKDATE};
 pub use keys::{generate_pem, KeyError, PrivateKey, PublicKeyInfo};
 pub use lifetime::{ca_notices, renewal_time, CaNotice, RenewalTime, EXPIRES_SOON};
-pub use secrets::{Secrets, SecretsChange, StaleKey, StaleKeys, FORMAT_VERSION};
+pub use secrets::{check_issue_time, Secrets, SecretsChange, StaleKey, StaleKeys, FORMAT_VERSION};

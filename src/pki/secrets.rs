@@ -131,8 +131,10 @@ impl Secrets {
             ));
         }
         let time = |field: &str, value: &str| {
-            OffsetDateTime::parse(value, &Rfc3339)
-                .map_err(|_| format!("`{field}` is not an RFC 3339 time: {value:?}"))
+            let time = OffsetDateTime::parse(value, &Rfc3339)
+                .map_err(|_| format!("`{field}` is not an RFC 3339 time: {value:?}"))?;
+            check_issue_time(time).map_err(|problem| format!("`{field}`: {problem}"))?;
+            Ok::<_, String>(time)
         };
         let encryption_key = base64::engine::general_purpose::STANDARD
             .decode(file.encryption_key.trim())
@@ -331,8 +333,13 @@ impl Secrets {
     }
 
     /// Moves the leaf issue time to `at`: `cpgen renew`. Keys and CAs stay as they are.
-    pub fn renew(&mut self, at: OffsetDateTime) {
+    pub fn renew(&mut self, at: OffsetDateTime) -> Result<(), Error> {
+        check_issue_time(at).map_err(|problem| Error::IssueTime {
+            what: "the renewal time",
+            problem,
+        })?;
         self.issued_at = at.replace_nanosecond(0).unwrap_or(at);
+        Ok(())
     }
 
     /// When leaf certificates are issued.
@@ -387,6 +394,22 @@ fn refuse_open_permissions(path: &Utf8Path) -> Result<(), Error> {
 #[cfg(not(unix))]
 fn refuse_open_permissions(_path: &Utf8Path) -> Result<(), Error> {
     Ok(())
+}
+
+/// Issue times a certificate can carry: every validity (at most 36,500 days) then ends before
+/// the year 9999, the last that X.509's GeneralizedTime can encode.
+const ISSUE_TIMES: std::ops::Range<OffsetDateTime> =
+    time::macros::datetime!(1950-01-01 00:00 UTC)..time::macros::datetime!(9000-01-01 00:00 UTC);
+
+/// `Err` with the reason when certificates cannot be issued at `time`.
+pub fn check_issue_time(time: OffsetDateTime) -> Result<(), String> {
+    if ISSUE_TIMES.contains(&time) {
+        return Ok(());
+    }
+    Err(format!(
+        "{} is outside the times certificates can be issued at (1950 to 9000)",
+        time.format(&Rfc3339).unwrap_or_else(|_| time.to_string())
+    ))
 }
 
 /// What is wrong with a secrets file, in TOML words and with its line, never quoting a
