@@ -48,6 +48,7 @@ stable_codes! {
     LargeEtcdCluster = "CP403", "large-etcd-cluster";
     InvalidDataDir = "CP404", "invalid-data-dir";
     EmptyClusterToken = "CP405", "empty-cluster-token";
+    TooManyEtcdMembers = "CP406", "too-many-etcd-members";
     UnsupportedVersion = "CP501", "unsupported-version";
     InvalidKeyAlgorithm = "CP502", "invalid-key-algorithm";
     ServiceAccountKeyAlgorithm = "CP503", "service-account-key-algorithm";

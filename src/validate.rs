@@ -74,6 +74,10 @@ pub fn validate(config: &Config) -> Result<Checked, Error> {
     }
 }
 
+/// The most etcd members cpgen plans: etcd's guidance is 3, 5 or 7, and past 9 every
+/// write waits on so many that the cluster gets slower and no safer.
+const MAX_ETCD_MEMBERS: usize = 9;
+
 struct Rules<'c> {
     findings: Vec<Diagnostic>,
     /// Only to ask which values were left out for their type.
@@ -940,6 +944,15 @@ impl Rules<'_> {
                         .help("add a [[masters]] entry with `name` and `address` for each control-plane machine (3 for HA)"),
                 );
             }
+        } else if n > MAX_ETCD_MEMBERS {
+            self.push(
+                Diagnostic::error(
+                    Code::TooManyEtcdMembers,
+                    format!("{n} etcd members: past {MAX_ETCD_MEMBERS}, every write waits for so many of them ({} here) that the cluster gets slower and no safer", n / 2 + 1),
+                )
+                .at(last, format!("member {n} of {n}"))
+                .help("use 3, 5 or 7 masters (etcd's guidance); more machines for the API belong in workers or behind the load balancer, not in etcd"),
+            );
         } else if n.is_multiple_of(2) {
             let tolerance = (n - 1) / 2;
             self.push(
