@@ -3,6 +3,7 @@
 //! and unknown keys are collected (all of them, in TOML's words, with a hint) rather than
 //! stopping at the first; a wrong-typed value is left out, so the rest is still validated.
 
+use std::io::Read;
 use std::ops::Range;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -140,17 +141,32 @@ impl Config {
                 "it is a directory, not a cluster.toml",
             )));
         }
+        // A FIFO would block the read forever and a device (/dev/zero) never end it.
+        let metadata = std::fs::metadata(path).map_err(read_error)?;
+        if !metadata.is_file() {
+            return Err(read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it is not a regular file (a FIFO, socket or device), not a cluster.toml",
+            )));
+        }
         // Bounded before reading: a cluster description is a few kilobytes, even with
         // thousands of hosts, and a runaway file should not fill memory.
-        let size = std::fs::metadata(path).map_err(read_error)?.len();
-        if size > MAX_CONFIG_BYTES {
-            return Err(Error::TooLarge {
-                path: path.to_owned(),
-                size,
-                limit: MAX_CONFIG_BYTES,
-            });
+        let too_large = |size| Error::TooLarge {
+            path: path.to_owned(),
+            size,
+            limit: MAX_CONFIG_BYTES,
+        };
+        if metadata.len() > MAX_CONFIG_BYTES {
+            return Err(too_large(metadata.len()));
         }
-        let bytes = std::fs::read(path).map_err(read_error)?;
+        // And bounded while reading, as the file may grow between the two.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(read_error)?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(too_large(bytes.len() as u64));
+        }
         let text = String::from_utf8(bytes).map_err(|e| Error::NotText {
             path: path.to_owned(),
             offset: e.utf8_error().valid_up_to(),

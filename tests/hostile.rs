@@ -438,3 +438,49 @@ fn interrupted_runs_lose_nothing() {
         }
     }
 }
+
+/// Runs `cpgen ARGS` in `dir`, killed after 30 s: a regression that blocks on a FIFO fails
+/// instead of hanging the suite.
+fn cpgen_bounded(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cpgen"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("cpgen {args:?} still running after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_fifo_or_a_device_is_no_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = |program: &str, args: &[&str]| {
+        let status = Command::new(program)
+            .args(args)
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{program} {args:?}");
+    };
+    made("mkfifo", &["fifo.toml"]);
+    // A zero device of our own, inside the scratch directory.
+    made("mknod", &["zero.toml", "c", "1", "5"]);
+    for name in ["fifo.toml", "zero.toml"] {
+        let out = cpgen_bounded(dir.path(), &["check", name]);
+        assert_eq!(util::code(&out), 2, "{name}: {}", util::stderr(&out));
+        assert!(
+            util::stderr(&out).contains("not a regular file"),
+            "{name}: {}",
+            util::stderr(&out)
+        );
+    }
+}
