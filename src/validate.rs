@@ -754,16 +754,20 @@ impl Rules<'_> {
 
     fn cluster_token(&mut self, etcd: &RawEtcd, cluster: Option<&DnsName>) -> Option<String> {
         match &etcd.initial_cluster_token {
+            // It goes into etcd's unit, where systemd expands `%` and `$`: a plain word only.
             Some(token)
-                if token.get_ref().trim().is_empty()
-                    || token.get_ref().contains(char::is_whitespace) =>
+                if token.get_ref().is_empty()
+                    || !token
+                        .get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
             {
                 self.push(
                     Diagnostic::error(
                         Code::EmptyClusterToken,
-                        "the etcd initial cluster token must be a non-empty word",
+                        "the etcd initial cluster token must be a non-empty word of letters, digits, `.`, `_` and `-`",
                     )
-                    .at(Some(token.span()), "empty or contains spaces")
+                    .at(Some(token.span()), "empty, or another character")
                     .help("use a name unique to this cluster, e.g. \"kubernetes-etcd\""),
                 );
                 None
@@ -781,9 +785,12 @@ impl Rules<'_> {
             .as_ref()
             .map_or("/var/lib/etcd", |v| v.get_ref().as_str());
         let path = Utf8PathBuf::from(dir);
+        // What the message promises, and nothing systemd would expand (`%h`, `$HOME`).
         let clean = path.is_absolute()
             && !path.components().any(|c| c.as_str() == "..")
-            && !dir.contains(char::is_whitespace);
+            && dir
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
         if clean {
             return Some(path);
         }

@@ -285,3 +285,23 @@ fn a_list_entry_written_with_single_brackets_twice_says_to_use_double_brackets()
         assert!(help.contains(list), "{header}: {help}");
     }
 }
+
+#[test]
+fn unit_values_hold_nothing_systemd_would_expand() {
+    for etcd in [
+        "data_dir = \"/var/lib/%h\"",
+        "data_dir = \"/var/lib/$HOME\"",
+        "data_dir = \"/var/lib/${X}\"",
+        "data_dir = \"/var/lib/a\\\"b\"",
+        "initial_cluster_token = \"tok%n\"",
+        "initial_cluster_token = \"$TOKEN\"",
+        "initial_cluster_token = \"a\\\"b\"",
+    ] {
+        let (_, all) = findings(&format!("[etcd]\n{etcd}\n"), EXTERNAL_LB);
+        let refused = all
+            .iter()
+            .filter(|d| matches!(d.code, Code::InvalidDataDir | Code::EmptyClusterToken))
+            .count();
+        assert_eq!(refused, 1, "{etcd}: {all:#?}");
+    }
+}

@@ -12,6 +12,30 @@ pub(crate) struct UnitFlag {
     pub(crate) value: String,
 }
 
+impl UnitFlag {
+    /// The value as one word of an `ExecStart=` line: systemd expands `%` specifiers and
+    /// `$` variables and splits on spaces, so none of them may reach it as written.
+    /// Validation keeps such characters out of the config; this keeps them out of the unit
+    /// whatever a value holds.
+    pub(crate) fn systemd_word(&self) -> String {
+        let mut word = String::with_capacity(self.value.len());
+        for c in self.value.chars() {
+            match c {
+                '%' => word.push_str("%%"),
+                '$' => word.push_str("$$"),
+                '\\' => word.push_str("\\\\"),
+                '"' => word.push_str("\\\""),
+                c => word.push(c),
+            }
+        }
+        if word.contains(|c: char| c.is_whitespace() || c == '\'') {
+            format!("\"{word}\"")
+        } else {
+            word
+        }
+    }
+}
+
 fn flag(name: &'static str, value: impl ToString) -> UnitFlag {
     UnitFlag {
         name,
@@ -213,4 +237,18 @@ fn scheduler_flags(master: &Host) -> Vec<UnitFlag> {
         flag("leader-elect", "true"),
         flag("v", 2),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_reach_exec_start_as_one_literal_word() {
+        let word = |value: &str| flag("x", value).systemd_word();
+        assert_eq!(word("/var/lib/etcd"), "/var/lib/etcd");
+        assert_eq!(word("%h/$HOME/${X}"), "%%h/$$HOME/$${X}");
+        assert_eq!(word(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(word("two words"), "\"two words\"");
+    }
 }
