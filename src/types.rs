@@ -140,6 +140,14 @@ pub enum AddressError {
     /// A multicast address cannot be a machine's address.
     #[error("`{0}` is a multicast address")]
     Multicast(IpAddr),
+    /// An IPv4 address written as IPv6 (`::ffff:10.0.0.1`): the same machine as the IPv4
+    /// address, which a comparison of the two forms would miss.
+    #[error("`{0}` is the IPv4 address {1} written as IPv6; write {1}")]
+    Ipv4InIpv6(IpAddr, std::net::Ipv4Addr),
+    /// An IPv4 address no machine can have: broadcast, `0.0.0.0/8` or the reserved
+    /// `240.0.0.0/4`.
+    #[error("`{0}` is a broadcast or reserved IPv4 address, which no machine can have")]
+    Reserved(IpAddr),
 }
 
 /// The address of one machine (or a virtual IP): a unicast IPv4 or IPv6 address.
@@ -177,6 +185,25 @@ impl FromStr for HostAddress {
         }
         if ip.is_multicast() {
             return Err(AddressError::Multicast(ip));
+        }
+        match ip {
+            IpAddr::V6(v6) => {
+                // `::ffff:a.b.c.d` (mapped) and the deprecated `::a.b.c.d` (compatible).
+                let segments = v6.segments();
+                if segments[..5] == [0; 5] && matches!(segments[5], 0 | 0xffff) {
+                    if let Some(v4) = v6.to_ipv4() {
+                        if !v4.is_unspecified() && v6 != std::net::Ipv6Addr::LOCALHOST {
+                            return Err(AddressError::Ipv4InIpv6(ip, v4));
+                        }
+                    }
+                }
+            }
+            IpAddr::V4(v4) => {
+                let first = v4.octets()[0];
+                if v4.is_broadcast() || first == 0 || first >= 240 {
+                    return Err(AddressError::Reserved(ip));
+                }
+            }
         }
         Ok(HostAddress(ip))
     }
@@ -607,6 +634,30 @@ mod tests {
             Err(NameError::BadLabelLength(_))
         ));
         assert_eq!("".parse::<DnsName>(), Err(NameError::Empty));
+    }
+
+    #[test]
+    fn one_machine_has_one_way_to_write_its_address() {
+        for (text, refused) in [
+            ("::ffff:10.10.10.80", true),
+            ("::10.10.10.80", true),
+            ("255.255.255.255", true),
+            ("0.1.2.3", true),
+            ("240.0.0.1", true),
+            ("10.10.10.80", false),
+            ("127.0.1.80", false),
+            ("::1", false),
+            ("fd00:10:10::80", false),
+        ] {
+            assert_eq!(text.parse::<HostAddress>().is_err(), refused, "{text}");
+        }
+        assert_eq!(
+            "::ffff:10.10.10.80".parse::<HostAddress>(),
+            Err(AddressError::Ipv4InIpv6(
+                "::ffff:10.10.10.80".parse().unwrap(),
+                "10.10.10.80".parse().unwrap()
+            ))
+        );
     }
 
     #[test]

@@ -305,3 +305,21 @@ fn unit_values_hold_nothing_systemd_would_expand() {
         assert_eq!(refused, 1, "{etcd}: {all:#?}");
     }
 }
+
+#[test]
+fn a_machine_written_twice_in_two_forms_or_at_a_broadcast_address_is_refused() {
+    for worker in ["::ffff:10.10.10.80", "255.255.255.255", "10.10.10.255"] {
+        let (_, all) = findings(
+            "",
+            &format!("{EXTERNAL_LB}[[workers]]\nname = \"node0\"\naddress = \"{worker}\"\n"),
+        );
+        let refused = with_code(&all, Code::InvalidAddress).len()
+            + with_code(&all, Code::DuplicateAddress).len();
+        // 10.10.10.255 may be a host of a larger network: only the first two are refused.
+        assert_eq!(
+            refused,
+            usize::from(worker != "10.10.10.255"),
+            "{worker}: {all:#?}"
+        );
+    }
+}
