@@ -178,6 +178,19 @@ impl Config {
     /// [`Error::Invalid`]; a value of the wrong type or an unknown key is a finding in
     /// [`Config::parse_findings`], and a wrong-typed value is left out of [`Config::raw`].
     pub fn parse(source_name: &str, text: &str) -> Result<Config, Error> {
+        if holds_secrets(text) {
+            // No snippet, no value: the file's lines are key material.
+            let finding = Diagnostic::error(
+                Code::NotAConfig,
+                "this holds private keys (a cpgen secrets file or a key), not a cluster description; none of it is shown",
+            )
+            .help("give the cluster.toml; its secrets file is found beside it, or named with --secrets");
+            return Err(Error::Invalid(Box::new(Report::new(
+                source_name,
+                "",
+                vec![finding],
+            ))));
+        }
         let invalid = |findings| Error::Invalid(Box::new(Report::new(source_name, text, findings)));
         let (mut document, syntax_errors) = DeTable::parse_recoverable(text);
         // Only the first syntax error: after it, the parser's recovery guesses, and its
@@ -250,6 +263,16 @@ impl Config {
         let stem = config_path.file_stem().unwrap_or("cluster");
         config_path.with_file_name(format!("{stem}.secrets.toml"))
     }
+}
+
+/// True for a secrets file or any text with a private key in it, whose lines must never be
+/// quoted in a finding.
+fn holds_secrets(text: &str) -> bool {
+    let secrets_file = text.lines().any(|line| {
+        let line = line.trim_start();
+        line.starts_with("encryption_key") || line.starts_with("ca_issued_at")
+    });
+    secrets_file || (text.contains("-----BEGIN") && text.contains("PRIVATE KEY"))
 }
 
 fn toml_error(e: &toml::de::Error, text: &str) -> Diagnostic {

@@ -28,6 +28,7 @@ stable_codes! {
     UnknownKey = "CP003", "unknown-key";
     MissingKey = "CP004", "missing-key";
     UnknownValue = "CP005", "unknown-value";
+    NotAConfig = "CP006", "not-a-config";
     InvalidName = "CP101", "invalid-name";
     DuplicateName = "CP102", "duplicate-name";
     DuplicateAddress = "CP103", "duplicate-address";

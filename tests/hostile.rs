@@ -484,3 +484,43 @@ fn a_fifo_or_a_device_is_no_config() {
         );
     }
 }
+
+#[test]
+fn a_secrets_file_given_as_the_config_is_never_echoed() {
+    let dir = util::dir_with_config("separate-cas");
+    let out = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "-o", "b.tar.gz"]);
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let secrets = std::fs::read_to_string(dir.path().join("cluster.secrets.toml")).unwrap();
+    let encryption_key = secrets
+        .lines()
+        .find_map(|l| l.strip_prefix("encryption_key = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    for args in [
+        vec!["check", "cluster.secrets.toml"],
+        vec!["check", "--format", "json", "cluster.secrets.toml"],
+        vec!["bundle", "cluster.secrets.toml", "-o", "x.tar.gz"],
+    ] {
+        let out = util::cpgen_in(dir.path(), &args);
+        assert_eq!(util::code(&out), 1, "{args:?}");
+        let shown = util::stdout(&out) + &util::stderr(&out);
+        assert!(shown.contains("CP006"), "{args:?}: {shown}");
+        assert!(!shown.contains(&encryption_key), "{args:?}: {shown}");
+        assert!(!shown.contains("PRIVATE KEY"), "{args:?}: {shown}");
+    }
+    // A config with a pasted key in it is never quoted either.
+    let key = secrets.split("'''").nth(1).unwrap();
+    let body = key
+        .lines()
+        .find(|l| !l.is_empty() && !l.starts_with("-----"))
+        .unwrap();
+    std::fs::write(
+        dir.path().join("pasted.toml"),
+        format!("[api]\nendpoint = '''{key}'''\n"),
+    )
+    .unwrap();
+    let out = util::cpgen_in(dir.path(), &["check", "pasted.toml"]);
+    assert_eq!(util::code(&out), 1);
+    assert!(!util::stderr(&out).contains(body), "{}", util::stderr(&out));
+}
