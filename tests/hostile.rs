@@ -275,6 +275,38 @@ fn broken_secrets_files_are_refused_without_changes() {
             },
             "imported CA `etcd`: the key does not belong to the certificate",
         ),
+        (
+            "imported CA edited into a leaf (CA:FALSE)",
+            {
+                let fixture = |f: &str| {
+                    std::fs::read_to_string(util::root().join("tests/fixtures").join(f)).unwrap()
+                };
+                let mut s = Secrets::parse(&good).unwrap();
+                pki::import_ca(
+                    &mut s,
+                    Ca::Etcd,
+                    &fixture("cfssl/ca.pem"),
+                    &fixture("cfssl/ca-key.pem"),
+                    datetime!(2027-01-01 00:00:00 UTC),
+                    true,
+                )
+                .unwrap();
+                // The certificate and its key swapped for a leaf's, as a hand edit would.
+                let leaf_key = pki::PrivateKey::from_pem(&fixture("openssl/leaf-key.pem"))
+                    .unwrap()
+                    .to_pkcs8_pem()
+                    .unwrap();
+                let text = s.render().unwrap().to_string();
+                let swap = |text: &str, marker: &str, with: &str| {
+                    let start = text.find(marker).unwrap() + marker.len();
+                    let end = start + text[start..].find("'''").unwrap();
+                    format!("{}{}{}", &text[..start], with, &text[end..])
+                };
+                let text = swap(&text, "\"etcd-ca\" = '''\n", &leaf_key);
+                swap(&text, "\"etcd\" = '''\n", &fixture("openssl/leaf.pem"))
+            },
+            "imported CA `etcd`: the certificate is not a CA",
+        ),
     ];
     for (name, text, message) in cases {
         std::fs::write(&secrets, &text).unwrap();

@@ -101,19 +101,7 @@ fn parse(der: &[u8]) -> Result<X509Certificate<'_>, ImportProblem> {
 
 fn check_ca(der: &[u8], key: &PrivateKey, now: OffsetDateTime) -> Result<(), ImportProblem> {
     let cert = parse(der)?;
-    let is_ca = cert
-        .basic_constraints()
-        .map_err(|e| ImportProblem::BadCertificate(e.to_string()))?
-        .is_some_and(|bc| bc.value.ca);
-    if !is_ca {
-        return Err(ImportProblem::NotACa);
-    }
-    let key_usage = cert
-        .key_usage()
-        .map_err(|e| ImportProblem::BadCertificate(e.to_string()))?;
-    if key_usage.is_some_and(|ku| !ku.value.key_cert_sign()) {
-        return Err(ImportProblem::NoCertSign);
-    }
+    check_may_sign(&cert)?;
     let validity = cert.validity();
     let rfc3339 = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_else(|_| t.to_string());
     if validity.not_after.to_datetime() < now {
@@ -132,12 +120,31 @@ fn check_ca(der: &[u8], key: &PrivateKey, now: OffsetDateTime) -> Result<(), Imp
     Ok(())
 }
 
-/// Checks a stored CA certificate against its stored key (the secrets file may have been
-/// edited by hand).
+/// A CA certificate that may sign: CA:TRUE, and keyCertSign if it has a keyUsage.
+fn check_may_sign(cert: &X509Certificate<'_>) -> Result<(), ImportProblem> {
+    let is_ca = cert
+        .basic_constraints()
+        .map_err(|e| ImportProblem::BadCertificate(e.to_string()))?
+        .is_some_and(|bc| bc.value.ca);
+    if !is_ca {
+        return Err(ImportProblem::NotACa);
+    }
+    let key_usage = cert
+        .key_usage()
+        .map_err(|e| ImportProblem::BadCertificate(e.to_string()))?;
+    if key_usage.is_some_and(|ku| !ku.value.key_cert_sign()) {
+        return Err(ImportProblem::NoCertSign);
+    }
+    Ok(())
+}
+
+/// Checks a stored CA certificate and its stored key on every load, as at import: the
+/// secrets file may have been edited by hand since.
 pub(crate) fn check_pair(cert_pem: &str, key_pem: &str) -> Result<(), ImportProblem> {
     let der = certificate_der(cert_pem)?;
     let key = PrivateKey::from_pem(key_pem).map_err(ImportProblem::BadKey)?;
     let cert = parse(&der)?;
+    check_may_sign(&cert)?;
     if cert.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
         return Err(ImportProblem::KeyMismatch);
     }
