@@ -250,60 +250,26 @@ fn broken_secrets_files_are_refused_without_changes() {
         (
             "imported CA with another key",
             {
-                let fixture = |f: &str| {
-                    std::fs::read_to_string(util::root().join("tests/fixtures/cfssl").join(f))
-                        .unwrap()
-                };
-                let mut s = Secrets::parse(&good).unwrap();
-                pki::import_ca(
-                    &mut s,
-                    Ca::Etcd,
-                    &fixture("ca.pem"),
-                    &fixture("ca-key.pem"),
-                    datetime!(2027-01-01 00:00:00 UTC),
-                    true,
-                )
-                .unwrap();
-                let other = pki::PrivateKey::from_pem(&fixture("other-ca-key.pem"))
+                let text = with_imported_etcd_ca(&good);
+                let other = pki::PrivateKey::from_pem(&fixture("cfssl/other-ca-key.pem"))
                     .unwrap()
                     .to_pkcs8_pem()
                     .unwrap();
-                let text = s.render().unwrap().to_string();
-                let start = text.find("\"etcd-ca\" = '''\n").unwrap() + "\"etcd-ca\" = '''\n".len();
-                let end = start + text[start..].find("'''").unwrap();
-                format!("{}{}{}", &text[..start], other, &text[end..])
+                replace_block(&text, "\"etcd-ca\" = '''\n", &other)
             },
             "imported CA `etcd`: the key does not belong to the certificate",
         ),
         (
             "imported CA edited into a leaf (CA:FALSE)",
             {
-                let fixture = |f: &str| {
-                    std::fs::read_to_string(util::root().join("tests/fixtures").join(f)).unwrap()
-                };
-                let mut s = Secrets::parse(&good).unwrap();
-                pki::import_ca(
-                    &mut s,
-                    Ca::Etcd,
-                    &fixture("cfssl/ca.pem"),
-                    &fixture("cfssl/ca-key.pem"),
-                    datetime!(2027-01-01 00:00:00 UTC),
-                    true,
-                )
-                .unwrap();
                 // The certificate and its key swapped for a leaf's, as a hand edit would.
+                let text = with_imported_etcd_ca(&good);
                 let leaf_key = pki::PrivateKey::from_pem(&fixture("openssl/leaf-key.pem"))
                     .unwrap()
                     .to_pkcs8_pem()
                     .unwrap();
-                let text = s.render().unwrap().to_string();
-                let swap = |text: &str, marker: &str, with: &str| {
-                    let start = text.find(marker).unwrap() + marker.len();
-                    let end = start + text[start..].find("'''").unwrap();
-                    format!("{}{}{}", &text[..start], with, &text[end..])
-                };
-                let text = swap(&text, "\"etcd-ca\" = '''\n", &leaf_key);
-                swap(&text, "\"etcd\" = '''\n", &fixture("openssl/leaf.pem"))
+                let text = replace_block(&text, "\"etcd-ca\" = '''\n", &leaf_key);
+                replace_block(&text, "\"etcd\" = '''\n", &fixture("openssl/leaf.pem"))
             },
             "imported CA `etcd`: the certificate is not a CA",
         ),
@@ -469,6 +435,32 @@ fn interrupted_runs_lose_nothing() {
             );
         }
     }
+}
+
+fn fixture(path: &str) -> String {
+    std::fs::read_to_string(util::root().join("tests/fixtures").join(path)).unwrap()
+}
+
+/// The secrets `text` with the committed cfssl CA imported as the etcd CA, rendered.
+fn with_imported_etcd_ca(text: &str) -> String {
+    let mut secrets = Secrets::parse(text).unwrap();
+    pki::import_ca(
+        &mut secrets,
+        Ca::Etcd,
+        &fixture("cfssl/ca.pem"),
+        &fixture("cfssl/ca-key.pem"),
+        datetime!(2027-01-01 00:00:00 UTC),
+        true,
+    )
+    .unwrap();
+    secrets.render().unwrap().to_string()
+}
+
+/// `text` with the multi-line string after `marker` replaced by `with`.
+fn replace_block(text: &str, marker: &str, with: &str) -> String {
+    let start = text.find(marker).unwrap() + marker.len();
+    let end = start + text[start..].find("'''").unwrap();
+    format!("{}{}{}", &text[..start], with, &text[end..])
 }
 
 /// Runs `cpgen ARGS` in `dir`, killed after 30 s: a regression that blocks on a FIFO fails
