@@ -162,7 +162,11 @@ fn a_second_gzip_member_is_read_as_gnu_tar_extracts_it() {
     let tree = bundle_tree("separate-cas");
     let (archive, rogue) = two_member_archive(&tree);
     let (seen, findings) = read(&archive);
-    assert_eq!(seen.files[CA].data, rogue.as_bytes(), "the later ca.pem is the one audited");
+    assert_eq!(
+        seen.files[CA].data,
+        rogue.as_bytes(),
+        "the later ca.pem is the one audited"
+    );
     assert!(seen
         .files
         .contains_key("hosts/kubem00/etc/systemd/system/evil.service"));
@@ -201,7 +205,10 @@ fn a_second_gzip_member_is_read_as_gnu_tar_extracts_it() {
         extracted.keys().collect::<Vec<_>>(),
         audited.keys().collect::<Vec<_>>()
     );
-    assert!(extracted == audited, "the contents differ from what tar extracted");
+    assert!(
+        extracted == audited,
+        "the contents differ from what tar extracted"
+    );
 }
 
 #[test]
@@ -242,16 +249,50 @@ fn trailing_garbage_and_data_after_the_archive_end_are_findings() {
     assert!(!tree.files.is_empty());
     let hostile = with_code(&findings, Code::HostileEntry);
     assert_eq!(hostile.len(), 1, "{findings:?}");
-    assert!(hostile[0].message.contains("trailing garbage"), "{hostile:?}");
+    assert!(
+        hostile[0].message.contains("trailing garbage"),
+        "{hostile:?}"
+    );
 
     // A whole second archive after the first one's end marker.
     let other = util::fresh_bundle(&plan).to_tar_gz().unwrap();
     let (_, findings) = read(&[clean, other].concat());
     let hostile = with_code(&findings, Code::HostileEntry);
     assert_eq!(hostile.len(), 1, "{findings:?}");
-    assert!(
-        hostile[0].message.contains("end-of-archive"),
-        "{hostile:?}"
+    assert!(hostile[0].message.contains("end-of-archive"), "{hostile:?}");
+}
+
+#[test]
+fn entries_after_a_lone_zero_block_are_reported_and_not_extracted_as_by_tar() {
+    let archive = [
+        tar_entries(&[("hosts/a/first.pem", 0o644, b"first")]),
+        vec![0; 512],
+        tar_entries(&[("hosts/a/hidden.pem", 0o644, b"hidden")]),
+        END_OF_ARCHIVE.to_vec(),
+    ]
+    .concat();
+    let (tree, findings) = read(&archive);
+    let hostile = with_code(&findings, Code::HostileEntry);
+    assert_eq!(hostile.len(), 1, "{findings:?}");
+    assert!(hostile[0].message.contains("end-of-archive"), "{hostile:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.tar");
+    std::fs::write(&path, &archive).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let tar = Command::new("tar")
+        .arg("xf")
+        .arg(&path)
+        .arg("-C")
+        .arg(&out)
+        .output()
+        .expect("GNU tar runs");
+    assert!(tar.status.success());
+    let extracted = files_under(&out);
+    assert_eq!(
+        extracted.keys().collect::<Vec<_>>(),
+        tree.files.keys().collect::<Vec<_>>()
     );
 }
 
@@ -284,9 +325,15 @@ fn a_pax_size_cannot_carry_an_entry_past_the_file_limit() {
     let size = 40 << 20;
     let mut archive = pax_size(size);
     // The ustar header says 0 bytes; tar reads the PAX size.
-    archive.extend_from_slice(header("hosts/kubem00/big.pem", 0, tar::EntryType::Regular, None).as_bytes());
+    archive.extend_from_slice(
+        header("hosts/kubem00/big.pem", 0, tar::EntryType::Regular, None).as_bytes(),
+    );
     archive.resize(archive.len() + size as usize, b'A');
-    archive.extend_from_slice(&tar_entries(&[("hosts/kubem00/after.pem", 0o644, b"after")]));
+    archive.extend_from_slice(&tar_entries(&[(
+        "hosts/kubem00/after.pem",
+        0o644,
+        b"after",
+    )]));
     archive.extend_from_slice(&END_OF_ARCHIVE);
     for bytes in [archive.clone(), gzip(&archive)] {
         let (tree, findings) = read(&bytes);
@@ -295,8 +342,7 @@ fn a_pax_size_cannot_carry_an_entry_past_the_file_limit() {
         assert_eq!(hostile.len(), 1, "{findings:?}");
         assert_eq!(hostile[0].file, "hosts/kubem00/big.pem");
         assert_eq!(
-            tree.files["hosts/kubem00/after.pem"].data,
-            b"after",
+            tree.files["hosts/kubem00/after.pem"].data, b"after",
             "the entry after it is read where tar finds it"
         );
     }
@@ -343,15 +389,14 @@ fn a_fifo_or_device_is_refused_without_reading_it() {
     let fifo = dir.path().join("bundle.tar.gz");
     mkfifo(&fifo);
     let fifo = fifo.to_str().unwrap();
-    for args in [
-        ["verify", fifo],
-        ["certs", fifo],
-        ["verify", "/dev/zero"],
-    ] {
+    for args in [["verify", fifo], ["certs", fifo], ["verify", "/dev/zero"]] {
         let (code, output) = cpgen_with_deadline(&args);
         assert_eq!(code, 1, "{args:?}: {output}");
         assert!(output.contains("CP800"), "{args:?}: {output}");
-        assert!(output.contains("FIFO, socket or device"), "{args:?}: {output}");
+        assert!(
+            output.contains("FIFO, socket or device"),
+            "{args:?}: {output}"
+        );
     }
 }
 
@@ -381,7 +426,15 @@ fn cpgens_own_bundles_carry_nothing_unexpected() {
         let findings = audit(&bundle_tree(name));
         let unexpected: Vec<&Finding> = findings
             .iter()
-            .filter(|f| matches!(f.code, Code::UnexpectedCertificate | Code::LeakedKey | Code::DuplicateEntry | Code::HostileEntry))
+            .filter(|f| {
+                matches!(
+                    f.code,
+                    Code::UnexpectedCertificate
+                        | Code::LeakedKey
+                        | Code::DuplicateEntry
+                        | Code::HostileEntry
+                )
+            })
             .collect();
         assert!(unexpected.is_empty(), "{name}: {unexpected:?}");
         assert!(
@@ -403,11 +456,15 @@ fn a_rogue_ca_appended_to_one_hosts_ca_pem_is_an_error() {
     assert_eq!(unexpected[0].file, CA);
     assert!(
         unexpected[0].message.contains("certificate 2 of the file")
-            && unexpected[0].message.contains("signs no certificate of the bundle"),
+            && unexpected[0]
+                .message
+                .contains("signs no certificate of the bundle"),
         "{}",
         unexpected[0].message
     );
-    assert!(findings.iter().all(|f| f.code == Code::UnexpectedCertificate));
+    assert!(findings
+        .iter()
+        .all(|f| f.code == Code::UnexpectedCertificate));
 }
 
 #[test]
@@ -430,14 +487,14 @@ fn a_rogue_ca_in_admin_kubeconfig_data_is_an_error() {
     let unexpected = with_code(&findings, Code::UnexpectedCertificate);
     assert_eq!(unexpected.len(), 1, "{findings:?}");
     assert!(
-        unexpected[0]
-            .file
-            .starts_with("admin/admin.kubeconfig#")
+        unexpected[0].file.starts_with("admin/admin.kubeconfig#")
             && unexpected[0].file.ends_with(".certificate-authority-data"),
         "{}",
         unexpected[0].file
     );
-    assert!(findings.iter().all(|f| f.code == Code::UnexpectedCertificate));
+    assert!(findings
+        .iter()
+        .all(|f| f.code == Code::UnexpectedCertificate));
 }
 
 #[test]
@@ -453,7 +510,9 @@ fn a_ca_of_the_bundle_trusted_on_one_host_only_is_an_error() {
     assert_eq!(unexpected.len(), 1, "{findings:?}");
     assert_eq!(unexpected[0].file, CA);
     assert!(
-        unexpected[0].message.contains("same trust file on another host"),
+        unexpected[0]
+            .message
+            .contains("same trust file on another host"),
         "{}",
         unexpected[0].message
     );
@@ -494,7 +553,10 @@ fn assert_leak_only(tree: &Tree, file: &str, key: &str) {
         ..Default::default()
     }
     .render();
-    assert!(body.iter().all(|line| !rendered.contains(line)), "{rendered}");
+    assert!(
+        body.iter().all(|line| !rendered.contains(line)),
+        "{rendered}"
+    );
 }
 
 #[test]
@@ -510,7 +572,10 @@ fn a_ca_key_appended_to_ca_pem_is_a_leak() {
 fn a_key_pasted_into_the_readme_is_a_leak() {
     let mut tree = handmade_tree();
     let key = text(&tree, "hosts/kubem00/etc/kubernetes/pki/sa.key");
-    let readme = format!("{}\nthe service-account key, for reference:\n\n{key}", text(&tree, "README.md"));
+    let readme = format!(
+        "{}\nthe service-account key, for reference:\n\n{key}",
+        text(&tree, "README.md")
+    );
     set(&mut tree, "README.md", readme);
     tree.files.get_mut("README.md").unwrap().mode = 0o600;
     assert_leak_only(&tree, "README.md", &key);
@@ -520,7 +585,10 @@ fn a_key_pasted_into_the_readme_is_a_leak() {
 fn a_key_embedded_in_a_hosts_kubeconfig_is_a_leak() {
     let mut tree = handmade_tree();
     let path = "hosts/kubem00/var/lib/kube-scheduler/kubeconfig";
-    let key = text(&tree, "hosts/kubem00/var/lib/kube-scheduler/pki/scheduler-key.pem");
+    let key = text(
+        &tree,
+        "hosts/kubem00/var/lib/kube-scheduler/pki/scheduler-key.pem",
+    );
     let embedded = text(&tree, path).replace(
         "client-key: \"/var/lib/kube-scheduler/pki/scheduler-key.pem\"",
         &format!(

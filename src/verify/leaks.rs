@@ -16,9 +16,15 @@ pub(super) fn run(tree: &Tree, material: &Material, findings: &mut Vec<Finding>)
     keys(tree, findings);
 }
 
+/// The certificates (DER) of each file by its path on the host: `(bundle path, DERs)` of
+/// every host's copy.
+type ByLocalPath<'a> = HashMap<&'a str, Vec<(&'a str, Vec<&'a [u8]>)>>;
+
 /// `hosts/<host>/<local path>` → `<local path>`, with the `#field` of embedded data.
 fn local_path(id: &str) -> Option<&str> {
-    id.strip_prefix("hosts/")?.split_once('/').map(|(_, rest)| rest)
+    id.strip_prefix("hosts/")?
+        .split_once('/')
+        .map(|(_, rest)| rest)
 }
 
 /// Checks every file or datum holding more than one certificate. After a CA (a trust
@@ -34,8 +40,7 @@ fn stacks(material: &Material, findings: &mut Vec<Finding>) {
             used.extend(stack.iter().skip(1));
         }
     }
-    // The certificates of each file by its path on the host, for comparing hosts.
-    let mut by_local: HashMap<&str, Vec<(&str, Vec<&[u8]>)>> = HashMap::new();
+    let mut by_local: ByLocalPath<'_> = HashMap::new();
     let ids = material.certs.keys().chain(material.stacks.keys());
     for id in ids {
         let Some(local) = local_path(id) else {
@@ -93,16 +98,16 @@ fn trust_problem(
     id: &str,
     ca: &CertInfo,
     used: &[&CertInfo],
-    by_local: &HashMap<&str, Vec<(&str, Vec<&[u8]>)>>,
+    by_local: &ByLocalPath<'_>,
 ) -> Option<String> {
     if !ca.is_ca {
         return Some(
             "is no CA, yet every client of this trust file trusts it as a root".to_owned(),
         );
     }
-    let signs_something = used.iter().any(|leaf| {
-        leaf.der != ca.der && leaf.issuer == ca.subject && leaf.signed_by(ca)
-    });
+    let signs_something = used
+        .iter()
+        .any(|leaf| leaf.der != ca.der && leaf.issuer == ca.subject && leaf.signed_by(ca));
     if !signs_something {
         return Some(
             "is a CA that signs no certificate of the bundle, yet every client of this trust \
@@ -163,9 +168,7 @@ fn private_key_block(text: &str, whole: bool) -> Option<String> {
     let mut rest = text;
     while let Some(start) = rest.find(BEGIN) {
         rest = &rest[start + BEGIN.len()..];
-        let Some(end) = rest.find("-----") else {
-            return None;
-        };
+        let end = rest.find("-----")?;
         let tag = &rest[..end];
         let is_key = tag.ends_with("PRIVATE KEY") && tag.len() <= 40 && !tag.contains('\n');
         if is_key && (!whole || rest[end..].contains(&format!("-----END {tag}-----"))) {
@@ -199,7 +202,10 @@ mod tests {
     #[test]
     fn key_blocks_are_found_by_type_and_a_bare_marker_is_not() {
         let key = "x\n-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n";
-        assert_eq!(private_key_block(key, true).as_deref(), Some("EC PRIVATE KEY"));
+        assert_eq!(
+            private_key_block(key, true).as_deref(),
+            Some("EC PRIVATE KEY")
+        );
         let doc = "a key starts with -----BEGIN PRIVATE KEY----- and that is all";
         assert_eq!(private_key_block(doc, true), None);
         let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";

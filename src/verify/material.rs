@@ -280,10 +280,7 @@ fn add_pem(material: &mut Material, id: &str, text: &str, findings: &mut Vec<Fin
             Ok(info) => stack.push(info),
             Err(e) => findings.push(unparseable(
                 id,
-                &format!(
-                    "certificate {} of the file does not parse: {e}",
-                    index + 1
-                ),
+                &format!("certificate {} of the file does not parse: {e}", index + 1),
             )),
         }
     }

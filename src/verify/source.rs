@@ -135,12 +135,15 @@ fn mode_of(_metadata: &std::fs::Metadata) -> u32 {
 
 /// Reads a tar archive, gzipped or not, from memory or a file.
 pub fn read_archive(reader: impl Read, findings: &mut Vec<Finding>) -> Tree {
-    // A gzip stream cannot shrink data by much more than 1000:1, but a file of empty gzip
-    // members can be long without decompressing to anything: bound the input too.
+    // A bundle compresses to less than it holds, so the input has the same bound; without
+    // it, a file of empty gzip members would be read to its end, however long.
     let mut reader = std::io::BufReader::new(reader.take(MAX_TOTAL + 1));
     let gzipped = matches!(reader.fill_buf(), Ok(buf) if buf.starts_with(&GZIP_MAGIC));
     if !gzipped {
-        let (tree, _) = read_tar(reader, findings);
+        let (tree, rest) = read_tar(reader, findings);
+        if let Some(mut rest) = rest {
+            after_the_end(&mut rest, findings);
+        }
         return tree;
     }
     // Counting the decompressed bytes stops a gzip bomb early.
@@ -152,19 +155,7 @@ pub fn read_archive(reader: impl Read, findings: &mut Vec<Finding>) -> Tree {
     let Some(mut rest) = rest else {
         return tree;
     };
-    // What follows the tar end-of-archive marker: zero padding in any archive tar writes.
-    // GNU tar goes on reading after a lone zero block, so anything else may be extracted.
-    match zeros_only(&mut rest) {
-        Ok(true) => {}
-        Ok(false) => findings.push(hostile(
-            "(archive)",
-            "data follows the tar end-of-archive marker; tar may extract entries from it",
-        )),
-        Err(e) => findings.push(hostile(
-            "(archive)",
-            &format!("the archive is damaged after its last entry: {e}"),
-        )),
-    }
+    after_the_end(&mut rest, findings);
     if rest.into_inner().trailing {
         findings.push(hostile(
             "(archive)",
@@ -207,6 +198,22 @@ impl<R: BufRead> Read for Members<R> {
             }
             self.current = Some(flate2::bufread::GzDecoder::new(input));
         }
+    }
+}
+
+/// Reads what follows the tar end-of-archive marker: zero padding in any archive tar
+/// writes. Anything else is hidden from `tar x` but extracted by `tar x --ignore-zeros`.
+fn after_the_end(rest: &mut impl Read, findings: &mut Vec<Finding>) {
+    match zeros_only(rest) {
+        Ok(true) => {}
+        Ok(false) => findings.push(hostile(
+            "(archive)",
+            "data follows the tar end-of-archive marker: `tar x` skips it, `tar x --ignore-zeros` extracts it",
+        )),
+        Err(e) => findings.push(hostile(
+            "(archive)",
+            &format!("the archive is damaged after its last entry: {e}"),
+        )),
     }
 }
 
@@ -312,7 +319,11 @@ fn read_tar<R: Read>(reader: R, findings: &mut Vec<Finding>) -> (Tree, Option<R>
             intact = false;
             break;
         }
-        if tree.files.insert(path.clone(), Entry { mode, data }).is_some() {
+        if tree
+            .files
+            .insert(path.clone(), Entry { mode, data })
+            .is_some()
+        {
             findings.push(Finding::error(
                 Code::DuplicateEntry,
                 &path,
