@@ -60,6 +60,7 @@ pub(super) fn run(
         findings,
     };
     audit.run(plan, at);
+    super::leaks::run(tree, &material, findings);
     material.certs.len()
 }
 

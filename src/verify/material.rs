@@ -161,6 +161,9 @@ pub(super) struct Material {
     pub(super) keys: BTreeMap<String, Vec<u8>>,
     /// Public keys (`sa.pub`).
     pub(super) public_keys: BTreeMap<String, Vec<u8>>,
+    /// Every certificate, in order, of a file or datum that holds more than one (a trust
+    /// bundle, or a leaf and its issuer chain): servers and clients read them all.
+    pub(super) stacks: BTreeMap<String, Vec<CertInfo>>,
 }
 
 /// Reads every PEM file of the tree and every embedded kubeconfig datum.
@@ -198,6 +201,11 @@ pub(super) fn collect(tree: &Tree, hosts: &[HostModel], findings: &mut Vec<Findi
         material
             .public_keys
             .extend(one.public_keys.values().map(at));
+        material.stacks.extend(
+            one.stacks
+                .values()
+                .map(|stack| (path.clone(), stack.clone())),
+        );
         findings.extend(found.iter().cloned().map(|mut finding| {
             finding.file.clone_from(path);
             finding
@@ -263,6 +271,30 @@ fn add_pem(material: &mut Material, id: &str, text: &str, findings: &mut Vec<Fin
         findings.push(unparseable(id, "no PEM block: not a certificate or key"));
         return;
     };
+    let mut stack = Vec::new();
+    for (index, later) in blocks.iter().enumerate().skip(1) {
+        if later.tag() != "CERTIFICATE" {
+            continue;
+        }
+        match CertInfo::parse(later.contents()) {
+            Ok(info) => stack.push(info),
+            Err(e) => findings.push(unparseable(
+                id,
+                &format!("certificate {} of the file does not parse: {e}", index + 1),
+            )),
+        }
+    }
+    if !stack.is_empty() {
+        if let Some(first) = (block.tag() == "CERTIFICATE")
+            .then(|| CertInfo::parse(block.contents()).ok())
+            .flatten()
+        {
+            stack.insert(0, first);
+        }
+        if stack.len() > 1 {
+            material.stacks.insert(id.to_owned(), stack);
+        }
+    }
     match block.tag() {
         "CERTIFICATE" => match CertInfo::parse(block.contents()) {
             Ok(info) => {

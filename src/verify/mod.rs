@@ -3,6 +3,7 @@
 //! bundle layout. Each finding has a stable code, the file it is about and a fix hint.
 
 mod checks;
+mod leaks;
 mod material;
 mod model;
 mod source;
@@ -36,6 +37,9 @@ stable_codes! {
     EvenEtcdMembers = "CP812", "even-etcd-members";
     SharedCa = "CP813", "shared-ca";
     NotABundle = "CP814", "not-a-bundle";
+    DuplicateEntry = "CP815", "duplicate-entry";
+    UnexpectedCertificate = "CP816", "unexpected-certificate";
+    LeakedKey = "CP817", "leaked-key";
 }
 
 pub use crate::pki::EXPIRES_SOON;

@@ -1,9 +1,13 @@
 //! Reading a bundle — a `.tar.gz` or a directory in the bundle layout — into memory, never
 //! writing anything to disk. Hostile input (paths escaping the root, links, devices, huge
 //! entries, archive bombs, garbage) is reported as findings and skipped.
+//!
+//! An archive is read the way GNU `tar xzf` extracts it, so the tree audited is the tree a
+//! machine gets: every gzip member, and a later entry replacing an earlier one of the same
+//! path.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use camino::Utf8Path;
 
@@ -37,6 +41,14 @@ pub fn read_bundle(path: &Utf8Path, findings: &mut Vec<Finding>) -> Result<Tree,
         path: path.to_owned(),
         source,
     })?;
+    if !metadata.is_dir() && !metadata.is_file() {
+        // Opening a FIFO blocks until a writer comes; a device such as /dev/zero never ends.
+        findings.push(hostile(
+            "(bundle)",
+            "it is a FIFO, socket or device, not a bundle file or directory; not read",
+        ));
+        return Ok(Tree::default());
+    }
     if metadata.is_dir() {
         let mut tree = Tree::default();
         let mut total = 0;
@@ -123,23 +135,108 @@ fn mode_of(_metadata: &std::fs::Metadata) -> u32 {
 
 /// Reads a tar archive, gzipped or not, from memory or a file.
 pub fn read_archive(reader: impl Read, findings: &mut Vec<Finding>) -> Tree {
-    let mut reader = std::io::BufReader::new(reader);
-    let mut magic = [0u8; 2];
-    let gzipped = match std::io::BufRead::fill_buf(&mut reader) {
-        Ok(buf) if buf.len() >= 2 => {
-            magic.copy_from_slice(&buf[..2]);
-            magic == [0x1f, 0x8b]
+    // A bundle compresses to less than it holds, so the input has the same bound; without
+    // it, a file of empty gzip members would be read to its end, however long.
+    let mut reader = std::io::BufReader::new(reader.take(MAX_TOTAL + 1));
+    let gzipped = matches!(reader.fill_buf(), Ok(buf) if buf.starts_with(&GZIP_MAGIC));
+    if !gzipped {
+        let (tree, rest) = read_tar(reader, findings);
+        if let Some(mut rest) = rest {
+            after_the_end(&mut rest, findings);
         }
-        _ => false,
-    };
+        return tree;
+    }
     // Counting the decompressed bytes stops a gzip bomb early.
-    let limited: Box<dyn Read> = if gzipped {
-        Box::new(flate2::read::GzDecoder::new(reader).take(MAX_TOTAL + 1))
-    } else {
-        Box::new(reader.take(MAX_TOTAL + 1))
+    let members = Members {
+        current: Some(flate2::bufread::GzDecoder::new(reader)),
+        trailing: false,
     };
+    let (tree, rest) = read_tar(members.take(MAX_TOTAL + 1), findings);
+    let Some(mut rest) = rest else {
+        return tree;
+    };
+    after_the_end(&mut rest, findings);
+    if rest.into_inner().trailing {
+        findings.push(hostile(
+            "(archive)",
+            "bytes that are not gzip follow the last gzip member (`gzip -t` warns of trailing garbage)",
+        ));
+    }
+    tree
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The decompressed bytes of every gzip member in turn, as `gzip -d` and `tar xzf` read
+/// them; notes bytes after the last member that do not start another.
+struct Members<R: BufRead> {
+    current: Option<flate2::bufread::GzDecoder<R>>,
+    trailing: bool,
+}
+
+impl<R: BufRead> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(decoder) = self.current.as_mut() else {
+                return Ok(0);
+            };
+            let n = decoder.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let Some(finished) = self.current.take() else {
+                return Ok(0);
+            };
+            let mut input = finished.into_inner();
+            let next = input.fill_buf()?;
+            if next.is_empty() {
+                return Ok(0);
+            }
+            if !next.starts_with(&GZIP_MAGIC) {
+                self.trailing = true;
+                return Ok(0);
+            }
+            self.current = Some(flate2::bufread::GzDecoder::new(input));
+        }
+    }
+}
+
+/// Reads what follows the tar end-of-archive marker: zero padding in any archive tar
+/// writes. Anything else is hidden from `tar x` but extracted by `tar x --ignore-zeros`.
+fn after_the_end(rest: &mut impl Read, findings: &mut Vec<Finding>) {
+    match zeros_only(rest) {
+        Ok(true) => {}
+        Ok(false) => findings.push(hostile(
+            "(archive)",
+            "data follows the tar end-of-archive marker: `tar x` skips it, `tar x --ignore-zeros` extracts it",
+        )),
+        Err(e) => findings.push(hostile(
+            "(archive)",
+            &format!("the archive is damaged after its last entry: {e}"),
+        )),
+    }
+}
+
+/// True when `reader` holds nothing but zero bytes to its end.
+fn zeros_only(reader: &mut impl Read) -> std::io::Result<bool> {
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+    }
+}
+
+/// Reads the entries of a tar stream; gives the stream back, past the end-of-archive
+/// marker, when it was read to the end without damage.
+fn read_tar<R: Read>(reader: R, findings: &mut Vec<Finding>) -> (Tree, Option<R>) {
     let mut tree = Tree::default();
-    let mut archive = tar::Archive::new(limited);
+    let mut total = 0u64;
+    let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
         Ok(entries) => entries,
         Err(e) => {
@@ -147,9 +244,10 @@ pub fn read_archive(reader: impl Read, findings: &mut Vec<Finding>) -> Tree {
                 "(archive)",
                 &format!("not a readable tar archive: {e}"),
             ));
-            return tree;
+            return (tree, None);
         }
     };
+    let mut intact = true;
     for entry in entries {
         let mut entry = match entry {
             Ok(entry) => entry,
@@ -158,6 +256,7 @@ pub fn read_archive(reader: impl Read, findings: &mut Vec<Finding>) -> Tree {
                     "(archive)",
                     &format!("the archive is damaged or not a tar.gz: {e}"),
                 ));
+                intact = false;
                 break;
             }
         };
@@ -187,7 +286,9 @@ pub fn read_archive(reader: impl Read, findings: &mut Vec<Finding>) -> Tree {
             ));
             continue;
         }
-        let size = entry.header().size().unwrap_or(u64::MAX);
+        // The size that counts is the one tar reads (a PAX `size` record overrides the
+        // header's), and only the bytes read are trusted, never a claim.
+        let size = entry.size();
         if size > MAX_FILE {
             findings.push(hostile(
                 &path,
@@ -197,13 +298,46 @@ pub fn read_archive(reader: impl Read, findings: &mut Vec<Finding>) -> Tree {
         }
         let mode = entry.header().mode().unwrap_or(0) & 0o7777;
         let mut data = Vec::new();
-        if let Err(e) = entry.read_to_end(&mut data) {
+        if let Err(e) = (&mut entry).take(MAX_FILE + 1).read_to_end(&mut data) {
             findings.push(hostile(&path, &format!("cannot be read: {e}")));
+            intact = false;
             break;
         }
-        tree.files.insert(path, Entry { mode, data });
+        if data.len() as u64 > MAX_FILE {
+            findings.push(hostile(
+                &path,
+                "it is larger than 32 MiB, far larger than any bundle file; not read",
+            ));
+            continue;
+        }
+        total += data.len() as u64;
+        if total > MAX_TOTAL {
+            findings.push(hostile(
+                &path,
+                "the bundle is larger than 256 MiB; the rest was not read",
+            ));
+            intact = false;
+            break;
+        }
+        if tree
+            .files
+            .insert(path.clone(), Entry { mode, data })
+            .is_some()
+        {
+            findings.push(Finding::error(
+                Code::DuplicateEntry,
+                &path,
+                "the archive holds this path more than once: tar extracts each in turn and \
+                 the last one stays, which is the one audited here"
+                    .to_owned(),
+                "rebuild the bundle with cpgen: an archive it writes never repeats a path",
+            ));
+        }
     }
-    tree
+    if !intact {
+        return (tree, None);
+    }
+    (tree, Some(archive.into_inner()))
 }
 
 /// A relative path without `.`/`..`/empty components, or `None`.

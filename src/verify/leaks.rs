@@ -1,0 +1,233 @@
+//! What a bundle's files may not carry even when each parses: a certificate in a trust file
+//! that the bundle does not expect (kube-apiserver, etcd and kubectl trust every certificate
+//! of such a file, not only the first), and a private key outside its own key file.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+
+use super::material::{CertInfo, Material};
+use super::source::Tree;
+use super::{Code, Finding};
+
+/// Runs both checks.
+pub(super) fn run(tree: &Tree, material: &Material, findings: &mut Vec<Finding>) {
+    stacks(material, findings);
+    keys(tree, findings);
+}
+
+/// The certificates (DER) of each file by its path on the host: `(bundle path, DERs)` of
+/// every host's copy.
+type ByLocalPath<'a> = HashMap<&'a str, Vec<(&'a str, Vec<&'a [u8]>)>>;
+
+/// `hosts/<host>/<local path>` → `<local path>`, with the `#field` of embedded data.
+fn local_path(id: &str) -> Option<&str> {
+    id.strip_prefix("hosts/")?
+        .split_once('/')
+        .map(|(_, rest)| rest)
+}
+
+/// Checks every file or datum holding more than one certificate. After a CA (a trust
+/// file), each further certificate must be a CA that signs a certificate of the bundle and
+/// that the same file carries on every other host; after a leaf, only its issuer chain may
+/// follow.
+fn stacks(material: &Material, findings: &mut Vec<Finding>) {
+    // What the bundle presents: the first certificate of each file or datum, and the chain
+    // after a leaf (a trusted CA may sign an intermediate rather than the leaf).
+    let mut used: Vec<&CertInfo> = material.certs.values().collect();
+    for stack in material.stacks.values() {
+        if stack.first().is_some_and(|c| !c.is_ca) {
+            used.extend(stack.iter().skip(1));
+        }
+    }
+    let mut by_local: ByLocalPath<'_> = HashMap::new();
+    let ids = material.certs.keys().chain(material.stacks.keys());
+    for id in ids {
+        let Some(local) = local_path(id) else {
+            continue;
+        };
+        let ders: Vec<&[u8]> = match material.stacks.get(id) {
+            Some(stack) => stack.iter().map(|c| c.der.as_slice()).collect(),
+            None => material
+                .certs
+                .get(id)
+                .map(|c| c.der.as_slice())
+                .into_iter()
+                .collect(),
+        };
+        let files = by_local.entry(local).or_default();
+        if !files.iter().any(|(other, _)| other == id) {
+            files.push((id.as_str(), ders));
+        }
+    }
+    for (id, stack) in &material.stacks {
+        let Some(first) = stack.first() else {
+            continue;
+        };
+        for (index, cert) in stack.iter().enumerate().skip(1) {
+            let number = index + 1;
+            let problem = if first.is_ca {
+                trust_problem(id, cert, &used, &by_local)
+            } else {
+                let below = &stack[index - 1];
+                (!below.signed_by(cert)).then(|| {
+                    format!(
+                        "did not issue certificate {index} of the file: after a leaf, a file \
+                         may hold only the leaf's issuer chain"
+                    )
+                })
+            };
+            if let Some(problem) = problem {
+                findings.push(Finding::error(
+                    Code::UnexpectedCertificate,
+                    id,
+                    format!(
+                        "certificate {number} of the file (`{}`) {problem}",
+                        cert.subject
+                    ),
+                    "remove the certificates the bundle does not use from it, or rebuild the \
+                     bundle with cpgen; find out who added them",
+                ));
+            }
+        }
+    }
+}
+
+/// Why `ca`, after the first CA of the trust file `id`, is not one the bundle expects.
+fn trust_problem(
+    id: &str,
+    ca: &CertInfo,
+    used: &[&CertInfo],
+    by_local: &ByLocalPath<'_>,
+) -> Option<String> {
+    if !ca.is_ca {
+        return Some(
+            "is no CA, yet every client of this trust file trusts it as a root".to_owned(),
+        );
+    }
+    let signs_something = used
+        .iter()
+        .any(|leaf| leaf.der != ca.der && leaf.issuer == ca.subject && leaf.signed_by(ca));
+    if !signs_something {
+        return Some(
+            "is a CA that signs no certificate of the bundle, yet every client of this trust \
+             file accepts what it signs"
+                .to_owned(),
+        );
+    }
+    let other = local_path(id)
+        .and_then(|local| by_local.get(local))
+        .and_then(|files| {
+            files
+                .iter()
+                .find(|(other, ders)| *other != id && !ders.contains(&ca.der.as_slice()))
+        });
+    other.map(|(other, _)| {
+        format!("is a CA that {other}, the same trust file on another host, does not carry")
+    })
+}
+
+/// Scans every file for private keys, as PEM text or base64-encoded (a kubeconfig's
+/// `client-key-data`, a secret pasted into a manifest). Keys belong in their own key file
+/// (`*-key.pem`, `sa.key`, `*.key`) or in an operator's kubeconfig under `admin/`.
+fn keys(tree: &Tree, findings: &mut Vec<Finding>) {
+    for (path, entry) in &tree.files {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let key_file = name.ends_with("-key.pem") || name.ends_with(".key");
+        let admin_kubeconfig = path.starts_with("admin/") && name.ends_with(".kubeconfig");
+        if key_file || admin_kubeconfig {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&entry.data);
+        let (tag, how) = match private_key_block(&text, true) {
+            Some(tag) => (tag, ""),
+            None => match embedded_key(&text) {
+                Some(tag) => (tag, ", base64-encoded"),
+                None => continue,
+            },
+        };
+        // Only the block's type is named: the finding must not become a second leak.
+        findings.push(Finding::error(
+            Code::LeakedKey,
+            path,
+            format!(
+                "holds a private key (a `{tag}` block{how}); a key belongs only in its own key \
+                 file (`*-key.pem`, `sa.key`, mode 0600) or an admin kubeconfig"
+            ),
+            "remove the key from this file and treat it as exposed: replace it and re-issue \
+             what it signs or secures",
+        ));
+    }
+}
+
+/// The type of the first private-key PEM block in `text` (`RSA PRIVATE KEY`, `PRIVATE KEY`,
+/// `OPENSSH PRIVATE KEY`, ...). With `whole`, only a block with its END line counts, so a
+/// document that merely names the marker is not taken for a key.
+fn private_key_block(text: &str, whole: bool) -> Option<String> {
+    const BEGIN: &str = "-----BEGIN ";
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        rest = &rest[start + BEGIN.len()..];
+        let end = rest.find("-----")?;
+        let tag = &rest[..end];
+        let is_key = tag.ends_with("PRIVATE KEY") && tag.len() <= 40 && !tag.contains('\n');
+        if is_key && (!whole || rest[end..].contains(&format!("-----END {tag}-----"))) {
+            return Some(tag.to_owned());
+        }
+    }
+    None
+}
+
+/// The type of a private key hidden in a base64 run of `text`: a one-line run such as a
+/// kubeconfig's `*-data`, or the first line of a wrapped one.
+fn embedded_key(text: &str) -> Option<String> {
+    let is_base64 = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=';
+    // "-----BEGIN PRIVATE KEY-----" takes 36 characters in base64.
+    text.split(|c: char| !is_base64(c))
+        .filter(|run| run.len() >= 36)
+        .find_map(|run| {
+            let run = run.trim_end_matches('=');
+            let whole = &run[..run.len() - run.len() % 4];
+            let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(whole)
+                .ok()?;
+            private_key_block(&String::from_utf8_lossy(&bytes), false)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_blocks_are_found_by_type_and_a_bare_marker_is_not() {
+        let key = "x\n-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n";
+        assert_eq!(
+            private_key_block(key, true).as_deref(),
+            Some("EC PRIVATE KEY")
+        );
+        let doc = "a key starts with -----BEGIN PRIVATE KEY----- and that is all";
+        assert_eq!(private_key_block(doc, true), None);
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        assert_eq!(private_key_block(cert, true), None);
+    }
+
+    #[test]
+    fn base64_keys_are_found_one_line_or_wrapped() {
+        let pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pem);
+        let yaml = format!("users:\n- user:\n    client-key-data: {encoded}\n");
+        assert_eq!(embedded_key(&yaml).as_deref(), Some("OPENSSH PRIVATE KEY"));
+        let wrapped: String = encoded
+            .as_bytes()
+            .chunks(76)
+            .map(|line| format!("  {}\n", String::from_utf8_lossy(line)))
+            .collect();
+        assert_eq!(
+            embedded_key(&wrapped).as_deref(),
+            Some("OPENSSH PRIVATE KEY")
+        );
+        let secret = "secret: c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=\n";
+        assert_eq!(embedded_key(secret), None);
+    }
+}
