@@ -36,6 +36,11 @@ stable_codes! {
     EvenEtcdMembers = "CP812", "even-etcd-members";
     SharedCa = "CP813", "shared-ca";
     NotABundle = "CP814", "not-a-bundle";
+    MissingHost = "CP830", "missing-host";
+    PlanMismatch = "CP831", "plan-mismatch";
+    UnsafeSetting = "CP832", "unsafe-setting";
+    UnexpectedCommand = "CP833", "unexpected-command";
+    NotReproduced = "CP834", "not-reproduced";
 }
 
 pub use crate::pki::EXPIRES_SOON;
