@@ -56,9 +56,15 @@ pub(super) fn run(
             master_names.insert(host.to_owned(), *master);
         }
     }
+    let by_name = hosts
+        .iter()
+        .filter(|h| h.name != "admin")
+        .map(|h| (h.name.as_str(), h))
+        .collect();
     let audit = Audit {
         tree,
         hosts: &hosts,
+        by_name,
         masters,
         master_names,
         material: &material,
@@ -73,6 +79,8 @@ struct Audit<'a> {
     hosts: &'a [HostModel],
     masters: Vec<&'a HostModel>,
     master_names: BTreeMap<String, &'a HostModel>,
+    /// Every host but `admin/` by name.
+    by_name: HashMap<&'a str, &'a HostModel>,
     material: &'a Material,
     findings: &'a mut Vec<Finding>,
 }
@@ -952,6 +960,13 @@ fn is_loopback(target: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// An address as one text however it is written (`fd00:0::1` is `fd00::1`); a name as is.
+fn canonical(target: &str) -> String {
+    target
+        .parse::<std::net::IpAddr>()
+        .map_or_else(|_| target.to_owned(), |ip| ip.to_string())
+}
+
 /// The same address, however it is written (`fd00::1` and `fd00:0::1` are one).
 fn same_address(a: &str, b: &str) -> bool {
     match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
@@ -998,22 +1013,17 @@ impl<'a> Audit<'a> {
     }
 
     fn host(&self, name: &str) -> Option<&'a HostModel> {
-        self.hosts
-            .iter()
-            .find(|h| h.name == name && h.name != "admin")
+        self.by_name.get(name).copied()
     }
 
     /// The host a name or address that a file dials belongs to: a master by what its units
     /// advertise, a manifest member by name or address, or a host of that name.
-    fn resolve(&self, target: &str, members: &[Member]) -> Option<String> {
+    fn resolve(&self, target: &str, members: &HashMap<String, String>) -> Option<String> {
         if let Some(master) = self.master_at(target) {
             return Some(master.name.clone());
         }
-        if let Some(member) = members
-            .iter()
-            .find(|m| m.name == target || same_address(&m.address, target))
-        {
-            return Some(member.name.clone());
+        if let Some(member) = members.get(&canonical(target)) {
+            return Some(member.clone());
         }
         self.host(target).map(|h| h.name.clone())
     }
@@ -1044,6 +1054,16 @@ impl<'a> Audit<'a> {
     /// otherwise verify clean while etcd, the apiservers and HAProxy still count on it.
     fn named_hosts(&mut self) {
         let members = self.manifest_header().members;
+        // Each member by its name and by its address, so that each lookup is one step.
+        let by_member: HashMap<String, String> = members
+            .iter()
+            .flat_map(|m| {
+                [
+                    (m.name.clone(), m.name.clone()),
+                    (canonical(&m.address), m.name.clone()),
+                ]
+            })
+            .collect();
         let mut found = Vec::new();
         let mut missing = |file: &str, what: String, lack: String| {
             found.push(Finding::error(
@@ -1061,7 +1081,7 @@ impl<'a> Audit<'a> {
                     let resolved = if self.host(name).is_some() {
                         Some(name.to_owned())
                     } else {
-                        url_host(url).and_then(|t| self.resolve(t, &members))
+                        url_host(url).and_then(|t| self.resolve(t, &by_member))
                     };
                     let lack = match resolved {
                         Some(resolved) => self.lacks(&resolved, Need::Etcd),
@@ -1088,7 +1108,7 @@ impl<'a> Audit<'a> {
                         }
                         continue;
                     }
-                    let lack = match self.resolve(target, &members) {
+                    let lack = match self.resolve(target, &by_member) {
                         Some(resolved) => self.lacks(&resolved, Need::Etcd),
                         None => Some(format!("{target} is no host of the bundle")),
                     };
@@ -1099,7 +1119,7 @@ impl<'a> Audit<'a> {
             }
             if let Some(config) = &host.haproxy_config {
                 for (name, target, port) in &host.haproxy_servers {
-                    let lack = match self.resolve(target, &members) {
+                    let lack = match self.resolve(target, &by_member) {
                         Some(resolved) => self.lacks(&resolved, Need::Apiserver),
                         None => Some(format!("{target} is no host of the bundle")),
                     };
@@ -1126,7 +1146,7 @@ impl<'a> Audit<'a> {
                     } else {
                         // A name or address that is no host is a balancer outside the
                         // bundle (a VIP, a cloud load balancer): nothing to look for.
-                        let Some(resolved) = self.resolve(target, &members) else {
+                        let Some(resolved) = self.resolve(target, &by_member) else {
                             continue;
                         };
                         self.lacks(&resolved, Need::Api)
@@ -1363,8 +1383,14 @@ impl<'a> Audit<'a> {
                     .and_then(|v| serde_json::from_value::<ManifestHeader>(v).ok())
                     .map(|h| h.members)
                     .unwrap_or_default();
+            let got_members: HashMap<&str, &Member> = header
+                .members
+                .iter()
+                .map(|m| (m.name.as_str(), m))
+                .collect();
+            let expected_names: HashSet<&str> = expected.iter().map(|m| m.name.as_str()).collect();
             for want in &expected {
-                match header.members.iter().find(|m| m.name == want.name) {
+                match got_members.get(want.name.as_str()) {
                     None => mismatch(
                         "manifest.json",
                         format!(
@@ -1397,7 +1423,7 @@ impl<'a> Audit<'a> {
                 }
             }
             for got in &header.members {
-                if !expected.iter().any(|m| m.name == got.name) {
+                if !expected_names.contains(got.name.as_str()) {
                     mismatch(
                         "manifest.json",
                         format!(
@@ -1410,8 +1436,9 @@ impl<'a> Audit<'a> {
         }
         let planned: Vec<(&crate::plan::Host, crate::render::Role)> =
             crate::render::hosts(plan).collect();
+        let planned_names: HashSet<&str> = planned.iter().map(|(h, _)| h.name.as_str()).collect();
         for host in self.hosts.iter().filter(|h| h.name != "admin") {
-            if !planned.iter().any(|(h, _)| h.name.as_str() == host.name) {
+            if !planned_names.contains(host.name.as_str()) {
                 mismatch(
                     &format!("hosts/{}/", host.name),
                     format!(
@@ -1614,12 +1641,15 @@ impl<'a> Audit<'a> {
             }
         }
         for (algorithm, ids) in other {
+            let Some(first) = ids.first() else {
+                continue;
+            };
             let more = match ids.len() {
                 1 => String::new(),
                 n => format!(" (and {} more)", counted(n - 1, "certificate")),
             };
             mismatch(
-                ids[0],
+                first,
                 format!(
                     "a certificate with an {algorithm} key{more}, the config's key_algorithm is {} ({want})",
                     plan.pki.key_algorithm
