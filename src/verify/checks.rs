@@ -1646,7 +1646,7 @@ impl<'a> Audit<'a> {
             };
             let more = match ids.len() {
                 1 => String::new(),
-                n => format!(" (and {} more)", counted(n - 1, "certificate")),
+                n => format!(" ({} in all)", counted(n, "certificate")),
             };
             mismatch(
                 first,
