@@ -120,6 +120,10 @@ enum Command {
         /// instead of being inferred from the units, kubeconfigs and HAProxy backends.
         #[arg(long)]
         config: Option<Utf8PathBuf>,
+        /// The config's secrets file: then the bundle is rebuilt in memory and every file
+        /// that differs, is missing or was added is named. Only read, never filled.
+        #[arg(long, requires = "config")]
+        secrets: Option<Utf8PathBuf>,
         /// Check validity at this time (RFC 3339) instead of now.
         #[arg(long, value_parser = parse_time)]
         at: Option<OffsetDateTime>,
@@ -279,9 +283,17 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
         Command::Verify {
             bundle,
             config,
+            secrets,
             at,
             format,
-        } => verify(&bundle, config.as_ref(), at, format, colour),
+        } => verify(
+            &bundle,
+            config.as_ref(),
+            secrets.as_ref(),
+            at,
+            format,
+            colour,
+        ),
         Command::Certs { bundle, at, format } => certs(&bundle, at, format),
         Command::Secrets(SecretsCommand::ImportCa {
             cert,
@@ -366,6 +378,7 @@ fn bundle(
 fn verify(
     bundle: &Utf8PathBuf,
     config: Option<&Utf8PathBuf>,
+    secrets_path: Option<&Utf8PathBuf>,
     at: Option<OffsetDateTime>,
     format: Format,
     colour: bool,
@@ -378,18 +391,45 @@ fn verify(
         }
         None => None,
     };
-    let mut report = cpgen::verify::verify_path(
+    let secrets = secrets_path.map(|path| Secrets::load(path)).transpose()?;
+    let mut report = cpgen::verify::verify_path_with(
         bundle,
         plan.as_ref(),
+        secrets.as_ref(),
         at.unwrap_or_else(OffsetDateTime::now_utc),
-    )?;
+    )
+    .map_err(|error| match (error, secrets_path) {
+        // verify never adds a key: one the config needs and the file lacks means the file
+        // is not the one this bundle was built with.
+        (Error::MissingKey { identity }, Some(path)) => Error::Secrets {
+            path: path.clone(),
+            problem: format!(
+                "it has no key `{identity}`, which the config needs: these secrets do not belong to this bundle's config"
+            ),
+        },
+        (error, _) => error,
+    })?;
+    let proved = secrets.is_some()
+        && !report
+            .findings
+            .iter()
+            .any(|f| f.code == cpgen::verify::Code::NotReproduced);
     if let Some(config) = config {
         for finding in &mut report.findings {
             finding.help = with_paths(&finding.help, config, bundle);
         }
     }
     match format {
-        Format::Text => print_stdout(&report.render()),
+        Format::Text => {
+            print_stdout(&report.render());
+            if let (true, Some(config), Some(secrets)) = (proved, config, secrets_path) {
+                print_stdout(&format!(
+                    "every file is byte for byte what {} and {} build\n",
+                    escape(config.as_str()),
+                    escape(secrets.as_str())
+                ));
+            }
+        }
         Format::Json => print_stdout(&format!("{:#}\n", report.to_json())),
     }
     Ok(if report.has_errors() {

