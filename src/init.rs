@@ -26,9 +26,11 @@ pub fn starter_config() -> Result<String, Error> {
 }
 
 /// Writes the starter configuration to `path`. The file appears complete or not at all, and
-/// an existing file is never replaced ([`Error::AlreadyExists`]).
+/// an existing file is never replaced ([`Error::AlreadyExists`]); a device node, FIFO,
+/// directory or symbolic link there is refused as what it is.
 pub fn write_starter_config(path: &Utf8Path) -> Result<(), Error> {
     let text = starter_config()?;
+    crate::atomic::refuse_non_regular(path)?;
     if path.exists() {
         return Err(Error::AlreadyExists {
             path: path.to_owned(),

@@ -317,16 +317,43 @@ fn bundle(
     force: bool,
     colour: bool,
 ) -> Result<ExitCode, Error> {
+    let started = std::time::SystemTime::now();
     let checked = Config::from_path(config)?.validate()?;
     print_warnings(&checked.report, colour);
     let out = match target {
         Output::TarGz(path) | Output::Dir(path) => path,
     };
-    // Fail before generating keys when the output is in the way.
-    if !force && out.exists() {
-        return Err(Error::AlreadyExists { path: out.clone() });
-    }
     let secrets_path = secrets.unwrap_or_else(|| Config::default_secrets_path(config));
+    // Fail before generating keys when the output is in the way or is the project itself.
+    cpgen::bundle::check_output(
+        out,
+        matches!(target, Output::Dir(_)),
+        force,
+        &[
+            (config, "the configuration"),
+            (&secrets_path, "the secrets file"),
+        ],
+    )?;
+    for (dir, mode) in Secrets::writable_directories(config, &secrets_path) {
+        eprintln!(
+            "warning: {} is writable by group or others (mode {mode:04o}): whoever can write there can replace the configuration or the secrets file; run `chmod go-w {}`",
+            escape(dir.as_str()),
+            shell_word(dir.as_str())
+        );
+    }
+    for leftover in cpgen::bundle::clean_stale(&[out, &secrets_path], started) {
+        match leftover {
+            cpgen::bundle::Leftover::Removed(path) => eprintln!(
+                "removed {}, left by an interrupted cpgen run",
+                escape(path.as_str())
+            ),
+            cpgen::bundle::Leftover::Kept { path, why } => eprintln!(
+                "warning: left {} alone: {why}; remove it yourself if no cpgen is running",
+                escape(path.as_str())
+            ),
+            _ => {}
+        }
+    }
     let keys_bar = progress_bar("generating keys");
     let (secrets, change) = Secrets::load_or_create_with_progress(
         &secrets_path,

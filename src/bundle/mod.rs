@@ -14,7 +14,10 @@ use std::io::Write;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
-use crate::atomic::{parent_dir, write_with, Existing};
+pub use crate::atomic::Leftover;
+use crate::atomic::{
+    found, parent_dir, refusal, temp_builder, write_with, Existing, Found, OLD_TREE, TEMP_TREE,
+};
 use crate::pki::Secrets;
 use crate::plan::Plan;
 use crate::types::HostName;
@@ -308,30 +311,225 @@ pub fn write_dir_with_progress(
     })
 }
 
+/// Checks, before any key is made, that a bundle may be written at `path` (a tree with
+/// `dir`, else a `.tar.gz`), as [`write_tar_gz`] and [`write_dir`] check again when they
+/// write; and that it is none of `protected` (with what each is, e.g. `("c.toml", "the
+/// configuration")`), nor, for a tree, a directory holding one of them. Paths are compared
+/// resolved (`..`, symbolic links in the directories) and files by device and inode (hard
+/// links), so no spelling of a protected path gets past. A protected path need not exist
+/// yet (a secrets file about to be created).
+pub fn check_output(
+    path: &Utf8Path,
+    dir: bool,
+    force: bool,
+    protected: &[(&Utf8Path, &str)],
+) -> Result<(), Error> {
+    refuse_symlink(path)?;
+    if dir {
+        refuse_current_dir(path)?;
+    }
+    refuse_protected(path, dir, protected)?;
+    if dir {
+        dir_target(path, force).map(drop)
+    } else {
+        file_target(path, force).map(drop)
+    }
+}
+
+/// Every leftover of an interrupted run in the directories of `paths` (see
+/// [`Leftover`]): what is cpgen's own and older than `started` is removed, the rest
+/// reported.
+pub fn clean_stale(paths: &[&Utf8Path], started: std::time::SystemTime) -> Vec<Leftover> {
+    let mut seen = Vec::new();
+    let mut found = Vec::new();
+    for path in paths {
+        let dir = parent_dir(path);
+        let key = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.as_std_path().to_owned());
+        if !seen.contains(&key) {
+            seen.push(key);
+            found.extend(crate::atomic::clean_stale(dir, started));
+        }
+    }
+    found
+}
+
+/// `path` made absolute with `..` and symbolic links resolved; for a path that does not
+/// exist yet, its directory resolved.
+fn resolved(path: &Utf8Path) -> Option<std::path::PathBuf> {
+    if let Ok(full) = std::fs::canonicalize(path) {
+        return Some(full);
+    }
+    let dir = std::fs::canonicalize(parent_dir(path)).ok()?;
+    Some(dir.join(path.file_name()?))
+}
+
+fn same_file(a: &Utf8Path, b: &Utf8Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+fn refuse_protected(
+    path: &Utf8Path,
+    dir: bool,
+    protected: &[(&Utf8Path, &str)],
+) -> Result<(), Error> {
+    let Some(out) = resolved(path) else {
+        return Ok(());
+    };
+    for (other, what) in protected {
+        let Some(other_full) = resolved(other) else {
+            continue;
+        };
+        let is = other_full == out || same_file(path, other);
+        let holds = dir && other_full.starts_with(&out);
+        if is || holds {
+            return Err(refusal(
+                path,
+                format!(
+                    "it {} {what} {other}; --force replaces only a bundle cpgen wrote",
+                    if is { "is" } else { "holds" }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a directory that is or holds the current directory: replacing it would pull
+/// the ground from under the user (and `.` cannot be renamed at all).
+fn refuse_current_dir(dir: &Utf8Path) -> Result<(), Error> {
+    let here = std::env::current_dir().and_then(std::fs::canonicalize);
+    if let (Ok(here), Ok(dir_full)) = (here, std::fs::canonicalize(dir)) {
+        if here.starts_with(&dir_full) {
+            return Err(refusal(
+                dir,
+                "it is or holds the current directory; --force replaces only a bundle cpgen wrote",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What is at a `.tar.gz` output, if cpgen may write there: nothing, a previous archive
+/// (with `force`), or a character device or FIFO, which is written into.
+fn file_target(path: &Utf8Path, force: bool) -> Result<Found, Error> {
+    let found = found(path)?;
+    match found {
+        Found::Nothing | Found::Stream(_) => Ok(found),
+        Found::Symlink => Err(Error::Symlink {
+            path: path.to_owned(),
+        }),
+        Found::Regular if !force => Err(Error::AlreadyExists {
+            path: path.to_owned(),
+        }),
+        Found::Regular if looks_like_gzip(path) => Ok(found),
+        Found::Regular => Err(refusal(
+            path,
+            "it is not a .tar.gz (no gzip header), so not a bundle cpgen wrote; --force replaces only a previous bundle",
+        )),
+        other => Err(refusal(
+            path,
+            format!(
+                "it is {}, not a .tar.gz file; cpgen writes an archive only to a regular file, a character device or a FIFO",
+                other.describe()
+            ),
+        )),
+    }
+}
+
+/// Empty, or starting with the gzip magic bytes.
+fn looks_like_gzip(path: &Utf8Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(2);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(2).read_to_end(&mut head))
+        .is_ok()
+        && (head.is_empty() || head == [0x1f, 0x8b])
+}
+
+/// What is at a tree output, if cpgen may write there: nothing, or (with `force`) an empty
+/// directory or one holding a `manifest.json` cpgen wrote.
+fn dir_target(dir: &Utf8Path, force: bool) -> Result<Found, Error> {
+    refuse_current_dir(dir)?;
+    let found = found(dir)?;
+    match found {
+        Found::Nothing => Ok(found),
+        Found::Symlink => Err(Error::Symlink {
+            path: dir.to_owned(),
+        }),
+        Found::Directory if !force => Err(Error::AlreadyExists {
+            path: dir.to_owned(),
+        }),
+        Found::Directory if is_empty_dir(dir) || is_bundle_dir(dir) => Ok(found),
+        Found::Directory => Err(refusal(
+            dir,
+            "it is a directory that is not a cpgen bundle (no manifest.json of cpgen's); not even --force replaces it",
+        )),
+        other => Err(refusal(
+            dir,
+            format!("it is {}, not a bundle directory", other.describe()),
+        )),
+    }
+}
+
+fn is_empty_dir(dir: &Utf8Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
+}
+
+/// Holds a `manifest.json` (a regular file) whose generator is cpgen.
+fn is_bundle_dir(dir: &Utf8Path) -> bool {
+    let manifest = dir.join(MANIFEST);
+    let regular = std::fs::symlink_metadata(&manifest).is_ok_and(|m| m.file_type().is_file());
+    regular
+        && std::fs::read(&manifest)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|json| json["generator"]["name"] == env!("CARGO_PKG_NAME"))
+}
+
 fn tar_gz_into<T>(
     path: &Utf8Path,
     force: bool,
     fill: impl FnOnce(&mut TarGzSink<std::io::BufWriter<&mut std::fs::File>>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     refuse_symlink(path)?;
-    if !force && path.exists() {
-        return Err(Error::AlreadyExists {
-            path: path.to_owned(),
-        });
-    }
-    let existing = if force {
-        Existing::Replace
-    } else {
-        Existing::Keep
-    };
-    write_with(path, existing, |file| {
+    let into_archive = |file: &mut std::fs::File| {
         let mut sink = TarGzSink::new(std::io::BufWriter::new(file));
         let made = fill(&mut sink)?;
         sink.finish()?
             .into_inner()
             .map_err(|e| write_error(path)(e.into_error()))?;
         Ok(made)
-    })
+    };
+    match file_target(path, force)? {
+        // Like tar: `-o /dev/null` discards, `-o FIFO` feeds a reader; nothing is replaced.
+        Found::Stream(_) => into_archive(&mut open_stream(path)?),
+        _ if force => write_with(path, Existing::Replace, into_archive),
+        _ => write_with(path, Existing::Keep, into_archive),
+    }
+}
+
+/// Opens a character device or FIFO for writing, never creating or truncating anything,
+/// and checks on the open file that it still is one.
+fn open_stream(path: &Utf8Path) -> Result<std::fs::File, Error> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::unix::fs::FileTypeExt;
+    let fd = rustix::fs::open(
+        path.as_std_path(),
+        OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| write_error(path)(e.into()))?;
+    let file = std::fs::File::from(fd);
+    let kind = file.metadata().map_err(write_error(path))?.file_type();
+    if kind.is_char_device() || kind.is_fifo() {
+        Ok(file)
+    } else {
+        Err(refusal(path, "it changed while cpgen opened it"))
+    }
 }
 
 fn dir_into<T>(
@@ -340,13 +538,8 @@ fn dir_into<T>(
     fill: impl FnOnce(&mut DirSink) -> Result<T, Error>,
 ) -> Result<T, Error> {
     refuse_symlink(dir)?;
-    if !force && dir.exists() {
-        return Err(Error::AlreadyExists {
-            path: dir.to_owned(),
-        });
-    }
-    let staging = tempfile::Builder::new()
-        .prefix(".cpgen-bundle")
+    let existing = dir_target(dir, force)?;
+    let staging = temp_builder(TEMP_TREE)
         .tempdir_in(parent_dir(dir))
         .map_err(write_error(dir))?;
     let root = Utf8Path::from_path(staging.path()).ok_or_else(|| Error::Write {
@@ -356,23 +549,77 @@ fn dir_into<T>(
             "temporary path is not UTF-8",
         ),
     })?;
+    // Held while the tree is built: the next run's clean-up leaves a locked tree alone.
+    let _lock = crate::atomic::lock_directory(root)?;
     let made = fill(&mut DirSink {
         root: root.to_owned(),
     })?;
     set_mode(root.as_std_path(), DIR_MODE).map_err(write_error(root))?;
-    let staged = staging.keep();
-    if force && dir.exists() {
-        let old = parent_dir(dir).join(format!(
-            ".cpgen-old-{}",
-            dir.file_name().unwrap_or("bundle")
-        ));
-        std::fs::rename(dir, &old).map_err(write_error(dir))?;
-        std::fs::rename(&staged, dir).map_err(write_error(dir))?;
-        std::fs::remove_dir_all(&old).map_err(write_error(&old))?;
+    let staged = Utf8PathBuf::from(root);
+    let _ = staging.keep();
+    let moved = if existing == Found::Directory {
+        replace_dir(&staged, dir)
     } else {
-        std::fs::rename(&staged, dir).map_err(write_error(dir))?;
+        rename_new(&staged, dir)
+    };
+    if moved.is_err() {
+        let _ = std::fs::remove_dir_all(&staged);
     }
+    moved?;
     Ok(made)
+}
+
+/// Moves the tree at `staged` to `dir`, where nothing may be: one that appeared meanwhile
+/// is not replaced.
+fn rename_new(staged: &Utf8Path, dir: &Utf8Path) -> Result<(), Error> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(
+        CWD,
+        staged.as_std_path(),
+        CWD,
+        dir.as_std_path(),
+        RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY) => Err(Error::AlreadyExists {
+            path: dir.to_owned(),
+        }),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            std::fs::rename(staged, dir).map_err(write_error(dir))
+        }
+        Err(e) => Err(write_error(dir)(e.into())),
+    }
+}
+
+/// Swaps the tree at `staged` with the bundle at `dir` in one step, then removes the old
+/// one; where the filesystem cannot swap, the old bundle is moved aside first.
+fn replace_dir(staged: &Utf8Path, dir: &Utf8Path) -> Result<(), Error> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    let old = match renameat_with(
+        CWD,
+        staged.as_std_path(),
+        CWD,
+        dir.as_std_path(),
+        RenameFlags::EXCHANGE,
+    ) {
+        Ok(()) => staged.to_owned(),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            let aside = temp_builder(OLD_TREE)
+                .tempdir_in(parent_dir(dir))
+                .map_err(write_error(dir))?
+                .keep();
+            let aside =
+                Utf8PathBuf::try_from(aside).map_err(|e| write_error(dir)(e.into_io_error()))?;
+            std::fs::rename(dir, &aside).map_err(write_error(dir))?;
+            std::fs::rename(staged, dir).map_err(write_error(dir))?;
+            aside
+        }
+        Err(e) => return Err(write_error(dir)(e.into())),
+    };
+    match std::fs::remove_dir_all(&old) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(write_error(&old)(e)),
+        _ => Ok(()),
+    }
 }
 
 fn write_error(path: &Utf8Path) -> impl Fn(std::io::Error) -> Error {

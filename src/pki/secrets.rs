@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use base64::Engine;
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use rayon::prelude::*;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
@@ -105,19 +105,36 @@ impl Secrets {
         })
     }
 
-    /// Reads a secrets file, refusing a symbolic link and a file that group or others may
-    /// read.
+    /// Reads a secrets file, refusing a symbolic link, anything but a regular file (a FIFO
+    /// would block the read forever), a file of another user (as ssh does: whoever owns it
+    /// chose its keys) and a file that group or others may read.
     pub fn load(path: &Utf8Path) -> Result<Secrets, Error> {
         crate::bundle::refuse_symlink(path)?;
-        refuse_open_permissions(path)?;
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_owned(),
-            source,
-        })?);
+        let text = read_private(path)?;
         Secrets::parse(&text).map_err(|problem| Error::Secrets {
             path: path.to_owned(),
             problem,
         })
+    }
+
+    /// The directories of `config` and `secrets` that group or others may write to, with
+    /// their permission bits: whoever can write there can replace either file (or, before
+    /// the first run, plant a secrets file of their own).
+    pub fn writable_directories(config: &Utf8Path, secrets: &Utf8Path) -> Vec<(Utf8PathBuf, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut found: Vec<(Utf8PathBuf, u32)> = Vec::new();
+        for path in [config, secrets] {
+            let dir = crate::atomic::parent_dir(path);
+            let full = dir.canonicalize_utf8().unwrap_or_else(|_| dir.to_owned());
+            let Ok(metadata) = std::fs::metadata(&full) else {
+                continue;
+            };
+            let mode = metadata.permissions().mode() & 0o7777;
+            if mode & 0o022 != 0 && !found.iter().any(|(seen, _)| *seen == full) {
+                found.push((full, mode));
+            }
+        }
+        found
     }
 
     /// Parses the text of a secrets file. The error names the problem, never a key.
@@ -199,6 +216,12 @@ impl Secrets {
         crate::atomic::write_file(path, text.as_bytes(), crate::atomic::Existing::Replace)
     }
 
+    /// [`Secrets::save`] for a file that must not exist yet ([`Error::AlreadyExists`]).
+    fn save_new(&self, path: &Utf8Path) -> Result<(), Error> {
+        let text = self.render()?;
+        crate::atomic::write_file(path, text.as_bytes(), crate::atomic::Existing::Keep)
+    }
+
     /// Loads the file at `path`, or starts new secrets issued at `now` when it does not
     /// exist; then adds the keys the plan needs and saves, only if anything changed.
     pub fn load_or_create(
@@ -217,14 +240,19 @@ impl Secrets {
         now: OffsetDateTime,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<(Secrets, SecretsChange), Error> {
-        let created = !path.exists();
+        // Held from reading the file to writing it: a concurrent run waits here, then reads
+        // the keys this one made instead of making a CA of its own that the file would lose.
+        let _lock = crate::atomic::lock_directory(crate::atomic::parent_dir(path))?;
+        let created = crate::atomic::found(path)? == crate::atomic::Found::Nothing;
         let mut secrets = if created {
             Secrets::new(now)?
         } else {
             Secrets::load(path)?
         };
         let new_keys = secrets.fill_with_progress(plan, progress)?;
-        if created || !new_keys.is_empty() {
+        if created {
+            secrets.save_new(path)?;
+        } else if !new_keys.is_empty() {
             secrets.save(path)?;
         }
         Ok((secrets, SecretsChange { created, new_keys }))
@@ -374,13 +402,51 @@ fn parse_key(id: &str, pem: &str) -> Result<PrivateKey, Error> {
     })
 }
 
-#[cfg(unix)]
-fn refuse_open_permissions(path: &Utf8Path) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
-    let metadata = std::fs::metadata(path).map_err(|source| Error::Read {
+/// The text of the secrets file at `path`, checked on the open file (so the path cannot
+/// change between check and read): a regular file of the user running cpgen, private to
+/// them.
+fn read_private(path: &Utf8Path) -> Result<Zeroizing<String>, Error> {
+    use rustix::fs::{Mode, OFlags};
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let read_error = |source| Error::Read {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer.
+    let fd = rustix::fs::open(
+        path.as_std_path(),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| read_error(e.into()))?;
+    let mut file = std::fs::File::from(fd);
+    let metadata = file.metadata().map_err(read_error)?;
+    if !metadata.is_file() {
+        let what = if metadata.is_dir() {
+            "a directory"
+        } else if metadata.file_type().is_symlink() {
+            "a symbolic link"
+        } else {
+            "a device node, FIFO or socket"
+        };
+        return Err(read_error(std::io::Error::other(format!(
+            "it is {what}, not a regular file"
+        ))));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if metadata.uid() != me {
+        let owner = match user_name(metadata.uid()) {
+            Some(name) => format!("{name} (uid {})", metadata.uid()),
+            None => format!("uid {}", metadata.uid()),
+        };
+        return Err(Error::Secrets {
+            path: path.to_owned(),
+            problem: format!(
+                "it is owned by {owner}, not by the user running cpgen (uid {me}); like ssh, cpgen uses only a secrets file of its own user, since whoever owns the file chose its keys: check where it came from, then `chown {me}` it"
+            ),
+        });
+    }
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(Error::InsecureSecrets {
@@ -388,12 +454,25 @@ fn refuse_open_permissions(path: &Utf8Path) -> Result<(), Error> {
             mode,
         });
     }
-    Ok(())
+    // Room for the whole file at once: no reallocation leaves a copy of keys unwiped.
+    let mut text = Zeroizing::new(String::with_capacity(
+        usize::try_from(metadata.len())
+            .unwrap_or(0)
+            .saturating_add(1),
+    ));
+    file.read_to_string(&mut text).map_err(read_error)?;
+    Ok(text)
 }
 
-#[cfg(not(unix))]
-fn refuse_open_permissions(_path: &Utf8Path) -> Result<(), Error> {
-    Ok(())
+/// The name of user `uid` in /etc/passwd, to name the owner of a file in a message.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?.parse::<u32>().ok()?;
+        (id == uid && !name.is_empty()).then(|| crate::diag::escape(name).into_owned())
+    })
 }
 
 /// Issue times a certificate can carry: every validity (at most 36,500 days) then ends before
