@@ -401,16 +401,17 @@ fn stale_temporaries_of_a_killed_run_are_reported_and_removed() {
     // One still in use by a running cpgen (it holds a lock on it) is left alone.
     let busy = ".cpgen-tmp-Busy0Busy1Bu";
     std::fs::write(root.join(busy), "being written").unwrap();
-    let mut holder = Command::new("flock")
-        .args(["--exclusive", busy, "sleep", "30"])
-        .current_dir(root)
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // flock(2) locks belong to the open file: held here, they bind the cpgen child too.
+    let holder = std::fs::File::open(root.join(busy)).unwrap();
+    rustix::fs::flock(
+        &holder,
+        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
 
     let (code, err) = run(root, &["bundle", "cluster.toml", "-o", "next.tar.gz"]);
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains(old_file), "{err}");
     assert!(err.contains(old_dir), "{err}");
