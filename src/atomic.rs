@@ -231,7 +231,7 @@ pub(crate) fn write_with<T>(
 }
 
 /// An entry of a directory that looks like a temporary entry of cpgen, found by
-/// [`clean_stale`].
+/// [`crate::bundle::clean_stale`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Leftover {
