@@ -291,14 +291,18 @@ fn build_example(config: &str) -> (Output, tempfile::TempDir) {
     assert!(copied.success());
     let manifest = crate_dir.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap().replace(
-        "path = \"../..\"",
-        &format!("path = {:?}", util::root().display().to_string()),
+        "path = \"../../crates/cpgen\"",
+        &format!(
+            "path = {:?}",
+            util::root().join("crates/cpgen").display().to_string()
+        ),
     );
     std::fs::write(&manifest, text).unwrap();
     std::fs::write(crate_dir.join("cluster.toml"), config).unwrap();
     let _ = std::fs::remove_file(crate_dir.join("cluster.secrets.toml"));
     let output = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--offline"])
+        // --locked: the example's Cargo.lock must be current, as a user's would be.
+        .args(["run", "--quiet", "--offline", "--locked"])
         .current_dir(&crate_dir)
         // Its own target directory: the outer cargo holds the lock on ours.
         .env(

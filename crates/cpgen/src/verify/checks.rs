@@ -1750,9 +1750,10 @@ mod tests {
 
     #[test]
     fn the_expected_commands_are_those_cpgen_writes() {
-        let config = crate::Config::parse("t.toml", include_str!("../../examples/seed-ha.toml"))
-            .and_then(|c| c.validate())
-            .map(|c| c.plan);
+        let config =
+            crate::Config::parse("t.toml", include_str!("../../../../examples/seed-ha.toml"))
+                .and_then(|c| c.validate())
+                .map(|c| c.plan);
         let Ok(plan) = config else {
             panic!("the seed-ha example is valid")
         };
