@@ -426,3 +426,26 @@ fn stale_temporaries_of_a_killed_run_are_reported_and_removed() {
     assert!(root.join(busy).exists());
     assert!(!err.contains(busy), "{err}");
 }
+
+#[test]
+fn concurrent_forced_runs_into_one_new_directory_all_succeed() {
+    let dir = project();
+    let root = dir.path();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_cpgen"))
+                .args(["bundle", "cluster.toml", "--out-dir", "tree", "--force"])
+                .current_dir(root)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", util::stderr(&out));
+    }
+    assert!(root.join("tree/manifest.json").is_file());
+    assert!(temporaries(root).is_empty(), "{:?}", temporaries(root));
+}

@@ -469,7 +469,30 @@ fn the_hand_made_cfssl_bundle_shows_its_real_flaws() {
         .iter()
         .map(|f| f["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, BTreeSet::from(["CP805", "CP813"]), "{findings:#?}");
+    // The guide's units open an unauthenticated HTTP port (--insecure-port,
+    // --insecure-bind-address) and carry flags Kubernetes removed; cpgen writes none of them.
+    assert!(
+        has(
+            "CP833",
+            "kubem00/etc/systemd/system/kube-apiserver.service",
+            "--insecure-port is not a flag cpgen writes"
+        ),
+        "{findings:#?}"
+    );
+    // Its CA key sits on every master, where no unit uses it.
+    assert!(
+        has(
+            "CP817",
+            "kubem00/etc/kubernetes/pki/ca-key.pem",
+            "no unit of kubem00 uses"
+        ),
+        "{findings:#?}"
+    );
+    assert_eq!(
+        codes,
+        BTreeSet::from(["CP805", "CP813", "CP817", "CP833"]),
+        "{findings:#?}"
+    );
 
     let table = util::cpgen(&["certs", root.to_str().unwrap()]);
     assert_eq!(util::code(&table), 0);

@@ -617,3 +617,166 @@ fn a_key_base64_encoded_in_a_deploy_file_is_a_leak() {
     set(&mut tree, path, yaml);
     assert_leak_only(&tree, path, &key);
 }
+
+// ---- 6. what tar applies beyond names and bytes ----
+
+/// A PAX extended header of `records` (`key=value`), for the entry that follows.
+fn pax(records: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = String::new();
+    for (key, value) in records {
+        let record_body = format!(" {key}={value}\n");
+        let mut length = record_body.len() + 1;
+        while format!("{length}{record_body}").len() != length {
+            length += 1;
+        }
+        body.push_str(&format!("{length}{record_body}"));
+    }
+    let mut out = header(
+        "PaxHeaders/x",
+        body.len() as u64,
+        tar::EntryType::XHeader,
+        None,
+    )
+    .as_bytes()
+    .to_vec();
+    out.extend_from_slice(body.as_bytes());
+    out.resize(out.len().next_multiple_of(512), 0);
+    out
+}
+
+#[test]
+fn a_sparse_entry_tar_renames_is_refused_not_skipped() {
+    let tree = bundle_tree("separate-cas");
+    let unit = "hosts/kubem00/etc/systemd/system/etcd.service";
+    let evil = text(&tree, unit).replace("--client-cert-auth=true", "--client-cert-auth=false");
+    // A directory entry by its header; GNU tar extracts it as a file of another name.
+    let mut sparse = pax(&[
+        ("GNU.sparse.size", &evil.len().to_string()),
+        ("GNU.sparse.numblocks", "1"),
+        ("GNU.sparse.map", &format!("0,{}", evil.len())),
+        ("GNU.sparse.name", unit),
+    ]);
+    let mut entry = header(
+        "hosts/kubem00/etc",
+        evil.len() as u64,
+        tar::EntryType::Directory,
+        None,
+    );
+    entry.set_cksum();
+    sparse.extend_from_slice(entry.as_bytes());
+    sparse.extend_from_slice(evil.as_bytes());
+    sparse.resize(sparse.len().next_multiple_of(512), 0);
+    let archive = gzip(&[tar_of_tree(&tree), sparse, END_OF_ARCHIVE.to_vec()].concat());
+    let (_, findings) = read(&archive);
+    let hostile = with_code(&findings, Code::HostileEntry);
+    assert!(
+        hostile.iter().any(|f| f.message.contains("GNU.sparse")),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn owners_special_bits_and_open_directories_are_errors() {
+    let tree = bundle_tree("separate-cas");
+    let key = "hosts/kubem00/etc/kubernetes/pki/ca-key.pem";
+    let unit = "hosts/kubem00/etc/systemd/system/etcd.service";
+    let mut body = Vec::new();
+    for (path, entry) in &tree.files {
+        let mut h = header(path, entry.data.len() as u64, tar::EntryType::Regular, None);
+        h.set_mode(if path == unit { 0o6644 } else { entry.mode });
+        if path == key {
+            h.set_uid(1000);
+            h.set_gid(1000);
+        }
+        h.set_cksum();
+        body.extend_from_slice(h.as_bytes());
+        body.extend_from_slice(&entry.data);
+        body.resize(body.len().next_multiple_of(512), 0);
+    }
+    let mut dir = header(
+        "hosts/kubem00/etc/kubernetes/pki/",
+        0,
+        tar::EntryType::Directory,
+        None,
+    );
+    dir.set_mode(0o777);
+    dir.set_cksum();
+    body.extend_from_slice(dir.as_bytes());
+    let archive = gzip(&[body, END_OF_ARCHIVE.to_vec()].concat());
+    let (read_tree, mut findings) = read(&archive);
+    findings.extend(verify::verify_tree(&read_tree, None, AT, Vec::new()).findings);
+    let metadata = with_code(&findings, Code::UnsafeMetadata);
+    for (file, words) in [
+        (key, "uid is 1000"),
+        (key, "gid is 1000"),
+        (unit, "setuid"),
+        (
+            "hosts/kubem00/etc/kubernetes/pki",
+            "write access for group or others",
+        ),
+    ] {
+        assert!(
+            metadata
+                .iter()
+                .any(|f| f.file == file && f.message.contains(words)),
+            "{file}: {words}: {findings:?}"
+        );
+    }
+    // The archive cpgen writes has none of it.
+    assert!(with_code(&audit(&tree), Code::UnsafeMetadata).is_empty());
+}
+
+#[test]
+fn a_rogue_ca_with_a_leaf_outside_the_bundles_files_or_in_an_openssl_block_is_an_error() {
+    let mut tree = handmade_tree();
+    let rogue_tree = bundle_tree("separate-cas");
+    let rogue = text(&rogue_tree, CA);
+    let rogue_leaf = text(
+        &rogue_tree,
+        "hosts/kubem00/etc/kubernetes/pki/apiserver.pem",
+    );
+    let trusted = format!("{}{rogue}", text(&tree, CA));
+    set(&mut tree, CA, trusted);
+    let readme = format!("{}{rogue_leaf}", text(&tree, "README.md"));
+    set(&mut tree, "README.md", readme);
+    let findings = audit(&tree);
+    assert!(
+        with_code(&findings, Code::UnexpectedCertificate)
+            .iter()
+            .any(|f| f.file == CA),
+        "{findings:?}"
+    );
+
+    let mut tree = handmade_tree();
+    let body = rogue
+        .replace("BEGIN CERTIFICATE", "BEGIN TRUSTED CERTIFICATE")
+        .replace("END CERTIFICATE", "END TRUSTED CERTIFICATE");
+    let trusted = format!("{}{body}", text(&tree, CA));
+    set(&mut tree, CA, trusted);
+    let findings = audit(&tree);
+    assert!(
+        with_code(&findings, Code::UnexpectedCertificate)
+            .iter()
+            .any(|f| f.file == CA && f.message.contains("TRUSTED CERTIFICATE")),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn a_key_pasted_without_its_pem_lines_is_a_leak() {
+    let mut tree = handmade_tree();
+    let key = text(&tree, "hosts/kubem00/etc/kubernetes/pki/sa.key");
+    let body: String = key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let readme = format!("{}\n{body}", text(&tree, "README.md"));
+    set(&mut tree, "README.md", readme);
+    assert_leak_only(&tree, "README.md", &key);
+    let one_line: String = body.lines().collect();
+    let mut tree = handmade_tree();
+    let readme = format!("{}\nkey: {one_line}\n", text(&tree, "README.md"));
+    set(&mut tree, "README.md", readme);
+    assert_leak_only(&tree, "README.md", &key);
+}

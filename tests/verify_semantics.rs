@@ -626,3 +626,213 @@ fn secrets_without_a_config_is_a_usage_error() {
     );
     assert_eq!(util::code(&out), 2, "{}", util::stderr(&out));
 }
+
+// ---- 6. what an attacker with the manifest redone tried next ----
+
+#[test]
+fn a_unit_is_read_as_systemd_reads_it() {
+    let (_, bundle) = built("seed-ha");
+    let (clean, _) = findings(&bundle, None);
+    assert!(
+        !codes(&clean).contains(&Code::UnexpectedCommand),
+        "{clean:?}"
+    );
+    // A commented-out continuation line: systemd skips it, so the flag is gone.
+    let commented = edited(
+        &bundle,
+        ETCD_UNIT,
+        "  --client-cert-auth=true",
+        "#  --client-cert-auth=true",
+    );
+    let (found, text) = findings(&commented, None);
+    assert!(
+        has(
+            &found,
+            Code::UnexpectedCommand,
+            ETCD_UNIT,
+            &["comment inside a continued line"]
+        ),
+        "{text}"
+    );
+    assert!(
+        has(
+            &found,
+            Code::UnsafeSetting,
+            ETCD_UNIT,
+            &["--client-cert-auth is missing"]
+        ),
+        "{text}"
+    );
+    // `\\` ends the line: the next line is a directive of its own.
+    let unit = String::from_utf8(bundle.get(ETCD_UNIT).unwrap().contents.clone()).unwrap();
+    let last_flag = unit
+        .lines()
+        .rfind(|l| l.starts_with("  --"))
+        .unwrap()
+        .to_owned();
+    let split = edited(
+        &bundle,
+        ETCD_UNIT,
+        &format!("{last_flag}\n"),
+        &format!("{last_flag} \\\\\nExecStartPre=/bin/sh -c id\n"),
+    );
+    let (found, text) = findings(&split, None);
+    assert!(
+        has(
+            &found,
+            Code::UnexpectedCommand,
+            ETCD_UNIT,
+            &["ExecStartPre=/bin/sh -c id"]
+        ),
+        "{text}"
+    );
+    // A C escape spells a flag that comes after, and wins over, the real one.
+    let escaped = edited(
+        &bundle,
+        ETCD_UNIT,
+        &format!("{last_flag}\n"),
+        &format!("{last_flag} \\\n  --\\x63lient-cert-auth=false\n"),
+    );
+    let (found, text) = findings(&escaped, None);
+    assert!(
+        has(
+            &found,
+            Code::UnsafeSetting,
+            ETCD_UNIT,
+            &["client-cert-auth"]
+        ),
+        "{text}"
+    );
+    assert!(
+        has(
+            &found,
+            Code::UnexpectedCommand,
+            ETCD_UNIT,
+            &["--client-cert-auth is given more than once"]
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn flags_and_directives_cpgen_does_not_write_are_errors() {
+    let (_, bundle) = built("seed-ha");
+    for (path, from, to, words) in [
+        (
+            APISERVER_UNIT,
+            "  --authorization-mode=Node,RBAC \\\n",
+            "",
+            &["--authorization-mode is missing"][..],
+        ),
+        (
+            APISERVER_UNIT,
+            "  --v=2",
+            "  --token-auth-file=/etc/kubernetes/tokens.csv \\\n  --v=2",
+            &["--token-auth-file is not a flag cpgen writes"],
+        ),
+        (
+            APISERVER_UNIT,
+            "  --v=2",
+            "  --authorization-config=/etc/kubernetes/authz.yaml \\\n  --v=2",
+            &["--authorization-config"],
+        ),
+        (
+            ETCD_UNIT,
+            "  --name=",
+            "  --config-file=/etc/etcd/etcd.yaml \\\n  --name=",
+            &["--config-file is not a flag cpgen writes"],
+        ),
+        (
+            ETCD_UNIT,
+            "Restart=on-failure",
+            "Restart=on-failure\nBindReadOnlyPaths=/tmp/evil:/usr/bin/etcd",
+            &["BindReadOnlyPaths"],
+        ),
+        (
+            ETCD_UNIT,
+            "Restart=on-failure",
+            "Restart=on-failure\nPassEnvironment=ETCD_CLIENT_CERT_AUTH",
+            &["PassEnvironment"],
+        ),
+        (
+            ETCD_UNIT,
+            "[Service]",
+            "OnFailure=evil.service\n[Service]",
+            &["OnFailure"],
+        ),
+    ] {
+        let changed = edited(&bundle, path, from, to);
+        let (found, text) = findings(&changed, None);
+        let code = if words[0].contains("missing") {
+            Code::UnsafeSetting
+        } else {
+            Code::UnexpectedCommand
+        };
+        assert!(has(&found, code, path, words), "{to:?}:\n{text}");
+    }
+}
+
+#[test]
+fn files_cpgen_never_writes_and_misplaced_signing_keys_are_errors() {
+    let (_, bundle) = built("seed-ha");
+    let ca_key = bundle
+        .get("hosts/kubem00/etc/kubernetes/pki/ca-key.pem")
+        .unwrap()
+        .contents
+        .clone();
+    let mut changed = bundle.clone();
+    changed.insert(
+        "hosts/kubem00/etc/ld.so.preload",
+        cpgen::bundle::FileKind::Config,
+        b"/tmp/evil.so\n".to_vec(),
+    );
+    changed.insert(
+        "hosts/kubem00/root/.ssh/authorized_keys",
+        cpgen::bundle::FileKind::Config,
+        b"ssh-ed25519 AAAA x\n".to_vec(),
+    );
+    changed.insert(
+        "hosts/kubernetes/etc/haproxy/ca-key.pem",
+        cpgen::bundle::FileKind::PrivateKey,
+        ca_key.clone(),
+    );
+    changed.insert(
+        "hosts/kubernetes/etc/kubernetes/pki/ca-key.pem",
+        cpgen::bundle::FileKind::PrivateKey,
+        ca_key,
+    );
+    let changed = changed.with_manifest().unwrap();
+    let (found, text) = findings(&changed, None);
+    for path in [
+        "hosts/kubem00/etc/ld.so.preload",
+        "hosts/kubem00/root/.ssh/authorized_keys",
+        "hosts/kubernetes/etc/haproxy/ca-key.pem",
+    ] {
+        assert!(
+            has(&found, Code::UnexpectedFile, path, &["never writes"]),
+            "{path}:\n{text}"
+        );
+    }
+    assert!(
+        has(
+            &found,
+            Code::LeakedKey,
+            "hosts/kubernetes/etc/kubernetes/pki/ca-key.pem",
+            &["no unit of kubernetes uses"]
+        ),
+        "{text}"
+    );
+    // cpgen's own bundles: no finding of either kind.
+    for example in ["seed-ha", "separate-cas", "on-masters-vip"] {
+        let (_, bundle) = built(example);
+        let (clean, text) = findings(&bundle, None);
+        assert!(
+            !codes(&clean).contains(&Code::UnexpectedFile),
+            "{example}: {text}"
+        );
+        assert!(
+            !codes(&clean).contains(&Code::LeakedKey),
+            "{example}: {text}"
+        );
+    }
+}

@@ -560,7 +560,16 @@ fn dir_into<T>(
     let moved = if existing == Found::Directory {
         replace_dir(&staged, dir)
     } else {
-        rename_new(&staged, dir)
+        match rename_new(&staged, dir) {
+            // Another run wrote the bundle meanwhile: with --force, it is replaced like
+            // one that was there from the start, after the same checks.
+            Err(Error::AlreadyExists { .. })
+                if force && dir_target(dir, force).is_ok_and(|found| found == Found::Directory) =>
+            {
+                replace_dir(&staged, dir)
+            }
+            moved => moved,
+        }
     };
     if moved.is_err() {
         let _ = std::fs::remove_dir_all(&staged);

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::material::{self, signed_by, CertInfo, Material};
-use super::model::{self, url_host, HostModel};
+use super::model::{self, url_host, HostModel, Unit};
 use super::source::Tree;
 use super::{Code, Finding, Validity};
 use crate::bundle::Bundle;
@@ -133,6 +133,8 @@ impl Audit<'_> {
         self.named_hosts();
         self.unsafe_settings();
         self.unit_commands();
+        self.unexpected_files();
+        self.unused_signing_keys();
         if let Some(plan) = plan {
             self.against_plan(plan);
         }
@@ -753,13 +755,13 @@ impl Audit<'_> {
             if sha != item.sha256 {
                 found.push(Finding::error(Code::ManifestMismatch, &item.path, "its contents differ from manifest.json (sha256)".into(), "something changed it after cpgen wrote it: restore it or regenerate the bundle"));
             }
-            if u32::from_str_radix(&item.mode, 8).ok() != Some(file.mode & 0o777) {
+            if u32::from_str_radix(&item.mode, 8).ok() != Some(file.mode & 0o7777) {
                 found.push(Finding::error(
                     Code::ManifestMismatch,
                     &item.path,
                     format!(
                         "mode {:04o}, but manifest.json says {}",
-                        file.mode & 0o777,
+                        file.mode & 0o7777,
                         item.mode
                     ),
                     &format!("chmod {} it", item.mode),
@@ -785,6 +787,7 @@ impl Audit<'_> {
     fn key_modes(&mut self) {
         let mut found = Vec::new();
         for (path, entry) in &self.tree.files {
+            found.extend(super::source::unsafe_mode(path, entry.mode, "file"));
             let text = String::from_utf8_lossy(&entry.data);
             let secret = text.contains("PRIVATE KEY-----")
                 || text.contains("client-key-data")
@@ -899,6 +902,134 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// The units cpgen writes, by file name, with the one program each runs.
+/// The flags cpgen writes for each program: any other (`--token-auth-file`,
+/// `--authorization-config`, etcd's `--config-file`, which makes etcd ignore every other
+/// flag) changes who may do what, so verify allows none.
+const UNIT_FLAGS: &[(&str, &[&str])] = &[
+    (
+        "etcd",
+        &[
+            "advertise-client-urls",
+            "cert-file",
+            "client-cert-auth",
+            "data-dir",
+            "initial-advertise-peer-urls",
+            "initial-cluster",
+            "initial-cluster-state",
+            "initial-cluster-token",
+            "key-file",
+            "listen-client-urls",
+            "listen-peer-urls",
+            "name",
+            "peer-cert-file",
+            "peer-client-cert-auth",
+            "peer-key-file",
+            "peer-trusted-ca-file",
+            "trusted-ca-file",
+        ],
+    ),
+    (
+        "kube-apiserver",
+        &[
+            "advertise-address",
+            "allow-privileged",
+            "authorization-mode",
+            "bind-address",
+            "client-ca-file",
+            "enable-admission-plugins",
+            "encryption-provider-config",
+            "endpoint-reconciler-type",
+            "etcd-cafile",
+            "etcd-certfile",
+            "etcd-keyfile",
+            "etcd-servers",
+            "kubelet-client-certificate",
+            "kubelet-client-key",
+            "proxy-client-cert-file",
+            "proxy-client-key-file",
+            "requestheader-allowed-names",
+            "requestheader-client-ca-file",
+            "requestheader-extra-headers-prefix",
+            "requestheader-group-headers",
+            "requestheader-username-headers",
+            "secure-port",
+            "service-account-issuer",
+            "service-account-key-file",
+            "service-account-signing-key-file",
+            "service-cluster-ip-range",
+            "service-node-port-range",
+            "tls-cert-file",
+            "tls-private-key-file",
+            "v",
+        ],
+    ),
+    (
+        "kube-controller-manager",
+        &[
+            "allocate-node-cidrs",
+            "authentication-kubeconfig",
+            "authorization-kubeconfig",
+            "bind-address",
+            "client-ca-file",
+            "cluster-cidr",
+            "cluster-name",
+            "cluster-signing-cert-file",
+            "cluster-signing-key-file",
+            "controllers",
+            "kubeconfig",
+            "leader-elect",
+            "requestheader-client-ca-file",
+            "root-ca-file",
+            "service-account-private-key-file",
+            "service-cluster-ip-range",
+            "use-service-account-credentials",
+            "v",
+        ],
+    ),
+    (
+        "kube-scheduler",
+        &[
+            "authentication-kubeconfig",
+            "authorization-kubeconfig",
+            "bind-address",
+            "kubeconfig",
+            "leader-elect",
+            "v",
+        ],
+    ),
+];
+
+/// Flags whose absence opens the component: kube-apiserver without
+/// `--authorization-mode` allows every request, without `--client-ca-file` or its TLS pair
+/// it authenticates no client; etcd without certificate auth serves anyone.
+const REQUIRED_FLAGS: &[(&str, &[&str])] = &[
+    (
+        "etcd",
+        &[
+            "client-cert-auth",
+            "peer-client-cert-auth",
+            "trusted-ca-file",
+            "peer-trusted-ca-file",
+            "cert-file",
+            "key-file",
+            "peer-cert-file",
+            "peer-key-file",
+        ],
+    ),
+    (
+        "kube-apiserver",
+        &[
+            "authorization-mode",
+            "client-ca-file",
+            "tls-cert-file",
+            "tls-private-key-file",
+            "etcd-cafile",
+            "etcd-certfile",
+            "etcd-keyfile",
+        ],
+    ),
+];
+
 const UNIT_COMMANDS: &[(&str, &str)] = &[
     ("etcd.service", "/usr/bin/etcd"),
     ("kube-apiserver.service", "/usr/bin/kube-apiserver"),
@@ -1309,6 +1440,55 @@ impl<'a> Audit<'a> {
         self.findings.extend(found);
     }
 
+    /// Files at paths cpgen never writes: tar installs them all the same.
+    fn unexpected_files(&mut self) {
+        let found: Vec<Finding> = self
+            .tree
+            .files
+            .keys()
+            .filter(|path| !super::layout::is_expected(path))
+            .map(|path| {
+                Finding::error(
+                    Code::UnexpectedFile,
+                    path,
+                    "a file cpgen never writes: installing the bundle puts it on the machine unchecked".into(),
+                    "remove it, or rebuild the bundle with cpgen; find out who added it",
+                )
+            })
+            .collect();
+        self.findings.extend(found);
+    }
+
+    /// A CA key or the service-account key only where a unit of the host uses it: anywhere
+    /// else it lets that machine sign certificates or tokens for the whole cluster.
+    fn unused_signing_keys(&mut self) {
+        let mut found = Vec::new();
+        for host in self.hosts.iter().filter(|h| h.name != "admin") {
+            let used: BTreeSet<&str> = host
+                .units
+                .iter()
+                .flat_map(|unit| unit.flags.values().map(String::as_str))
+                .collect();
+            let prefix = format!("hosts/{}/", host.name);
+            let signing_keys = self.tree.files.keys().filter_map(|path| {
+                let local = path.strip_prefix(&prefix)?;
+                let name = local.rsplit('/').next()?;
+                (name == "sa.key" || name.ends_with("ca-key.pem")).then_some((path, local))
+            });
+            for (path, local) in signing_keys {
+                if !used.contains(format!("/{local}").as_str()) {
+                    found.push(Finding::error(
+                        Code::LeakedKey,
+                        path,
+                        format!("a signing key no unit of {} uses: whoever reads it there can sign for the whole cluster", host.name),
+                        "remove it from this host, treat it as exposed and replace the CA or key",
+                    ));
+                }
+            }
+        }
+        self.findings.extend(found);
+    }
+
     /// Units run exactly the programs cpgen writes them for, with nothing before, after or
     /// around them; a systemd file cpgen does not write can change what runs.
     fn unit_commands(&mut self) {
@@ -1336,10 +1516,11 @@ impl<'a> Audit<'a> {
                     found.push(Finding::error(
                         Code::UnexpectedCommand,
                         &unit.file,
-                        format!("{directive}: cpgen writes one ExecStart and no other command or environment"),
+                        format!("{directive}: a directive cpgen does not write (it writes one ExecStart and no other command, environment or sandbox setting)"),
                         help,
                     ));
                 }
+                found.extend(Self::unit_flag_findings(unit, help));
             }
             for file in &host.other_systemd_files {
                 found.push(Finding::error(
@@ -1351,6 +1532,53 @@ impl<'a> Audit<'a> {
             }
         }
         self.findings.extend(found);
+    }
+
+    /// Flags outside what cpgen writes for the program, security flags left out, repeated
+    /// flags, stray arguments, and text systemd reads differently from its look.
+    fn unit_flag_findings(unit: &Unit, help: &str) -> Vec<Finding> {
+        let error =
+            |message: String| Finding::error(Code::UnexpectedCommand, &unit.file, message, help);
+        let mut found: Vec<Finding> = unit.oddities.iter().map(|odd| error(odd.clone())).collect();
+        let lookup = |table: &[(&str, &'static [&'static str])]| {
+            table
+                .iter()
+                .find(|(program, _)| *program == unit.program)
+                .map_or(&[][..], |(_, flags)| *flags)
+        };
+        let allowed = lookup(UNIT_FLAGS);
+        for name in unit
+            .flags
+            .keys()
+            .filter(|name| !allowed.contains(&name.as_str()))
+        {
+            found.push(error(format!(
+                "--{name} is not a flag cpgen writes for {}: it can change who may do what",
+                unit.program
+            )));
+        }
+        for name in lookup(REQUIRED_FLAGS)
+            .iter()
+            .filter(|name| unit.flag(name).is_none())
+        {
+            found.push(Finding::error(
+            Code::UnsafeSetting,
+            &unit.file,
+            format!("--{name} is missing: {} falls back to a default that lets clients in unchecked", unit.program),
+            help,
+        ));
+        }
+        for name in &unit.repeated {
+            found.push(error(format!(
+                "--{name} is given more than once: the last one wins, whatever the first says"
+            )));
+        }
+        for argument in &unit.arguments {
+            found.push(error(format!(
+                "`{argument}` is an argument cpgen does not write"
+            )));
+        }
+        found
     }
 
     /// The bundle against the config given: the same cluster, hosts, addresses, roles,
@@ -1722,9 +1950,9 @@ pub(super) fn rebuild(tree: &Tree, plan: &Plan, secrets: &Secrets) -> Result<Vec
                     file.contents.len()
                 )
             }
-            Some(entry) if entry.mode & 0o777 != file.mode() => format!(
+            Some(entry) if entry.mode & 0o7777 != file.mode() => format!(
                 "mode {:04o} differs from what the config and secrets build ({:04o})",
-                entry.mode & 0o777,
+                entry.mode & 0o7777,
                 file.mode()
             ),
             Some(_) => continue,
@@ -1763,6 +1991,33 @@ mod tests {
             .map(|(file, unit)| (*file, unit.binary))
             .collect();
         assert_eq!(written, UNIT_COMMANDS);
+    }
+
+    #[test]
+    fn the_allowed_flags_are_those_cpgen_writes() {
+        for example in ["seed-ha", "separate-cas", "on-masters-vip", "ipv6"] {
+            let path = format!(
+                "{}/../../examples/{example}.toml",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let Ok(checked) = crate::Config::parse(&path, &text).and_then(|c| c.validate()) else {
+                panic!("{example} is valid")
+            };
+            for (_, unit) in
+                crate::render::master_unit_specs(&checked.plan, &checked.plan.masters[0])
+            {
+                let allowed = UNIT_FLAGS
+                    .iter()
+                    .find(|(program, _)| *program == unit.program())
+                    .map_or(&[][..], |(_, flags)| *flags);
+                let mut written: Vec<&str> = unit.flags.iter().map(|f| f.name).collect();
+                written.sort_unstable();
+                let mut allowed = allowed.to_vec();
+                allowed.sort_unstable();
+                assert_eq!(written, allowed, "{example}: {}", unit.program());
+            }
+        }
     }
 
     #[test]

@@ -10,10 +10,35 @@ use super::material::{CertInfo, Material};
 use super::source::Tree;
 use super::{Code, Finding};
 
-/// Runs both checks.
+/// Runs the checks.
 pub(super) fn run(tree: &Tree, material: &Material, findings: &mut Vec<Finding>) {
     stacks(material, findings);
     keys(tree, findings);
+    other_certificate_blocks(tree, findings);
+}
+
+/// PEM types OpenSSL reads as trusted certificates and cpgen never writes: clients built on
+/// OpenSSL (curl, `openssl s_client`) trust a CA in such a block, while Go's parser, and so
+/// the certificate checks here, skip it.
+const OPENSSL_ONLY_CERTIFICATES: &[&str] = &["TRUSTED CERTIFICATE", "X509 CERTIFICATE"];
+
+fn other_certificate_blocks(tree: &Tree, findings: &mut Vec<Finding>) {
+    let is_other = |tag: &str| OPENSSL_ONLY_CERTIFICATES.contains(&tag);
+    for (path, entry) in &tree.files {
+        let text = String::from_utf8_lossy(&entry.data);
+        let tag = pem_block(&text, true, is_other).or_else(|| {
+            base64_runs(&text)
+                .find_map(|bytes| pem_block(&String::from_utf8_lossy(&bytes), false, is_other))
+        });
+        if let Some(tag) = tag {
+            findings.push(Finding::error(
+                Code::UnexpectedCertificate,
+                path,
+                format!("holds a `{tag}` block: OpenSSL-based clients trust the certificate in it, and cpgen never writes one"),
+                "remove it, or rebuild the bundle with cpgen; find out who added it",
+            ));
+        }
+    }
 }
 
 /// The certificates (DER) of each file by its path on the host: `(bundle path, DERs)` of
@@ -34,7 +59,13 @@ fn local_path(id: &str) -> Option<&str> {
 fn stacks(material: &Material, findings: &mut Vec<Finding>) {
     // What the bundle presents: the first certificate of each file or datum, and the chain
     // after a leaf (a trusted CA may sign an intermediate rather than the leaf).
-    let mut used: Vec<&CertInfo> = material.certs.values().collect();
+    // Only a file cpgen writes counts: a leaf pasted into README.md presents nothing.
+    let mut used: Vec<&CertInfo> = material
+        .certs
+        .iter()
+        .filter(|(id, _)| super::layout::is_expected(id.split('#').next().unwrap_or(id)))
+        .map(|(_, cert)| cert)
+        .collect();
     for stack in material.stacks.values() {
         if stack.first().is_some_and(|c| !c.is_ca) {
             used.extend(stack.iter().skip(1));
@@ -143,6 +174,10 @@ fn keys(tree: &Tree, findings: &mut Vec<Finding>) {
             Some(tag) => (tag, ""),
             None => match embedded_key(&text) {
                 Some(tag) => (tag, ", base64-encoded"),
+                None if base64_runs(&text).any(|der| is_private_key_der(&der)) => (
+                    "PRIVATE KEY".to_owned(),
+                    " as bare base64 DER, without its PEM lines",
+                ),
                 None => continue,
             },
         };
@@ -164,18 +199,71 @@ fn keys(tree: &Tree, findings: &mut Vec<Finding>) {
 /// `OPENSSH PRIVATE KEY`, ...). With `whole`, only a block with its END line counts, so a
 /// document that merely names the marker is not taken for a key.
 fn private_key_block(text: &str, whole: bool) -> Option<String> {
+    pem_block(text, whole, |tag| tag.ends_with("PRIVATE KEY"))
+}
+
+/// The type of the first PEM block in `text` whose type `wanted` accepts.
+fn pem_block(text: &str, whole: bool, wanted: impl Fn(&str) -> bool) -> Option<String> {
     const BEGIN: &str = "-----BEGIN ";
     let mut rest = text;
     while let Some(start) = rest.find(BEGIN) {
         rest = &rest[start + BEGIN.len()..];
         let end = rest.find("-----")?;
         let tag = &rest[..end];
-        let is_key = tag.ends_with("PRIVATE KEY") && tag.len() <= 40 && !tag.contains('\n');
-        if is_key && (!whole || rest[end..].contains(&format!("-----END {tag}-----"))) {
+        let plausible = wanted(tag) && tag.len() <= 40 && !tag.contains('\n');
+        if plausible && (!whole || rest[end..].contains(&format!("-----END {tag}-----"))) {
             return Some(tag.to_owned());
         }
     }
     None
+}
+
+/// The bytes of every base64 run in `text` long enough to hold a key: each run on a line,
+/// and each block of lines that are base64 and nothing else (a PEM body without its lines,
+/// wrapped).
+fn base64_runs(text: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let is_base64 = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=';
+    let mut blocks: Vec<String> = Vec::new();
+    let mut block = String::new();
+    for line in text.lines().map(str::trim) {
+        if !line.is_empty() && line.chars().all(is_base64) {
+            block.push_str(line);
+        } else if !block.is_empty() {
+            blocks.push(std::mem::take(&mut block));
+        }
+    }
+    blocks.push(block);
+    let runs = text
+        .split(move |c: char| !is_base64(c))
+        .filter(|run| run.len() >= 36)
+        .map(str::to_owned);
+    blocks
+        .into_iter()
+        .filter(|block| block.len() >= 36)
+        .chain(runs)
+        .filter_map(|run| {
+            let run = run.trim_end_matches('=');
+            let whole = &run[..run.len() - run.len() % 4];
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(whole)
+                .ok()
+        })
+}
+
+/// DER that starts the way a private key does, whatever its algorithm: a SEQUENCE whose
+/// first element is the version INTEGER 0 (PKCS#8, PKCS#1 RSA) or 1 (SEC1 EC). Certificates
+/// and public keys start with a SEQUENCE inside the SEQUENCE instead.
+fn is_private_key_der(der: &[u8]) -> bool {
+    let body = match der {
+        [0x30, 0x81, _, rest @ ..] => rest,
+        [0x30, 0x82, _, _, rest @ ..] => rest,
+        [0x30, len, rest @ ..] if *len < 0x80 => rest,
+        _ => return false,
+    };
+    matches!(
+        body,
+        [0x02, 0x01, 0x00, 0x30 | 0x02, ..] | [0x02, 0x01, 0x01, 0x04, ..]
+    )
 }
 
 /// The type of a private key hidden in a base64 run of `text`: a one-line run such as a

@@ -256,7 +256,9 @@ fn is_pem_candidate(path: &str, data: &[u8]) -> bool {
 }
 
 fn add_embedded(material: &mut Material, id: &str, data: &str, findings: &mut Vec<Finding>) {
-    match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
+    // Go's base64 decoder, and so kubectl, skips line breaks inside the data.
+    let joined: String = data.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+    match base64::engine::general_purpose::STANDARD.decode(joined.trim()) {
         Ok(bytes) => add_pem(material, id, &String::from_utf8_lossy(&bytes), findings),
         Err(_) => findings.push(unparseable(id, "the embedded data is not base64")),
     }

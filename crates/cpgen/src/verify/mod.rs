@@ -3,6 +3,7 @@
 //! bundle layout. Each finding has a stable code, the file it is about and a fix hint.
 
 mod checks;
+mod layout;
 mod leaks;
 mod material;
 mod model;
@@ -40,6 +41,8 @@ stable_codes! {
     DuplicateEntry = "CP815", "duplicate-entry";
     UnexpectedCertificate = "CP816", "unexpected-certificate";
     LeakedKey = "CP817", "leaked-key";
+    UnsafeMetadata = "CP818", "unsafe-metadata";
+    UnexpectedFile = "CP819", "unexpected-file";
     MissingHost = "CP830", "missing-host";
     PlanMismatch = "CP831", "plan-mismatch";
     UnsafeSetting = "CP832", "unsafe-setting";

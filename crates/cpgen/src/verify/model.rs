@@ -20,8 +20,16 @@ pub(super) struct Unit {
     /// program reads its settings from (`ExecStartPre=...`, a second `ExecStart=`,
     /// `Environment=...`), as written.
     pub(super) extra_directives: Vec<String>,
-    /// `--flag value` and `--flag=value`, by flag name without dashes.
+    /// `--flag value` and `--flag=value`, by flag name without dashes; the last of a
+    /// repeated flag, as the program reads it.
     pub(super) flags: BTreeMap<String, String>,
+    /// Words after the program that are not flags.
+    pub(super) arguments: Vec<String>,
+    /// Flags given more than once.
+    pub(super) repeated: Vec<String>,
+    /// What systemd reads differently from the text's look (comments inside continued
+    /// lines, escapes it refuses, `%` specifiers).
+    pub(super) oddities: Vec<String>,
 }
 
 impl Unit {
@@ -182,43 +190,206 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
-/// The ExecStart of a unit, continuation lines joined; `None` without one.
-pub(super) fn parse_unit(file: &str, text: &str) -> Option<Unit> {
-    let joined = text.replace("\\\r\n", " ").replace("\\\n", " ");
-    let mut exec = None;
-    let mut extra_directives = Vec::new();
-    for line in joined.lines().map(str::trim) {
-        let Some((key, value)) = line.split_once('=') else {
+/// The directives cpgen writes in a unit, by section: anything else can change what runs
+/// or how (`ExecStartPre`, `Environment`, `BindReadOnlyPaths`, `RootDirectory`, `OnFailure`,
+/// ...), so verify allows nothing else rather than chasing a list of dangerous ones.
+const UNIT_DIRECTIVES: &[(&str, &str)] = &[
+    ("Unit", "Description"),
+    ("Unit", "Documentation"),
+    ("Unit", "After"),
+    ("Unit", "Wants"),
+    ("Service", "Type"),
+    ("Service", "ExecStart"),
+    ("Service", "Restart"),
+    ("Service", "RestartSec"),
+    ("Service", "LimitNOFILE"),
+    ("Install", "WantedBy"),
+];
+
+/// A unit's directives as systemd reads them: `(section, key, value)` in order, with
+/// continuation lines joined the way systemd joins them, and what systemd would read
+/// differently from the text's look.
+fn unit_directives(text: &str) -> (Vec<(String, String, String)>, Vec<String>) {
+    let mut directives = Vec::new();
+    let mut oddities = Vec::new();
+    let mut section = String::new();
+    let mut pending: Option<String> = None;
+    for raw in text.lines() {
+        let line = raw.trim_end_matches('\r');
+        let trimmed = line.trim_start();
+        if pending.is_some() && (trimmed.starts_with('#') || trimmed.starts_with(';')) {
+            // systemd skips a comment inside a continued line and goes on with the next.
+            oddities.push(format!(
+                "a comment inside a continued line (`{}`): systemd skips it and keeps reading the line",
+                trimmed.trim()
+            ));
             continue;
+        }
+        let continued = ends_in_unescaped_backslash(line);
+        let piece = if continued {
+            &line[..line.len() - 1]
+        } else {
+            line
         };
-        let key = key.trim();
-        // An empty `ExecStart=` resets the list: cpgen never writes one, so it is kept
-        // among the extra directives rather than hiding the unit's real command.
-        if key == "ExecStart" && exec.is_none() && !value.trim().is_empty() {
-            exec = Some(value);
-        } else if key.starts_with("Exec") || key.starts_with("Environment") {
-            extra_directives.push(line.to_owned());
+        let logical = match pending.take() {
+            Some(mut before) => {
+                before.push(' ');
+                before.push_str(piece);
+                before
+            }
+            None => piece.to_owned(),
+        };
+        if continued {
+            pending = Some(logical);
+            continue;
+        }
+        let logical = logical.trim();
+        if logical.is_empty() || logical.starts_with('#') || logical.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = logical.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+        } else if let Some((key, value)) = logical.split_once('=') {
+            directives.push((
+                section.clone(),
+                key.trim().to_owned(),
+                value.trim().to_owned(),
+            ));
+        } else {
+            oddities.push(format!("a line systemd does not understand: `{logical}`"));
         }
     }
-    let mut words = exec?.split_whitespace().peekable();
-    let command = words.next()?.to_owned();
+    if let Some(rest) = pending {
+        oddities.push(format!(
+            "the file ends inside a continued line: `{}`",
+            rest.trim()
+        ));
+    }
+    (directives, oddities)
+}
+
+/// True when the line ends in a backslash that no other backslash escapes: systemd's rule
+/// for a continuation (`\\` at the end is a literal backslash, and the line ends there).
+fn ends_in_unescaped_backslash(line: &str) -> bool {
+    let trailing = line.bytes().rev().take_while(|b| *b == b'\\').count();
+    trailing % 2 == 1
+}
+
+/// Splits a command line into words as systemd does: whitespace between words, `"..."`
+/// and `'...'` quoting, C escapes (`\x63` is `c`), `%%` and `$$` for `%` and `$`. Returns
+/// the words, or why the line cannot be read the same way by verify and systemd.
+fn command_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(words);
+        }
+        let mut word = String::new();
+        let mut quote: Option<char> = None;
+        while let Some(c) = chars.next() {
+            match c {
+                '"' | '\'' if quote.is_none() => quote = Some(c),
+                c if Some(c) == quote => quote = None,
+                c if c.is_whitespace() && quote.is_none() => break,
+                '\\' => word.push(unescape(&mut chars)?),
+                '%' | '$' if chars.peek() == Some(&c) => {
+                    chars.next();
+                    word.push(c);
+                }
+                '%' => return Err("a `%` specifier, which systemd replaces".to_owned()),
+                c => word.push(c),
+            }
+        }
+        if quote.is_some() {
+            return Err("an unterminated quote".to_owned());
+        }
+        words.push(word);
+    }
+}
+
+/// The character a C escape stands for, after its backslash.
+fn unescape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<char, String> {
+    let digits = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>, n: usize, radix| {
+        let text: String = (0..n).filter_map(|_| chars.next()).collect();
+        u32::from_str_radix(&text, radix)
+            .ok()
+            .and_then(char::from_u32)
+            .ok_or_else(|| format!("an escape `{text}` systemd decodes differently"))
+    };
+    match chars.next() {
+        Some('a') => Ok('\u{7}'),
+        Some('b') => Ok('\u{8}'),
+        Some('f') => Ok('\u{c}'),
+        Some('n') => Ok('\n'),
+        Some('r') => Ok('\r'),
+        Some('t') => Ok('\t'),
+        Some('v') => Ok('\u{b}'),
+        Some('s') => Ok(' '),
+        Some('x') => digits(chars, 2, 16),
+        Some('u') => digits(chars, 4, 16),
+        Some('U') => digits(chars, 8, 16),
+        Some(c @ '0'..='7') => {
+            let rest: String = (0..2).filter_map(|_| chars.next()).collect();
+            u32::from_str_radix(&format!("{c}{rest}"), 8)
+                .ok()
+                .and_then(char::from_u32)
+                .ok_or_else(|| "an octal escape systemd decodes differently".to_owned())
+        }
+        Some(c @ ('\\' | '"' | '\'')) => Ok(c),
+        Some(c) => Err(format!("an escape `\\{c}` systemd refuses")),
+        None => Err("a backslash at the end of the command".to_owned()),
+    }
+}
+
+/// The ExecStart of a unit, read as systemd reads it; `None` without one.
+pub(super) fn parse_unit(file: &str, text: &str) -> Option<Unit> {
+    let (directives, mut oddities) = unit_directives(text);
+    let mut exec = None;
+    let mut extra_directives = Vec::new();
+    for (section, key, value) in directives {
+        let allowed = UNIT_DIRECTIVES.contains(&(section.as_str(), key.as_str()));
+        // An empty `ExecStart=` resets the list: cpgen never writes one, so it is kept
+        // among the extra directives rather than hiding the unit's real command.
+        if key == "ExecStart" && section == "Service" && exec.is_none() && !value.is_empty() {
+            exec = Some(value);
+        } else if !allowed || key == "ExecStart" {
+            extra_directives.push(format!("[{section}] {key}={value}"));
+        }
+    }
+    let words = match command_words(&exec?) {
+        Ok(words) => words,
+        Err(problem) => {
+            oddities.push(format!("ExecStart holds {problem}"));
+            Vec::new()
+        }
+    };
+    let mut words = words.into_iter().peekable();
+    let command = words.next().unwrap_or_default();
     let program = command.trim_start_matches(['-', '@', '+', '!', ':']);
     let program = program.rsplit('/').next().unwrap_or(program).to_owned();
     let mut flags = BTreeMap::new();
+    let mut arguments = Vec::new();
+    let mut repeated = Vec::new();
     while let Some(word) = words.next() {
-        let Some(flag) = word.strip_prefix("--") else {
+        // Go's flag package reads `-flag` as `--flag`.
+        let Some(flag) = word.strip_prefix("--").or_else(|| word.strip_prefix('-')) else {
+            arguments.push(word);
             continue;
         };
-        match flag.split_once('=') {
-            Some((name, value)) => {
-                flags.insert(name.to_owned(), value.to_owned());
-            }
+        let (name, value) = match flag.split_once('=') {
+            Some((name, value)) => (name.to_owned(), value.to_owned()),
             None => {
                 let value = words
-                    .next_if(|next| !next.starts_with("--"))
-                    .unwrap_or("true");
-                flags.insert(flag.to_owned(), value.to_owned());
+                    .next_if(|next| !next.starts_with('-'))
+                    .unwrap_or_else(|| "true".to_owned());
+                (flag.to_owned(), value)
             }
+        };
+        // The last one wins in Go's flag package, as in this map.
+        if flags.insert(name.clone(), value).is_some() {
+            repeated.push(name);
         }
     }
     Some(Unit {
@@ -227,6 +398,9 @@ pub(super) fn parse_unit(file: &str, text: &str) -> Option<Unit> {
         command,
         extra_directives,
         flags,
+        arguments,
+        repeated,
+        oddities,
     })
 }
 
@@ -289,9 +463,54 @@ mod tests {
         assert_eq!(
             unit.extra_directives,
             [
-                "Environment=ETCD_AUTO_TLS=true",
-                "ExecStart=",
-                "ExecStartPre=/bin/true"
+                "[Service] Environment=ETCD_AUTO_TLS=true",
+                "[Service] ExecStart=",
+                "[Service] ExecStartPre=/bin/true"
+            ]
+        );
+    }
+
+    #[test]
+    fn units_read_as_systemd_reads_them() {
+        // A comment inside a continued line is skipped, and the line goes on.
+        let unit = parse_unit(
+            "u",
+            "[Service]\nExecStart=/usr/bin/etcd \\\n#  --client-cert-auth=true \\\n  --name=a\n",
+        )
+        .unwrap();
+        assert_eq!(unit.flag("client-cert-auth"), None);
+        assert_eq!(unit.flag("name"), Some("a"));
+        assert_eq!(unit.oddities.len(), 1, "{:?}", unit.oddities);
+        // `\\` at the end is a literal backslash: the next line is a directive of its own.
+        let unit = parse_unit(
+            "u",
+            "[Service]\nExecStart=/usr/bin/etcd --name=a \\\\\nExecStartPre=/bin/sh -c id\n",
+        )
+        .unwrap();
+        assert_eq!(
+            unit.extra_directives,
+            ["[Service] ExecStartPre=/bin/sh -c id"]
+        );
+        // C escapes and quotes are decoded; the last of a repeated flag wins.
+        let unit = parse_unit(
+            "u",
+            "[Service]\nExecStart=/usr/bin/etcd --client-cert-auth=true --\\x63lient-cert-auth=false \"--name=b c\"\n",
+        )
+        .unwrap();
+        assert_eq!(unit.flag("client-cert-auth"), Some("false"));
+        assert_eq!(unit.repeated, ["client-cert-auth"]);
+        assert_eq!(unit.flag("name"), Some("b c"));
+        // Directives cpgen never writes are kept, whatever they are.
+        let unit = parse_unit(
+            "u",
+            "[Service]\nExecStart=/usr/bin/etcd\nBindReadOnlyPaths=/tmp/x:/usr/bin/etcd\n[Unit]\nOnFailure=x.service\n",
+        )
+        .unwrap();
+        assert_eq!(
+            unit.extra_directives,
+            [
+                "[Service] BindReadOnlyPaths=/tmp/x:/usr/bin/etcd",
+                "[Unit] OnFailure=x.service"
             ]
         );
     }

@@ -87,6 +87,7 @@ fn read_dir(
         // symlink_metadata: a link is reported, never followed out of the bundle.
         let metadata = std::fs::symlink_metadata(dir.join(&name))?;
         if metadata.is_dir() {
+            findings.extend(unsafe_mode(&relative, mode_of(&metadata), "directory"));
             read_dir(root, &format!("{relative}/"), tree, total, findings)?;
         } else if !metadata.is_file() {
             findings.push(hostile(
@@ -275,8 +276,14 @@ fn read_tar<R: Read>(reader: R, findings: &mut Vec<Finding>) -> (Tree, Option<R>
             ));
             continue;
         };
+        if let Some(problem) = unknown_extension(&mut entry) {
+            findings.push(hostile(&path, &problem));
+            continue;
+        }
+        findings.extend(owner_findings(&path, &mut entry));
         let kind = entry.header().entry_type();
         if kind.is_dir() {
+            findings.extend(directory_findings(&path, &entry));
             continue;
         }
         if !kind.is_file() {
@@ -338,6 +345,107 @@ fn read_tar<R: Read>(reader: R, findings: &mut Vec<Finding>) -> (Tree, Option<R>
         return (tree, None);
     }
     (tree, Some(archive.into_inner()))
+}
+
+/// PAX records GNU tar acts on beyond the path, size and times: sparse maps
+/// (`GNU.sparse.name` renames the entry, `GNU.sparse.map` rewrites its data), extended
+/// attributes (`SCHILY.xattr.security.capability` grants capabilities), a link target, a
+/// charset. cpgen writes no PAX record, and a reader that ignores one audits another file
+/// than tar extracts, so any of them makes the entry hostile.
+fn unknown_extension<R: Read>(entry: &mut tar::Entry<'_, R>) -> Option<String> {
+    let extensions = match entry.pax_extensions() {
+        Ok(Some(extensions)) => extensions,
+        Ok(None) => return None,
+        Err(e) => return Some(format!("its PAX header is damaged: {e}; not read")),
+    };
+    for extension in extensions {
+        let Ok(extension) = extension else {
+            return Some("its PAX header is damaged; not read".to_owned());
+        };
+        let key = String::from_utf8_lossy(extension.key_bytes()).into_owned();
+        let value = String::from_utf8_lossy(extension.value_bytes()).into_owned();
+        let harmless = match key.as_str() {
+            "path" | "size" | "mtime" | "atime" | "ctime" => true,
+            "uid" | "gid" => value == "0",
+            "uname" | "gname" => value.is_empty() || value == "root",
+            _ => false,
+        };
+        if !harmless {
+            return Some(format!(
+                "a PAX record `{key}={value}` that GNU tar acts on and cpgen never writes \
+                 (sparse files rename and rewrite an entry, xattrs grant capabilities); not read"
+            ));
+        }
+    }
+    None
+}
+
+/// tar run as root (the way a bundle is installed) gives each file the archive's owner:
+/// by name when the name exists on the machine, else by number.
+fn owner_findings<R: Read>(path: &str, entry: &mut tar::Entry<'_, R>) -> Vec<Finding> {
+    let header = entry.header();
+    let mut found = Vec::new();
+    for (what, id) in [("uid", header.uid()), ("gid", header.gid())] {
+        match id {
+            Ok(0) => {}
+            Ok(id) => found.push(metadata_finding(
+                path,
+                format!("its {what} is {id}: `tar x` as root makes that user the owner"),
+            )),
+            Err(_) => found.push(metadata_finding(path, format!("its {what} is unreadable"))),
+        }
+    }
+    for (what, name) in [
+        ("user", header.username_bytes()),
+        ("group", header.groupname_bytes()),
+    ] {
+        if let Some(name) = name.filter(|n| !n.is_empty() && *n != b"root") {
+            found.push(metadata_finding(
+                path,
+                format!(
+                    "its {what} name is `{}`: `tar x` as root makes that {what} the owner",
+                    String::from_utf8_lossy(name)
+                ),
+            ));
+        }
+    }
+    found
+}
+
+/// A directory tar creates: no data, and a mode no one else can write through.
+fn directory_findings<R: Read>(path: &str, entry: &tar::Entry<'_, R>) -> Vec<Finding> {
+    let mut found = Vec::new();
+    if entry.size() > 0 {
+        found.push(hostile(path, "a directory entry that carries data"));
+    }
+    let mode = entry.header().mode().unwrap_or(0) & 0o7777;
+    found.extend(unsafe_mode(path, mode, "directory"));
+    found
+}
+
+/// Setuid, setgid or sticky bits, or write access for group or others: cpgen writes
+/// none of them, and any one lets another user change or run what the cluster trusts.
+pub(super) fn unsafe_mode(path: &str, mode: u32, what: &str) -> Option<Finding> {
+    let problem = if mode & 0o7000 != 0 {
+        "setuid, setgid or sticky bits"
+    } else if mode & 0o022 != 0 {
+        "write access for group or others"
+    } else {
+        return None;
+    };
+    Some(metadata_finding(
+        path,
+        format!("{what} mode {mode:04o} has {problem}: tar and install keep them"),
+    ))
+}
+
+fn metadata_finding(path: &str, message: String) -> Finding {
+    Finding::error(
+        Code::UnsafeMetadata,
+        path,
+        message,
+        "rebuild the bundle with cpgen, or repack it as root with `tar --owner=0 --group=0`; cpgen writes files 0600/0644 and directories 0755, owned by root",
+    )
 }
 
 /// A relative path without `.`/`..`/empty components, or `None`.
