@@ -34,14 +34,40 @@ struct Ports {
     haproxy: u16,
 }
 
+/// Ports no other test holds on any address a cluster uses. Each test binary numbers its
+/// clusters from the same start, and cargo-nextest runs the binaries of several tests (and
+/// other checkouts may run theirs) at once: a port is taken only after binding it on every
+/// address succeeds, and the start depends on the process.
 fn fresh_ports() -> Ports {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 21000 + 100 * NEXT.fetch_add(1, Ordering::SeqCst);
-    Ports {
-        etcd_client: base + 79,
-        etcd_peer: base + 80,
-        apiserver: base + 43,
-        haproxy: base + 44,
+    // 21000-29999: below the NodePort range (30000-32767), which cpgen refuses for these.
+    let start = (std::process::id() % 90) as u16;
+    loop {
+        let slot = (start + NEXT.fetch_add(1, Ordering::SeqCst)) % 90;
+        let base = 21000 + 100 * slot;
+        let ports = Ports {
+            etcd_client: base + 79,
+            etcd_peer: base + 80,
+            apiserver: base + 43,
+            haproxy: base + 44,
+        };
+        let addresses = MASTERS
+            .iter()
+            .map(|(_, a)| *a)
+            .chain([LB_ADDRESS, "127.0.1.3"]);
+        let free = addresses.into_iter().all(|address| {
+            [
+                ports.etcd_client,
+                ports.etcd_peer,
+                ports.apiserver,
+                ports.haproxy,
+            ]
+            .iter()
+            .all(|port| std::net::TcpListener::bind((address, *port)).is_ok())
+        });
+        if free {
+            return ports;
+        }
     }
 }
 

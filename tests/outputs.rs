@@ -449,3 +449,23 @@ fn concurrent_forced_runs_into_one_new_directory_all_succeed() {
     assert!(root.join("tree/manifest.json").is_file());
     assert!(temporaries(root).is_empty(), "{:?}", temporaries(root));
 }
+
+#[test]
+fn an_out_dir_spelled_with_a_last_dot_is_refused_with_the_name_to_use() {
+    let dir = project();
+    let root = dir.path();
+    let (code, err) = run(root, &["bundle", "cluster.toml", "--out-dir", "tree"]);
+    assert_eq!(code, 0, "{err}");
+    for spelled in ["./tree/.", "tree/./", "tree/x/.."] {
+        let (code, err) = run(
+            root,
+            &["bundle", "cluster.toml", "--out-dir", spelled, "--force"],
+        );
+        assert_eq!(code, 2, "{spelled}: {err}");
+        assert!(
+            err.contains("name the bundle directory itself"),
+            "{spelled}: {err}"
+        );
+        assert!(root.join("tree/manifest.json").is_file(), "{spelled}");
+    }
+}

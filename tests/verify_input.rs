@@ -780,3 +780,34 @@ fn a_key_pasted_without_its_pem_lines_is_a_leak() {
     set(&mut tree, "README.md", readme);
     assert_leak_only(&tree, "README.md", &key);
 }
+
+#[test]
+fn kubeconfig_data_wrapped_over_lines_is_read_as_kubectl_reads_it() {
+    let mut tree = handmade_tree();
+    let path = "admin/admin.kubeconfig";
+    let kubeconfig = text(&tree, path);
+    let line = kubeconfig
+        .lines()
+        .find(|l| l.trim_start().starts_with("certificate-authority-data:"))
+        .unwrap()
+        .to_owned();
+    let (key, data) = line.split_once(": ").unwrap();
+    let indent = " ".repeat(key.len() - key.trim_start().len() + 2);
+    let wrapped: String = data
+        .trim_matches('"')
+        .as_bytes()
+        .chunks(64)
+        .map(|chunk| format!("{indent}{}\n", String::from_utf8_lossy(chunk)))
+        .collect();
+    let block = format!("{key}: |\n{}", wrapped.trim_end_matches('\n'));
+    set(&mut tree, path, kubeconfig.replace(&line, &block));
+    let findings = audit(&tree);
+    assert!(
+        with_code(&findings, Code::Unparseable).is_empty(),
+        "{findings:?}"
+    );
+    assert!(
+        !findings.iter().any(|f| f.file.starts_with(path)),
+        "{findings:?}"
+    );
+}

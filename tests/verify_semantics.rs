@@ -836,3 +836,38 @@ fn files_cpgen_never_writes_and_misplaced_signing_keys_are_errors() {
         );
     }
 }
+
+#[test]
+fn kubeconfig_settings_cpgen_does_not_write_are_errors() {
+    let (_, bundle) = built("seed-ha");
+    let scheduler = "hosts/kubem00/var/lib/kube-scheduler/kubeconfig";
+    for (from, to, words) in [
+        (
+            "  user:\n",
+            "  user:\n    token: sekret\n",
+            &["users[0].user.token"][..],
+        ),
+        (
+            "  cluster:\n",
+            "  cluster:\n    proxy-url: http://127.0.1.9:3128\n",
+            &["clusters[0].cluster.proxy-url"],
+        ),
+        (
+            "  cluster:\n",
+            "  cluster:\n    tls-server-name: evil\n",
+            &["tls-server-name"],
+        ),
+        (
+            "    certificate-authority: \"/etc/kubernetes/pki/ca.pem\"\n",
+            "",
+            &["no certificate-authority"],
+        ),
+    ] {
+        let changed = edited(&bundle, scheduler, from, to);
+        let (found, text) = findings(&changed, None);
+        assert!(
+            has(&found, Code::UnsafeSetting, scheduler, words),
+            "{to:?}:\n{text}"
+        );
+    }
+}

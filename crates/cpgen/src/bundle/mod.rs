@@ -327,6 +327,7 @@ pub fn check_output(
     refuse_symlink(path)?;
     if dir {
         refuse_current_dir(path)?;
+        refuse_dot_name(path)?;
     }
     refuse_protected(path, dir, protected)?;
     if dir {
@@ -394,6 +395,19 @@ fn refuse_protected(
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Refuses a tree output spelled with a last `.` or `..` (`D/.`): the tree is renamed into
+/// place, and no directory can be renamed by such a name.
+fn refuse_dot_name(dir: &Utf8Path) -> Result<(), Error> {
+    let last = dir.as_str().trim_end_matches('/').rsplit('/').next();
+    if matches!(last, Some("." | "..")) {
+        return Err(refusal(
+            dir,
+            "its last part is `.` or `..`; name the bundle directory itself (`out`, not `out/.`)",
+        ));
     }
     Ok(())
 }

@@ -1397,7 +1397,24 @@ impl<'a> Audit<'a> {
                 }
             }
             for (path, kubeconfig) in &host.kubeconfigs {
+                for key in &kubeconfig.unexpected_keys {
+                    unsafe_setting(
+                        path,
+                        format!("{key}: a kubeconfig setting cpgen does not write (a credential, a proxy, another server name?)"),
+                        "restore the kubeconfig cpgen wrote; cpgen's authenticate with a client certificate and trust one CA",
+                    );
+                }
                 for cluster in &kubeconfig.clusters {
+                    let entry = &cluster.entry;
+                    if entry.certificate_authority.is_none()
+                        && entry.certificate_authority_data.is_none()
+                    {
+                        unsafe_setting(
+                            path,
+                            format!("cluster {}: no certificate-authority: the client trusts every CA of the machine", cluster.name),
+                            "give the cluster's CA, as cpgen's kubeconfigs do",
+                        );
+                    }
                     if cluster.entry.insecure_skip_tls_verify {
                         unsafe_setting(
                             path,

@@ -51,6 +51,91 @@ pub(super) struct Kubeconfig {
     pub(super) contexts: Vec<Named<ContextEntry>>,
     /// `current-context:`.
     pub(super) current_context: String,
+    /// Keys cpgen never writes (`token`, `proxy-url`, `tls-server-name`, ...), as
+    /// `users[admin].token`.
+    #[serde(skip)]
+    pub(super) unexpected_keys: Vec<String>,
+}
+
+/// The keys a kubeconfig of cpgen's has, level by level: anything else can add a
+/// credential (`token`, `username`), send the traffic elsewhere (`proxy-url`) or change
+/// what the server's certificate must say (`tls-server-name`).
+const KUBECONFIG_KEYS: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "apiVersion",
+            "kind",
+            "clusters",
+            "contexts",
+            "users",
+            "current-context",
+            "preferences",
+        ],
+    ),
+    ("clusters", &["name", "cluster"]),
+    (
+        "cluster",
+        &[
+            "server",
+            "certificate-authority",
+            "certificate-authority-data",
+        ],
+    ),
+    ("contexts", &["name", "context"]),
+    ("context", &["cluster", "user"]),
+    ("users", &["name", "user"]),
+    (
+        "user",
+        &[
+            "client-certificate",
+            "client-certificate-data",
+            "client-key",
+            "client-key-data",
+        ],
+    ),
+];
+
+/// The keys of a kubeconfig's text that [`KUBECONFIG_KEYS`] does not allow.
+fn unexpected_kubeconfig_keys(text: &str) -> Vec<String> {
+    let Ok(value) = serde_saphyr::from_str::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    unexpected_keys_in(&value, "", "", &mut found);
+    found
+}
+
+fn unexpected_keys_in(value: &serde_json::Value, level: &str, at: &str, found: &mut Vec<String>) {
+    let allowed = KUBECONFIG_KEYS
+        .iter()
+        .find(|(name, _)| *name == level)
+        .map_or(&[][..], |(_, keys)| *keys);
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                let here = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                if !allowed.contains(&key.as_str()) {
+                    found.push(here);
+                } else if matches!(
+                    key.as_str(),
+                    "clusters" | "contexts" | "users" | "cluster" | "context" | "user"
+                ) {
+                    unexpected_keys_in(inner, key, &here, found);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                unexpected_keys_in(item, level, &format!("{at}[{index}]"), found);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `- name: X` plus the entry under `cluster:`, `user:` or `context:`.
@@ -172,7 +257,10 @@ pub(super) fn hosts(tree: &Tree) -> (Vec<HostModel>, Vec<ParseProblem>) {
             model.other_systemd_files.push(path.clone());
         } else if local.ends_with("kubeconfig") {
             match serde_saphyr::from_str::<Kubeconfig>(&text) {
-                Ok(kubeconfig) => model.kubeconfigs.push((path.clone(), kubeconfig)),
+                Ok(mut kubeconfig) => {
+                    kubeconfig.unexpected_keys = unexpected_kubeconfig_keys(&text);
+                    model.kubeconfigs.push((path.clone(), kubeconfig));
+                }
                 Err(e) => problems.push((
                     path.clone(),
                     format!("not a kubeconfig: {}", first_line(&e.to_string())),
