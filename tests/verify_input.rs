@@ -300,24 +300,7 @@ fn entries_after_a_lone_zero_block_are_reported_and_not_extracted_as_by_tar() {
 
 /// A PAX extended header whose `size` record overrides the ustar header's.
 fn pax_size(size: u64) -> Vec<u8> {
-    let record_body = format!(" size={size}\n");
-    // The length counts its own digits.
-    let mut length = record_body.len() + 1;
-    while format!("{length}{record_body}").len() != length {
-        length += 1;
-    }
-    let record = format!("{length}{record_body}");
-    let mut out = header(
-        "PaxHeaders/big.pem",
-        record.len() as u64,
-        tar::EntryType::XHeader,
-        None,
-    )
-    .as_bytes()
-    .to_vec();
-    out.extend_from_slice(record.as_bytes());
-    out.resize(out.len().next_multiple_of(512), 0);
-    out
+    pax(&[("size", &size.to_string())])
 }
 
 #[test]
