@@ -214,7 +214,7 @@ impl Config {
                 .iter()
                 .map(|path| unknown_key(document.get_ref(), path)),
         );
-        parse_findings.sort_by_key(|d| d.primary.as_ref().map(|l| l.span.start));
+        parse_findings.sort_by_key(|d| d.primary.as_ref().and_then(|l| l.span()).map(|s| s.start));
         Ok(Config {
             source_name: source_name.to_owned(),
             source: text.to_owned(),
@@ -809,13 +809,13 @@ mod tests {
         let endpont = &findings[0];
         assert_eq!(endpont.code, Code::UnknownKey);
         assert_eq!(
-            &text[endpont.primary.as_ref().unwrap().span.clone()],
+            &text[endpont.primary.as_ref().unwrap().span().unwrap()],
             "endpont"
         );
         assert_eq!(endpont.help.as_deref(), Some("did you mean `endpoint`?"));
         let adress = &findings[1];
         assert_eq!(
-            &text[adress.primary.as_ref().unwrap().span.clone()],
+            &text[adress.primary.as_ref().unwrap().span().unwrap()],
             "adress"
         );
         assert_eq!(
