@@ -381,10 +381,18 @@ impl Report {
             }
         };
         if let Some(label) = &diagnostic.primary {
-            out.push_str(&format!("  --> {}: {}\n", place(label), escape(&label.message)));
+            out.push_str(&format!(
+                "  --> {}: {}\n",
+                place(label),
+                escape(&label.message)
+            ));
         }
         for label in &diagnostic.secondary {
-            out.push_str(&format!("  ::: {}: {}\n", place(label), escape(&label.message)));
+            out.push_str(&format!(
+                "  ::: {}: {}\n",
+                place(label),
+                escape(&label.message)
+            ));
         }
         if let Some(help) = &diagnostic.help {
             out.push_str(&format!("  = help: {}\n", escape(help)));
@@ -412,14 +420,20 @@ impl Report {
         };
         let labels = diagnostic.primary.iter().chain(&diagnostic.secondary);
         let spans = labels.clone().filter_map(Label::span);
-        if spans.clone().all(|span| line_length(span.start) <= MAX_LINE) {
+        if spans
+            .clone()
+            .all(|span| line_length(span.start) <= MAX_LINE)
+        {
             return diagnostic.clone();
         }
         let mut short = diagnostic.clone();
         let places: Vec<String> = labels
             .filter_map(|l| {
                 let (line, column) = line_column(&self.source, l.span()?.start);
-                Some(format!("{}:{line}:{column} ({})", self.source_name, l.message))
+                Some(format!(
+                    "{}:{line}:{column} ({})",
+                    self.source_name, l.message
+                ))
             })
             .collect();
         short.message = format!("{} — at {}", diagnostic.message, places.join(", "));

@@ -101,6 +101,7 @@ pub mod kubernetes;
 pub mod pki;
 pub mod plan;
 mod render;
+pub mod spec;
 pub mod types;
 pub mod validate;
 pub mod verify;
