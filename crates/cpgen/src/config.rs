@@ -338,10 +338,10 @@ impl Places {
                 let entry = format!("{path}[{i}]");
                 self.at(entry.clone(), host.span());
                 let raw = host.get_ref();
-                let mut spec = HostSpec::default();
-                spec.name = self.text(&format!("{entry}.name"), &raw.name);
-                spec.address = self.text(&format!("{entry}.address"), &raw.address);
-                spec
+                HostSpec {
+                    name: self.text(&format!("{entry}.name"), &raw.name),
+                    address: self.text(&format!("{entry}.address"), &raw.address),
+                }
             })
             .collect()
     }
