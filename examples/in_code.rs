@@ -51,7 +51,10 @@ fn cluster(masters: u8) -> ClusterSpec {
         .balancer("kubelb00", "127.0.1.2")
         .endpoint("127.0.1.2");
     for i in 0..masters {
-        spec = spec.master(format!("kubem{i:02}"), format!("127.0.1.{}", 10 + u16::from(i)));
+        spec = spec.master(
+            format!("kubem{i:02}"),
+            format!("127.0.1.{}", 10 + u16::from(i)),
+        );
     }
     spec
 }
@@ -87,7 +90,9 @@ fn print_findings(report: &Report) {
             .primary
             .as_ref()
             .and_then(|label| label.path())
-            .map_or_else(String::new, |path| format!(" --> {}", escape(path.as_str())));
+            .map_or_else(String::new, |path| {
+                format!(" --> {}", escape(path.as_str()))
+            });
         eprintln!(
             "{severity}[{}]: {}{place}",
             finding.code.id(),
