@@ -2,7 +2,7 @@
 //! `cluster.toml`, and the defaults of every key left out ([`defaults`]). A spec is what the
 //! rules of [`validate`](crate::validate) check, whether a `cluster.toml` was parsed into it
 //! or code built it; this module also owns the map from a field's path to where it was
-//! written ([`Origins`]), through which findings point at the text or at the field.
+//! written (`Origins`), through which findings point at the text or at the field.
 //!
 //! Values are strings, integers and lists as a user would write them, not the checked
 //! newtypes of [`types`](crate::types): a wrong value must reach the rules, which report it
