@@ -1035,6 +1035,30 @@ mod tests {
     }
 
     #[test]
+    fn every_key_reaches_the_spec_at_the_same_path_as_in_code() {
+        let text = sample_of("");
+        let config = Config::parse("c.toml", &text).unwrap();
+        let (spec, origins) = config.spec_and_origins();
+        assert_eq!(spec.load_balancer.hosts.len(), 1);
+        assert_eq!(spec.pki.ca_validity_days, Some(1));
+        assert_eq!(spec.network.host_cidrs, Some(vec!["x".to_owned()]));
+        // Every key of the file has a place, and code names the very same paths.
+        let keys = SECTIONS.iter().flat_map(|section| {
+            section
+                .kinds
+                .iter()
+                .map(move |(key, _)| join(section.name, key))
+        });
+        let in_text = origins.paths();
+        for key in keys.filter(|k| !k.contains("hosts") && !k.starts_with(['m', 'w'])) {
+            assert!(in_text.contains(key.as_str()), "{key}");
+        }
+        assert!(in_text.contains("masters[0].address"));
+        assert!(in_text.contains("load_balancer.hosts[0].name"));
+        assert_eq!(in_text, Origins::of_code(&spec).paths());
+    }
+
+    #[test]
     fn a_value_of_the_schemas_type_for_every_key_deserializes() {
         let text = sample_of("");
         assert!(text.contains("[[load_balancer.hosts]]"), "{text}");

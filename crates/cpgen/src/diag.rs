@@ -610,6 +610,38 @@ mod tests {
     }
 
     #[test]
+    fn a_finding_at_a_field_path_names_the_path_in_text_and_json() {
+        let at = |path: &str| Some(FieldPath::new(path));
+        let report = Report::new(
+            "cluster spec",
+            "",
+            vec![
+                Diagnostic::error(Code::DuplicateName, "host name `a` is used twice")
+                    .at(at("workers[0].name"), "used again here")
+                    .also(at("masters[0].name"), "first used here")
+                    .help("rename it"),
+            ],
+        );
+        assert_eq!(
+            report.render(false),
+            "error[CP102]: host name `a` is used twice\n  --> workers[0].name: used again here\n  ::: masters[0].name: first used here\n  = help: rename it\n\n"
+        );
+        let json = &report.to_json()[0];
+        assert_eq!(json["path"], "workers[0].name");
+        assert_eq!(json["primary"]["path"], "workers[0].name");
+        assert_eq!(json["secondary"][0]["message"], "first used here");
+        assert_eq!(json["code"], "CP102");
+        // A finding on a file keeps exactly the fields it had.
+        let file = Report::new(
+            "c.toml",
+            "x = 1\n",
+            vec![Diagnostic::error(Code::UnknownKey, "unknown").at(Some(0..1), "here")],
+        );
+        assert!(file.to_json()[0].get("path").is_none());
+        assert_eq!(file.to_json()[0]["primary"]["line"], 1);
+    }
+
+    #[test]
     fn rendering_shows_code_position_and_underline() {
         let source = "[api]\nport = 0\n";
         let report = Report::new(

@@ -406,6 +406,12 @@ impl Origins {
         }
     }
 
+    /// Every path with a place, in order: for tests that compare the two kinds of origin.
+    #[cfg(test)]
+    pub(crate) fn paths(&self) -> std::collections::BTreeSet<&str> {
+        self.places.keys().map(String::as_str).collect()
+    }
+
     /// Where the field at `path` was given; `None` when it was left out.
     pub(crate) fn get(&self, path: &str) -> Option<Location> {
         self.places.get(path).cloned()
