@@ -1,8 +1,9 @@
 //! The rules of DESIGN.md §4: a [`ClusterSpec`] in (parsed from `cluster.toml` or built in
-//! code), a [`Plan`] out — or every finding at once. Findings point through the origins of the values: at
-//! the text a value was parsed from, or at the path of a field set in code. Each value is
-//! first parsed on its own (so one bad value never hides another), then the cross-cutting
-//! rules run on whatever parsed, and the plan is assembled only when no error was found.
+//! code), a [`Plan`] out — or every finding at once. Findings point through the origins of
+//! the values: at the text a value was parsed from, or at the path of a field set in code.
+//! Each value is first parsed on its own (so one bad value never hides another), then the
+//! cross-cutting rules run on whatever parsed, and the plan is assembled only when no error
+//! was found.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -824,7 +825,10 @@ impl Rules<'_> {
                         Code::EmptyClusterToken,
                         "the etcd initial cluster token must be a non-empty word of letters, digits, `.`, `_` and `-`",
                     )
-                    .at(self.origins.get("etcd.initial_cluster_token"), "empty, or another character")
+                    .at(
+                        self.origins.get("etcd.initial_cluster_token"),
+                        "empty, or another character",
+                    )
                     .help("use a name unique to this cluster, e.g. \"kubernetes-etcd\""),
                 );
                 None
