@@ -321,7 +321,7 @@ fn findings_of(text: &str) -> Vec<(String, String, usize, String, String)> {
         .diagnostics()
         .iter()
         .map(|d| {
-            let span = d.primary.as_ref().map_or(0..0, |l| l.span.clone());
+            let span = d.primary.as_ref().and_then(|l| l.span()).unwrap_or(0..0);
             let line = text[..span.start].matches('\n').count() + 1;
             (
                 d.code.id().to_owned(),

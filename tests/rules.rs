@@ -52,8 +52,8 @@ fn an_endpoint_port_where_nothing_listens_is_an_error_at_both_keys() {
     );
     assert!(dead.message.contains("haproxy on 8443"), "{}", dead.message);
     let primary = dead.primary.as_ref().unwrap();
-    assert_eq!(&text[primary.span.clone()], "\"10.10.10.80\"");
-    assert_eq!(&text[dead.secondary[0].span.clone()], "443");
+    assert_eq!(&text[primary.span().unwrap()], "\"10.10.10.80\"");
+    assert_eq!(&text[dead.secondary[0].span().unwrap()], "443");
     assert!(dead.help.as_deref().unwrap().contains("api.port = 6443"));
 }
 
@@ -153,7 +153,7 @@ fn a_vip_outside_every_master_network_warns() {
         vip[0].message
     );
     assert_eq!(
-        &text[vip[0].primary.as_ref().unwrap().span.clone()],
+        &text[vip[0].primary.as_ref().unwrap().span().unwrap()],
         "\"10.10.20.100\""
     );
 

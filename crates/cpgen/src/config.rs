@@ -12,7 +12,10 @@ use serde::Deserialize;
 use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
-use crate::diag::{did_you_mean, Code, Diagnostic, Report};
+use std::collections::HashMap;
+
+use crate::diag::{did_you_mean, Code, Diagnostic, Location, Report};
+use crate::spec::{self, ClusterSpec, HostSpec, Origins};
 use crate::Error;
 
 /// A string value and where it was written.
@@ -214,7 +217,7 @@ impl Config {
                 .iter()
                 .map(|path| unknown_key(document.get_ref(), path)),
         );
-        parse_findings.sort_by_key(|d| d.primary.as_ref().map(|l| l.span.start));
+        parse_findings.sort_by_key(|d| d.primary.as_ref().and_then(|l| l.span()).map(|s| s.start));
         Ok(Config {
             source_name: source_name.to_owned(),
             source: text.to_owned(),
@@ -249,19 +252,150 @@ impl Config {
     /// [`Config::raw`]: `masters.0.name` is the `name` of `raw().masters[0]`. Rules use it so
     /// that a value reported as wrong-typed is not reported again as missing.
     pub fn wrong_typed_within(&self, path: &str) -> bool {
-        // A removed array item is recorded as `masters[4]`, by its place as written: it
-        // has no index in the cleaned arrays, and only counts as "under `masters`".
-        self.wrong_typed.iter().any(|dropped| {
-            dropped
-                .strip_prefix(path)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
-        })
+        spec::wrong_typed_within(&self.wrong_typed, path)
+    }
+
+    /// The description as plain values, without where each was written: the same
+    /// [`ClusterSpec`] code could build, and which validates the same.
+    pub fn to_spec(&self) -> ClusterSpec {
+        self.spec_and_origins().0
+    }
+
+    /// The spec and the span of every value in it, by field path, for the rules.
+    pub(crate) fn spec_and_origins(&self) -> (ClusterSpec, Origins) {
+        let mut places = Places::default();
+        let spec = places.config(&self.raw);
+        (spec, Origins::of_text(places.0, self.wrong_typed.clone()))
     }
 
     /// The default secrets file beside a config file: `<dir>/<stem>.secrets.toml`.
     pub fn default_secrets_path(config_path: &Utf8Path) -> Utf8PathBuf {
         let stem = config_path.file_stem().unwrap_or("cluster");
         config_path.with_file_name(format!("{stem}.secrets.toml"))
+    }
+}
+
+/// The spans of a raw config by field path, collected while its values are copied into a
+/// [`ClusterSpec`]: the one place that knows both shapes.
+#[derive(Default)]
+struct Places(HashMap<String, Location>);
+
+impl Places {
+    fn at(&mut self, path: String, span: Range<usize>) {
+        self.0.insert(path, Location::Span(span));
+    }
+
+    fn text(&mut self, path: &str, value: &Option<Text>) -> Option<String> {
+        let value = value.as_ref()?;
+        self.at(path.to_owned(), value.span());
+        Some(value.get_ref().clone())
+    }
+
+    fn int(&mut self, path: &str, value: &Option<Int>) -> Option<i64> {
+        let value = value.as_ref()?;
+        self.at(path.to_owned(), value.span());
+        Some(*value.get_ref())
+    }
+
+    fn list(&mut self, path: &str, value: &Option<TextList>) -> Option<Vec<String>> {
+        let list = value.as_ref()?;
+        self.at(path.to_owned(), list.span());
+        let items = list.get_ref().iter().enumerate();
+        Some(
+            items
+                .map(|(i, item)| {
+                    self.at(format!("{path}[{i}]"), item.span());
+                    item.get_ref().clone()
+                })
+                .collect(),
+        )
+    }
+
+    /// A section as written, or its defaults when absent.
+    fn section<'r, T: Default + Clone>(
+        &mut self,
+        path: &str,
+        value: &'r Option<Spanned<T>>,
+    ) -> std::borrow::Cow<'r, T> {
+        match value {
+            Some(written) => {
+                self.at(path.to_owned(), written.span());
+                std::borrow::Cow::Borrowed(written.get_ref())
+            }
+            None => std::borrow::Cow::Owned(T::default()),
+        }
+    }
+
+    /// An array of tables has no span of its own: the list as a whole is placed at its last
+    /// entry, where a finding about its length (two masters) points.
+    fn hosts(&mut self, path: &str, hosts: &[Spanned<RawHost>]) -> Vec<HostSpec> {
+        if let Some(last) = hosts.last() {
+            self.at(path.to_owned(), last.span());
+        }
+        let entries = hosts.iter().enumerate();
+        entries
+            .map(|(i, host)| {
+                let entry = format!("{path}[{i}]");
+                self.at(entry.clone(), host.span());
+                let raw = host.get_ref();
+                HostSpec {
+                    name: self.text(&format!("{entry}.name"), &raw.name),
+                    address: self.text(&format!("{entry}.address"), &raw.address),
+                }
+            })
+            .collect()
+    }
+
+    fn config(&mut self, raw: &RawConfig) -> ClusterSpec {
+        let mut spec = ClusterSpec::default();
+        let cluster = self.section("cluster", &raw.cluster);
+        spec.cluster.name = self.text("cluster.name", &cluster.name);
+        spec.cluster.kubernetes_version =
+            self.text("cluster.kubernetes_version", &cluster.kubernetes_version);
+        spec.cluster.dns_domain = self.text("cluster.dns_domain", &cluster.dns_domain);
+        let network = self.section("network", &raw.network);
+        let n = &mut spec.network;
+        n.service_cidr = self.text("network.service_cidr", &network.service_cidr);
+        n.pod_cidr = self.text("network.pod_cidr", &network.pod_cidr);
+        n.node_port_range = self.text("network.node_port_range", &network.node_port_range);
+        n.host_cidrs = self.list("network.host_cidrs", &network.host_cidrs);
+        let api = self.section("api", &raw.api);
+        let a = &mut spec.api;
+        a.endpoint = self.text("api.endpoint", &api.endpoint);
+        a.port = self.int("api.port", &api.port);
+        a.bind_port = self.int("api.bind_port", &api.bind_port);
+        a.extra_sans = self.list("api.extra_sans", &api.extra_sans);
+        a.components_via = self.text("api.components_via", &api.components_via);
+        a.admission_plugins = self.list("api.admission_plugins", &api.admission_plugins);
+        a.authorization_modes = self.list("api.authorization_modes", &api.authorization_modes);
+        spec.masters = self.hosts("masters", &raw.masters);
+        let lb = self.section("load_balancer", &raw.load_balancer);
+        let l = &mut spec.load_balancer;
+        l.mode = self.text("load_balancer.mode", &lb.mode);
+        l.bind_port = self.int("load_balancer.bind_port", &lb.bind_port);
+        l.health_check = self.text("load_balancer.health_check", &lb.health_check);
+        l.vip = self.text("load_balancer.vip", &lb.vip);
+        l.vip_interface = self.text("load_balancer.vip_interface", &lb.vip_interface);
+        l.hosts = self.hosts("load_balancer.hosts", &lb.hosts);
+        let etcd = self.section("etcd", &raw.etcd);
+        let e = &mut spec.etcd;
+        e.client_port = self.int("etcd.client_port", &etcd.client_port);
+        e.peer_port = self.int("etcd.peer_port", &etcd.peer_port);
+        e.initial_cluster_token =
+            self.text("etcd.initial_cluster_token", &etcd.initial_cluster_token);
+        e.data_dir = self.text("etcd.data_dir", &etcd.data_dir);
+        let pki = self.section("pki", &raw.pki);
+        let p = &mut spec.pki;
+        p.key_algorithm = self.text("pki.key_algorithm", &pki.key_algorithm);
+        p.service_account_key_algorithm = self.text(
+            "pki.service_account_key_algorithm",
+            &pki.service_account_key_algorithm,
+        );
+        p.ca_validity_days = self.int("pki.ca_validity_days", &pki.ca_validity_days);
+        p.cert_validity_days = self.int("pki.cert_validity_days", &pki.cert_validity_days);
+        p.layout = self.text("pki.layout", &pki.layout);
+        spec.workers = self.hosts("workers", &raw.workers);
+        spec
     }
 }
 
@@ -809,13 +943,13 @@ mod tests {
         let endpont = &findings[0];
         assert_eq!(endpont.code, Code::UnknownKey);
         assert_eq!(
-            &text[endpont.primary.as_ref().unwrap().span.clone()],
+            &text[endpont.primary.as_ref().unwrap().span().unwrap()],
             "endpont"
         );
         assert_eq!(endpont.help.as_deref(), Some("did you mean `endpoint`?"));
         let adress = &findings[1];
         assert_eq!(
-            &text[adress.primary.as_ref().unwrap().span.clone()],
+            &text[adress.primary.as_ref().unwrap().span().unwrap()],
             "adress"
         );
         assert_eq!(
@@ -898,6 +1032,30 @@ mod tests {
         let mut out = String::new();
         sample(section, &mut out);
         out
+    }
+
+    #[test]
+    fn every_key_reaches_the_spec_at_the_same_path_as_in_code() {
+        let text = sample_of("");
+        let config = Config::parse("c.toml", &text).unwrap();
+        let (spec, origins) = config.spec_and_origins();
+        assert_eq!(spec.load_balancer.hosts.len(), 1);
+        assert_eq!(spec.pki.ca_validity_days, Some(1));
+        assert_eq!(spec.network.host_cidrs, Some(vec!["x".to_owned()]));
+        // Every key of the file has a place, and code names the very same paths.
+        let keys = SECTIONS.iter().flat_map(|section| {
+            section
+                .kinds
+                .iter()
+                .map(move |(key, _)| join(section.name, key))
+        });
+        let in_text = origins.paths();
+        for key in keys.filter(|k| !k.contains("hosts") && !k.starts_with(['m', 'w'])) {
+            assert!(in_text.contains(key.as_str()), "{key}");
+        }
+        assert!(in_text.contains("masters[0].address"));
+        assert!(in_text.contains("load_balancer.hosts[0].name"));
+        assert_eq!(in_text, Origins::of_code(&spec).paths());
     }
 
     #[test]

@@ -67,21 +67,85 @@ stable_codes! {
     VipOutsideMasterNetwork = "CP708", "vip-outside-master-network";
 }
 
-/// A span of the source text with a short message.
+/// A dotted path to a field of a cluster description, e.g. `masters[1].address`: where a
+/// finding about a [`ClusterSpec`](crate::spec::ClusterSpec) built in code points, as such a
+/// spec has no source text to underline.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct FieldPath(String);
+
+impl FieldPath {
+    /// The path as written: keys joined by `.`, list indices in brackets.
+    pub fn new(path: impl Into<String>) -> FieldPath {
+        FieldPath(path.into())
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a finding points: a byte range of the source text (a `cluster.toml`), or the path
+/// of a field (a spec built in code, which has no text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Location {
+    /// Byte range in the source.
+    Span(Range<usize>),
+    /// The field's path in the spec.
+    Path(FieldPath),
+}
+
+impl From<Range<usize>> for Location {
+    fn from(span: Range<usize>) -> Location {
+        Location::Span(span)
+    }
+}
+
+impl From<FieldPath> for Location {
+    fn from(path: FieldPath) -> Location {
+        Location::Path(path)
+    }
+}
+
+/// A place with a short message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Label {
-    /// Byte range in the source.
-    pub span: Range<usize>,
+    /// Where: a span of the source, or a field path.
+    pub location: Location,
     /// What is at that place.
     pub message: String,
 }
 
 impl Label {
-    /// A label at `span`.
-    pub fn new(span: Range<usize>, message: impl Into<String>) -> Label {
+    /// A label at `location`.
+    pub fn new(location: impl Into<Location>, message: impl Into<String>) -> Label {
         Label {
-            span,
+            location: location.into(),
             message: message.into(),
+        }
+    }
+
+    /// The byte range in the source, when the label points into one.
+    pub fn span(&self) -> Option<Range<usize>> {
+        match &self.location {
+            Location::Span(span) => Some(span.clone()),
+            Location::Path(_) => None,
+        }
+    }
+
+    /// The field path, when the label points at a field of a spec built in code.
+    pub fn path(&self) -> Option<&FieldPath> {
+        match &self.location {
+            Location::Span(_) => None,
+            Location::Path(path) => Some(path),
         }
     }
 }
@@ -125,18 +189,35 @@ impl Diagnostic {
         }
     }
 
-    /// Points the finding at `span` (if known).
-    pub fn at(mut self, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
-        self.primary = span.map(|span| Label::new(span, message));
+    /// Points the finding at `location` (if known): a span or a field path.
+    pub fn at<L: Into<Location>>(
+        mut self,
+        location: Option<L>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        self.primary = location.map(|at| Label::new(at, message));
         self
     }
 
     /// Adds a secondary place (if known).
-    pub fn also(mut self, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
-        if let Some(span) = span {
-            self.secondary.push(Label::new(span, message));
+    pub fn also<L: Into<Location>>(
+        mut self,
+        location: Option<L>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        if let Some(at) = location {
+            self.secondary.push(Label::new(at, message));
         }
         self
+    }
+
+    /// True when a label names a field path rather than a span: such a finding is about a
+    /// spec built in code and is rendered without a source snippet.
+    fn has_path(&self) -> bool {
+        self.primary
+            .iter()
+            .chain(&self.secondary)
+            .any(|l| l.path().is_some())
     }
 
     /// Says how to fix it.
@@ -150,14 +231,16 @@ impl Diagnostic {
             Severity::Error => cs::Severity::Error,
             Severity::Warning => cs::Severity::Warning,
         };
-        let labels =
-            self.primary
-                .iter()
-                .map(|l| cs::Label::primary((), l.span.clone()).with_message(escape(&l.message)))
-                .chain(self.secondary.iter().map(|l| {
-                    cs::Label::secondary((), l.span.clone()).with_message(escape(&l.message))
-                }))
-                .collect();
+        let labels = self
+            .primary
+            .iter()
+            .filter_map(|l| {
+                Some(cs::Label::primary((), l.span()?).with_message(escape(&l.message)))
+            })
+            .chain(self.secondary.iter().filter_map(|l| {
+                Some(cs::Label::secondary((), l.span()?).with_message(escape(&l.message)))
+            }))
+            .collect();
         let notes = self
             .help
             .iter()
@@ -183,7 +266,12 @@ impl Report {
     /// A report on `source` (named `source_name` in output). Findings are kept in source
     /// order, so output reads top to bottom.
     pub fn new(source_name: &str, source: &str, mut diagnostics: Vec<Diagnostic>) -> Report {
-        diagnostics.sort_by_key(|d| d.primary.as_ref().map_or(usize::MAX, |l| l.span.start));
+        diagnostics.sort_by_key(|d| {
+            d.primary
+                .as_ref()
+                .and_then(Label::span)
+                .map_or(usize::MAX, |span| span.start)
+        });
         Report {
             source_name: escape(source_name).into_owned(),
             source: source.to_owned(),
@@ -238,6 +326,10 @@ impl Report {
         let config = term::Config::default();
         let mut out = Vec::new();
         for diagnostic in self.diagnostics.iter().take(limit) {
+            if diagnostic.has_path() {
+                out.extend_from_slice(self.render_by_path(diagnostic).as_bytes());
+                continue;
+            }
             let mut diagnostic = self.fit_to_screen(diagnostic);
             // A message may span lines (the TOML parser's do); each line is escaped.
             diagnostic.message = diagnostic
@@ -268,6 +360,47 @@ impl Report {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// A finding about a spec built in code, which has no text to quote: the message, then
+    /// each place as its field path (`--> masters[1].address`), then the help.
+    fn render_by_path(&self, diagnostic: &Diagnostic) -> String {
+        let severity = match diagnostic.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let message: Vec<_> = diagnostic.message.split('\n').map(escape).collect();
+        let mut out = format!(
+            "{severity}[{}]: {}\n",
+            diagnostic.code.id(),
+            message.join("\n")
+        );
+        let place = |label: &Label| match &label.location {
+            Location::Path(path) => escape(path.as_str()).into_owned(),
+            Location::Span(span) => {
+                let (line, column) = line_column(&self.source, span.start);
+                format!("{}:{line}:{column}", self.source_name)
+            }
+        };
+        if let Some(label) = &diagnostic.primary {
+            out.push_str(&format!(
+                "  --> {}: {}\n",
+                place(label),
+                escape(&label.message)
+            ));
+        }
+        for label in &diagnostic.secondary {
+            out.push_str(&format!(
+                "  ::: {}: {}\n",
+                place(label),
+                escape(&label.message)
+            ));
+        }
+        if let Some(help) = &diagnostic.help {
+            out.push_str(&format!("  = help: {}\n", escape(help)));
+        }
+        out.push('\n');
+        out
+    }
+
     /// A finding whose labels sit on very long lines (a hostile or generated file) loses its
     /// source snippet, which would fill the screen, and names the place in words instead.
     fn fit_to_screen(&self, diagnostic: &Diagnostic) -> Diagnostic {
@@ -286,17 +419,21 @@ impl Report {
             end.saturating_sub(start)
         };
         let labels = diagnostic.primary.iter().chain(&diagnostic.secondary);
-        if labels
+        let spans = labels.clone().filter_map(Label::span);
+        if spans
             .clone()
-            .all(|l| line_length(l.span.start) <= MAX_LINE)
+            .all(|span| line_length(span.start) <= MAX_LINE)
         {
             return diagnostic.clone();
         }
         let mut short = diagnostic.clone();
         let places: Vec<String> = labels
-            .map(|l| {
-                let (line, column) = line_column(&self.source, l.span.start);
-                format!("{}:{line}:{column} ({})", self.source_name, l.message)
+            .filter_map(|l| {
+                let (line, column) = line_column(&self.source, l.span()?.start);
+                Some(format!(
+                    "{}:{line}:{column} ({})",
+                    self.source_name, l.message
+                ))
             })
             .collect();
         short.message = format!("{} — at {}", diagnostic.message, places.join(", "));
@@ -305,21 +442,28 @@ impl Report {
         short
     }
 
-    /// Every finding as JSON values with 1-based line and column.
+    /// Every finding as JSON values with 1-based line and column; a finding about a spec
+    /// built in code has its field `path` instead, at the top and in each label.
     pub fn to_json(&self) -> serde_json::Value {
-        let locate = |label: &Label| {
-            let (line, column) = line_column(&self.source, label.span.start);
-            serde_json::json!({
-                "line": line, "column": column,
-                "start": label.span.start, "end": label.span.end,
+        let locate = |label: &Label| match &label.location {
+            Location::Span(span) => {
+                let (line, column) = line_column(&self.source, span.start);
+                serde_json::json!({
+                    "line": line, "column": column,
+                    "start": span.start, "end": span.end,
+                    "message": escape(&label.message),
+                })
+            }
+            Location::Path(path) => serde_json::json!({
+                "path": escape(path.as_str()),
                 "message": escape(&label.message),
-            })
+            }),
         };
         let findings: Vec<_> = self
             .diagnostics
             .iter()
             .map(|d| {
-                serde_json::json!({
+                let mut finding = serde_json::json!({
                     "code": d.code.id(),
                     "name": d.code.slug(),
                     "severity": d.severity,
@@ -328,7 +472,16 @@ impl Report {
                     "primary": d.primary.as_ref().map(locate),
                     "secondary": d.secondary.iter().map(locate).collect::<Vec<_>>(),
                     "help": d.help.as_deref().map(escape),
-                })
+                });
+                // Only findings located by path gain the key: those of a file keep the
+                // fields they always had.
+                if let (Some(path), Some(object)) = (
+                    d.primary.as_ref().and_then(Label::path),
+                    finding.as_object_mut(),
+                ) {
+                    object.insert("path".to_owned(), escape(path.as_str()).into());
+                }
+                finding
             })
             .collect();
         serde_json::Value::Array(findings)
@@ -454,6 +607,38 @@ mod tests {
         let fields = ["endpoint", "port", "bind_port"];
         assert_eq!(did_you_mean("endpont", fields), Some("endpoint"));
         assert_eq!(did_you_mean("zzz", fields), None);
+    }
+
+    #[test]
+    fn a_finding_at_a_field_path_names_the_path_in_text_and_json() {
+        let at = |path: &str| Some(FieldPath::new(path));
+        let report = Report::new(
+            "cluster spec",
+            "",
+            vec![
+                Diagnostic::error(Code::DuplicateName, "host name `a` is used twice")
+                    .at(at("workers[0].name"), "used again here")
+                    .also(at("masters[0].name"), "first used here")
+                    .help("rename it"),
+            ],
+        );
+        assert_eq!(
+            report.render(false),
+            "error[CP102]: host name `a` is used twice\n  --> workers[0].name: used again here\n  ::: masters[0].name: first used here\n  = help: rename it\n\n"
+        );
+        let json = &report.to_json()[0];
+        assert_eq!(json["path"], "workers[0].name");
+        assert_eq!(json["primary"]["path"], "workers[0].name");
+        assert_eq!(json["secondary"][0]["message"], "first used here");
+        assert_eq!(json["code"], "CP102");
+        // A finding on a file keeps exactly the fields it had.
+        let file = Report::new(
+            "c.toml",
+            "x = 1\n",
+            vec![Diagnostic::error(Code::UnknownKey, "unknown").at(Some(0..1), "here")],
+        );
+        assert!(file.to_json()[0].get("path").is_none());
+        assert_eq!(file.to_json()[0]["primary"]["line"], 1);
     }
 
     #[test]

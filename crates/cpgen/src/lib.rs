@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! cluster.toml --Config::from_path--> Config --validate--> Plan (or every diagnostic at once)
+//! Rust code --spec::ClusterSpec--> ClusterSpec --validate--> Plan (the same rules)
 //! secrets.toml --Secrets::load_or_create--> Secrets (every private key, issue times)
 //! Plan + Secrets --bundle::write_tar_gz / write_dir--> disk, streamed host by host
 //! Plan + Secrets --Bundle::build--> Bundle (in memory, for tools and tests)
@@ -47,6 +48,33 @@
 //! assert_eq!(files, bundle.files().count());
 //! let report = cpgen::verify::verify_path(&out, Some(&checked.plan), datetime!(2026-02-01 00:00:00 UTC))?;
 //! assert!(!report.has_errors(), "{}", report.render());
+//! # Ok::<(), cpgen::Error>(())
+//! ```
+//!
+//! The same cluster can be built in code, without a file: a [`spec::ClusterSpec`] holds every
+//! key as a plain value and is checked by the same rules, with the same defaults. A finding
+//! then names the field (`masters[1]`) instead of a line:
+//!
+//! ```
+//! use cpgen::diag::Code;
+//! use cpgen::spec::ClusterSpec;
+//! use cpgen::Error;
+//!
+//! let spec = ClusterSpec::new("kubernetes")
+//!     .endpoint("127.0.1.80")
+//!     .master("kubem00", "127.0.1.80");
+//! let checked = spec.validate()?;
+//! assert_eq!(checked.plan.etcd_failure_tolerance(), 0);
+//!
+//! // Wrong values are findings of the rules, not type errors: two etcd members are CP402.
+//! let Err(Error::Invalid(report)) = spec.master("kubem01", "127.0.1.81").validate() else {
+//!     panic!("two masters validated");
+//! };
+//! let even = &report.diagnostics()[0];
+//! assert_eq!(even.code, Code::EvenEtcdMembers);
+//! let place = even.primary.as_ref().and_then(|label| label.path());
+//! assert_eq!(place.map(|path| path.as_str()), Some("masters"));
+//! assert!(report.render(false).contains("--> masters: member 2 of 2"));
 //! # Ok::<(), cpgen::Error>(())
 //! ```
 //!
@@ -101,6 +129,7 @@ pub mod kubernetes;
 pub mod pki;
 pub mod plan;
 mod render;
+pub mod spec;
 pub mod types;
 pub mod validate;
 pub mod verify;

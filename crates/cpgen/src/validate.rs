@@ -1,27 +1,26 @@
-//! The rules of DESIGN.md §4: raw configuration in, a [`Plan`] out — or every finding at
-//! once. Each value is first parsed on its own (so one bad value never hides another), then
-//! the cross-cutting rules run on whatever parsed, and the plan is assembled only when no
-//! error was found.
+//! The rules of DESIGN.md §4: a [`ClusterSpec`] in (parsed from `cluster.toml` or built in
+//! code), a [`Plan`] out — or every finding at once. Findings point through the origins of
+//! the values: at the text a value was parsed from, or at the path of a field set in code.
+//! Each value is first parsed on its own (so one bad value never hides another), then the
+//! cross-cutting rules run on whatever parsed, and the plan is assembled only when no error
+//! was found.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::ops::Range;
 use std::str::FromStr;
 
 use camino::Utf8PathBuf;
 use sha2::{Digest, Sha256};
-use toml::Spanned;
 
-use crate::config::{
-    Int, RawApi, RawConfig, RawEtcd, RawHost, RawLoadBalancer, RawNetwork, Text, TextList,
-};
-use crate::diag::{did_you_mean, Code, Diagnostic, Report, Severity};
+use crate::diag::{did_you_mean, Code, Diagnostic, Location, Report, Severity};
 use crate::kubernetes::{self, AUTHORIZATION_MODES};
 use crate::plan::{
     master_listeners, uncovered_dials, Api, Choice, ClusterSettings, Component, ComponentsVia,
     Etcd, HealthCheck, Host, Listener, LoadBalancer, LoadBalancerMode, MasterPorts, Network,
     Origin, Pki, PkiLayout, Plan,
+};
+use crate::spec::{
+    defaults, ApiSpec, ClusterSpec, EtcdSpec, HostSpec, LoadBalancerSpec, NetworkSpec, Origins,
 };
 use crate::types::{
     Cidr, DnsName, HostAddress, HostName, KeyAlgorithm, KubernetesVersion, NameError, Port,
@@ -29,7 +28,11 @@ use crate::types::{
 };
 use crate::{Config, Error};
 
-type Span = Option<Range<usize>>;
+/// Where a value came from, if it was given: see [`Origins`].
+type Span = Option<Location>;
+
+/// What a report on a spec built in code names as its source.
+const SPEC_SOURCE_NAME: &str = "cluster spec";
 
 /// A valid configuration: the plan, and the warnings (if any) found on the way.
 #[derive(Debug)]
@@ -48,26 +51,53 @@ impl Config {
     }
 }
 
+impl ClusterSpec {
+    /// Applies every rule, the same as for a `cluster.toml` ([`Config::validate`]); findings
+    /// point at field paths (`masters[1].address`). The plan has no `config_sha256`, as no
+    /// file was read.
+    pub fn validate(&self) -> Result<Checked, Error> {
+        let origins = Origins::of_code(self);
+        let (findings, plan) = check(self, &origins, Vec::new());
+        checked(Report::new(SPEC_SOURCE_NAME, "", findings), plan)
+    }
+}
+
 /// See [`Config::validate`].
 pub fn validate(config: &Config) -> Result<Checked, Error> {
-    let mut rules = Rules {
-        findings: config.parse_findings().to_vec(),
-        config,
-    };
-    let draft = rules.draft(config.raw());
-    rules.cross_check(config.raw(), &draft);
+    let (spec, origins) = config.spec_and_origins();
+    let (findings, plan) = check(&spec, &origins, config.parse_findings().to_vec());
+    let plan = plan.map(|plan| Plan {
+        config_sha256: Some(Sha256::digest(config.source()).into()),
+        ..plan
+    });
+    checked(
+        Report::new(config.source_name(), config.source(), findings),
+        plan,
+    )
+}
+
+/// Every finding about `spec`, after those already made (`findings`), and the plan when
+/// none of them is an error.
+fn check(
+    spec: &ClusterSpec,
+    origins: &Origins,
+    findings: Vec<Diagnostic>,
+) -> (Vec<Diagnostic>, Option<Plan>) {
+    let mut rules = Rules { findings, origins };
+    let draft = rules.draft(spec);
+    rules.cross_check(&draft);
     let plan = if rules.has_errors() {
         None
     } else {
-        draft.assemble().map(|plan| Plan {
-            config_sha256: Some(Sha256::digest(config.source()).into()),
-            ..plan
-        })
+        draft.assemble()
     };
     if let Some(plan) = &plan {
-        rules.check_san_coverage(config.raw(), plan);
+        rules.check_san_coverage(plan);
     }
-    let report = Report::new(config.source_name(), config.source(), rules.findings);
+    (rules.findings, plan)
+}
+
+fn checked(report: Report, plan: Option<Plan>) -> Result<Checked, Error> {
     match plan {
         Some(plan) if !report.has_errors() => Ok(Checked { plan, report }),
         _ => Err(Error::Invalid(Box::new(report))),
@@ -78,10 +108,10 @@ pub fn validate(config: &Config) -> Result<Checked, Error> {
 /// write waits on so many that the cluster gets slower and no safer.
 const MAX_ETCD_MEMBERS: usize = 9;
 
-struct Rules<'c> {
+struct Rules<'o> {
     findings: Vec<Diagnostic>,
-    /// Only to ask which values were left out for their type.
-    config: &'c Config,
+    /// Where each value was given, and which were left out for their type.
+    origins: &'o Origins,
 }
 
 /// Which list a host was written in.
@@ -115,7 +145,7 @@ struct DraftHost {
     kind: HostKind,
     name: Option<HostName>,
     address: Option<HostAddress>,
-    span: Range<usize>,
+    span: Span,
     name_span: Span,
     address_span: Span,
 }
@@ -156,20 +186,6 @@ struct Draft {
     layout: Option<PkiLayout>,
 }
 
-fn span<T>(value: &Option<Spanned<T>>) -> Span {
-    value.as_ref().map(Spanned::span)
-}
-
-/// A config section as written, or its defaults when absent, with its span; borrowed, as
-/// several rules read the same section.
-fn section<T: Default + Clone>(value: &Option<Spanned<T>>) -> (Cow<'_, T>, Span) {
-    let section = match value {
-        Some(written) => Cow::Borrowed(written.get_ref()),
-        None => Cow::Owned(T::default()),
-    };
-    (section, span(value))
-}
-
 impl Rules<'_> {
     fn push(&mut self, diagnostic: Diagnostic) {
         self.findings.push(diagnostic);
@@ -182,7 +198,8 @@ impl Rules<'_> {
     /// Parses a text value, or takes `default` when the key is absent.
     fn text<T: FromStr>(
         &mut self,
-        value: &Option<Text>,
+        path: &str,
+        value: &Option<String>,
         default: Option<T>,
         code: Code,
         help: &str,
@@ -191,21 +208,21 @@ impl Rules<'_> {
         T::Err: std::fmt::Display,
     {
         match value {
-            Some(value) => self.parse_at(value, code, help),
+            Some(value) => self.parse_at(path, value, code, help),
             None => default,
         }
     }
 
-    fn parse_at<T: FromStr>(&mut self, value: &Text, code: Code, help: &str) -> Option<T>
+    fn parse_at<T: FromStr>(&mut self, path: &str, value: &str, code: Code, help: &str) -> Option<T>
     where
         T::Err: std::fmt::Display,
     {
-        match value.get_ref().trim().parse::<T>() {
+        match value.trim().parse::<T>() {
             Ok(parsed) => Some(parsed),
             Err(e) => {
                 self.push(
                     Diagnostic::error(code, e.to_string())
-                        .at(Some(value.span()), "invalid value")
+                        .at(self.origins.get(path), "invalid value")
                         .help(help),
                 );
                 None
@@ -213,16 +230,16 @@ impl Rules<'_> {
         }
     }
 
-    fn port(&mut self, value: &Option<Int>, default: u16) -> Option<Port> {
+    fn port(&mut self, path: &str, value: Option<i64>, default: u16) -> Option<Port> {
         let Some(value) = value else {
             return Port::new(default);
         };
-        match Port::try_from(*value.get_ref()) {
+        match Port::try_from(value) {
             Ok(port) => Some(port),
             Err(e) => {
                 self.push(
                     Diagnostic::error(Code::InvalidPort, e.to_string())
-                        .at(Some(value.span()), "not a port")
+                        .at(self.origins.get(path), "not a port")
                         .help("use a port from 1 to 65535"),
                 );
                 None
@@ -230,11 +247,9 @@ impl Rules<'_> {
         }
     }
 
-    fn choice<T: Choice>(&mut self, value: &Option<Text>, key: &str, default: T) -> Option<T> {
-        let Some(value) = value else {
-            return Some(default);
-        };
-        let given = value.get_ref().as_str();
+    /// One of `T`'s spellings at `key`, or `default` (a spelling too) when not given.
+    fn choice<T: Choice>(&mut self, key: &str, value: &Option<String>, default: &str) -> Option<T> {
+        let given = value.as_deref().unwrap_or(default);
         if let Some((_, v)) = T::ALL.iter().find(|(name, _)| *name == given) {
             return Some(*v);
         }
@@ -248,43 +263,45 @@ impl Rules<'_> {
                 Code::UnknownValue,
                 format!("`{given}` is not a valid `{key}`"),
             )
-            .at(Some(value.span()), "unknown value")
+            .at(self.origins.get(key), "unknown value")
             .help(help),
         );
         None
     }
 
-    fn validity(&mut self, value: &Option<Int>, default: i64) -> Option<ValidityDays> {
-        let n = value.as_ref().map_or(default, |v| *v.get_ref());
+    fn validity(&mut self, path: &str, value: Option<i64>, default: i64) -> Option<ValidityDays> {
+        let n = value.unwrap_or(default);
         match ValidityDays::try_from(n) {
             Ok(days) => Some(days),
             Err(e) => {
                 self.push(
                     Diagnostic::error(Code::InvalidValidity, e.to_string())
-                        .at(span(value), "invalid validity"),
+                        .at(self.origins.get(path), "invalid validity"),
                 );
                 None
             }
         }
     }
 
-    fn draft(&mut self, raw: &RawConfig) -> Draft {
-        let masters = self.hosts(&raw.masters, HostKind::Master);
-        let workers = self.hosts(&raw.workers, HostKind::Worker);
-        let (lb, _) = section(&raw.load_balancer);
+    fn draft(&mut self, spec: &ClusterSpec) -> Draft {
+        let masters = self.hosts(&spec.masters, HostKind::Master);
+        let workers = self.hosts(&spec.workers, HostKind::Worker);
+        let lb = &spec.load_balancer;
         let lb_hosts = self.hosts(&lb.hosts, HostKind::LoadBalancer);
-        let (cluster, _) = section(&raw.cluster);
+        let cluster = &spec.cluster;
         let name_help = "names are DNS-1123: lowercase letters, digits, `-` and `.`";
         let cluster_name = self.text(
+            "cluster.name",
             &cluster.name,
-            "kubernetes".parse().ok(),
+            defaults::CLUSTER_NAME.parse().ok(),
             Code::InvalidName,
             name_help,
         );
         let version = self.version(&cluster.kubernetes_version);
         let dns_domain = self.text(
+            "cluster.dns_domain",
             &cluster.dns_domain,
-            "cluster.local".parse().ok(),
+            defaults::DNS_DOMAIN.parse().ok(),
             Code::InvalidName,
             name_help,
         );
@@ -292,23 +309,23 @@ impl Rules<'_> {
             .iter()
             .find_map(|m| m.address)
             .is_some_and(|a| a.ip().is_ipv6());
-        let (network, _) = section(&raw.network);
-        let (service_cidr, pod_cidr, node_port_range, host_cidrs) = self.network(&network, ipv6);
-        let lb_mode = self.choice(&lb.mode, "load_balancer.mode", LoadBalancerMode::External);
+        let (service_cidr, pod_cidr, node_port_range, host_cidrs) =
+            self.network(&spec.network, ipv6);
+        let lb_mode = self.choice("load_balancer.mode", &lb.mode, defaults::LB_MODE);
         let lb_bind_default = if lb_mode == Some(LoadBalancerMode::OnMasters) {
-            8443
+            defaults::LB_BIND_PORT_ON_MASTERS
         } else {
-            6443
+            defaults::LB_BIND_PORT_EXTERNAL
         };
-        let lb_bind_port = self.port(&lb.bind_port, lb_bind_default);
+        let lb_bind_port = self.port("load_balancer.bind_port", lb.bind_port, lb_bind_default);
         let health_check = self.choice(
-            &lb.health_check,
             "load_balancer.health_check",
-            HealthCheck::HttpsReadyz,
+            &lb.health_check,
+            defaults::HEALTH_CHECK,
         );
-        let vip = self.vip(&lb);
-        let (api, _) = section(&raw.api);
-        let api_bind_port = self.port(&api.bind_port, 6443);
+        let vip = self.vip(lb);
+        let api = &spec.api;
+        let api_bind_port = self.port("api.bind_port", api.bind_port, defaults::API_BIND_PORT);
         let has_balancer = lb_mode == Some(LoadBalancerMode::OnMasters) || !lb_hosts.is_empty();
         let api_port_default = if has_balancer {
             lb_bind_port
@@ -316,16 +333,24 @@ impl Rules<'_> {
             api_bind_port
         };
         let api_port = match api_port_default {
-            Some(default) => self.port(&api.port, default.get()),
-            None => self.port(&api.port, 6443),
+            Some(default) => self.port("api.port", api.port, default.get()),
+            None => self.port("api.port", api.port, defaults::API_BIND_PORT),
         };
-        let endpoint = self.endpoint(&api, lb_mode, vip.flatten(), &lb_hosts, &masters);
-        let (etcd, _) = section(&raw.etcd);
-        let (pki, _) = section(&raw.pki);
-        let key_algorithm = self.key_algorithm(&pki.key_algorithm, KeyAlgorithm::EcdsaP256);
-        let cluster_token = self.cluster_token(&etcd, cluster_name.as_ref());
+        let endpoint = self.endpoint(api, lb_mode, vip.flatten(), &lb_hosts, &masters);
+        let etcd = &spec.etcd;
+        let pki = &spec.pki;
+        let key_algorithm = self.key_algorithm(
+            "pki.key_algorithm",
+            &pki.key_algorithm,
+            defaults::KEY_ALGORITHM.parse().ok(),
+        );
+        let cluster_token = self.cluster_token(etcd, cluster_name.as_ref());
         let sa_key_algorithm = match key_algorithm {
-            Some(alg) => self.key_algorithm(&pki.service_account_key_algorithm, alg),
+            Some(alg) => self.key_algorithm(
+                "pki.service_account_key_algorithm",
+                &pki.service_account_key_algorithm,
+                Some(alg),
+            ),
             None => None,
         };
         Draft {
@@ -341,9 +366,9 @@ impl Rules<'_> {
             api_bind_port,
             extra_sans: self.extra_sans(&api.extra_sans),
             components_via: self.choice(
-                &api.components_via,
                 "api.components_via",
-                ComponentsVia::LoadBalancer,
+                &api.components_via,
+                defaults::COMPONENTS_VIA,
             ),
             admission_plugins: self.admission_plugins(&api.admission_plugins, version),
             authorization_modes: self.authorization_modes(&api.authorization_modes),
@@ -354,49 +379,65 @@ impl Rules<'_> {
             lb_bind_port,
             health_check,
             vip,
-            vip_span: span(&lb.vip),
+            vip_span: self.origins.get("load_balancer.vip"),
             vip_interface: self.vip_interface(&lb.vip_interface),
-            etcd_client_port: self.port(&etcd.client_port, 2379),
-            etcd_peer_port: self.port(&etcd.peer_port, 2380),
+            etcd_client_port: self.port(
+                "etcd.client_port",
+                etcd.client_port,
+                defaults::ETCD_CLIENT_PORT,
+            ),
+            etcd_peer_port: self.port("etcd.peer_port", etcd.peer_port, defaults::ETCD_PEER_PORT),
             cluster_token,
             data_dir: self.data_dir(&etcd.data_dir),
             key_algorithm,
             sa_key_algorithm,
-            ca_validity: self.validity(&pki.ca_validity_days, 3650),
-            cert_validity: self.validity(&pki.cert_validity_days, 365),
-            layout: self.choice(&pki.layout, "pki.layout", PkiLayout::SeparateCas),
+            ca_validity: self.validity(
+                "pki.ca_validity_days",
+                pki.ca_validity_days,
+                defaults::CA_VALIDITY_DAYS,
+            ),
+            cert_validity: self.validity(
+                "pki.cert_validity_days",
+                pki.cert_validity_days,
+                defaults::CERT_VALIDITY_DAYS,
+            ),
+            layout: self.choice("pki.layout", &pki.layout, defaults::PKI_LAYOUT),
         }
     }
 
-    fn hosts(&mut self, hosts: &[Spanned<RawHost>], kind: HostKind) -> Vec<DraftHost> {
+    fn hosts(&mut self, hosts: &[HostSpec], kind: HostKind) -> Vec<DraftHost> {
         let entries = hosts.iter().enumerate();
         entries.map(|(i, host)| self.host(host, kind, i)).collect()
     }
 
-    fn host(&mut self, host: &Spanned<RawHost>, kind: HostKind, index: usize) -> DraftHost {
-        let raw = host.get_ref();
-        for (key, value) in [("name", &raw.name), ("address", &raw.address)] {
-            let path = format!("{}.{index}.{key}", kind.key());
-            if value.is_none() && !self.config.wrong_typed_within(&path) {
+    fn host(&mut self, host: &HostSpec, kind: HostKind, index: usize) -> DraftHost {
+        let entry = format!("{}[{index}]", kind.key());
+        let at = |key: &str| format!("{entry}.{key}");
+        for (key, value) in [("name", &host.name), ("address", &host.address)] {
+            // Dropped values are recorded by their index in the list as kept.
+            let dropped = format!("{}.{index}.{key}", kind.key());
+            if value.is_none() && !self.origins.wrong_typed_within(&dropped) {
                 self.push(
                     Diagnostic::error(
                         Code::MissingKey,
                         format!("this {} entry has no `{key}`", kind.table()),
                     )
-                    .at(Some(host.span()), format!("`{key}` missing"))
+                    .at(self.origins.get(&entry), format!("`{key}` missing"))
                     .help(format!("add `{key} = \"...\"` to the entry")),
                 );
             }
         }
-        let name = raw.name.as_ref().and_then(|name| self.host_name(name));
-        let address = raw.address.as_ref().and_then(|address| {
+        let name = host
+            .name
+            .as_ref()
+            .and_then(|name| self.host_name(&at("name"), name));
+        let address = host.address.as_ref().and_then(|address| {
             address
-                .get_ref()
                 .parse::<HostAddress>()
                 .map_err(|e| {
                     self.push(
                         Diagnostic::error(Code::InvalidAddress, e.to_string())
-                            .at(Some(address.span()), "not a machine address")
+                            .at(self.origins.get(&at("address")), "not a machine address")
                             .help("give the machine's IPv4 or IPv6 address, e.g. \"10.10.10.80\""),
                     )
                 })
@@ -406,17 +447,17 @@ impl Rules<'_> {
             kind,
             name,
             address,
-            span: host.span(),
-            name_span: span(&raw.name),
-            address_span: span(&raw.address),
+            span: self.origins.get(&entry),
+            name_span: self.origins.get(&at("name")),
+            address_span: self.origins.get(&at("address")),
         }
     }
 
-    fn host_name(&mut self, name: &Text) -> Option<HostName> {
-        match name.get_ref().parse::<HostName>() {
+    fn host_name(&mut self, path: &str, name: &str) -> Option<HostName> {
+        match name.parse::<HostName>() {
             Ok(parsed) => Some(parsed),
             Err(e) => {
-                let lower = name.get_ref().to_ascii_lowercase().replace('_', "-");
+                let lower = name.to_ascii_lowercase().replace('_', "-");
                 let help = match (&e, lower.parse::<HostName>()) {
                     (NameError::BadChar(_), Ok(fixed)) => format!("did you mean \"{fixed}\"?"),
                     _ => "host names are DNS-1123: lowercase letters, digits, `-` and `.`, at most 63 characters between dots".to_owned(),
@@ -424,9 +465,9 @@ impl Rules<'_> {
                 self.push(
                     Diagnostic::error(
                         Code::InvalidName,
-                        format!("`{}` is not a valid host name: {e}", name.get_ref()),
+                        format!("`{name}` is not a valid host name: {e}"),
                     )
-                    .at(Some(name.span()), "invalid host name")
+                    .at(self.origins.get(path), "invalid host name")
                     .help(help),
                 );
                 None
@@ -434,15 +475,17 @@ impl Rules<'_> {
         }
     }
 
-    fn version(&mut self, value: &Option<Text>) -> Option<KubernetesVersion> {
+    fn version(&mut self, value: &Option<String>) -> Option<KubernetesVersion> {
+        let path = "cluster.kubernetes_version";
         let range = format!(
             "{} to {}",
             KubernetesVersion::OLDEST,
             KubernetesVersion::NEWEST
         );
         let version = self.text(
+            path,
             value,
-            Some(KubernetesVersion::new(31)),
+            Some(KubernetesVersion::new(defaults::KUBERNETES_MINOR)),
             Code::UnsupportedVersion,
             &format!("cpgen supports Kubernetes {range}"),
         )?;
@@ -452,7 +495,7 @@ impl Rules<'_> {
                     Code::UnsupportedVersion,
                     format!("Kubernetes {version} is not supported"),
                 )
-                .at(span(value), "unsupported version")
+                .at(self.origins.get(path), "unsupported version")
                 .help(format!(
                     "cpgen emits flags for Kubernetes {range}; choose one of those"
                 )),
@@ -465,7 +508,7 @@ impl Rules<'_> {
     #[allow(clippy::type_complexity)]
     fn network(
         &mut self,
-        network: &RawNetwork,
+        network: &NetworkSpec,
         ipv6: bool,
     ) -> (
         Option<Cidr>,
@@ -476,36 +519,44 @@ impl Rules<'_> {
         let help =
             "write a network address and prefix, e.g. \"10.32.0.0/16\" or \"fd00:10:32::/108\"";
         let (service_default, pod_default) = if ipv6 {
-            ("fd00:10:32::/108", "fd00:10:38::/56")
+            (defaults::SERVICE_CIDR_V6, defaults::POD_CIDR_V6)
         } else {
-            ("10.32.0.0/16", "10.38.0.0/16")
+            (defaults::SERVICE_CIDR_V4, defaults::POD_CIDR_V4)
         };
         let service = self.text(
+            "network.service_cidr",
             &network.service_cidr,
             service_default.parse().ok(),
             Code::InvalidCidr,
             help,
         );
         let pod = self.text(
+            "network.pod_cidr",
             &network.pod_cidr,
             pod_default.parse().ok(),
             Code::InvalidCidr,
             help,
         );
         let node_ports = self.text(
+            "network.node_port_range",
             &network.node_port_range,
-            "30000-32767".parse().ok(),
+            defaults::NODE_PORT_RANGE.parse().ok(),
             Code::InvalidPortRange,
             "write LOW-HIGH, e.g. \"30000-32767\"",
         );
         let host_cidrs = network
             .host_cidrs
             .iter()
-            .flat_map(|list| list.get_ref())
-            .filter_map(|c| Some((self.parse_at(c, Code::InvalidCidr, help)?, Some(c.span()))))
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let path = format!("network.host_cidrs[{i}]");
+                let cidr = self.parse_at(&path, c, Code::InvalidCidr, help)?;
+                Some((cidr, self.origins.get(&path)))
+            })
             .collect();
         if let Some(service) = service {
-            self.service_cidr_size(service, span(&network.service_cidr));
+            self.service_cidr_size(service, self.origins.get("network.service_cidr"));
         }
         (service, pod, node_ports, host_cidrs)
     }
@@ -533,10 +584,11 @@ impl Rules<'_> {
         );
     }
 
-    fn vip(&mut self, lb: &RawLoadBalancer) -> Option<Option<HostAddress>> {
+    fn vip(&mut self, lb: &LoadBalancerSpec) -> Option<Option<HostAddress>> {
         match &lb.vip {
-            Some(vip) if !vip.get_ref().trim().is_empty() => self
+            Some(vip) if !vip.trim().is_empty() => self
                 .parse_at(
+                    "load_balancer.vip",
                     vip,
                     Code::InvalidAddress,
                     "give a free address in the masters' network, e.g. \"10.10.10.100\"",
@@ -547,21 +599,18 @@ impl Rules<'_> {
     }
 
     /// A Linux interface name: 1 to 15 characters, no `/`, whitespace or `%`.
-    fn vip_interface(&mut self, value: &Option<Text>) -> Option<String> {
-        let Some(value) = value else {
-            return Some("eth0".to_owned());
-        };
-        let name = value.get_ref();
+    fn vip_interface(&mut self, value: &Option<String>) -> Option<String> {
+        let name = value.as_deref().unwrap_or(defaults::VIP_INTERFACE);
         let valid = (1..=15).contains(&name.len())
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b));
         if valid {
-            return Some(name.clone());
+            return Some(name.to_owned());
         }
         self.push(
             Diagnostic::error(Code::InvalidInterface, format!("`{name}` is not a network interface name"))
-                .at(Some(value.span()), "invalid interface")
+                .at(self.origins.get("load_balancer.vip_interface"), "invalid interface")
                 .help("give the masters' interface that carries their address, e.g. \"eth0\" or \"ens3\" (at most 15 characters)"),
         );
         None
@@ -569,19 +618,20 @@ impl Rules<'_> {
 
     fn endpoint(
         &mut self,
-        api: &RawApi,
+        api: &ApiSpec,
         mode: Option<LoadBalancerMode>,
         vip: Option<HostAddress>,
         lb_hosts: &[DraftHost],
         masters: &[DraftHost],
     ) -> Option<San> {
         if let Some(endpoint) = &api.endpoint {
-            let given = endpoint.get_ref().trim();
+            let given = endpoint.trim();
+            let at = self.origins.get("api.endpoint");
             return match given.parse::<San>() {
                 Ok(San::Dns(name)) if name.is_wildcard() => {
                     self.push(
                         Diagnostic::error(Code::InvalidSan, format!("`{given}` cannot be the API endpoint: clients dial one name, not a wildcard"))
-                            .at(Some(endpoint.span()), "wildcard")
+                            .at(at, "wildcard")
                             .help("give the name clients dial; wildcards belong in api.extra_sans"),
                     );
                     None
@@ -589,7 +639,7 @@ impl Rules<'_> {
                 Ok(San::Ip(ip)) if ip.is_unspecified() || ip.is_multicast() => {
                     self.push(
                         Diagnostic::error(Code::InvalidSan, format!("`{given}` cannot be the API endpoint: no client can dial it"))
-                            .at(Some(endpoint.span()), "not a unicast address")
+                            .at(at, "not a unicast address")
                             .help("give the address or DNS name of the load balancer, the VIP or a master"),
                     );
                     None
@@ -608,7 +658,7 @@ impl Rules<'_> {
                             Code::InvalidSan,
                             format!("`{given}` cannot be the API endpoint"),
                         )
-                        .at(Some(endpoint.span()), "not an address or DNS name")
+                        .at(at, "not an address or DNS name")
                         .help(help),
                     );
                     None
@@ -639,22 +689,21 @@ impl Rules<'_> {
         let written = ["api.endpoint", "load_balancer"];
         if !written
             .iter()
-            .any(|path| self.config.wrong_typed_within(path))
+            .any(|path| self.origins.wrong_typed_within(path))
         {
             self.push(
                 Diagnostic::warning(Code::NoLoadBalancer, format!("the API endpoint is not highly available: {why}"))
-                    .at(Some(fallback.span.clone()), "the API endpoint defaults to this host")
+                    .at(fallback.span.clone(), "the API endpoint defaults to this host")
                     .help("set `api.endpoint` to a name that resolves to every load balancer, or use mode = \"on-masters\" with a `vip`"),
             );
         }
         fallback.address.map(|a| San::Ip(a.ip()))
     }
 
-    fn extra_sans(&mut self, list: &Option<TextList>) -> Option<Vec<San>> {
+    fn extra_sans(&mut self, list: &Option<Vec<String>>) -> Option<Vec<San>> {
         let mut sans = Vec::new();
         let mut ok = true;
-        for value in list.iter().flat_map(|l| l.get_ref()) {
-            let given = value.get_ref().as_str();
+        for (i, given) in list.iter().flatten().enumerate() {
             match given.parse::<San>() {
                 Ok(san) => sans.push(san),
                 Err(e) => {
@@ -664,7 +713,10 @@ impl Rules<'_> {
                             Code::InvalidSan,
                             format!("`{given}` cannot be a subjectAltName: {e}"),
                         )
-                        .at(Some(value.span()), "invalid SAN")
+                        .at(
+                            self.origins.get(&format!("api.extra_sans[{i}]")),
+                            "invalid SAN",
+                        )
                         .help("give an IP address or a DNS name (a leading `*.` is allowed)"),
                     );
                 }
@@ -675,7 +727,7 @@ impl Rules<'_> {
 
     fn admission_plugins(
         &mut self,
-        list: &Option<TextList>,
+        list: &Option<Vec<String>>,
         version: Option<KubernetesVersion>,
     ) -> Vec<String> {
         let Some(list) = list else {
@@ -684,9 +736,10 @@ impl Rules<'_> {
                 .map(|p| p.to_string())
                 .collect();
         };
-        let minor = version.unwrap_or(KubernetesVersion::new(31)).minor();
-        for value in list.get_ref() {
-            let name = value.get_ref().as_str();
+        let minor = version
+            .unwrap_or(KubernetesVersion::new(defaults::KUBERNETES_MINOR))
+            .minor();
+        for (i, name) in list.iter().enumerate() {
             let problem = match kubernetes::admission_plugin(name) {
                 Some(p) if p.exists_in(minor) => continue,
                 Some(p) => match p.removed_in {
@@ -708,22 +761,25 @@ impl Rules<'_> {
             );
             self.push(
                 Diagnostic::error(Code::UnknownAdmissionPlugin, problem)
-                    .at(Some(value.span()), "unknown plugin")
+                    .at(
+                        self.origins.get(&format!("api.admission_plugins[{i}]")),
+                        "unknown plugin",
+                    )
                     .help(help),
             );
         }
-        list.get_ref().iter().map(|v| v.get_ref().clone()).collect()
+        list.clone()
     }
 
-    fn authorization_modes(&mut self, list: &Option<TextList>) -> Vec<String> {
+    fn authorization_modes(&mut self, list: &Option<Vec<String>>) -> Vec<String> {
         let Some(list) = list else {
             return kubernetes::DEFAULT_AUTHORIZATION_MODES
                 .iter()
                 .map(|m| m.to_string())
                 .collect();
         };
-        for value in list.get_ref() {
-            let mode = value.get_ref().as_str();
+        for (i, mode) in list.iter().enumerate() {
+            let mode = mode.as_str();
             if !AUTHORIZATION_MODES.contains(&mode) {
                 let help = did_you_mean(mode, AUTHORIZATION_MODES.iter().copied()).map_or_else(
                     || format!("use some of: {}", AUTHORIZATION_MODES.join(", ")),
@@ -734,31 +790,33 @@ impl Rules<'_> {
                         Code::UnknownAuthorizationMode,
                         format!("`{mode}` is not an authorization mode"),
                     )
-                    .at(Some(value.span()), "unknown mode")
+                    .at(
+                        self.origins.get(&format!("api.authorization_modes[{i}]")),
+                        "unknown mode",
+                    )
                     .help(help),
                 );
             }
         }
-        if list.get_ref().is_empty() {
+        if list.is_empty() {
             self.push(
                 Diagnostic::error(
                     Code::UnknownAuthorizationMode,
                     "no authorization mode given",
                 )
-                .at(Some(list.span()), "empty list")
+                .at(self.origins.get("api.authorization_modes"), "empty list")
                 .help("use [\"Node\", \"RBAC\"]"),
             );
         }
-        list.get_ref().iter().map(|v| v.get_ref().clone()).collect()
+        list.clone()
     }
 
-    fn cluster_token(&mut self, etcd: &RawEtcd, cluster: Option<&DnsName>) -> Option<String> {
+    fn cluster_token(&mut self, etcd: &EtcdSpec, cluster: Option<&DnsName>) -> Option<String> {
         match &etcd.initial_cluster_token {
             // It goes into etcd's unit, where systemd expands `%` and `$`: a plain word only.
             Some(token)
-                if token.get_ref().is_empty()
+                if token.is_empty()
                     || !token
-                        .get_ref()
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
             {
@@ -767,23 +825,25 @@ impl Rules<'_> {
                         Code::EmptyClusterToken,
                         "the etcd initial cluster token must be a non-empty word of letters, digits, `.`, `_` and `-`",
                     )
-                    .at(Some(token.span()), "empty, or another character")
+                    .at(
+                        self.origins.get("etcd.initial_cluster_token"),
+                        "empty, or another character",
+                    )
                     .help("use a name unique to this cluster, e.g. \"kubernetes-etcd\""),
                 );
                 None
             }
-            Some(token) => Some(token.get_ref().clone()),
+            Some(token) => Some(token.clone()),
             None => Some(format!(
-                "{}-etcd",
-                cluster.map_or("kubernetes", DnsName::as_str)
+                "{}{}",
+                cluster.map_or(defaults::CLUSTER_NAME, DnsName::as_str),
+                defaults::CLUSTER_TOKEN_SUFFIX
             )),
         }
     }
 
-    fn data_dir(&mut self, value: &Option<Text>) -> Option<Utf8PathBuf> {
-        let dir = value
-            .as_ref()
-            .map_or("/var/lib/etcd", |v| v.get_ref().as_str());
+    fn data_dir(&mut self, value: &Option<String>) -> Option<Utf8PathBuf> {
+        let dir = value.as_deref().unwrap_or(defaults::ETCD_DATA_DIR);
         let path = Utf8PathBuf::from(dir);
         // What the message promises, and nothing systemd would expand (`%h`, `$HOME`).
         let clean = path.is_absolute()
@@ -801,7 +861,7 @@ impl Rules<'_> {
                     "etcd data directory `{dir}` must be an absolute path of letters, digits, `/`, `.`, `_` and `-`, without `..`"
                 ),
             )
-            .at(span(value), "invalid path")
+            .at(self.origins.get("etcd.data_dir"), "invalid path")
             .help("use e.g. \"/var/lib/etcd\""),
         );
         None
@@ -809,23 +869,24 @@ impl Rules<'_> {
 
     fn key_algorithm(
         &mut self,
-        value: &Option<Text>,
-        default: KeyAlgorithm,
+        path: &str,
+        value: &Option<String>,
+        default: Option<KeyAlgorithm>,
     ) -> Option<KeyAlgorithm> {
         let Some(given) = value else {
-            return Some(default);
+            return default;
         };
-        match given.get_ref().parse::<KeyAlgorithm>() {
+        match given.parse::<KeyAlgorithm>() {
             Ok(alg) => Some(alg),
             Err(e) => {
                 let names = KeyAlgorithm::ALL.iter().map(|(n, _)| *n);
-                let help = did_you_mean(given.get_ref(), names.clone()).map_or_else(
+                let help = did_you_mean(given, names.clone()).map_or_else(
                     || format!("use one of: {}", quoted(&names.collect::<Vec<_>>())),
                     |s| format!("did you mean \"{s}\"?"),
                 );
                 self.push(
                     Diagnostic::error(Code::InvalidKeyAlgorithm, e.to_string())
-                        .at(Some(given.span()), "unknown algorithm")
+                        .at(self.origins.get(path), "unknown algorithm")
                         .help(help),
                 );
                 None
@@ -925,29 +986,31 @@ impl Draft {
 
 /// Cross-cutting rules: they compare values that each parsed on their own.
 impl Rules<'_> {
-    fn cross_check(&mut self, raw: &RawConfig, draft: &Draft) {
+    fn cross_check(&mut self, draft: &Draft) {
         self.etcd_members(draft);
         self.unique_hosts(draft);
-        self.cidr_overlaps(raw, draft);
-        self.address_placement(raw, draft);
-        self.ip_families(raw, draft);
-        self.listener_collisions(raw, draft);
-        self.node_port_collisions(raw, draft);
-        self.load_balancer_shape(raw, draft);
-        self.endpoint_reaches_a_listener(raw, draft);
-        self.vip_network(raw, draft);
-        self.pki_rules(raw, draft);
+        self.cidr_overlaps(draft);
+        self.address_placement(draft);
+        self.ip_families(draft);
+        self.listener_collisions(draft);
+        self.node_port_collisions(draft);
+        self.load_balancer_shape(draft);
+        self.endpoint_reaches_a_listener(draft);
+        self.vip_network(draft);
+        self.pki_rules(draft);
     }
 
     fn etcd_members(&mut self, draft: &Draft) {
         let n = draft.masters.len();
-        let last = draft.masters.last().map(|m| m.span.clone());
+        // The count is at fault, not one entry: a file points at the last entry, code at
+        // the list.
+        let last = self.origins.get("masters");
         if n == 0 {
             // `[masters]` or `masters = 3` is reported as a wrong type, not as no masters.
-            if !self.config.wrong_typed_within("masters") {
+            if !self.origins.wrong_typed_within("masters") {
                 self.push(
                     Diagnostic::error(Code::NoMasters, "the cluster has no masters")
-                        .at(Some(0..0), "no [[masters]] in this file")
+                        .at(Some(self.origins.absent("masters")), "no [[masters]] in this file")
                         .help("add a [[masters]] entry with `name` and `address` for each control-plane machine (3 for HA)"),
                 );
             }
@@ -1045,14 +1108,13 @@ impl Rules<'_> {
         }
     }
 
-    fn cidr_overlaps(&mut self, raw: &RawConfig, draft: &Draft) {
-        let (network, _) = section(&raw.network);
+    fn cidr_overlaps(&mut self, draft: &Draft) {
         let mut named: Vec<(&str, Cidr, Span)> = Vec::new();
         if let Some(c) = draft.service_cidr {
-            named.push(("service CIDR", c, span(&network.service_cidr)));
+            named.push(("service CIDR", c, self.origins.get("network.service_cidr")));
         }
         if let Some(c) = draft.pod_cidr {
-            named.push(("pod CIDR", c, span(&network.pod_cidr)));
+            named.push(("pod CIDR", c, self.origins.get("network.pod_cidr")));
         }
         for (c, at) in &draft.host_cidrs {
             named.push(("host CIDR", *c, at.clone()));
@@ -1089,8 +1151,7 @@ impl Rules<'_> {
         addresses
     }
 
-    fn address_placement(&mut self, raw: &RawConfig, draft: &Draft) {
-        let (network, _) = section(&raw.network);
+    fn address_placement(&mut self, draft: &Draft) {
         for (who, address, at) in self.addresses(draft) {
             let ip = address.ip();
             if !draft.host_cidrs.is_empty() && !draft.host_cidrs.iter().any(|(c, _)| c.contains(ip))
@@ -1106,7 +1167,7 @@ impl Rules<'_> {
                         format!("{who}'s address {ip} is outside the host networks"),
                     )
                     .at(at.clone(), "not in host_cidrs")
-                    .also(span(&network.host_cidrs), "the host networks")
+                    .also(self.origins.get("network.host_cidrs"), "the host networks")
                     .help(format!(
                         "fix the address or add its network to host_cidrs (now {})",
                         cidrs.join(", ")
@@ -1114,8 +1175,12 @@ impl Rules<'_> {
                 );
             }
             for (kind, cidr, cidr_at) in [
-                ("service", draft.service_cidr, span(&network.service_cidr)),
-                ("pod", draft.pod_cidr, span(&network.pod_cidr)),
+                (
+                    "service",
+                    draft.service_cidr,
+                    self.origins.get("network.service_cidr"),
+                ),
+                ("pod", draft.pod_cidr, self.origins.get("network.pod_cidr")),
             ] {
                 if let Some(cidr) = cidr.filter(|c| c.contains(ip)) {
                     self.push(
@@ -1134,8 +1199,7 @@ impl Rules<'_> {
         }
     }
 
-    fn ip_families(&mut self, raw: &RawConfig, draft: &Draft) {
-        let (network, _) = section(&raw.network);
+    fn ip_families(&mut self, draft: &Draft) {
         let Some(service) = draft.service_cidr else {
             return;
         };
@@ -1150,8 +1214,8 @@ impl Rules<'_> {
                         family(pod.is_ipv6())
                     ),
                 )
-                .at(span(&network.pod_cidr), "other IP family")
-                .also(span(&network.service_cidr), "service CIDR")
+                .at(self.origins.get("network.pod_cidr"), "other IP family")
+                .also(self.origins.get("network.service_cidr"), "service CIDR")
                 .help("a single-stack cluster uses one IP family throughout"),
             );
         }
@@ -1174,14 +1238,14 @@ impl Rules<'_> {
                 self.push(
                     Diagnostic::error(Code::IpFamilyMismatch, format!("{who} has {} address {address} but the service CIDR is {service_family}", family(address.ip().is_ipv6())))
                         .at(at, "other IP family")
-                        .also(span(&network.service_cidr), "service CIDR")
+                        .also(self.origins.get("network.service_cidr"), "service CIDR")
                         .help("kube-apiserver advertises its address in the `kubernetes` service, so both must be the same IP family"),
                 );
             }
         }
     }
 
-    fn listener_collisions(&mut self, raw: &RawConfig, draft: &Draft) {
+    fn listener_collisions(&mut self, draft: &Draft) {
         let Some(ports) = draft.master_ports() else {
             return;
         };
@@ -1209,11 +1273,11 @@ impl Rules<'_> {
                         ),
                     )
                     .at(
-                        port_span(raw, listener.component),
+                        port_span(self.origins, listener.component),
                         format!("{} port", listener.component.label()),
                     )
                     .also(
-                        port_span(raw, first.component),
+                        port_span(self.origins, first.component),
                         format!("{} port", first.component.label()),
                     )
                     .help(collision_help(
@@ -1226,11 +1290,10 @@ impl Rules<'_> {
         }
     }
 
-    fn node_port_collisions(&mut self, raw: &RawConfig, draft: &Draft) {
+    fn node_port_collisions(&mut self, draft: &Draft) {
         let (Some(range), Some(ports)) = (draft.node_port_range, draft.master_ports()) else {
             return;
         };
-        let (network, _) = section(&raw.network);
         let Some(address) = draft.masters.iter().find_map(|m| m.address) else {
             return;
         };
@@ -1238,27 +1301,26 @@ impl Rules<'_> {
             if range.contains(listener.port) {
                 self.push(
                     Diagnostic::error(Code::NodePortCollision, format!("the NodePort range {range} contains port {} of {}", listener.port, listener.component.label()))
-                        .at(span(&network.node_port_range), "NodePort range")
-                        .also(port_span(raw, listener.component), "this port")
+                        .at(self.origins.get("network.node_port_range"), "NodePort range")
+                        .also(port_span(self.origins, listener.component), "this port")
                         .help("kube-proxy opens NodePorts on every node; keep control-plane ports outside the range"),
                 );
             }
         }
     }
 
-    fn load_balancer_shape(&mut self, raw: &RawConfig, draft: &Draft) {
-        let (lb, _) = section(&raw.load_balancer);
+    fn load_balancer_shape(&mut self, draft: &Draft) {
         match draft.lb_mode {
             Some(LoadBalancerMode::External) if matches!(draft.vip, Some(Some(_))) => self.push(
                 Diagnostic::error(Code::VipMisuse, "a virtual IP needs keepalived on the masters, which only mode = \"on-masters\" runs")
-                    .at(span(&lb.vip), "VIP in external mode")
-                    .also(span(&lb.mode), "external mode")
+                    .at(self.origins.get("load_balancer.vip"), "VIP in external mode")
+                    .also(self.origins.get("load_balancer.mode"), "external mode")
                     .help("set mode = \"on-masters\", or remove `vip` and point api.endpoint at your load balancer"),
             ),
             Some(LoadBalancerMode::OnMasters) if !draft.lb_hosts.is_empty() => self.push(
                 Diagnostic::error(Code::UnusedLoadBalancerHosts, "load balancer hosts are listed, but mode = \"on-masters\" runs HAProxy on the masters")
-                    .at(draft.lb_hosts.first().map(|h| h.span.clone()), "would be ignored")
-                    .also(span(&lb.mode), "on-masters mode")
+                    .at(draft.lb_hosts.first().and_then(|h| h.span.clone()), "would be ignored")
+                    .also(self.origins.get("load_balancer.mode"), "on-masters mode")
                     .help("remove the [[load_balancer.hosts]] entries, or set mode = \"external\""),
             ),
             _ => {}
@@ -1268,7 +1330,7 @@ impl Rules<'_> {
     /// Clients dial `api.endpoint`:`api.port`, so a listener of the plan must be there: a
     /// kubeconfig pointing at a dead port validates otherwise. An endpoint outside the plan
     /// (a DNS name of an external balancer) cannot be checked here.
-    fn endpoint_reaches_a_listener(&mut self, raw: &RawConfig, draft: &Draft) {
+    fn endpoint_reaches_a_listener(&mut self, draft: &Draft) {
         let (Some(endpoint), Some(port)) = (&draft.endpoint, draft.api_port) else {
             return;
         };
@@ -1319,26 +1381,25 @@ impl Rules<'_> {
             return;
         };
         if !listening.iter().any(|(_, p)| *p == port) {
-            self.dead_endpoint(raw, draft, endpoint, port, &what, &listening);
+            self.dead_endpoint(draft, endpoint, port, &what, &listening);
         }
         if let (Some(master), false) = (master, is_vip || balancer.is_some()) {
-            self.single_master_endpoint(raw, draft, master, vip);
+            self.single_master_endpoint(draft, master, vip);
         }
         if let Some(balancer) = balancer.filter(|_| draft.lb_hosts.len() > 1) {
-            self.one_of_several_balancers(raw, draft, balancer);
+            self.one_of_several_balancers(draft, balancer);
         }
     }
 
     fn dead_endpoint(
         &mut self,
-        raw: &RawConfig,
         draft: &Draft,
         endpoint: &San,
         port: Port,
         what: &str,
         listening: &[(Component, Port)],
     ) {
-        let (api, api_span) = section(&raw.api);
+        let api_span = self.origins.get("api");
         let mut there: Vec<String> = listening
             .iter()
             .map(|(c, p)| format!("{} on {p}", c.label()))
@@ -1346,7 +1407,7 @@ impl Rules<'_> {
         if there.is_empty() {
             there.push("no API listener at all".to_owned());
         }
-        let (port_at, port_label) = match span(&api.port) {
+        let (port_at, port_label) = match self.origins.get("api.port") {
             Some(at) => (Some(at), "the port clients dial".to_owned()),
             None => (
                 api_span,
@@ -1371,7 +1432,7 @@ impl Rules<'_> {
                     there.join(" and ")
                 ),
             )
-            .at(endpoint_span(raw, draft), "api.endpoint")
+            .at(endpoint_span(self.origins, draft), "api.endpoint")
             .also(port_at, port_label)
             .help(format!("every kubeconfig would point at a dead port; set {fix}")),
         );
@@ -1379,7 +1440,6 @@ impl Rules<'_> {
 
     fn single_master_endpoint(
         &mut self,
-        raw: &RawConfig,
         draft: &Draft,
         master: &DraftHost,
         vip: Option<HostAddress>,
@@ -1413,17 +1473,16 @@ impl Rules<'_> {
                 Code::SingleMasterEndpoint,
                 format!("clients dial {name} only: when that machine is down they lose the API, although {instead} reaches every master"),
             )
-            .at(endpoint_span(raw, draft), "one master")
-            .also(master.name_span.clone().or_else(|| Some(master.span.clone())), "this master")
+            .at(endpoint_span(self.origins, draft), "one master")
+            .also(master.name_span.clone().or_else(|| master.span.clone()), "this master")
             .help(format!("set {fix}")),
         );
     }
 
     /// An endpoint that names one of several load balancers loses the API with that one
     /// machine, as the default endpoint would (CP701).
-    fn one_of_several_balancers(&mut self, raw: &RawConfig, draft: &Draft, balancer: &DraftHost) {
-        let (api, _) = section(&raw.api);
-        if api.endpoint.is_none() {
+    fn one_of_several_balancers(&mut self, draft: &Draft, balancer: &DraftHost) {
+        if self.origins.get("api.endpoint").is_none() {
             // The default: CP701 has already said so.
             return;
         }
@@ -1442,7 +1501,7 @@ impl Rules<'_> {
                 Code::NoLoadBalancer,
                 format!("the API endpoint is not highly available: clients dial {name} only, although {} also balance the API", others.join(", ")),
             )
-            .at(span(&api.endpoint), "one load balancer")
+            .at(self.origins.get("api.endpoint"), "one load balancer")
             .help("set `api.endpoint` to a DNS name that resolves to every load balancer"),
         );
     }
@@ -1450,7 +1509,7 @@ impl Rules<'_> {
     /// keepalived moves the VIP between the masters' own interfaces, so it must be an
     /// address of a network the masters are on. Without `host_cidrs` that network is taken
     /// to be the /24 (IPv4) or /64 (IPv6) around each master.
-    fn vip_network(&mut self, raw: &RawConfig, draft: &Draft) {
+    fn vip_network(&mut self, draft: &Draft) {
         let Some(vip) = draft.vip.flatten() else {
             return;
         };
@@ -1477,7 +1536,6 @@ impl Rules<'_> {
         }
         let mut shown: Vec<String> = networks.iter().map(ToString::to_string).collect();
         shown.dedup();
-        let (network, _) = section(&raw.network);
         let assumed = if draft.host_cidrs.is_empty() {
             " (a /24 or /64 around each master, as network.host_cidrs is not set)"
         } else {
@@ -1489,7 +1547,7 @@ impl Rules<'_> {
                 format!("the virtual IP {vip} is in no network of the masters: {}{assumed}", shown.join(", ")),
             )
             .at(draft.vip_span.clone(), "virtual IP")
-            .also(span(&network.host_cidrs), "host networks")
+            .also(self.origins.get("network.host_cidrs"), "host networks")
             .help("keepalived can only raise the VIP on a master's own network: pick a free address there, or set network.host_cidrs if the masters' network is larger"),
         );
     }
@@ -1515,15 +1573,14 @@ impl Rules<'_> {
         );
     }
 
-    fn pki_rules(&mut self, raw: &RawConfig, draft: &Draft) {
-        let (pki, _) = section(&raw.pki);
+    fn pki_rules(&mut self, draft: &Draft) {
         if let Some(alg) = draft
             .sa_key_algorithm
             .filter(|a| !a.can_sign_service_accounts())
         {
-            let (at, key) = match &pki.service_account_key_algorithm {
-                Some(v) => (Some(v.span()), "service_account_key_algorithm"),
-                None => (span(&pki.key_algorithm), "key_algorithm"),
+            let (at, key) = match self.origins.get("pki.service_account_key_algorithm") {
+                Some(at) => (Some(at), "service_account_key_algorithm"),
+                None => (self.origins.get("pki.key_algorithm"), "key_algorithm"),
             };
             self.push(
                 Diagnostic::error(Code::ServiceAccountKeyAlgorithm, format!("the service-account key cannot be {alg}: kube-apiserver signs tokens with RSA or ECDSA keys only"))
@@ -1534,7 +1591,7 @@ impl Rules<'_> {
         if draft.layout == Some(PkiLayout::SharedCa) {
             self.push(
                 Diagnostic::warning(Code::SharedCa, "with one shared CA, every client certificate of the cluster (each kubelet's, say) can read and write etcd")
-                    .at(span(&pki.layout), "shared CA")
+                    .at(self.origins.get("pki.layout"), "shared CA")
                     .help("use layout = \"separate-cas\" unless you must match an existing cluster"),
             );
         }
@@ -1549,8 +1606,8 @@ impl Rules<'_> {
                             ca.days()
                         ),
                     )
-                    .at(span(&pki.cert_validity_days), "leaf validity")
-                    .also(span(&pki.ca_validity_days), "CA validity")
+                    .at(self.origins.get("pki.cert_validity_days"), "leaf validity")
+                    .also(self.origins.get("pki.ca_validity_days"), "CA validity")
                     .help("make cert_validity_days at most ca_validity_days"),
                 );
             }
@@ -1560,7 +1617,7 @@ impl Rules<'_> {
     /// The last line of defence for the PKI: every name a client dials must be in the
     /// certificate it reaches. The SAN sets are built from the same plan, so a finding here
     /// means a dialled name could not be put into a certificate.
-    fn check_san_coverage(&mut self, raw: &RawConfig, plan: &Plan) {
+    fn check_san_coverage(&mut self, plan: &Plan) {
         for (dial, master) in uncovered_dials(plan, &plan.server_certificates()) {
             self.push(
                 Diagnostic::error(
@@ -1572,7 +1629,7 @@ impl Rules<'_> {
                         dial.role.identity()
                     ),
                 )
-                .at(origin_span(raw, dial.origin), "dialled here")
+                .at(origin_span(self.origins, dial.origin), "dialled here")
                 .help("add it to api.extra_sans, or report a bug: cpgen should have added it"),
             );
         }
@@ -1599,18 +1656,17 @@ fn collision_help(listeners: &[Listener], first: Component, second: Component) -
 /// The config key that sets a component's port on the masters, and its usual value.
 fn port_key(component: Component) -> Option<(&'static str, u16)> {
     match component {
-        Component::EtcdClient => Some(("etcd.client_port", 2379)),
-        Component::EtcdPeer => Some(("etcd.peer_port", 2380)),
-        Component::KubeApiserver => Some(("api.bind_port", 6443)),
-        Component::Haproxy => Some(("load_balancer.bind_port", 8443)),
+        Component::EtcdClient => Some(("etcd.client_port", defaults::ETCD_CLIENT_PORT)),
+        Component::EtcdPeer => Some(("etcd.peer_port", defaults::ETCD_PEER_PORT)),
+        Component::KubeApiserver => Some(("api.bind_port", defaults::API_BIND_PORT)),
+        Component::Haproxy => Some(("load_balancer.bind_port", defaults::LB_BIND_PORT_ON_MASTERS)),
         _ => None,
     }
 }
 
 /// Where the API endpoint comes from: `api.endpoint`, else what it defaults to.
-fn endpoint_span(raw: &RawConfig, draft: &Draft) -> Span {
-    let (api, _) = section(&raw.api);
-    span(&api.endpoint).or_else(|| {
+fn endpoint_span(origins: &Origins, draft: &Draft) -> Span {
+    origins.get("api.endpoint").or_else(|| {
         let endpoint = draft.endpoint.as_ref()?;
         if draft
             .vip
@@ -1622,7 +1678,7 @@ fn endpoint_span(raw: &RawConfig, draft: &Draft) -> Span {
         draft
             .hosts()
             .find(|h| h.address.is_some_and(|a| *endpoint == San::Ip(a.ip())))
-            .map(|h| h.address_span.clone().unwrap_or(h.span.clone()))
+            .and_then(|h| h.address_span.clone().or(h.span.clone()))
     })
 }
 
@@ -1634,32 +1690,26 @@ fn endpoint_text(endpoint: &San) -> String {
     }
 }
 
-fn port_span(raw: &RawConfig, component: crate::plan::Component) -> Span {
+fn port_span(origins: &Origins, component: Component) -> Span {
     use Component::*;
-    let (etcd, etcd_span) = section(&raw.etcd);
-    let (api, api_span) = section(&raw.api);
-    let (lb, lb_span) = section(&raw.load_balancer);
-    match component {
-        EtcdClient => span(&etcd.client_port).or(etcd_span),
-        EtcdPeer => span(&etcd.peer_port).or(etcd_span),
-        KubeApiserver => span(&api.bind_port).or(api_span),
-        Haproxy => span(&lb.bind_port).or(lb_span),
-        _ => None,
-    }
+    let (key, section) = match component {
+        EtcdClient => ("etcd.client_port", "etcd"),
+        EtcdPeer => ("etcd.peer_port", "etcd"),
+        KubeApiserver => ("api.bind_port", "api"),
+        Haproxy => ("load_balancer.bind_port", "load_balancer"),
+        _ => return None,
+    };
+    origins.get(key).or_else(|| origins.get(section))
 }
 
-fn origin_span(raw: &RawConfig, origin: Origin) -> Span {
-    let (api, _) = section(&raw.api);
-    let (lb, _) = section(&raw.load_balancer);
-    let (network, _) = section(&raw.network);
-    let (cluster, _) = section(&raw.cluster);
+fn origin_span(origins: &Origins, origin: Origin) -> Span {
     match origin {
-        Origin::ApiEndpoint => span(&api.endpoint),
-        Origin::LoadBalancerHost(i) => lb.hosts.get(i).map(Spanned::span),
-        Origin::Vip => span(&lb.vip),
-        Origin::Master(i) => raw.masters.get(i).map(Spanned::span),
-        Origin::ServiceCidr => span(&network.service_cidr),
-        Origin::DnsDomain => span(&cluster.dns_domain),
+        Origin::ApiEndpoint => origins.get("api.endpoint"),
+        Origin::LoadBalancerHost(i) => origins.get(&format!("load_balancer.hosts[{i}]")),
+        Origin::Vip => origins.get("load_balancer.vip"),
+        Origin::Master(i) => origins.get(&format!("masters[{i}]")),
+        Origin::ServiceCidr => origins.get("network.service_cidr"),
+        Origin::DnsDomain => origins.get("cluster.dns_domain"),
         Origin::Loopback => None,
     }
 }
