@@ -871,3 +871,105 @@ fn kubeconfig_settings_cpgen_does_not_write_are_errors() {
         );
     }
 }
+
+#[test]
+fn line_ends_systemd_sees_and_values_cpgen_does_not_write_are_errors() {
+    let (_, bundle) = built("seed-ha");
+    let smuggled =
+        "Description=Kubernetes API Server\r[Service]\rExecStartPre=/bin/sh -c id\r[Unit]\n";
+    for (from, to, code, words) in [
+        (
+            "Description=Kubernetes API Server\n",
+            smuggled,
+            Code::UnexpectedCommand,
+            &["carriage return or NUL"][..],
+        ),
+        (
+            "RestartSec=5\n",
+            "RestartSec=5\0ExecStopPost=/bin/id\n",
+            Code::UnexpectedCommand,
+            &["ExecStopPost=/bin/id"],
+        ),
+        (
+            "After=etcd.service\n",
+            "After=etcd.service\nWants=debug-shell.service\n",
+            Code::UnexpectedCommand,
+            &["Wants=debug-shell.service"],
+        ),
+        (
+            "[Install]",
+            "[Service]\nLimitNOFILE=1\n[Install]",
+            Code::UnexpectedCommand,
+            &["[Service] appears twice"],
+        ),
+        (
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-allowed-names=",
+            Code::UnsafeSetting,
+            &["--requestheader-allowed-names is empty"],
+        ),
+        (
+            "--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.pem",
+            "--requestheader-client-ca-file=/etc/kubernetes/pki/ca.pem",
+            Code::UnsafeSetting,
+            &["is --client-ca-file"],
+        ),
+    ] {
+        let changed = edited(&bundle, APISERVER_UNIT, from, to);
+        let (found, text) = findings(&changed, None);
+        assert!(has(&found, code, APISERVER_UNIT, words), "{to:?}:\n{text}");
+    }
+    let unix = edited(
+        &bundle,
+        ETCD_UNIT,
+        "--listen-client-urls=https://",
+        "--listen-client-urls=unix://127.0.0.1:2379,https://",
+    );
+    let (found, text) = findings(&unix, None);
+    assert!(
+        has(&found, Code::UnsafeSetting, ETCD_UNIT, &["not https://"]),
+        "{text}"
+    );
+}
+
+#[test]
+fn encryption_at_rest_and_etcdctl_settings_are_read() {
+    let (_, bundle) = built("seed-ha");
+    let encryption = "hosts/kubem00/etc/kubernetes/encryption-config.yaml";
+    let identity_first = edited(
+        &bundle,
+        encryption,
+        "    providers:\n",
+        "    providers:\n      - identity: {}\n",
+    );
+    let (found, text) = findings(&identity_first, None);
+    assert!(
+        has(
+            &found,
+            Code::UnsafeSetting,
+            encryption,
+            &["identity is the first provider"]
+        ),
+        "{text}"
+    );
+    let env = "admin/etcdctl.env";
+    for (from, to, words) in [
+        (
+            "ETCDCTL_API=3\n",
+            "ETCDCTL_API=3\nETCDCTL_INSECURE_SKIP_TLS_VERIFY=true\n",
+            &["ETCDCTL_INSECURE_SKIP_TLS_VERIFY is not a setting"][..],
+        ),
+        (
+            "ETCDCTL_ENDPOINTS=https://10.10.10.80:2379",
+            "ETCDCTL_ENDPOINTS=http://10.10.10.80:2379",
+            &["not https://"],
+        ),
+    ] {
+        let changed = edited(&bundle, env, from, to);
+        let (found, text) = findings(&changed, None);
+        assert!(
+            has(&found, Code::UnsafeSetting, env, words),
+            "{to:?}:\n{text}"
+        );
+    }
+}

@@ -134,6 +134,7 @@ impl Audit<'_> {
         self.unsafe_settings();
         self.unit_commands();
         self.unexpected_files();
+        self.operator_settings();
         self.unused_signing_keys();
         if let Some(plan) = plan {
             self.against_plan(plan);
@@ -1335,6 +1336,25 @@ impl<'a> Audit<'a> {
             for unit in &host.units {
                 match unit.program.as_str() {
                     "kube-apiserver" => {
+                        let client_ca = unit.flag("client-ca-file");
+                        let header_ca = unit.flag("requestheader-client-ca-file");
+                        if header_ca.is_some() && header_ca == client_ca {
+                            unsafe_setting(
+                                &unit.file,
+                                "--requestheader-client-ca-file is --client-ca-file: any client of the cluster may send X-Remote-User and act as anyone".into(),
+                                "trust the front-proxy CA for request headers, as cpgen writes it",
+                            );
+                        }
+                        if unit
+                            .flag("requestheader-allowed-names")
+                            .is_some_and(|names| names.trim().is_empty())
+                        {
+                            unsafe_setting(
+                                &unit.file,
+                                "--requestheader-allowed-names is empty: every certificate of the request-header CA may send X-Remote-User and act as anyone".into(),
+                                "allow front-proxy-client only, as cpgen writes it",
+                            );
+                        }
                         let modes = unit.flag("authorization-mode").unwrap_or_default();
                         if modes.split(',').any(|m| m.trim() == "AlwaysAllow") {
                             unsafe_setting(
@@ -1352,11 +1372,11 @@ impl<'a> Audit<'a> {
                         }
                         if let Some(servers) = unit
                             .flag("etcd-servers")
-                            .filter(|s| s.to_ascii_lowercase().contains("http://"))
+                            .filter(|servers| has_plain_url(servers))
                         {
                             unsafe_setting(
                                 &unit.file,
-                                format!("--etcd-servers={servers} has an http:// URL: the cluster's data travels in clear text without authentication"),
+                                format!("--etcd-servers={servers} has a URL that is not https://: the cluster's data travels in clear text without authentication"),
                                 "dial etcd over https://",
                             );
                         }
@@ -1384,10 +1404,10 @@ impl<'a> Audit<'a> {
                             }
                         }
                         for (flag, value) in &unit.flags {
-                            if value.to_ascii_lowercase().contains("http://") {
+                            if has_plain_url(value) {
                                 unsafe_setting(
                                     &unit.file,
-                                    format!("--{flag}={value} has an http:// URL: etcd traffic in clear text without authentication"),
+                                    format!("--{flag}={value} has a URL that is not https:// (http://, unix://): etcd traffic without TLS, so without certificate authentication"),
                                     "use https:// URLs",
                                 );
                             }
@@ -1453,6 +1473,31 @@ impl<'a> Audit<'a> {
                     }
                 }
             }
+        }
+        self.findings.extend(found);
+    }
+
+    /// What the encryption config and `admin/etcdctl.env` say: encryption at rest on, and
+    /// etcdctl only over TLS with the bundle's certificates.
+    fn operator_settings(&mut self) {
+        let mut found = Vec::new();
+        for (path, entry) in &self.tree.files {
+            let text = String::from_utf8_lossy(&entry.data);
+            let problems = if path.ends_with("/encryption-config.yaml") {
+                encryption_problems(&text)
+            } else if path == "admin/etcdctl.env" {
+                etcdctl_env_problems(&text)
+            } else {
+                continue;
+            };
+            found.extend(problems.into_iter().map(|problem| {
+                Finding::error(
+                    Code::UnsafeSetting,
+                    path,
+                    problem,
+                    "restore the file cpgen wrote (build the bundle again)",
+                )
+            }));
         }
         self.findings.extend(found);
     }
@@ -1987,6 +2032,76 @@ pub(super) fn rebuild(tree: &Tree, plan: &Plan, secrets: &Secrets) -> Result<Vec
         }
     }
     Ok(found)
+}
+
+/// True when a comma-separated list of URLs (or `name=URL` members) has one that is not
+/// `https://`.
+fn has_plain_url(value: &str) -> bool {
+    value
+        .split(',')
+        .map(|item| item.split_once('=').map_or(item, |(_, url)| url).trim())
+        .filter(|item| item.contains("://"))
+        .any(|url| !url.to_ascii_lowercase().starts_with("https://"))
+}
+
+/// Why an EncryptionConfiguration leaves Secrets unencrypted: a resource list whose first
+/// provider, the one new data is written with, is `identity`, or that has none.
+fn encryption_problems(text: &str) -> Vec<String> {
+    let Ok(config) = serde_saphyr::from_str::<serde_json::Value>(text) else {
+        return vec!["not an EncryptionConfiguration kube-apiserver can read".to_owned()];
+    };
+    let Some(resources) = config["resources"].as_array() else {
+        return vec!["no resources: nothing is encrypted at rest".to_owned()];
+    };
+    resources
+        .iter()
+        .enumerate()
+        .filter_map(|(index, resource)| {
+            let first = resource["providers"]
+                .as_array()
+                .and_then(|providers| providers.first())
+                .and_then(|provider| provider.as_object())
+                .and_then(|provider| provider.keys().next().cloned());
+            match first.as_deref() {
+                Some("identity") => Some(format!(
+                    "resources[{index}]: identity is the first provider, so new Secrets are written to etcd unencrypted"
+                )),
+                None => Some(format!("resources[{index}] has no provider")),
+                Some(_) => None,
+            }
+        })
+        .collect()
+}
+
+/// The settings etcdctl reads from `admin/etcdctl.env` that cpgen writes; any other
+/// (`ETCDCTL_INSECURE_SKIP_TLS_VERIFY`, `ETCDCTL_INSECURE_TRANSPORT`, ...) weakens TLS.
+const ETCDCTL_SETTINGS: &[&str] = &[
+    "ETCDCTL_API",
+    "ETCDCTL_ENDPOINTS",
+    "ETCDCTL_CACERT",
+    "ETCDCTL_CERT",
+    "ETCDCTL_KEY",
+];
+
+fn etcdctl_env_problems(text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            problems.push(format!("`{line}` is not a NAME=value setting"));
+            continue;
+        };
+        if !ETCDCTL_SETTINGS.contains(&name.trim()) {
+            problems.push(format!("{} is not a setting cpgen writes: it can turn off TLS checks or send etcdctl elsewhere", name.trim()));
+        } else if name.trim() == "ETCDCTL_ENDPOINTS" && has_plain_url(value) {
+            problems.push(format!(
+                "ETCDCTL_ENDPOINTS={value} has a URL that is not https://"
+            ));
+        }
+    }
+    problems
 }
 
 #[cfg(test)]

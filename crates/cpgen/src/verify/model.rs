@@ -281,18 +281,37 @@ fn first_line(text: &str) -> &str {
 /// The directives cpgen writes in a unit, by section: anything else can change what runs
 /// or how (`ExecStartPre`, `Environment`, `BindReadOnlyPaths`, `RootDirectory`, `OnFailure`,
 /// ...), so verify allows nothing else rather than chasing a list of dangerous ones.
-const UNIT_DIRECTIVES: &[(&str, &str)] = &[
-    ("Unit", "Description"),
-    ("Unit", "Documentation"),
-    ("Unit", "After"),
-    ("Unit", "Wants"),
-    ("Service", "Type"),
-    ("Service", "ExecStart"),
-    ("Service", "Restart"),
-    ("Service", "RestartSec"),
-    ("Service", "LimitNOFILE"),
-    ("Install", "WantedBy"),
+/// With the values each may have (`None`: any text, as for a description). A dependency on
+/// another unit pulls that unit in (`Wants=debug-shell.service` opens a root shell), so
+/// those name only what cpgen names.
+const UNIT_DIRECTIVES: &[(&str, &str, Option<&[&str]>)] = &[
+    ("Unit", "Description", None),
+    ("Unit", "Documentation", None),
+    (
+        "Unit",
+        "After",
+        Some(&[
+            "network.target",
+            "network-online.target",
+            "etcd.service",
+            "kube-apiserver.service",
+        ]),
+    ),
+    ("Unit", "Wants", Some(&["network-online.target"])),
+    ("Service", "Type", Some(&["notify"])),
+    ("Service", "ExecStart", None),
+    ("Service", "Restart", Some(&["on-failure"])),
+    ("Service", "RestartSec", Some(&["5"])),
+    ("Service", "LimitNOFILE", Some(&["65536"])),
+    ("Install", "WantedBy", Some(&["multi-user.target"])),
 ];
+
+/// True when cpgen writes `key=value` in `section`.
+fn directive_allowed(section: &str, key: &str, value: &str) -> bool {
+    UNIT_DIRECTIVES.iter().any(|(s, k, values)| {
+        *s == section && *k == key && values.is_none_or(|values| values.contains(&value))
+    })
+}
 
 /// A unit's directives as systemd reads them: `(section, key, value)` in order, with
 /// continuation lines joined the way systemd joins them, and what systemd would read
@@ -300,10 +319,19 @@ const UNIT_DIRECTIVES: &[(&str, &str)] = &[
 fn unit_directives(text: &str) -> (Vec<(String, String, String)>, Vec<String>) {
     let mut directives = Vec::new();
     let mut oddities = Vec::new();
+    let mut sections: Vec<String> = Vec::new();
     let mut section = String::new();
     let mut pending: Option<String> = None;
-    for raw in text.lines() {
-        let line = raw.trim_end_matches('\r');
+    // systemd ends a line at a lone carriage return or a NUL as at a line feed: a directive
+    // after one would hide inside the value before it.
+    let crlf = text.replace("\r\n", "\n");
+    if crlf.contains(['\r', '\0']) {
+        oddities.push(
+            "a carriage return or NUL inside a line: systemd ends the line there, so what follows is a directive of its own".to_owned(),
+        );
+    }
+    let text = crlf.replace(['\r', '\0'], "\n");
+    for line in text.lines() {
         let trimmed = line.trim_start();
         if pending.is_some() && (trimmed.starts_with('#') || trimmed.starts_with(';')) {
             // systemd skips a comment inside a continued line and goes on with the next.
@@ -337,6 +365,12 @@ fn unit_directives(text: &str) -> (Vec<(String, String, String)>, Vec<String>) {
         }
         if let Some(name) = logical.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             section = name.to_owned();
+            if sections.contains(&section) {
+                oddities.push(format!(
+                    "[{section}] appears twice; cpgen writes each section once"
+                ));
+            }
+            sections.push(section.clone());
         } else if let Some((key, value)) = logical.split_once('=') {
             directives.push((
                 section.clone(),
@@ -437,7 +471,7 @@ pub(super) fn parse_unit(file: &str, text: &str) -> Option<Unit> {
     let mut exec = None;
     let mut extra_directives = Vec::new();
     for (section, key, value) in directives {
-        let allowed = UNIT_DIRECTIVES.contains(&(section.as_str(), key.as_str()));
+        let allowed = directive_allowed(&section, &key, &value);
         // An empty `ExecStart=` resets the list: cpgen never writes one, so it is kept
         // among the extra directives rather than hiding the unit's real command.
         if key == "ExecStart" && section == "Service" && exec.is_none() && !value.is_empty() {
