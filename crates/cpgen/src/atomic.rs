@@ -158,6 +158,16 @@ pub(crate) fn refusal(path: &Utf8Path, why: impl Into<String>) -> Error {
     }
 }
 
+/// Refuses to write through a symbolic link: it could point anywhere.
+pub(crate) fn refuse_symlink(path: &Utf8Path) -> Result<(), Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(Error::Symlink {
+            path: path.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses anything at `path` that is neither absent nor a regular file.
 pub(crate) fn refuse_non_regular(path: &Utf8Path) -> Result<(), Error> {
     match found(path)? {
@@ -231,7 +241,7 @@ pub(crate) fn write_with<T>(
 }
 
 /// An entry of a directory that looks like a temporary entry of cpgen, found by
-/// [`crate::bundle::clean_stale`].
+/// the writers' clean-up of their outputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Leftover {

@@ -190,7 +190,7 @@ fn write_constants(
             .collect(),
         ca: literal(&ca),
     };
-    let text = crate::render::render_text(&constants, "constants.rs")?;
+    let text = crate::template::render_text(&constants, "constants.rs")?;
     std::fs::write(path, text).map_err(|source| Error::Write {
         path: path.to_owned(),
         source,

@@ -12,51 +12,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use serde::Serialize;
 
 pub use crate::atomic::Leftover;
 use crate::atomic::{
-    found, parent_dir, refusal, temp_builder, write_with, Existing, Found, OLD_TREE, TEMP_TREE,
+    found, parent_dir, refusal, refuse_symlink, temp_builder, write_with, Existing, Found,
+    OLD_TREE, TEMP_TREE,
 };
+pub use crate::layout::FileKind;
+use crate::layout::{host_path, DIR_MODE};
 use crate::pki::Secrets;
 use crate::plan::Plan;
 use crate::types::HostName;
 use crate::Error;
 use manifest::{Header, Manifest, ManifestEntry, MANIFEST};
 pub use stream::{emit, emit_with_progress};
-
-/// What a file is; decides its mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-#[allow(missing_docs)]
-pub enum FileKind {
-    Certificate,
-    PrivateKey,
-    /// Not a key, but holds one (embedded in a kubeconfig, the encryption key).
-    Secret,
-    SystemdUnit,
-    Kubeconfig,
-    Config,
-    Readme,
-    Manifest,
-    Deploy,
-}
-
-impl FileKind {
-    /// 0600 for anything holding key material, 0644 for the rest.
-    pub fn mode(self) -> u32 {
-        match self {
-            FileKind::PrivateKey | FileKind::Secret => 0o600,
-            _ => 0o644,
-        }
-    }
-}
-
-/// Mode of every directory in the bundle.
-pub const DIR_MODE: u32 = 0o755;
-/// Owner of every file.
-pub const OWNER: &str = "root:root";
 
 /// One file of the bundle. Its contents are wiped from memory when it is dropped (many are
 /// private keys), and `Debug` shows only their length.
@@ -242,11 +211,6 @@ impl Bundle {
     pub fn write_dir(&self, dir: &Utf8Path, force: bool) -> Result<(), Error> {
         dir_into(dir, force, |sink| self.replay(sink))
     }
-}
-
-/// The bundle path of a host's file at `target`.
-pub(crate) fn host_path(host: &HostName, target: &str) -> String {
-    format!("hosts/{host}/{}", target.trim_start_matches('/'))
 }
 
 /// Adds every parent directory of `path` to `dirs`.
@@ -693,16 +657,6 @@ impl Sink for DirSink {
     fn file(&mut self, path: &str, file: BundleFile) -> Result<(), Error> {
         let path = self.root.join(path);
         write_new(path.as_std_path(), &file.contents, file.mode()).map_err(write_error(&path))
-    }
-}
-
-/// Refuses to write through a symbolic link: it could point anywhere.
-pub(crate) fn refuse_symlink(path: &Utf8Path) -> Result<(), Error> {
-    match std::fs::symlink_metadata(path) {
-        Ok(metadata) if metadata.file_type().is_symlink() => Err(Error::Symlink {
-            path: path.to_owned(),
-        }),
-        _ => Ok(()),
     }
 }
 

@@ -9,10 +9,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use rayon::prelude::*;
 
 use super::manifest::{Header, Manifest, ManifestEntry, MANIFEST};
-use super::{add_parents, host_path, BundleFile, Sink};
+use super::{add_parents, BundleFile, Sink};
+use crate::layout::{host_path, hosts, HostListing};
 use crate::pki::{leaf_identities, Authority, CertSet, Identity, Secrets};
 use crate::plan::Plan;
-use crate::render::{self, HostCerts, HostListing};
+use crate::render::{self, HostCerts};
 use crate::types::HostName;
 use crate::Error;
 
@@ -39,7 +40,7 @@ pub fn emit_with_progress(
     let authority = Authority::new(plan, secrets)?;
     let (shared_identities, own) = split_identities(plan);
     let shared_certs = authority.cert_set(shared_identities)?;
-    let listing = render::hosts(plan)
+    let listing = hosts(plan)
         .map(|(host, role)| {
             let files = render::host_layout(plan, host, role)?
                 .into_iter()
@@ -48,7 +49,9 @@ pub fn emit_with_progress(
             Ok(HostListing { host, role, files })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let shared: BTreeMap<String, BundleFile> = render::shared_files(plan, &shared_certs, &listing)?
+    let mut shared_files = render::shared_files(plan, &shared_certs, &listing)?;
+    shared_files.extend(crate::deploy::deploy_files(plan, &listing)?);
+    let shared: BTreeMap<String, BundleFile> = shared_files
         .into_iter()
         .map(|(path, kind, contents)| {
             let file = BundleFile {

@@ -15,9 +15,10 @@ mod keys;
 mod lifetime;
 mod secrets;
 
+pub use crate::error::{ImportProblem, KeyError, StaleKey, StaleKeys};
 pub use identities::{leaf_identities, Ca, Identity, Usage, SERVICE_ACCOUNT_KEY};
-pub use import::{import_ca, ImportProblem};
+pub use import::import_ca;
 pub use issue::{issue, Authority, CaCertificate, CertSet, LeafCertificate, BACKDATE};
-pub use keys::{generate_pem, KeyError, PrivateKey, PublicKeyInfo};
+pub use keys::{generate_pem, PrivateKey, PublicKeyInfo};
 pub use lifetime::{ca_notices, renewal_time, CaNotice, RenewalTime, EXPIRES_SOON};
-pub use secrets::{check_issue_time, Secrets, SecretsChange, StaleKey, StaleKeys, FORMAT_VERSION};
+pub use secrets::{check_issue_time, Secrets, SecretsChange, FORMAT_VERSION};

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::identities::{leaf_identities, Ca, SERVICE_ACCOUNT_KEY};
 use super::keys::{PrivateKey, PublicKeyInfo};
+use crate::error::{KeyRole, StaleKey, StaleKeys};
 use crate::plan::Plan;
 use crate::types::KeyAlgorithm;
 use crate::Error;
@@ -109,7 +110,7 @@ impl Secrets {
     /// would block the read forever), a file of another user (as ssh does: whoever owns it
     /// chose its keys) and a file that group or others may read.
     pub fn load(path: &Utf8Path) -> Result<Secrets, Error> {
-        crate::bundle::refuse_symlink(path)?;
+        crate::atomic::refuse_symlink(path)?;
         let text = read_private(path)?;
         Secrets::parse(&text).map_err(|problem| Error::Secrets {
             path: path.to_owned(),
@@ -206,7 +207,7 @@ impl Secrets {
             keys: pairs(&self.keys),
             imported_cas: pairs(&self.imported_cas),
         };
-        crate::render::render_text(&template, "secrets.toml").map(Zeroizing::new)
+        crate::template::render_text(&template, "secrets.toml").map(Zeroizing::new)
     }
 
     /// Writes the file with mode 0600: to a temporary file beside it, then renamed over the
@@ -277,6 +278,7 @@ impl Secrets {
         for (id, expected) in self.required_keys(plan) {
             match self.public.get(&id) {
                 Some(info) if info.algorithm != expected => stale.push(StaleKey {
+                    role: key_role(&id),
                     identity: id,
                     found: info.algorithm,
                     expected,
@@ -526,60 +528,14 @@ fn file_error(e: &toml::de::Error, text: &str) -> String {
     }
 }
 
-/// A stored key of another algorithm than the configuration asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaleKey {
-    /// The key's name in the secrets file, e.g. `apiserver/kubem00`.
-    pub identity: String,
-    /// What the file has.
-    pub found: KeyAlgorithm,
-    /// What the configuration asks for.
-    pub expected: KeyAlgorithm,
-}
-
-/// Every stored key that no longer matches the configuration, and what deleting them means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaleKeys(pub Vec<StaleKey>);
-
-/// Names listed in the message; the rest are counted (10,000 workers make a long list).
-const STALE_KEYS_SHOWN: usize = 20;
-
-impl std::fmt::Display for StaleKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let keys = &self.0;
-        let names: Vec<String> = keys
-            .iter()
-            .take(STALE_KEYS_SHOWN)
-            .map(|k| format!("`{}` ({}, wants {})", k.identity, k.found, k.expected))
-            .collect();
-        let more = keys.len().saturating_sub(STALE_KEYS_SHOWN);
-        let count = match keys.len() {
-            1 => "1 key in the secrets file is".to_owned(),
-            n => format!("{n} keys in the secrets file are"),
-        };
-        write!(
-            f,
-            "{count} not of the algorithm the configuration asks for: {}{}",
-            names.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        )?;
-        write!(f, "; cpgen never replaces a key. Either set pki.key_algorithm (and pki.service_account_key_algorithm) back to what the file holds, or delete these entries from [keys] and bundle again to get new keys")?;
-        let cas: Vec<&str> = keys
-            .iter()
-            .filter(|k| Ca::ALL.iter().any(|ca| ca.id() == k.identity))
-            .map(|k| k.identity.as_str())
-            .collect();
-        if !cas.is_empty() {
-            write!(f, ". Deleting a CA key ({}) makes a new CA: every certificate it signed stops being trusted, so every node and client must be re-bootstrapped with the new bundle at once; only a staged CA rotation (trust both CAs, re-issue, then drop the old) keeps a running cluster up", cas.join(", "))?;
-        }
-        if keys.iter().any(|k| k.identity == SERVICE_ACCOUNT_KEY) {
-            write!(f, ". Deleting `{SERVICE_ACCOUNT_KEY}` invalidates every service-account token the cluster has issued")?;
-        }
-        Ok(())
+/// Whose key `id` is, for the message about stale keys.
+fn key_role(id: &str) -> KeyRole {
+    if Ca::ALL.iter().any(|ca| ca.id() == id) {
+        KeyRole::Ca
+    } else if id == SERVICE_ACCOUNT_KEY {
+        KeyRole::ServiceAccount
+    } else {
+        KeyRole::Leaf
     }
 }
 

@@ -10,12 +10,13 @@
 mod readme;
 mod units;
 
+use crate::template::render_template;
 pub(crate) use units::master_unit_specs;
 
 use askama::Template;
 use base64::Engine;
 
-use crate::bundle::FileKind;
+use crate::layout::{FileKind, HostListing, Role};
 use crate::pki::{Ca, CertSet, LeafCertificate};
 use crate::plan::{
     wildcard_and_loopback, ComponentsVia, HealthCheck, Host, LoadBalancerMode, Plan,
@@ -160,57 +161,8 @@ struct EtcdctlEnv<'a> {
     endpoints: String,
 }
 
-/// Renders a template into a text file's contents. askama drops a template file's final
-/// newline, and POSIX text files (and `systemd-analyze`) want one, so it is put back.
-pub(crate) fn render_text(template: &impl Template, name: &'static str) -> Result<String, Error> {
-    let mut text = template.render().map_err(|source| Error::Render {
-        template: name,
-        source,
-    })?;
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    Ok(text)
-}
-
-pub(crate) fn render_template(
-    template: &impl Template,
-    name: &'static str,
-) -> Result<Vec<u8>, Error> {
-    render_text(template, name).map(String::into_bytes)
-}
-
 fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// What a host is in the cluster; decides which files it gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    Master,
-    LoadBalancer,
-    Worker,
-}
-
-impl Role {
-    /// How the bundle's README names it.
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Role::Master => "master",
-            Role::LoadBalancer => "load balancer",
-            Role::Worker => "worker",
-        }
-    }
-}
-
-/// Every host of the plan with its role: masters, load balancers, workers, each in the
-/// config's order.
-pub(crate) fn hosts(plan: &Plan) -> impl Iterator<Item = (&Host, Role)> {
-    let masters = plan.masters.iter().map(|h| (h, Role::Master));
-    let balancers = plan.load_balancer.hosts.iter();
-    masters
-        .chain(balancers.map(|h| (h, Role::LoadBalancer)))
-        .chain(plan.workers.iter().map(|h| (h, Role::Worker)))
 }
 
 /// How a file's contents are made. Decided from the plan alone, so a host's file list is
@@ -313,29 +265,21 @@ pub(crate) fn host_layout(plan: &Plan, host: &Host, role: Role) -> Result<Vec<Fi
     Ok(files)
 }
 
-/// The files that go to no host: `admin/`, `deploy/` and the README, which lists every
-/// host's files (`listing`, in [`hosts`] order).
+/// The files that go to no host and that the renderer makes: `admin/` and the README, which
+/// lists every host's files (`listing`, in [`crate::layout::hosts`] order). `deploy/` is
+/// the deployment glue's, so the writer asks it separately.
 pub(crate) fn shared_files(
     plan: &Plan,
     certs: &CertSet,
     listing: &[HostListing<'_>],
 ) -> Result<Vec<(String, FileKind, Vec<u8>)>, Error> {
     let mut files = admin_files(plan, certs)?;
-    files.extend(crate::deploy::deploy_files(plan, listing)?);
     files.push((
         "README.md".to_owned(),
         FileKind::Readme,
         readme::render(plan, listing)?,
     ));
     Ok(files)
-}
-
-/// One host's file list without contents.
-pub(crate) struct HostListing<'a> {
-    pub(crate) host: &'a Host,
-    pub(crate) role: Role,
-    /// Target path and kind, sorted by path.
-    pub(crate) files: Vec<(String, FileKind)>,
 }
 
 fn ca_pem(certs: &CertSet, ca: Ca) -> Result<Vec<u8>, Error> {
