@@ -68,7 +68,7 @@ pub enum Error {
         /// The secrets file.
         path: Utf8PathBuf,
         /// What is wrong (never key material).
-        problem: String,
+        problem: SecretsProblem,
     },
     /// The secrets file may be read by group or others.
     #[error("secrets file {path} is readable by group or others (mode {mode:03o}); it holds every private key of the cluster: run `chmod 600 {path}` and check who has read it")]
@@ -279,4 +279,29 @@ impl std::fmt::Display for StaleKeys {
         }
         Ok(())
     }
+}
+
+/// What is wrong with a secrets file. Never quotes key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretsProblem {
+    /// The text is not a secrets file this cpgen reads: the problem in TOML words, with its
+    /// line.
+    #[error("{0}")]
+    Malformed(String),
+    /// The file belongs to another user, who chose its keys.
+    #[error("it is owned by {owner}, not by the user running cpgen (uid {me}); like ssh, cpgen uses only a secrets file of its own user, since whoever owns the file chose its keys: check where it came from, then `chown {me}` it")]
+    ForeignOwner {
+        /// The owner, by name and uid when known.
+        owner: String,
+        /// The uid running cpgen.
+        me: String,
+    },
+    /// The file lacks a key the configuration needs, so it is not the one a bundle of that
+    /// configuration was built with.
+    #[error("it has no key `{identity}`, which the config needs: these secrets do not belong to this bundle's config")]
+    NotThisBundles {
+        /// The missing key.
+        identity: String,
+    },
 }

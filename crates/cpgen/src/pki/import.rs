@@ -12,8 +12,20 @@ use super::secrets::Secrets;
 use crate::error::ImportProblem;
 use crate::Error;
 
+/// Whether [`import_ca`] may replace a CA the secrets already have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Refuse ([`ImportProblem::AlreadyPresent`]): replacing a CA invalidates every
+    /// certificate it signed.
+    #[default]
+    KeepExisting,
+    /// Replace it (`cpgen secrets import-ca --force`).
+    Replace,
+}
+
 /// Checks `cert_pem` and `key_pem` and stores them in `secrets` as the `ca` CA. `now` is the
-/// time the CA must be valid at; `replace` allows replacing a CA key the secrets already have.
+/// time the CA must be valid at; `mode` says whether a CA key the secrets already have may
+/// be replaced.
 /// Returns the CA's NotAfter: every certificate it signs ends by then.
 pub fn import_ca(
     secrets: &mut Secrets,
@@ -21,13 +33,13 @@ pub fn import_ca(
     cert_pem: &str,
     key_pem: &str,
     now: OffsetDateTime,
-    replace: bool,
+    mode: ImportMode,
 ) -> Result<OffsetDateTime, Error> {
     let problem = |problem| Error::Import {
         which: ca.name(),
         problem,
     };
-    if !replace
+    if mode == ImportMode::KeepExisting
         && (secrets.keys.contains_key(ca.id()) || secrets.imported_cas.contains_key(ca.name()))
     {
         return Err(problem(ImportProblem::AlreadyPresent));

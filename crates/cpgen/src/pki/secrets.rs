@@ -15,13 +15,13 @@ use zeroize::Zeroizing;
 
 use super::identities::{leaf_identities, Ca, SERVICE_ACCOUNT_KEY};
 use super::keys::{PrivateKey, PublicKeyInfo};
-use crate::error::{KeyRole, StaleKey, StaleKeys};
+use crate::error::{KeyRole, SecretsProblem, StaleKey, StaleKeys};
 use crate::plan::Plan;
 use crate::types::KeyAlgorithm;
 use crate::Error;
 
 /// The secrets file format this version reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// The contents of a secrets file.
 #[derive(Clone)]
@@ -89,6 +89,14 @@ pub struct SecretsChange {
     pub new_keys: Vec<String>,
 }
 
+/// How [`Secrets::fill`] and [`Secrets::load_or_create`] make keys.
+#[derive(Clone, Copy, Default)]
+pub struct FillOptions<'a> {
+    /// Called with `(done, total)` after each new key, from any thread, e.g. to drive a
+    /// progress bar.
+    pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+}
+
 impl Secrets {
     /// Empty secrets: certificates issued at `now`, a fresh encryption key, no keys yet.
     pub fn new(now: OffsetDateTime) -> Result<Secrets, Error> {
@@ -139,7 +147,11 @@ impl Secrets {
     }
 
     /// Parses the text of a secrets file. The error names the problem, never a key.
-    pub fn parse(text: &str) -> Result<Secrets, String> {
+    pub fn parse(text: &str) -> Result<Secrets, SecretsProblem> {
+        Secrets::parse_text(text).map_err(SecretsProblem::Malformed)
+    }
+
+    fn parse_text(text: &str) -> Result<Secrets, String> {
         let mut file: SecretsFile = toml::from_str(text)
             .map_err(|e| format!("not a cpgen secrets file: {}", file_error(&e, text)))?;
         if file.format_version != FORMAT_VERSION {
@@ -224,22 +236,13 @@ impl Secrets {
     }
 
     /// Loads the file at `path`, or starts new secrets issued at `now` when it does not
-    /// exist; then adds the keys the plan needs and saves, only if anything changed.
+    /// exist; then adds the keys the plan needs (as [`Secrets::fill`] does, with `options`)
+    /// and saves, only if anything changed.
     pub fn load_or_create(
         path: &Utf8Path,
         plan: &Plan,
         now: OffsetDateTime,
-    ) -> Result<(Secrets, SecretsChange), Error> {
-        Secrets::load_or_create_with_progress(path, plan, now, &|_, _| {})
-    }
-
-    /// [`Secrets::load_or_create`], reporting key generation as
-    /// [`Secrets::fill_with_progress`] does.
-    pub fn load_or_create_with_progress(
-        path: &Utf8Path,
-        plan: &Plan,
-        now: OffsetDateTime,
-        progress: &(dyn Fn(usize, usize) + Sync),
+        options: &FillOptions<'_>,
     ) -> Result<(Secrets, SecretsChange), Error> {
         // Held from reading the file to writing it: a concurrent run waits here, then reads
         // the keys this one made instead of making a CA of its own that the file would lose.
@@ -250,7 +253,7 @@ impl Secrets {
         } else {
             Secrets::load(path)?
         };
-        let new_keys = secrets.fill_with_progress(plan, progress)?;
+        let new_keys = secrets.fill(plan, options)?;
         if created {
             secrets.save_new(path)?;
         } else if !new_keys.is_empty() {
@@ -262,17 +265,8 @@ impl Secrets {
     /// Generates a key for every identity of the plan that has none (in parallel), and
     /// returns their names. An existing key of another algorithm than the plan asks for is an
     /// error: keys are never replaced silently.
-    pub fn fill(&mut self, plan: &Plan) -> Result<Vec<String>, Error> {
-        self.fill_with_progress(plan, &|_, _| {})
-    }
-
-    /// [`Secrets::fill`], calling `progress(done, total)` after each new key (from any
-    /// thread), e.g. to drive a progress bar.
-    pub fn fill_with_progress(
-        &mut self,
-        plan: &Plan,
-        progress: &(dyn Fn(usize, usize) + Sync),
-    ) -> Result<Vec<String>, Error> {
+    pub fn fill(&mut self, plan: &Plan, options: &FillOptions<'_>) -> Result<Vec<String>, Error> {
+        let progress = options.progress.unwrap_or(&|_, _| {});
         let mut missing = Vec::new();
         let mut stale = Vec::new();
         for (id, expected) in self.required_keys(plan) {
@@ -387,7 +381,14 @@ impl Secrets {
         &self.encryption_key
     }
 
+    /// Issues every certificate of `plan` in memory and drops them: proves that these
+    /// secrets can sign for the plan, e.g. before renewed secrets are saved.
+    pub fn check_issuance(&self, plan: &Plan) -> Result<(), Error> {
+        super::issue::issue(plan, self).map(drop)
+    }
+
     /// Marks the file as a test fixture (it says so in a comment and a key).
+    #[cfg(feature = "test-support")]
     pub fn mark_test_only(&mut self) {
         self.test_only = true;
     }
@@ -444,9 +445,10 @@ fn read_private(path: &Utf8Path) -> Result<Zeroizing<String>, Error> {
         };
         return Err(Error::Secrets {
             path: path.to_owned(),
-            problem: format!(
-                "it is owned by {owner}, not by the user running cpgen (uid {me}); like ssh, cpgen uses only a secrets file of its own user, since whoever owns the file chose its keys: check where it came from, then `chown {me}` it"
-            ),
+            problem: SecretsProblem::ForeignOwner {
+                owner,
+                me: me.to_string(),
+            },
         });
     }
     let mode = metadata.permissions().mode() & 0o777;
@@ -483,7 +485,7 @@ const ISSUE_TIMES: std::ops::Range<OffsetDateTime> =
     time::macros::datetime!(1950-01-01 00:00 UTC)..time::macros::datetime!(9000-01-01 00:00 UTC);
 
 /// `Err` with the reason when certificates cannot be issued at `time`.
-pub fn check_issue_time(time: OffsetDateTime) -> Result<(), String> {
+pub(crate) fn check_issue_time(time: OffsetDateTime) -> Result<(), String> {
     if ISSUE_TIMES.contains(&time) {
         return Ok(());
     }
@@ -560,6 +562,7 @@ mod tests {
             let Err(problem) = Secrets::parse(text) else {
                 panic!("{text} parsed")
             };
+            let problem = problem.to_string();
             assert!(problem.contains(expected), "{text}: {problem}");
             for word in ["field", "expected", "u32", "MIGHA", "PRIVATE KEY"] {
                 assert!(!problem.contains(word), "{text}: {problem}");
