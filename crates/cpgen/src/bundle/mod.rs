@@ -293,11 +293,10 @@ pub fn check_output(
     protected: &[(&Utf8Path, &str)],
 ) -> Result<(), Error> {
     refuse_symlink(path)?;
-    let dir = kind == OutputKind::Directory;
-    if dir {
+    if kind == OutputKind::Directory {
         refuse_current_dir(path)?;
     }
-    refuse_protected(path, dir, protected)?;
+    refuse_protected(path, kind, protected)?;
     match kind {
         OutputKind::Directory => dir_target(path, mode).map(drop),
         OutputKind::TarGz => file_target(path, mode).map(drop),
@@ -341,7 +340,7 @@ fn same_file(a: &Utf8Path, b: &Utf8Path) -> bool {
 
 fn refuse_protected(
     path: &Utf8Path,
-    dir: bool,
+    kind: OutputKind,
     protected: &[(&Utf8Path, &str)],
 ) -> Result<(), Error> {
     let Some(out) = resolved(path) else {
@@ -352,7 +351,7 @@ fn refuse_protected(
             continue;
         };
         let is = other_full == out || same_file(path, other);
-        let holds = dir && other_full.starts_with(&out);
+        let holds = kind == OutputKind::Directory && other_full.starts_with(&out);
         if is || holds {
             return Err(refusal(
                 path,

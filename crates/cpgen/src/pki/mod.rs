@@ -18,7 +18,7 @@ mod secrets;
 
 pub use crate::error::{ImportProblem, KeyError, SecretsProblem, StaleKey, StaleKeys};
 pub use identities::Ca;
-pub(crate) use identities::{leaf_identities, Identity};
+pub(crate) use identities::{leaf_identities, Identity, IdentityId};
 pub use import::{import_ca, ImportMode};
 pub(crate) use issue::{Authority, CertSet, LeafCertificate};
 pub(crate) use keys::PublicKeyInfo;

@@ -17,9 +17,9 @@ use askama::Template;
 use base64::Engine;
 
 use crate::layout::{FileKind, HostListing, Role};
-use crate::pki::{Ca, CertSet, LeafCertificate};
+use crate::pki::{Ca, CertSet, IdentityId, LeafCertificate};
 use crate::plan::{
-    wildcard_and_loopback, ComponentsVia, HealthCheck, Host, LoadBalancerMode, Plan,
+    wildcard_and_loopback, ComponentsVia, HealthCheck, Host, LoadBalancerMode, Plan, ServerRole,
 };
 use crate::types::url_host;
 use crate::Error;
@@ -171,8 +171,8 @@ pub(crate) enum Contents {
     CaCert(Ca),
     /// The Kubernetes CA's key (kube-controller-manager signs kubelet certificates with it).
     CaKey,
-    Cert(String),
-    Key(String),
+    Cert(IdentityId),
+    Key(IdentityId),
     ServiceAccountKey,
     ServiceAccountPublic,
     EncryptionConfig,
@@ -228,8 +228,8 @@ impl FileSpec {
                 .ok_or_else(|| Error::MissingKey {
                     identity: Ca::Kubernetes.id().to_owned(),
                 })?,
-            Contents::Cert(id) => certs.leaf(id)?.cert_pem.clone().into_bytes(),
-            Contents::Key(id) => certs.leaf(id)?.key_pem.clone().into_bytes(),
+            Contents::Cert(id) => certs.leaf(id.as_str())?.cert_pem.clone().into_bytes(),
+            Contents::Key(id) => certs.leaf(id.as_str())?.key_pem.clone().into_bytes(),
             Contents::ServiceAccountKey => certs.shared.service_account_key_pem.clone().into(),
             Contents::ServiceAccountPublic => {
                 certs.shared.service_account_public_pem.clone().into()
@@ -292,10 +292,10 @@ fn ca_pem(certs: &CertSet, ca: Ca) -> Result<Vec<u8>, Error> {
 }
 
 /// A certificate and its key at `cert_path` and `key_path`.
-fn pair(id: &str, cert_path: &str, key_path: &str) -> [FileSpec; 2] {
+fn pair(id: IdentityId, cert_path: &str, key_path: &str) -> [FileSpec; 2] {
     [
-        FileSpec::new(cert_path, FileKind::Certificate, Contents::Cert(id.into())),
-        FileSpec::new(key_path, FileKind::PrivateKey, Contents::Key(id.into())),
+        FileSpec::new(cert_path, FileKind::Certificate, Contents::Cert(id.clone())),
+        FileSpec::new(key_path, FileKind::PrivateKey, Contents::Key(id)),
     ]
 }
 
@@ -322,23 +322,39 @@ fn master_layout(plan: &Plan, master: &Host) -> Result<Vec<FileSpec>, Error> {
         ),
     ];
     for (id, cert, key) in [
-        (format!("etcd-server/{name}"), ETCD_SERVER, ETCD_SERVER_KEY),
-        ("etcd-client".into(), ETCD_CLIENT, ETCD_CLIENT_KEY),
-        (format!("apiserver/{name}"), APISERVER, APISERVER_KEY),
-        ("kubelet-client".into(), KUBELET_CLIENT, KUBELET_CLIENT_KEY),
         (
-            "front-proxy-client".into(),
+            IdentityId::server(ServerRole::EtcdServer, name),
+            ETCD_SERVER,
+            ETCD_SERVER_KEY,
+        ),
+        (
+            IdentityId::shared("etcd-client"),
+            ETCD_CLIENT,
+            ETCD_CLIENT_KEY,
+        ),
+        (
+            IdentityId::server(ServerRole::Apiserver, name),
+            APISERVER,
+            APISERVER_KEY,
+        ),
+        (
+            IdentityId::shared("kubelet-client"),
+            KUBELET_CLIENT,
+            KUBELET_CLIENT_KEY,
+        ),
+        (
+            IdentityId::shared("front-proxy-client"),
             FRONT_PROXY_CLIENT,
             FRONT_PROXY_CLIENT_KEY,
         ),
         (
-            "controller-manager".into(),
+            IdentityId::shared("controller-manager"),
             CONTROLLER_MANAGER,
             CONTROLLER_MANAGER_KEY,
         ),
-        ("scheduler".into(), SCHEDULER, SCHEDULER_KEY),
+        (IdentityId::shared("scheduler"), SCHEDULER, SCHEDULER_KEY),
     ] {
-        files.extend(pair(&id, cert, key));
+        files.extend(pair(id, cert, key));
     }
     let component_server = match plan.api.components_via {
         ComponentsVia::Local => format!(
@@ -481,13 +497,17 @@ fn worker_layout(plan: &Plan, worker: &Host) -> Vec<FileSpec> {
         FileKind::Certificate,
         Contents::CaCert(Ca::Kubernetes),
     )];
-    files.extend(pair(&format!("kubelet/{name}"), KUBELET, KUBELET_KEY));
+    files.extend(pair(IdentityId::kubelet(name), KUBELET, KUBELET_KEY));
     files.extend(pair(
-        &format!("kubelet-server/{name}"),
+        IdentityId::kubelet_server(name),
         KUBELET_SERVER,
         KUBELET_SERVER_KEY,
     ));
-    files.extend(pair("kube-proxy", KUBE_PROXY, KUBE_PROXY_KEY));
+    files.extend(pair(
+        IdentityId::shared("kube-proxy"),
+        KUBE_PROXY,
+        KUBE_PROXY_KEY,
+    ));
     let server = plan.api_url();
     let node = format!("system:node:{name}");
     for client in [
