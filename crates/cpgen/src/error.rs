@@ -207,6 +207,9 @@ pub enum ImportProblem {
     /// The secrets file already has a key for this CA.
     #[error("the secrets file already has a key for this CA; replacing it invalidates every certificate it signed, so pass --force if that is what you want")]
     AlreadyPresent,
+    /// A name that is none of the three CAs.
+    #[error("`{0}` is not a CA; use kubernetes, etcd or front-proxy")]
+    UnknownCa(String),
 }
 
 /// A stored key of another algorithm than the configuration asks for.

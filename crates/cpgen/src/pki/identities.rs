@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::error::ImportProblem;
 use crate::plan::{PkiLayout, Plan, ServerRole};
 use crate::types::{HostName, San};
 
@@ -67,13 +68,13 @@ impl Ca {
 }
 
 impl std::str::FromStr for Ca {
-    type Err = String;
+    type Err = ImportProblem;
 
-    fn from_str(s: &str) -> Result<Ca, String> {
+    fn from_str(s: &str) -> Result<Ca, ImportProblem> {
         Ca::ALL
             .into_iter()
             .find(|ca| ca.name() == s)
-            .ok_or_else(|| format!("`{s}` is not a CA; use kubernetes, etcd or front-proxy"))
+            .ok_or_else(|| ImportProblem::UnknownCa(s.to_owned()))
     }
 }
 
