@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use cpgen::pki::{self, Secrets};
+use cpgen::pki::Secrets;
 use cpgen::types::KeyAlgorithm;
 use cpgen::Config;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -21,18 +21,22 @@ fn issue_guide_pki(c: &mut Criterion) {
     let plan = guide_plan();
     let now = datetime!(2026-01-01 00:00:00 UTC);
     let mut filled = Secrets::new(now).unwrap();
-    filled.fill(&plan).unwrap();
+    filled
+        .fill(&plan, &cpgen::pki::FillOptions::default())
+        .unwrap();
 
     let mut group = c.benchmark_group("guide-pki-rsa2048");
     group.sample_size(10);
     group.bench_function("existing-keys", |b| {
-        b.iter(|| pki::issue(black_box(&plan), black_box(&filled)).unwrap())
+        b.iter(|| cpgen::test_support::issue(black_box(&plan), black_box(&filled)).unwrap())
     });
     group.bench_function("fresh-keys", |b| {
         b.iter(|| {
             let mut secrets = Secrets::new(now).unwrap();
-            secrets.fill(black_box(&plan)).unwrap();
-            pki::issue(&plan, &secrets).unwrap()
+            secrets
+                .fill(black_box(&plan), &cpgen::pki::FillOptions::default())
+                .unwrap();
+            cpgen::test_support::issue(&plan, &secrets).unwrap()
         })
     });
     group.finish();
@@ -46,7 +50,7 @@ fn one_rsa_key(c: &mut Criterion) {
     group.sample_size(60);
     group.measurement_time(std::time::Duration::from_secs(8));
     group.bench_function("rsa-2048", |b| {
-        b.iter(|| pki::generate_pem(KeyAlgorithm::Rsa2048).unwrap())
+        b.iter(|| cpgen::test_support::generate_pem(KeyAlgorithm::Rsa2048).unwrap())
     });
     group.finish();
 }

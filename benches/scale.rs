@@ -37,7 +37,9 @@ fn with_workers(count: usize) -> String {
 
 fn fresh(plan: &Plan) -> Secrets {
     let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-    secrets.fill(plan).unwrap();
+    secrets
+        .fill(plan, &cpgen::pki::FillOptions::default())
+        .unwrap();
     secrets
 }
 

@@ -13,8 +13,9 @@
 use std::process::ExitCode;
 
 use camino::{Utf8Path, Utf8PathBuf};
+use cpgen::bundle::WriteOptions;
 use cpgen::diag::escape;
-use cpgen::pki::Secrets;
+use cpgen::pki::{FillOptions, Secrets};
 use cpgen::spec::ClusterSpec;
 use cpgen::{Error, Report, Severity};
 
@@ -65,8 +66,13 @@ fn run(masters: u8, out: &Utf8Path) -> Result<usize, Error> {
     let checked = cluster(masters).validate()?;
     print_findings(&checked.report);
     let now = time::OffsetDateTime::now_utc();
-    let (secrets, _) = Secrets::load_or_create(&secrets_path(out), &checked.plan, now)?;
-    cpgen::bundle::write_tar_gz(&checked.plan, &secrets, out, false)
+    let (secrets, _) = Secrets::load_or_create(
+        &secrets_path(out),
+        &checked.plan,
+        now,
+        &FillOptions::default(),
+    )?;
+    cpgen::bundle::write_tar_gz(&checked.plan, &secrets, out, &WriteOptions::default())
 }
 
 /// `OUT.secrets.toml` beside `OUT.tar.gz`.

@@ -38,7 +38,9 @@ fn golden_secrets(example: &str, plan: &Plan) -> Secrets {
         Err(_) if updating() => {
             let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
             secrets.mark_test_only();
-            secrets.fill(plan).unwrap();
+            secrets
+                .fill(plan, &cpgen::pki::FillOptions::default())
+                .unwrap();
             std::fs::write(&path, secrets.render().unwrap()).unwrap();
             secrets
         }
@@ -404,9 +406,9 @@ fn systemd_root(host_tree: &Path) -> PathBuf {
 #[test]
 fn systemd_analyze_verifies_every_unit_silently() {
     for (example, plan, bundle) in every_bundle() {
-        for master in &plan.masters {
+        for master in plan.masters() {
             let dir = tempfile::tempdir().unwrap();
-            extract_host(&bundle, master.name.as_str(), dir.path());
+            extract_host(&bundle, master.name().as_str(), dir.path());
             let root = systemd_root(dir.path());
             let units: Vec<String> = std::fs::read_dir(root.join("etc/systemd/system"))
                 .unwrap()
@@ -417,7 +419,7 @@ fn systemd_analyze_verifies_every_unit_silently() {
                     )
                 })
                 .collect();
-            assert_eq!(units.len(), 4, "{example} {}", master.name);
+            assert_eq!(units.len(), 4, "{example} {}", master.name());
             let out = tool("systemd-analyze", "systemd")
                 .arg("verify")
                 .arg(format!("--root={}", root.display()))
@@ -429,7 +431,7 @@ fn systemd_analyze_verifies_every_unit_silently() {
             assert!(
                 out.status.success() && stderr.trim().is_empty(),
                 "{example} {}: {stderr}",
-                master.name
+                master.name()
             );
         }
     }
@@ -439,7 +441,7 @@ fn systemd_analyze_verifies_every_unit_silently() {
 fn systemd_analyze_is_strict_enough_to_catch_a_broken_unit() {
     let (plan, bundle) = build("separate-cas");
     let dir = tempfile::tempdir().unwrap();
-    extract_host(&bundle, plan.masters[0].name.as_str(), dir.path());
+    extract_host(&bundle, plan.masters()[0].name().as_str(), dir.path());
     let root = systemd_root(dir.path());
     let unit = root.join("etc/systemd/system/etcd.service");
     let text = std::fs::read_to_string(&unit)
@@ -525,27 +527,31 @@ fn kubectl_reads_every_kubeconfig_with_its_files_in_place() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(
-            checked >= 2 * plan.masters.len(),
+            checked >= 2 * plan.masters().len(),
             "{example}: {checked} kubeconfigs"
         );
     }
 }
 
 fn server_of(plan: &Plan, host: &str) -> String {
-    let local = plan.api.components_via == cpgen::plan::ComponentsVia::Local
-        && plan.masters.iter().any(|m| m.name.as_str() == host);
+    let local = cpgen::test_support::components_via(plan)
+        == cpgen::test_support::ComponentsVia::Local
+        && plan.masters().iter().any(|m| m.name().as_str() == host);
     if local {
         let master = plan
-            .masters
+            .masters()
             .iter()
-            .find(|m| m.name.as_str() == host)
+            .find(|m| m.name().as_str() == host)
             .unwrap();
-        let loopback = if master.address.ip().is_ipv6() {
+        let loopback = if master.address().ip().is_ipv6() {
             "[::1]"
         } else {
             "127.0.0.1"
         };
-        format!("https://{loopback}:{}", plan.api.bind_port)
+        format!(
+            "https://{loopback}:{}",
+            cpgen::test_support::api_bind_port(plan)
+        )
     } else {
         plan.api_url()
     }
@@ -629,7 +635,7 @@ fn every_emitted_flag_exists_in_the_target_version_and_no_removed_one_is_emitted
                 .unwrap();
             for flag in exec_flags(&String::from_utf8_lossy(&unit.contents)) {
                 assert!(
-                    cpgen::kubernetes::flag_exists(component, &flag, minor),
+                    cpgen::test_support::flag_exists(component, &flag, minor),
                     "{component} 1.{minor} has no --{flag}"
                 );
                 assert!(
@@ -648,7 +654,7 @@ fn every_emitted_flag_exists_in_the_target_version_and_no_removed_one_is_emitted
         ("kube-scheduler", "address"),
     ] {
         assert!(
-            !cpgen::kubernetes::flag_exists(component, flag, 29),
+            !cpgen::test_support::flag_exists(component, flag, 29),
             "{component} --{flag}"
         );
     }
@@ -755,7 +761,7 @@ struct Recorder {
     files: Vec<String>,
 }
 
-impl cpgen::bundle::Sink for Recorder {
+impl cpgen::test_support::Sink for Recorder {
     fn directory(&mut self, path: &str) -> Result<(), cpgen::Error> {
         assert!(self.files.is_empty(), "directory {path} after a file");
         self.directories.push(path.to_owned());
@@ -773,7 +779,7 @@ fn entries_are_streamed_in_sorted_order_host_by_host_with_the_manifest_last() {
     let plan = util::plan_from(&with_workers(150));
     let secrets = util::fresh_secrets(&plan);
     let mut recorder = Recorder::default();
-    let count = cpgen::bundle::emit(&plan, &secrets, &mut recorder).unwrap();
+    let count = cpgen::test_support::emit(&plan, &secrets, &mut recorder, &|_, _| {}).unwrap();
     assert_eq!(count, recorder.files.len());
     assert!(
         recorder.files.windows(2).all(|w| w[0] < w[1]),
@@ -821,7 +827,13 @@ fn the_streamed_archive_and_tree_are_the_in_memory_bundle() {
         let secrets = util::fresh_secrets(&plan);
         let bundle = Bundle::build(&plan, &secrets).unwrap();
         let archive = root.join(format!("{name}.tar.gz"));
-        let files = cpgen::bundle::write_tar_gz(&plan, &secrets, &archive, false).unwrap();
+        let files = cpgen::bundle::write_tar_gz(
+            &plan,
+            &secrets,
+            &archive,
+            &cpgen::bundle::WriteOptions::default(),
+        )
+        .unwrap();
         assert_eq!(files, bundle.files().count(), "{name}");
         assert_eq!(
             std::fs::read(&archive).unwrap(),
@@ -829,7 +841,13 @@ fn the_streamed_archive_and_tree_are_the_in_memory_bundle() {
             "{name}: streamed archive"
         );
         let tree = root.join(name);
-        cpgen::bundle::write_dir(&plan, &secrets, &tree, false).unwrap();
+        cpgen::bundle::write_dir(
+            &plan,
+            &secrets,
+            &tree,
+            &cpgen::bundle::WriteOptions::default(),
+        )
+        .unwrap();
         let mut written = BTreeMap::new();
         walk(tree.as_std_path(), "", &mut written);
         assert_eq!(written, contents_of(&bundle), "{name}: streamed tree");
@@ -846,9 +864,19 @@ fn a_failure_while_streaming_leaves_no_archive_and_no_temporary_file() {
     for output in ["b.tar.gz", "tree"] {
         let path = root.join(output);
         let result = if output == "tree" {
-            cpgen::bundle::write_dir(&plan, &secrets, &path, false)
+            cpgen::bundle::write_dir(
+                &plan,
+                &secrets,
+                &path,
+                &cpgen::bundle::WriteOptions::default(),
+            )
         } else {
-            cpgen::bundle::write_tar_gz(&plan, &secrets, &path, false)
+            cpgen::bundle::write_tar_gz(
+                &plan,
+                &secrets,
+                &path,
+                &cpgen::bundle::WriteOptions::default(),
+            )
         };
         match result {
             Err(cpgen::Error::MissingKey { identity }) => {

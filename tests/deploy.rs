@@ -18,7 +18,7 @@ fn bundle_of(example: &str) -> (Plan, Bundle, tempfile::TempDir) {
     bundle
         .write_dir(
             camino::Utf8Path::from_path(&dir.path().join("bundle")).unwrap(),
-            false,
+            cpgen::bundle::WriteMode::CreateNew,
         )
         .unwrap();
     (plan, bundle, dir)
@@ -101,13 +101,7 @@ fn the_playbook_installs_every_hosts_tree_with_its_modes() {
             "ansible-core",
         );
         assert!(out.status.success(), "{example}: {}", text(&out));
-        let hosts: Vec<&str> = plan
-            .masters
-            .iter()
-            .chain(&plan.load_balancer.hosts)
-            .chain(&plan.workers)
-            .map(|h| h.name.as_str())
-            .collect();
+        let hosts: Vec<&str> = plan.hosts().map(|h| h.name().as_str()).collect();
         for host in hosts {
             let expected: BTreeMap<String, (u32, Vec<u8>)> = bundle
                 .files()
@@ -204,7 +198,7 @@ fn the_nixos_module_evaluates_to_each_hosts_files_and_services() {
     );
     assert!(parse.status.success(), "{}", text(&parse));
 
-    let master = plan.masters[1].name.as_str();
+    let master = plan.masters()[1].name().as_str();
     let config = nix_eval(&module, master);
     let rules: Vec<&str> = config["systemd"]["tmpfiles"]["rules"]
         .as_array()

@@ -187,7 +187,9 @@ impl Cluster {
         }
         let dir = tempfile::tempdir().unwrap();
         let root = camino::Utf8PathBuf::from_path_buf(dir.path().join("bundle")).unwrap();
-        bundle.write_dir(&root, false).unwrap();
+        bundle
+            .write_dir(&root, cpgen::bundle::WriteMode::CreateNew)
+            .unwrap();
         Cluster { dir, ports, layout }
     }
 

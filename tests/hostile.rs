@@ -251,10 +251,11 @@ fn broken_secrets_files_are_refused_without_changes() {
             "imported CA with another key",
             {
                 let text = with_imported_etcd_ca(&good);
-                let other = pki::PrivateKey::from_pem(&fixture("cfssl/other-ca-key.pem"))
-                    .unwrap()
-                    .to_pkcs8_pem()
-                    .unwrap();
+                let other =
+                    cpgen::test_support::PrivateKey::from_pem(&fixture("cfssl/other-ca-key.pem"))
+                        .unwrap()
+                        .to_pkcs8_pem()
+                        .unwrap();
                 replace_block(&text, "\"etcd-ca\" = '''\n", &other)
             },
             "imported CA `etcd`: the key does not belong to the certificate",
@@ -264,10 +265,11 @@ fn broken_secrets_files_are_refused_without_changes() {
             {
                 // The certificate and its key swapped for a leaf's, as a hand edit would.
                 let text = with_imported_etcd_ca(&good);
-                let leaf_key = pki::PrivateKey::from_pem(&fixture("openssl/leaf-key.pem"))
-                    .unwrap()
-                    .to_pkcs8_pem()
-                    .unwrap();
+                let leaf_key =
+                    cpgen::test_support::PrivateKey::from_pem(&fixture("openssl/leaf-key.pem"))
+                        .unwrap()
+                        .to_pkcs8_pem()
+                        .unwrap();
                 let text = replace_block(&text, "\"etcd-ca\" = '''\n", &leaf_key);
                 replace_block(&text, "\"etcd\" = '''\n", &fixture("openssl/leaf.pem"))
             },
@@ -341,7 +343,7 @@ fn secrets_and_bundles_never_show_key_material() {
         .plan;
     let secrets = util::fresh_secrets(&plan);
     let bundle = cpgen::bundle::Bundle::build(&plan, &secrets).unwrap();
-    let set = pki::issue(&plan, &secrets).unwrap();
+    let set = cpgen::test_support::issue(&plan, &secrets).unwrap();
     for debug in [
         format!("{secrets:?}"),
         format!("{bundle:?}"),
@@ -428,7 +430,7 @@ fn interrupted_runs_lose_nothing() {
         let bytes = std::fs::read(&archive).unwrap();
         if bytes != old_archive {
             let mut findings = Vec::new();
-            let tree = cpgen::verify::read_archive(bytes.as_slice(), &mut findings);
+            let tree = cpgen::test_support::read_archive(bytes.as_slice(), &mut findings);
             assert!(
                 findings.is_empty() && tree.files.contains_key("manifest.json"),
                 "killed at {delay_ms} ms: a damaged archive: {findings:?}"
@@ -450,7 +452,7 @@ fn with_imported_etcd_ca(text: &str) -> String {
         &fixture("cfssl/ca.pem"),
         &fixture("cfssl/ca-key.pem"),
         datetime!(2027-01-01 00:00:00 UTC),
-        true,
+        cpgen::pki::ImportMode::Replace,
     )
     .unwrap();
     secrets.render().unwrap().to_string()

@@ -42,7 +42,7 @@ fn pkilint_finds_every_certificate_clean() {
         let bundle = util::fresh_bundle(&plan);
         let dir = tempfile::tempdir().unwrap();
         // One of each identity: the first master's certificates, the admin's and the workers'.
-        let first = plan.masters[0].name.to_string();
+        let first = plan.masters()[0].name().to_string();
         let certificates: Vec<(&str, &cpgen::bundle::BundleFile)> = bundle
             .files()
             .filter(|(p, f)| {

@@ -309,7 +309,8 @@ fn a_fifo_gets_the_archive_and_is_never_read_as_secrets() {
 /// The kubernetes CA certificate in a bundle archive.
 fn ca_of(archive: &Path) -> String {
     let mut findings = Vec::new();
-    let tree = cpgen::verify::read_archive(std::fs::File::open(archive).unwrap(), &mut findings);
+    let tree =
+        cpgen::test_support::read_archive(std::fs::File::open(archive).unwrap(), &mut findings);
     let pem = tree
         .files
         .get(CA)

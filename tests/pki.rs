@@ -8,8 +8,9 @@ use std::process::Command;
 
 use ::time::macros::datetime;
 use ::time::OffsetDateTime;
-use cpgen::pki::{self, Ca, CertSet, ImportProblem, Secrets, Usage};
-use cpgen::plan::{PkiLayout, ServerRole};
+use cpgen::pki::{self, Ca, FillOptions, ImportProblem, Secrets};
+use cpgen::test_support::{CertSet, Usage};
+use cpgen::test_support::{PkiLayout, ServerRole};
 use cpgen::types::San;
 use cpgen::{Config, Error, Plan};
 use x509_parser::prelude::*;
@@ -29,7 +30,9 @@ use util::plan_from;
 
 fn filled(plan: &Plan) -> Secrets {
     let mut secrets = Secrets::new(ISSUED_AT).unwrap();
-    secrets.fill(plan).unwrap();
+    secrets
+        .fill(plan, &cpgen::pki::FillOptions::default())
+        .unwrap();
     secrets
 }
 
@@ -119,10 +122,13 @@ fn target_check(target: &San) -> (&'static str, String) {
 /// and address a client dials verifies against the server certificate it reaches.
 fn assert_openssl_accepts(plan: &Plan) {
     let secrets = filled(plan);
-    let set = pki::issue(plan, &secrets).unwrap();
+    let set = cpgen::test_support::issue(plan, &secrets).unwrap();
     let verifier = Verifier::new(&set, secrets.issued_at());
     for leaf in &set.leaves {
-        let ca = leaf.identity.signer.effective(plan.pki.layout);
+        let ca = leaf
+            .identity
+            .signer
+            .effective(cpgen::test_support::pki_layout(plan));
         let purposes: &[&str] = match leaf.identity.usage {
             Usage::Server => &["sslserver"],
             Usage::Client => &["sslclient"],
@@ -143,16 +149,19 @@ fn assert_openssl_accepts(plan: &Plan) {
         }
     }
     let mut checked = 0;
-    for dial in plan.dials() {
-        for (i, master) in plan.masters.iter().enumerate() {
+    for dial in cpgen::test_support::dials(plan) {
+        for (i, master) in plan.masters().iter().enumerate() {
             if dial.master.is_some_and(|m| m != i) {
                 continue;
             }
             let (prefix, ca) = match dial.role {
                 ServerRole::Apiserver => ("apiserver", Ca::Kubernetes),
-                ServerRole::EtcdServer => ("etcd-server", Ca::Etcd.effective(plan.pki.layout)),
+                ServerRole::EtcdServer => (
+                    "etcd-server",
+                    Ca::Etcd.effective(cpgen::test_support::pki_layout(plan)),
+                ),
             };
-            let id = format!("{prefix}/{}", master.name);
+            let id = format!("{prefix}/{}", master.name());
             let (ok, text) =
                 verifier.verify(ca, &id, "sslserver", Some(target_check(&dial.target)));
             assert!(
@@ -167,7 +176,7 @@ fn assert_openssl_accepts(plan: &Plan) {
     // The check can fail: an address no client dials is refused.
     let (ok, _) = verifier.verify(
         Ca::Kubernetes,
-        &format!("apiserver/{}", plan.masters[0].name),
+        &format!("apiserver/{}", plan.masters()[0].name()),
         "sslserver",
         Some(("-verify_ip", "192.0.2.99".to_owned())),
     );
@@ -185,11 +194,14 @@ fn openssl_verifies_the_guides_cluster() {
 #[test]
 fn openssl_verifies_separate_cas() {
     let plan = plan_of("examples/separate-cas.toml");
-    assert_eq!(plan.pki.layout, PkiLayout::SeparateCas);
+    assert_eq!(
+        cpgen::test_support::pki_layout(&plan),
+        PkiLayout::SeparateCas
+    );
     assert_openssl_accepts(&plan);
     // In separate-cas, etcd's certificates do not chain to the Kubernetes CA.
     let secrets = filled(&plan);
-    let set = pki::issue(&plan, &secrets).unwrap();
+    let set = cpgen::test_support::issue(&plan, &secrets).unwrap();
     let verifier = Verifier::new(&set, secrets.issued_at());
     let (ok, _) = verifier.verify(Ca::Kubernetes, "etcd-client", "sslclient", None);
     assert!(!ok, "etcd-client verified against the Kubernetes CA");
@@ -214,7 +226,7 @@ fn parse(pem: &str) -> (Vec<u8>, String) {
 fn every_identity_matches_the_pki_table() {
     let plan = plan_of("examples/separate-cas.toml");
     let secrets = filled(&plan);
-    let set = pki::issue(&plan, &secrets).unwrap();
+    let set = cpgen::test_support::issue(&plan, &secrets).unwrap();
     assert_eq!(set.cas.len(), 3);
 
     let mut ca_skis = std::collections::HashMap::new();
@@ -236,7 +248,7 @@ fn every_identity_matches_the_pki_table() {
         ca_skis.insert(ca, (ski, cert.subject().to_string()));
         assert_eq!(
             cert.validity().not_before.to_datetime(),
-            ISSUED_AT - pki::BACKDATE
+            ISSUED_AT - cpgen::test_support::BACKDATE
         );
         assert_eq!(
             cert.validity().not_after.to_datetime(),
@@ -365,7 +377,7 @@ fn every_identity_matches_the_pki_table() {
         assert!(serials.insert(serial.to_vec()), "{id} serial is unique");
         assert_eq!(
             cert.validity().not_before.to_datetime(),
-            ISSUED_AT - pki::BACKDATE
+            ISSUED_AT - cpgen::test_support::BACKDATE
         );
         assert_eq!(
             cert.validity().not_after.to_datetime(),
@@ -383,7 +395,7 @@ fn every_identity_matches_the_pki_table() {
         wanted
     );
     // The service-account key pair is a matching pair.
-    let private = pki::PrivateKey::from_pem(&set.service_account_key_pem).unwrap();
+    let private = cpgen::test_support::PrivateKey::from_pem(&set.service_account_key_pem).unwrap();
     assert_eq!(private.public_key_pem(), set.service_account_public_pem);
 }
 
@@ -450,12 +462,12 @@ fn issuing_is_reproducible_for_every_algorithm() {
     for (name, _) in cpgen::types::KeyAlgorithm::ALL {
         let plan = one_master(name, "shared-ca");
         let secrets = filled(&plan);
-        let first = pems(&pki::issue(&plan, &secrets).unwrap());
-        let second = pems(&pki::issue(&plan, &secrets).unwrap());
+        let first = pems(&cpgen::test_support::issue(&plan, &secrets).unwrap());
+        let second = pems(&cpgen::test_support::issue(&plan, &secrets).unwrap());
         assert_eq!(first, second, "{name}");
         let reloaded = Secrets::parse(&secrets.render().unwrap()).unwrap();
         assert_eq!(
-            pems(&pki::issue(&plan, &reloaded).unwrap()),
+            pems(&cpgen::test_support::issue(&plan, &reloaded).unwrap()),
             first,
             "{name} after a round trip"
         );
@@ -467,7 +479,7 @@ fn issuing_is_reproducible_for_every_algorithm() {
 fn renewing_moves_leaves_and_keeps_cas_and_keys() {
     let plan = one_master("ecdsa-p256", "separate-cas");
     let mut secrets = filled(&plan);
-    let before = pki::issue(&plan, &secrets).unwrap();
+    let before = cpgen::test_support::issue(&plan, &secrets).unwrap();
     let keys_before = secrets
         .render()
         .unwrap()
@@ -476,7 +488,7 @@ fn renewing_moves_leaves_and_keeps_cas_and_keys() {
         .collect::<Vec<_>>()
         .join("\n");
     secrets.renew(datetime!(2026-06-01 12:00:00 UTC)).unwrap();
-    let after = pki::issue(&plan, &secrets).unwrap();
+    let after = cpgen::test_support::issue(&plan, &secrets).unwrap();
     let keys_after = secrets
         .render()
         .unwrap()
@@ -506,7 +518,8 @@ fn secrets_file_is_private_reused_and_only_grows() {
     let dir = tempfile::tempdir().unwrap();
     let path = camino::Utf8PathBuf::from_path_buf(dir.path().join("c.secrets.toml")).unwrap();
     let plan = one_master("ecdsa-p256", "separate-cas");
-    let (_, change) = Secrets::load_or_create(&path, &plan, ISSUED_AT).unwrap();
+    let (_, change) =
+        Secrets::load_or_create(&path, &plan, ISSUED_AT, &FillOptions::default()).unwrap();
     assert!(change.created);
     assert_eq!(
         change.new_keys.len(),
@@ -521,8 +534,13 @@ fn secrets_file_is_private_reused_and_only_grows() {
     let first = std::fs::read_to_string(&path).unwrap();
     assert!(first.contains("-----BEGIN PRIVATE KEY-----"));
 
-    let (_, change) =
-        Secrets::load_or_create(&path, &plan, datetime!(2030-01-01 00:00:00 UTC)).unwrap();
+    let (_, change) = Secrets::load_or_create(
+        &path,
+        &plan,
+        datetime!(2030-01-01 00:00:00 UTC),
+        &FillOptions::default(),
+    )
+    .unwrap();
     assert!(!change.created && change.new_keys.is_empty());
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
@@ -534,7 +552,8 @@ fn secrets_file_is_private_reused_and_only_grows() {
         "[api]\nendpoint = \"127.0.1.80\"\n[[masters]]\nname = \"m0\"\naddress = \"127.0.1.80\"\n\
          [[masters]]\nname = \"m1\"\naddress = \"127.0.1.81\"\n[[masters]]\nname = \"m2\"\naddress = \"127.0.1.82\"\n",
     );
-    let (grown, change) = Secrets::load_or_create(&path, &bigger, ISSUED_AT).unwrap();
+    let (grown, change) =
+        Secrets::load_or_create(&path, &bigger, ISSUED_AT, &FillOptions::default()).unwrap();
     assert_eq!(
         change.new_keys,
         [
@@ -567,12 +586,12 @@ fn secrets_file_is_private_reused_and_only_grows() {
          [[masters]]\nname = \"m0\"\naddress = \"127.0.1.80\"\n",
     );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let err = Secrets::load_or_create(&path, &rsa, ISSUED_AT).unwrap_err();
+    let err = Secrets::load_or_create(&path, &rsa, ISSUED_AT, &FillOptions::default()).unwrap_err();
     let Error::KeyAlgorithmMismatch(stale) = &err else {
         panic!("{err}")
     };
     // Every key of the old algorithm in one error, not one per run.
-    let mut expected: Vec<String> = pki::leaf_identities(&rsa)
+    let mut expected: Vec<String> = cpgen::test_support::leaf_identities(&rsa)
         .into_iter()
         .map(|i| i.id)
         .chain(["ca", "etcd-ca", "front-proxy-ca", "service-account"].map(String::from))
@@ -600,9 +619,9 @@ fn key_material_never_shows_in_debug_or_errors() {
     let secrets = filled(&plan);
     assert!(!format!("{secrets:?}").contains("BEGIN"));
     let broken = secrets.render().unwrap().replacen("MIG", "XXX", 1);
-    let err = Secrets::parse(&broken).unwrap_err();
+    let err = Secrets::parse(&broken).unwrap_err().to_string();
     assert!(!err.contains("BEGIN") && !err.contains("MIG"), "{err}");
-    let set = pki::issue(&plan, &secrets).unwrap();
+    let set = cpgen::test_support::issue(&plan, &secrets).unwrap();
     assert!(!format!("{set:?}").contains("BEGIN"));
 }
 
@@ -620,15 +639,17 @@ fn a_cfssl_ca_imports_and_signs_a_chain_openssl_accepts() {
         &fixture("cfssl/ca.pem"),
         &fixture("cfssl/ca-key.pem"),
         IMPORTED_AT,
-        false,
+        cpgen::pki::ImportMode::KeepExisting,
     )
     .unwrap();
-    let new_keys = secrets.fill(&plan).unwrap();
+    let new_keys = secrets
+        .fill(&plan, &cpgen::pki::FillOptions::default())
+        .unwrap();
     assert!(
         !new_keys.contains(&"ca".to_owned()),
         "the imported CA key is reused"
     );
-    let set = pki::issue(&plan, &secrets).unwrap();
+    let set = cpgen::test_support::issue(&plan, &secrets).unwrap();
     let ca = set.ca(Ca::Kubernetes).unwrap();
     assert!(ca.imported);
     assert_eq!(
@@ -660,7 +681,10 @@ fn a_cfssl_ca_imports_and_signs_a_chain_openssl_accepts() {
     }
     // The secrets file keeps the imported CA across a round trip.
     let reloaded = Secrets::parse(&secrets.render().unwrap()).unwrap();
-    assert_eq!(pems(&pki::issue(&plan, &reloaded).unwrap()), pems(&set));
+    assert_eq!(
+        pems(&cpgen::test_support::issue(&plan, &reloaded).unwrap()),
+        pems(&set)
+    );
 }
 
 #[test]
@@ -673,11 +697,13 @@ fn an_openssl_sec1_ec_ca_imports_as_the_etcd_ca() {
         &fixture("openssl/ec-ca.pem"),
         &fixture("openssl/ec-ca-key.pem"),
         IMPORTED_AT,
-        false,
+        cpgen::pki::ImportMode::KeepExisting,
     )
     .unwrap();
-    secrets.fill(&plan).unwrap();
-    let set = pki::issue(&plan, &secrets).unwrap();
+    secrets
+        .fill(&plan, &cpgen::pki::FillOptions::default())
+        .unwrap();
+    let set = cpgen::test_support::issue(&plan, &secrets).unwrap();
     let verifier = Verifier::new(&set, IMPORTED_AT);
     let (ok, text) = verifier.verify(
         Ca::Etcd,
@@ -698,7 +724,7 @@ fn bad_cas_are_refused_each_with_its_own_reason() {
             &fixture(cert),
             &fixture(key),
             now,
-            false,
+            cpgen::pki::ImportMode::KeepExisting,
         ) {
             Err(Error::Import { problem, .. }) => problem,
             other => panic!("{cert} with {key}: expected a refusal, got {other:?}"),
@@ -754,7 +780,7 @@ fn bad_cas_are_refused_each_with_its_own_reason() {
         &fixture("cfssl/ca.pem"),
         &fixture("cfssl/ca-key.pem"),
         IMPORTED_AT,
-        false,
+        cpgen::pki::ImportMode::KeepExisting,
     );
     assert!(matches!(
         again,
@@ -769,7 +795,7 @@ fn bad_cas_are_refused_each_with_its_own_reason() {
         &fixture("cfssl/ca.pem"),
         &fixture("cfssl/ca-key.pem"),
         IMPORTED_AT,
-        true,
+        cpgen::pki::ImportMode::Replace,
     )
     .unwrap();
 }
@@ -858,8 +884,8 @@ fn a_serial_names_one_certificate_across_bundles_of_one_ca() {
     let after = config("127.0.1.81");
     let secrets = filled(&before);
     let (old, new) = (
-        pki::issue(&before, &secrets).unwrap(),
-        pki::issue(&after, &secrets).unwrap(),
+        cpgen::test_support::issue(&before, &secrets).unwrap(),
+        cpgen::test_support::issue(&after, &secrets).unwrap(),
     );
     let serial_of = |pem: &str| {
         let der = der(pem);

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use cpgen::bundle::Bundle;
 use cpgen::diag::{Code, Diagnostic};
-use cpgen::pki::Secrets;
+use cpgen::pki::{FillOptions, Secrets};
 use cpgen::spec::ClusterSpec;
 use cpgen::{Config, Error, Plan, Report};
 use time::macros::datetime;
@@ -70,22 +70,25 @@ fn a_spec_built_in_code_plans_and_bundles_as_its_toml_does() {
         from_text.report.diagnostics(),
         from_code.report.diagnostics()
     );
-    assert!(from_text.plan.config_sha256.is_some());
-    assert_eq!(from_code.plan.config_sha256, None, "no file was read");
+    assert!(from_text.plan.config_sha256().is_some());
+    assert_eq!(from_code.plan.config_sha256(), None, "no file was read");
     assert_eq!(
         serde_json::to_value(&from_text.plan).unwrap(),
         serde_json::to_value(&from_code.plan).unwrap()
     );
     // Byte for byte with the same secrets, once the file's digest (which only the manifest
     // of a bundle made from a file records) is set aside.
-    let text_plan = Plan {
-        config_sha256: None,
-        ..from_text.plan
-    };
+    let mut text_plan = from_text.plan;
+    cpgen::test_support::forget_config_file(&mut text_plan);
     let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-    secrets.fill(&from_code.plan).unwrap();
+    secrets
+        .fill(&from_code.plan, &FillOptions::default())
+        .unwrap();
     assert!(
-        secrets.fill(&text_plan).unwrap().is_empty(),
+        secrets
+            .fill(&text_plan, &FillOptions::default())
+            .unwrap()
+            .is_empty(),
         "the same keys"
     );
     assert!(bundle_bytes(&text_plan, &secrets) == bundle_bytes(&from_code.plan, &secrets));

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use cpgen::bundle::{Bundle, FileKind};
 use cpgen::pki::{self, Ca, Secrets};
-use cpgen::verify::{self, read_archive, Code};
+use cpgen::test_support::read_archive;
+use cpgen::verify::Code;
 use cpgen::Plan;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -33,7 +34,7 @@ fn codes_of(bundle: &Bundle, plan: Option<&Plan>, at: OffsetDateTime) -> (BTreeS
     let bytes = bundle.to_tar_gz().unwrap();
     let mut findings = Vec::new();
     let tree = read_archive(bytes.as_slice(), &mut findings);
-    let report = verify::verify_tree(&tree, plan, at, findings);
+    let report = cpgen::test_support::verify_tree(&tree, plan, at, findings);
     (
         report.findings.iter().map(|f| f.code).collect(),
         report.render(),
@@ -47,8 +48,8 @@ fn every_bundle_cpgen_makes_verifies_clean() {
         let secrets = fresh_secrets(&plan);
         let bundle = Bundle::build(&plan, &secrets).unwrap();
         // One shared CA is a choice `check` already warns about (CP504); verify says the same.
-        let allowed: BTreeSet<Code> = match plan.pki.layout {
-            cpgen::plan::PkiLayout::SharedCa => [Code::SharedCa].into(),
+        let allowed: BTreeSet<Code> = match cpgen::test_support::pki_layout(&plan) {
+            cpgen::test_support::PkiLayout::SharedCa => [Code::SharedCa].into(),
             _ => BTreeSet::new(),
         };
         for with_plan in [None, Some(&plan)] {
@@ -139,7 +140,7 @@ fn a_certificate_from_another_ca_is_found() {
             &fixture("ca.pem"),
             &fixture("ca-key.pem"),
             datetime!(2027-01-01 00:00:00 UTC),
-            true,
+            cpgen::pki::ImportMode::Replace,
         )
         .unwrap();
         let foreign = Bundle::build(plan, &other).unwrap();
@@ -309,7 +310,7 @@ fn identical_copies_are_each_reported_and_other_files_with_those_bytes_are_not()
     let bytes = bundle.to_tar_gz().unwrap();
     let mut findings = Vec::new();
     let tree = read_archive(bytes.as_slice(), &mut findings);
-    let report = verify::verify_tree(&tree, Some(&plan), AT, findings);
+    let report = cpgen::test_support::verify_tree(&tree, Some(&plan), AT, findings);
     let unparseable: BTreeSet<&str> = report
         .findings
         .iter()
@@ -333,7 +334,7 @@ fn written(bundle: &Bundle) -> tempfile::TempDir {
     bundle
         .write_dir(
             camino::Utf8Path::from_path(&dir.path().join("b")).unwrap(),
-            false,
+            cpgen::bundle::WriteMode::CreateNew,
         )
         .unwrap();
     dir
@@ -610,7 +611,7 @@ fn hostile_archives_are_reported_and_never_written() {
         &mut tar,
         "hosts/a/huge.pem",
         tar::EntryType::Regular,
-        &vec![0u8; (verify::MAX_FILE + 1) as usize],
+        &vec![0u8; (cpgen::test_support::MAX_FILE + 1) as usize],
         None,
     );
     raw_entry(
@@ -668,7 +669,10 @@ fn a_gzip_bomb_stops_at_the_size_limit() {
     let mut findings = Vec::new();
     let tree = read_archive(bytes.as_slice(), &mut findings);
     let total: usize = tree.files.values().map(|e| e.data.len()).sum();
-    assert!(total as u64 <= verify::MAX_TOTAL, "read {total} bytes");
+    assert!(
+        total as u64 <= cpgen::test_support::MAX_TOTAL,
+        "read {total} bytes"
+    );
     assert!(
         findings.iter().any(|f| f.code == Code::HostileEntry),
         "{findings:?}"
@@ -682,7 +686,7 @@ proptest::proptest! {
     fn random_bytes_never_panic_the_verifier(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
         let mut findings = Vec::new();
         let tree = read_archive(bytes.as_slice(), &mut findings);
-        let _ = verify::verify_tree(&tree, None, AT, findings);
+        let _ = cpgen::test_support::verify_tree(&tree, None, AT, findings);
     }
 }
 
@@ -1077,7 +1081,7 @@ fn an_expiring_ca_is_not_sent_to_cpgen_renew_and_a_leafs_commands_run_as_printed
         let bytes = bundle.to_tar_gz().unwrap();
         let mut findings = Vec::new();
         let tree = read_archive(bytes.as_slice(), &mut findings);
-        let report = verify::verify_tree(&tree, Some(&plan), at, findings);
+        let report = cpgen::test_support::verify_tree(&tree, Some(&plan), at, findings);
         let expiry: Vec<_> = report
             .findings
             .iter()

@@ -11,7 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use cpgen::verify::{self, read_archive, Code, Finding, Tree};
+use cpgen::test_support::{read_archive, Tree};
+use cpgen::verify::{self, Code, Finding};
 use time::macros::datetime;
 use time::OffsetDateTime;
 
@@ -39,7 +40,7 @@ fn handmade_tree() -> Tree {
 }
 
 fn audit(tree: &Tree) -> Vec<Finding> {
-    verify::verify_tree(tree, None, AT, Vec::new()).findings
+    cpgen::test_support::verify_tree(tree, None, AT, Vec::new()).findings
 }
 
 fn with_code(findings: &[Finding], code: Code) -> Vec<&Finding> {
@@ -173,7 +174,7 @@ fn a_second_gzip_member_is_read_as_gnu_tar_extracts_it() {
     let duplicates = with_code(&findings, Code::DuplicateEntry);
     assert_eq!(duplicates.len(), 1, "{findings:?}");
     assert_eq!(duplicates[0].file, CA);
-    let report = verify::verify_tree(&seen, None, AT, findings);
+    let report = cpgen::test_support::verify_tree(&seen, None, AT, findings);
     assert!(report.has_errors());
     let unlisted = report.findings.iter().any(|f| {
         f.code == Code::ManifestMismatch
@@ -687,7 +688,7 @@ fn owners_special_bits_and_open_directories_are_errors() {
     body.extend_from_slice(dir.as_bytes());
     let archive = gzip(&[body, END_OF_ARCHIVE.to_vec()].concat());
     let (read_tree, mut findings) = read(&archive);
-    findings.extend(verify::verify_tree(&read_tree, None, AT, Vec::new()).findings);
+    findings.extend(cpgen::test_support::verify_tree(&read_tree, None, AT, Vec::new()).findings);
     let metadata = with_code(&findings, Code::UnsafeMetadata);
     for (file, words) in [
         (key, "uid is 1000"),

@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use cpgen::bundle::Bundle;
-use cpgen::verify::{self, read_archive, Code, Finding};
+use cpgen::test_support::read_archive;
+use cpgen::verify::{Code, Finding};
 use cpgen::Plan;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -37,7 +38,7 @@ fn findings(bundle: &Bundle, plan: Option<&Plan>) -> (Vec<Finding>, String) {
     let bytes = bundle.to_tar_gz().unwrap();
     let mut read = Vec::new();
     let tree = read_archive(bytes.as_slice(), &mut read);
-    let report = verify::verify_tree(&tree, plan, AT, read);
+    let report = cpgen::test_support::verify_tree(&tree, plan, AT, read);
     let text = report.render();
     (report.findings, text)
 }

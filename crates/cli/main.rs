@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use camino::{Utf8Path, Utf8PathBuf};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use cpgen::bundle::{OutputKind, WriteMode, WriteOptions};
 use cpgen::diag::escape;
-use cpgen::pki::{self, Ca, Secrets};
+use cpgen::pki::{self, Ca, FillOptions, ImportMode, Secrets, SecretsProblem};
+use cpgen::verify::VerifyOptions;
 use cpgen::{Config, Error, Report};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -325,10 +327,19 @@ fn bundle(
     };
     let secrets_path = secrets.unwrap_or_else(|| Config::default_secrets_path(config));
     // Fail before generating keys when the output is in the way or is the project itself.
+    let kind = match target {
+        Output::TarGz(_) => OutputKind::TarGz,
+        Output::Dir(_) => OutputKind::Directory,
+    };
+    let mode = if force {
+        WriteMode::Replace
+    } else {
+        WriteMode::CreateNew
+    };
     cpgen::bundle::check_output(
         out,
-        matches!(target, Output::Dir(_)),
-        force,
+        kind,
+        mode,
         &[
             (config, "the configuration"),
             (&secrets_path, "the secrets file"),
@@ -355,11 +366,13 @@ fn bundle(
         }
     }
     let keys_bar = progress_bar("generating keys");
-    let (secrets, change) = Secrets::load_or_create_with_progress(
+    let (secrets, change) = Secrets::load_or_create(
         &secrets_path,
         &checked.plan,
         OffsetDateTime::now_utc(),
-        &|done, total| update(&keys_bar, done, total),
+        &FillOptions {
+            progress: Some(&|done, total| update(&keys_bar, done, total)),
+        },
     )?;
     keys_bar.finish_and_clear();
     if change.created {
@@ -382,22 +395,20 @@ fn bundle(
     }
     let hosts_bar = progress_bar("writing hosts");
     let progress = |done, total| update(&hosts_bar, done, total);
+    let options = WriteOptions {
+        mode,
+        progress: Some(&progress),
+    };
     let files = match target {
-        Output::TarGz(path) => {
-            cpgen::bundle::write_tar_gz_with_progress(plan, &secrets, path, force, &progress)
-        }
-        Output::Dir(path) => {
-            cpgen::bundle::write_dir_with_progress(plan, &secrets, path, force, &progress)
-        }
+        Output::TarGz(path) => cpgen::bundle::write_tar_gz(plan, &secrets, path, &options),
+        Output::Dir(path) => cpgen::bundle::write_dir(plan, &secrets, path, &options),
     };
     hosts_bar.finish_and_clear();
     let files = files?;
     eprintln!(
         "wrote {}: {files} files for {} hosts",
         escape(out.as_str()),
-        checked.plan.masters.len()
-            + checked.plan.load_balancer.hosts.len()
-            + checked.plan.workers.len()
+        checked.plan.hosts().count()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -419,20 +430,20 @@ fn verify(
         None => None,
     };
     let secrets = secrets_path.map(|path| Secrets::load(path)).transpose()?;
-    let mut report = cpgen::verify::verify_path_with(
+    let mut report = cpgen::verify::verify_path(
         bundle,
-        plan.as_ref(),
-        secrets.as_ref(),
         at.unwrap_or_else(OffsetDateTime::now_utc),
+        &VerifyOptions {
+            plan: plan.as_ref(),
+            secrets: secrets.as_ref(),
+        },
     )
     .map_err(|error| match (error, secrets_path) {
         // verify never adds a key: one the config needs and the file lacks means the file
         // is not the one this bundle was built with.
         (Error::MissingKey { identity }, Some(path)) => Error::Secrets {
             path: path.clone(),
-            problem: format!(
-                "it has no key `{identity}`, which the config needs: these secrets do not belong to this bundle's config"
-            ),
+            problem: SecretsProblem::NotThisBundles { identity },
         },
         (error, _) => error,
     })?;
@@ -528,7 +539,7 @@ fn renew(
     let checked = Config::from_path(config)?.validate()?;
     let now = OffsetDateTime::now_utc();
     let at = at.unwrap_or(now);
-    let validity = checked.plan.pki.cert_validity.days();
+    let validity = checked.plan.cert_validity().days();
     match pki::renewal_time(at, now, validity) {
         Some(pki::RenewalTime::Future { ahead }) if !allow_future => {
             eprintln!(
@@ -558,9 +569,9 @@ fn renew(
     }
     let mut secrets = Secrets::load(&path)?;
     secrets.renew(at)?;
-    let new_keys = secrets.fill(&checked.plan)?;
+    let new_keys = secrets.fill(&checked.plan, &FillOptions::default())?;
     // Issue before saving, so a failure leaves the old file in place.
-    pki::issue(&checked.plan, &secrets)?;
+    secrets.check_issuance(&checked.plan)?;
     secrets.save(&path)?;
     for notice in pki::ca_notices(&checked.plan, &secrets, now)? {
         eprintln!("warning: {notice}");
@@ -568,7 +579,7 @@ fn renew(
     let issued = secrets.issued_at().format(&Rfc3339).unwrap_or_default();
     eprintln!(
         "renewed: leaf certificates are now issued at {issued} for {} days; CAs and keys are unchanged{}",
-        checked.plan.pki.cert_validity.days(),
+        checked.plan.cert_validity().days(),
         if new_keys.is_empty() { String::new() } else { format!(" ({} missing keys added)", new_keys.len()) }
     );
     let stem = config.file_stem().unwrap_or("cluster");
@@ -607,7 +618,12 @@ fn import_ca(
     } else {
         Secrets::load(path)?
     };
-    let not_after = pki::import_ca(&mut secrets, ca, &cert_pem, &key_pem, now, force)?;
+    let mode = if force {
+        ImportMode::Replace
+    } else {
+        ImportMode::KeepExisting
+    };
+    let not_after = pki::import_ca(&mut secrets, ca, &cert_pem, &key_pem, now, mode)?;
     secrets.save(path)?;
     if created {
         eprintln!("created {} (mode 0600)", escape(path.as_str()));

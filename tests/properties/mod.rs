@@ -5,9 +5,10 @@
 #![allow(dead_code)]
 
 use cpgen::bundle::Bundle;
-use cpgen::pki::{PrivateKey, Secrets};
+use cpgen::pki::Secrets;
+use cpgen::test_support::PrivateKey;
 use cpgen::types::KeyAlgorithm;
-use cpgen::{verify, Config, Error};
+use cpgen::{Config, Error};
 use time::macros::datetime;
 
 const AT: time::OffsetDateTime = datetime!(2026-02-01 00:00:00 UTC);
@@ -35,19 +36,20 @@ pub fn config(data: &[u8]) {
     };
     let _ = checked.plan.summary().to_string();
     let mut plan = checked.plan;
-    let hosts = plan.masters.len() + plan.load_balancer.hosts.len() + plan.workers.len();
+    let hosts = plan.masters().len() + plan.load_balancers().len() + plan.workers().len();
     if hosts > 9 {
         return;
     }
-    plan.pki.key_algorithm = KeyAlgorithm::EcdsaP256;
-    plan.pki.service_account_key_algorithm = KeyAlgorithm::EcdsaP256;
+    cpgen::test_support::set_key_algorithms(&mut plan, KeyAlgorithm::EcdsaP256);
     let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).expect("secrets");
-    secrets.fill(&plan).expect("keys");
+    secrets
+        .fill(&plan, &cpgen::pki::FillOptions::default())
+        .expect("keys");
     let bundle = Bundle::build(&plan, &secrets).expect("a valid plan renders");
     let bytes = bundle.to_tar_gz().expect("archive");
     let mut findings = Vec::new();
-    let tree = verify::read_archive(bytes.as_slice(), &mut findings);
-    let report = verify::verify_tree(&tree, Some(&plan), AT, findings);
+    let tree = cpgen::test_support::read_archive(bytes.as_slice(), &mut findings);
+    let report = cpgen::test_support::verify_tree(&tree, Some(&plan), AT, findings);
     assert!(
         !report.has_errors(),
         "a bundle cpgen made fails its audit:\n{}",
@@ -75,14 +77,14 @@ pub fn secrets(data: &[u8]) {
 /// Any bytes as an archive: findings, never a panic, and never more than the limits.
 pub fn verify_archive(data: &[u8]) {
     let mut findings = Vec::new();
-    let tree = verify::read_archive(data, &mut findings);
+    let tree = cpgen::test_support::read_archive(data, &mut findings);
     let total: usize = tree.files.values().map(|e| e.data.len()).sum();
-    assert!(total as u64 <= verify::MAX_TOTAL);
+    assert!(total as u64 <= cpgen::test_support::MAX_TOTAL);
     assert!(tree
         .files
         .keys()
         .all(|p| !p.starts_with('/') && !p.split('/').any(|c| c == ".." || c.is_empty())));
-    let report = verify::verify_tree(&tree, None, AT, findings);
+    let report = cpgen::test_support::verify_tree(&tree, None, AT, findings);
     let _ = report.render();
 }
 
@@ -97,7 +99,7 @@ pub fn verify_pem(data: &[u8]) {
             assert_eq!(again.der_bytes(), key.der_bytes());
         }
     }
-    let mut tree = verify::Tree::default();
+    let mut tree = cpgen::test_support::Tree::default();
     let unit = "[Service]\nExecStart=/usr/bin/kube-apiserver --tls-cert-file=/etc/kubernetes/pki/apiserver.pem --tls-private-key-file=/etc/kubernetes/pki/apiserver-key.pem --client-ca-file=/etc/kubernetes/pki/ca.pem\n";
     for (path, contents) in [
         (
@@ -110,11 +112,11 @@ pub fn verify_pem(data: &[u8]) {
     ] {
         tree.files.insert(
             path.to_owned(),
-            verify::Entry {
+            cpgen::test_support::Entry {
                 mode: 0o600,
                 data: contents.to_vec(),
             },
         );
     }
-    let _ = verify::verify_tree(&tree, None, AT, Vec::new()).render();
+    let _ = cpgen::test_support::verify_tree(&tree, None, AT, Vec::new()).render();
 }

@@ -90,7 +90,9 @@ pub fn plan_from(text: &str) -> cpgen::Plan {
 pub fn fresh_secrets(plan: &cpgen::Plan) -> cpgen::pki::Secrets {
     let mut secrets =
         cpgen::pki::Secrets::new(time::macros::datetime!(2026-01-01 00:00:00 UTC)).unwrap();
-    secrets.fill(plan).unwrap();
+    secrets
+        .fill(plan, &cpgen::pki::FillOptions::default())
+        .unwrap();
     secrets
 }
 

@@ -66,22 +66,30 @@ pub(crate) fn lock_directory(dir: &Utf8Path) -> Result<std::os::fd::OwnedFd, Err
         Mode::empty(),
     )
     .map_err(|e| read_error(e.into()))?;
-    lock(&fd, true).map_err(read_error)?;
+    lock(&fd, Wait::Block).map_err(read_error)?;
     Ok(fd)
 }
 
-/// Takes an exclusive advisory lock on an open file or directory; without `wait`, returns
-/// `Ok(false)` when another process holds it.
-pub(crate) fn lock(fd: impl std::os::fd::AsFd, wait: bool) -> std::io::Result<bool> {
+/// Whether [`lock`] waits for a lock another process holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Until it is released.
+    Block,
+    /// Not at all: `Ok(false)` at once.
+    Try,
+}
+
+/// Takes an exclusive advisory lock on an open file or directory; with [`Wait::Try`],
+/// returns `Ok(false)` when another process holds it.
+pub(crate) fn lock(fd: impl std::os::fd::AsFd, wait: Wait) -> std::io::Result<bool> {
     use rustix::fs::FlockOperation;
-    let operation = if wait {
-        FlockOperation::LockExclusive
-    } else {
-        FlockOperation::NonBlockingLockExclusive
+    let operation = match wait {
+        Wait::Block => FlockOperation::LockExclusive,
+        Wait::Try => FlockOperation::NonBlockingLockExclusive,
     };
     match rustix::fs::flock(fd, operation) {
         Ok(()) => Ok(true),
-        Err(rustix::io::Errno::WOULDBLOCK) if !wait => Ok(false),
+        Err(rustix::io::Errno::WOULDBLOCK) if wait == Wait::Try => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
@@ -158,6 +166,16 @@ pub(crate) fn refusal(path: &Utf8Path, why: impl Into<String>) -> Error {
     }
 }
 
+/// Refuses to write through a symbolic link: it could point anywhere.
+pub(crate) fn refuse_symlink(path: &Utf8Path) -> Result<(), Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(Error::Symlink {
+            path: path.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses anything at `path` that is neither absent nor a regular file.
 pub(crate) fn refuse_non_regular(path: &Utf8Path) -> Result<(), Error> {
     match found(path)? {
@@ -206,7 +224,7 @@ pub(crate) fn write_with<T>(
         .tempfile_in(parent_dir(path))
         .map_err(write_error)?;
     // Held until the file is closed: the next run's clean-up leaves a locked file alone.
-    lock(temp.as_file(), true).map_err(write_error)?;
+    lock(temp.as_file(), Wait::Block).map_err(write_error)?;
     let made = fill(temp.as_file_mut())?;
     temp.as_file().sync_all().map_err(write_error)?;
     // Again right before the rename: something else may have appeared meanwhile.
@@ -231,7 +249,7 @@ pub(crate) fn write_with<T>(
 }
 
 /// An entry of a directory that looks like a temporary entry of cpgen, found by
-/// [`crate::bundle::clean_stale`].
+/// the writers' clean-up of their outputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Leftover {
@@ -305,7 +323,7 @@ fn stale_entry(path: &Utf8Path, name: &str, started: std::time::SystemTime) -> O
         Mode::empty(),
     )
     .ok()?;
-    match lock(&fd, false) {
+    match lock(&fd, Wait::Try) {
         Ok(true) => {}
         // A running cpgen is writing it.
         _ => return None,

@@ -26,7 +26,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use time::OffsetDateTime;
 
 use crate::bundle::Bundle;
-use crate::pki::{Ca, Secrets};
+use crate::pki::{Ca, FillOptions, Secrets};
 use crate::{Config, Error, Plan};
 
 /// The file name of the generated constants module in `OUT_DIR`.
@@ -119,8 +119,12 @@ impl Build {
             let message = crate::diag::escape(&diagnostic.message);
             println!("cargo:warning={}: {message}", self.config);
         }
-        let (secrets, change) =
-            Secrets::load_or_create(&secrets_path, &checked.plan, OffsetDateTime::now_utc())?;
+        let (secrets, change) = Secrets::load_or_create(
+            &secrets_path,
+            &checked.plan,
+            OffsetDateTime::now_utc(),
+            &FillOptions::default(),
+        )?;
         if change.created {
             println!("cargo:warning=cpgen created {secrets_path}: it holds every private key of the cluster; keep it and keep it private");
         }
@@ -130,7 +134,7 @@ impl Build {
         }
         let bundle = Bundle::build(&checked.plan, &secrets)?;
         let bundle_dir = out_dir.join(BUNDLE_DIR);
-        bundle.write_dir(&bundle_dir, true)?;
+        bundle.write_dir(&bundle_dir, crate::bundle::WriteMode::Replace)?;
         let constants = out_dir.join(CONSTANTS_FILE);
         write_constants(&constants, &self.config, &checked.plan, &bundle)?;
         Ok(BuildOutput {
@@ -190,7 +194,7 @@ fn write_constants(
             .collect(),
         ca: literal(&ca),
     };
-    let text = crate::render::render_text(&constants, "constants.rs")?;
+    let text = crate::template::render_text(&constants, "constants.rs")?;
     std::fs::write(path, text).map_err(|source| Error::Write {
         path: path.to_owned(),
         source,

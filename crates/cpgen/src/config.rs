@@ -19,16 +19,16 @@ use crate::spec::{self, ClusterSpec, HostSpec, Origins};
 use crate::Error;
 
 /// A string value and where it was written.
-pub type Text = Spanned<String>;
+pub(crate) type Text = Spanned<String>;
 /// An integer value and where it was written.
-pub type Int = Spanned<i64>;
+pub(crate) type Int = Spanned<i64>;
 /// A list of strings and where it was written.
-pub type TextList = Spanned<Vec<Text>>;
+pub(crate) type TextList = Spanned<Vec<Text>>;
 
 /// `cluster.toml` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[allow(missing_docs)]
-pub struct RawConfig {
+pub(crate) struct RawConfig {
     pub cluster: Option<Spanned<RawCluster>>,
     pub network: Option<Spanned<RawNetwork>>,
     pub api: Option<Spanned<RawApi>>,
@@ -44,7 +44,7 @@ pub struct RawConfig {
 /// `[cluster]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[allow(missing_docs)]
-pub struct RawCluster {
+pub(crate) struct RawCluster {
     pub name: Option<Text>,
     pub kubernetes_version: Option<Text>,
     pub dns_domain: Option<Text>,
@@ -53,7 +53,7 @@ pub struct RawCluster {
 /// `[network]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[allow(missing_docs)]
-pub struct RawNetwork {
+pub(crate) struct RawNetwork {
     pub service_cidr: Option<Text>,
     pub pod_cidr: Option<Text>,
     pub node_port_range: Option<Text>,
@@ -63,7 +63,7 @@ pub struct RawNetwork {
 /// `[api]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[allow(missing_docs)]
-pub struct RawApi {
+pub(crate) struct RawApi {
     pub endpoint: Option<Text>,
     pub port: Option<Int>,
     pub bind_port: Option<Int>,
@@ -76,7 +76,7 @@ pub struct RawApi {
 /// One `[[masters]]`, `[[workers]]` or `[[load_balancer.hosts]]` entry.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[allow(missing_docs)]
-pub struct RawHost {
+pub(crate) struct RawHost {
     pub name: Option<Text>,
     pub address: Option<Text>,
 }
@@ -84,7 +84,7 @@ pub struct RawHost {
 /// `[load_balancer]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[allow(missing_docs)]
-pub struct RawLoadBalancer {
+pub(crate) struct RawLoadBalancer {
     pub mode: Option<Text>,
     pub bind_port: Option<Int>,
     pub health_check: Option<Text>,
@@ -97,7 +97,7 @@ pub struct RawLoadBalancer {
 /// `[etcd]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[allow(missing_docs)]
-pub struct RawEtcd {
+pub(crate) struct RawEtcd {
     pub client_port: Option<Int>,
     pub peer_port: Option<Int>,
     pub initial_cluster_token: Option<Text>,
@@ -107,7 +107,7 @@ pub struct RawEtcd {
 /// `[pki]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[allow(missing_docs)]
-pub struct RawPki {
+pub(crate) struct RawPki {
     pub key_algorithm: Option<Text>,
     pub service_account_key_algorithm: Option<Text>,
     pub ca_validity_days: Option<Int>,
@@ -179,7 +179,7 @@ impl Config {
 
     /// Parses configuration text; `source_name` names it in diagnostics. Bad TOML syntax is
     /// [`Error::Invalid`]; a value of the wrong type or an unknown key is a finding in
-    /// [`Config::parse_findings`], and a wrong-typed value is left out of [`Config::raw`].
+    /// [`Config::parse_findings`], and a wrong-typed value is left out of the values the rules see.
     pub fn parse(source_name: &str, text: &str) -> Result<Config, Error> {
         if holds_secrets(text) {
             // No snippet, no value: the file's lines are key material.
@@ -228,7 +228,8 @@ impl Config {
     }
 
     /// The raw values as written.
-    pub fn raw(&self) -> &RawConfig {
+    #[cfg(test)]
+    pub(crate) fn raw(&self) -> &RawConfig {
         &self.raw
     }
 
@@ -248,8 +249,8 @@ impl Config {
     }
 
     /// Whether a value at `path`, or anywhere under it, was written but left out of
-    /// [`Config::raw`] for its type. `path` is dotted, with the indices of the arrays in
-    /// [`Config::raw`]: `masters.0.name` is the `name` of `raw().masters[0]`. Rules use it so
+    /// the values the rules see for its type. `path` is dotted, with the indices of the arrays:
+    /// `masters.0.name` is the `name` of the first master. Rules use it so
     /// that a value reported as wrong-typed is not reported again as missing.
     pub fn wrong_typed_within(&self, path: &str) -> bool {
         spec::wrong_typed_within(&self.wrong_typed, path)

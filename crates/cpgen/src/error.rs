@@ -1,9 +1,11 @@
-//! The one error type of the library; the binary maps it to messages and exit codes.
+//! The one error type of the library, and the typed problems it carries (a refused key, a CA
+//! that cannot be imported, keys of another algorithm); the binary maps it to messages and
+//! exit codes. It sits below every other module but `types` and `diag`, so all can use it.
 
 use camino::Utf8PathBuf;
 
 use crate::diag::Report;
-use crate::pki::{ImportProblem, KeyError, StaleKeys};
+use crate::types::KeyAlgorithm;
 
 /// Everything that can go wrong in the library.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +68,7 @@ pub enum Error {
         /// The secrets file.
         path: Utf8PathBuf,
         /// What is wrong (never key material).
-        problem: String,
+        problem: SecretsProblem,
     },
     /// The secrets file may be read by group or others.
     #[error("secrets file {path} is readable by group or others (mode {mode:03o}); it holds every private key of the cluster: run `chmod 600 {path}` and check who has read it")]
@@ -154,4 +156,155 @@ impl Error {
                 | Error::Import { .. }
         )
     }
+}
+
+/// Why key material was refused. Never carries key bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Not PEM, or a PEM block of another kind.
+    #[error("not a PEM private key (expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)")]
+    NotPem,
+    /// The PEM block's contents do not decode as a key of its kind.
+    #[error("the {0} block does not hold a valid key")]
+    Malformed(&'static str),
+    /// A key type or size cpgen does not use.
+    #[error("unsupported key: {0}")]
+    Unsupported(String),
+    /// The cryptography library failed to generate or sign.
+    #[error("the cryptography library failed: {0}")]
+    Crypto(&'static str),
+}
+
+/// Why a CA cannot be imported; each case has its own message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportProblem {
+    /// No `CERTIFICATE` PEM block in the certificate file.
+    #[error("the certificate file holds no PEM CERTIFICATE block")]
+    NoCertificate,
+    /// The certificate's DER does not parse.
+    #[error("the certificate does not parse: {0}")]
+    BadCertificate(String),
+    /// basicConstraints is missing or says CA:FALSE.
+    #[error("the certificate is not a CA (its basicConstraints do not say CA:TRUE)")]
+    NotACa,
+    /// keyUsage is present but lacks keyCertSign.
+    #[error("the CA certificate may not sign certificates (its keyUsage lacks keyCertSign)")]
+    NoCertSign,
+    /// NotAfter is in the past.
+    #[error("the CA certificate expired at {0}")]
+    Expired(String),
+    /// NotBefore is in the future.
+    #[error("the CA certificate is not valid until {0}")]
+    NotYetValid(String),
+    /// The key file is unusable.
+    #[error("the key file: {0}")]
+    BadKey(KeyError),
+    /// The key's public half is not the certificate's.
+    #[error("the key does not belong to the certificate: their public keys differ")]
+    KeyMismatch,
+    /// The secrets file already has a key for this CA.
+    #[error("the secrets file already has a key for this CA; replacing it invalidates every certificate it signed, so pass --force if that is what you want")]
+    AlreadyPresent,
+    /// A name that is none of the three CAs.
+    #[error("`{0}` is not a CA; use kubernetes, etcd or front-proxy")]
+    UnknownCa(String),
+}
+
+/// A stored key of another algorithm than the configuration asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleKey {
+    /// The key's name in the secrets file, e.g. `apiserver/kubem00`.
+    pub identity: String,
+    /// What the file has.
+    pub found: KeyAlgorithm,
+    /// What the configuration asks for.
+    pub expected: KeyAlgorithm,
+    /// What deleting it means, for the message.
+    pub(crate) role: KeyRole,
+}
+
+/// Whose key a stale key is; deleting a CA's or the service-account key costs more than a
+/// leaf's, and the message says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyRole {
+    Ca,
+    ServiceAccount,
+    Leaf,
+}
+
+/// Every stored key that no longer matches the configuration, and what deleting them means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleKeys(pub Vec<StaleKey>);
+
+/// Names listed in the message; the rest are counted (10,000 workers make a long list).
+const STALE_KEYS_SHOWN: usize = 20;
+
+impl std::fmt::Display for StaleKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = &self.0;
+        let names: Vec<String> = keys
+            .iter()
+            .take(STALE_KEYS_SHOWN)
+            .map(|k| format!("`{}` ({}, wants {})", k.identity, k.found, k.expected))
+            .collect();
+        let more = keys.len().saturating_sub(STALE_KEYS_SHOWN);
+        let count = match keys.len() {
+            1 => "1 key in the secrets file is".to_owned(),
+            n => format!("{n} keys in the secrets file are"),
+        };
+        write!(
+            f,
+            "{count} not of the algorithm the configuration asks for: {}{}",
+            names.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )?;
+        write!(f, "; cpgen never replaces a key. Either set pki.key_algorithm (and pki.service_account_key_algorithm) back to what the file holds, or delete these entries from [keys] and bundle again to get new keys")?;
+        let cas: Vec<&str> = keys
+            .iter()
+            .filter(|k| k.role == KeyRole::Ca)
+            .map(|k| k.identity.as_str())
+            .collect();
+        if !cas.is_empty() {
+            write!(f, ". Deleting a CA key ({}) makes a new CA: every certificate it signed stops being trusted, so every node and client must be re-bootstrapped with the new bundle at once; only a staged CA rotation (trust both CAs, re-issue, then drop the old) keeps a running cluster up", cas.join(", "))?;
+        }
+        if let Some(key) = keys.iter().find(|k| k.role == KeyRole::ServiceAccount) {
+            write!(
+                f,
+                ". Deleting `{}` invalidates every service-account token the cluster has issued",
+                key.identity
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What is wrong with a secrets file. Never quotes key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretsProblem {
+    /// The text is not a secrets file this cpgen reads: the problem in TOML words, with its
+    /// line.
+    #[error("{0}")]
+    Malformed(String),
+    /// The file belongs to another user, who chose its keys.
+    #[error("it is owned by {owner}, not by the user running cpgen (uid {me}); like ssh, cpgen uses only a secrets file of its own user, since whoever owns the file chose its keys: check where it came from, then `chown {me}` it")]
+    ForeignOwner {
+        /// The owner, by name and uid when known.
+        owner: String,
+        /// The uid running cpgen.
+        me: String,
+    },
+    /// The file lacks a key the configuration needs, so it is not the one a bundle of that
+    /// configuration was built with.
+    #[error("it has no key `{identity}`, which the config needs: these secrets do not belong to this bundle's config")]
+    NotThisBundles {
+        /// The missing key.
+        identity: String,
+    },
 }

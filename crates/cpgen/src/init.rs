@@ -22,7 +22,7 @@ pub fn starter_config() -> Result<String, Error> {
         oldest: KubernetesVersion::OLDEST,
         newest: KubernetesVersion::NEWEST,
     };
-    crate::render::render_text(&starter, "starter-cluster.toml")
+    crate::template::render_text(&starter, "starter-cluster.toml")
 }
 
 /// Writes the starter configuration to `path`. The file appears complete or not at all, and

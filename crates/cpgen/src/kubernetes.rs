@@ -2,17 +2,15 @@
 //! and authorization modes kube-apiserver knows in each supported minor. Taken from the
 //! kube-apiserver reference and release notes.
 
-use crate::types::KubernetesVersion;
-
 /// An admission plugin and the minors that have it.
 #[derive(Debug, Clone, Copy)]
-pub struct AdmissionPlugin {
+pub(crate) struct AdmissionPlugin {
     /// The name `--enable-admission-plugins` takes.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// First minor that has it (`0`: older than any minor cpgen supports).
-    pub since: u16,
+    pub(crate) since: u16,
     /// First minor that no longer has it (`None`: still present).
-    pub removed_in: Option<u16>,
+    pub(crate) removed_in: Option<u16>,
 }
 
 const fn plugin(name: &'static str) -> AdmissionPlugin {
@@ -24,7 +22,7 @@ const fn plugin(name: &'static str) -> AdmissionPlugin {
 }
 
 /// Every admission plugin kube-apiserver 1.25+ has known.
-pub const ADMISSION_PLUGINS: &[AdmissionPlugin] = &[
+pub(crate) const ADMISSION_PLUGINS: &[AdmissionPlugin] = &[
     plugin("AlwaysAdmit"),
     plugin("AlwaysDeny"),
     plugin("AlwaysPullImages"),
@@ -83,18 +81,18 @@ pub const ADMISSION_PLUGINS: &[AdmissionPlugin] = &[
 
 impl AdmissionPlugin {
     /// True when kube-apiserver 1.`minor` has this plugin.
-    pub fn exists_in(&self, minor: u16) -> bool {
+    pub(crate) fn exists_in(&self, minor: u16) -> bool {
         self.since <= minor && self.removed_in.is_none_or(|removed| minor < removed)
     }
 }
 
 /// Looks a plugin up by exact name.
-pub fn admission_plugin(name: &str) -> Option<&'static AdmissionPlugin> {
+pub(crate) fn admission_plugin(name: &str) -> Option<&'static AdmissionPlugin> {
     ADMISSION_PLUGINS.iter().find(|p| p.name == name)
 }
 
 /// `--authorization-mode` values.
-pub const AUTHORIZATION_MODES: &[&str] = &[
+pub(crate) const AUTHORIZATION_MODES: &[&str] = &[
     "AlwaysAllow",
     "AlwaysDeny",
     "ABAC",
@@ -105,7 +103,7 @@ pub const AUTHORIZATION_MODES: &[&str] = &[
 
 /// The guide's admission plugins plus NodeRestriction, which the guide's `Node`
 /// authorization mode needs to be meaningful.
-pub const DEFAULT_ADMISSION_PLUGINS: &[&str] = &[
+pub(crate) const DEFAULT_ADMISSION_PLUGINS: &[&str] = &[
     "NamespaceLifecycle",
     "ServiceAccount",
     "LimitRanger",
@@ -115,123 +113,133 @@ pub const DEFAULT_ADMISSION_PLUGINS: &[&str] = &[
 ];
 
 /// The guide's authorization modes.
-pub const DEFAULT_AUTHORIZATION_MODES: &[&str] = &["Node", "RBAC"];
+pub(crate) const DEFAULT_AUTHORIZATION_MODES: &[&str] = &["Node", "RBAC"];
 
-/// A command-line flag of a Kubernetes component and the minors that accept it.
-#[derive(Debug, Clone, Copy)]
-pub struct Flag {
-    /// Without the leading `--`.
-    pub name: &'static str,
-    /// First minor that no longer accepts it (`None`: still accepted).
-    pub removed_in: Option<u16>,
-}
+/// The flags cpgen's units pass, per component and minor. Only the tests read them (every
+/// flag a unit carries must exist in the minor it is for), so they are built only for tests.
+#[cfg(feature = "test-support")]
+mod flags {
+    use crate::types::KubernetesVersion;
 
-/// Removed before the oldest minor cpgen supports; the exact release does not matter here.
-const GONE: Option<u16> = Some(KubernetesVersion::OLDEST.minor() - 1);
+    /// A command-line flag of a Kubernetes component and the minors that accept it.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Flag {
+        /// Without the leading `--`.
+        pub(crate) name: &'static str,
+        /// First minor that no longer accepts it (`None`: still accepted).
+        pub(crate) removed_in: Option<u16>,
+    }
 
-const fn kept(name: &'static str) -> Flag {
-    Flag {
-        name,
-        removed_in: None,
+    /// Removed before the oldest minor cpgen supports; the exact release does not matter here.
+    const GONE: Option<u16> = Some(KubernetesVersion::OLDEST.minor() - 1);
+
+    const fn kept(name: &'static str) -> Flag {
+        Flag {
+            name,
+            removed_in: None,
+        }
+    }
+
+    const fn removed(name: &'static str, minor: Option<u16>) -> Flag {
+        Flag {
+            name,
+            removed_in: minor,
+        }
+    }
+
+    /// The components whose flags cpgen emits, with their flag tables.
+    pub(crate) const COMPONENT_FLAGS: &[(&str, &[Flag])] = &[
+        ("kube-apiserver", KUBE_APISERVER_FLAGS),
+        ("kube-controller-manager", KUBE_CONTROLLER_MANAGER_FLAGS),
+        ("kube-scheduler", KUBE_SCHEDULER_FLAGS),
+    ];
+
+    /// kube-apiserver flags cpgen emits, and the removed ones the guide used.
+    pub(crate) const KUBE_APISERVER_FLAGS: &[Flag] = &[
+        removed("admission-control", GONE),
+        removed("enable-swagger-ui", GONE),
+        removed("insecure-bind-address", Some(24)),
+        removed("insecure-port", Some(24)),
+        kept("advertise-address"),
+        kept("allow-privileged"),
+        kept("authorization-mode"),
+        kept("bind-address"),
+        kept("client-ca-file"),
+        kept("enable-admission-plugins"),
+        kept("encryption-provider-config"),
+        kept("endpoint-reconciler-type"),
+        kept("etcd-cafile"),
+        kept("etcd-certfile"),
+        kept("etcd-keyfile"),
+        kept("etcd-servers"),
+        kept("kubelet-client-certificate"),
+        kept("kubelet-client-key"),
+        kept("proxy-client-cert-file"),
+        kept("proxy-client-key-file"),
+        kept("requestheader-allowed-names"),
+        kept("requestheader-client-ca-file"),
+        kept("requestheader-extra-headers-prefix"),
+        kept("requestheader-group-headers"),
+        kept("requestheader-username-headers"),
+        kept("secure-port"),
+        kept("service-account-issuer"),
+        kept("service-account-key-file"),
+        kept("service-account-signing-key-file"),
+        kept("service-cluster-ip-range"),
+        kept("service-node-port-range"),
+        kept("tls-cert-file"),
+        kept("tls-private-key-file"),
+        kept("v"),
+    ];
+
+    /// kube-controller-manager flags cpgen emits, and the removed ones the guide used.
+    pub(crate) const KUBE_CONTROLLER_MANAGER_FLAGS: &[Flag] = &[
+        removed("address", Some(24)),
+        removed("port", Some(24)),
+        kept("allocate-node-cidrs"),
+        kept("authentication-kubeconfig"),
+        kept("authorization-kubeconfig"),
+        kept("bind-address"),
+        kept("client-ca-file"),
+        kept("cluster-cidr"),
+        kept("cluster-name"),
+        kept("cluster-signing-cert-file"),
+        kept("cluster-signing-key-file"),
+        kept("controllers"),
+        kept("kubeconfig"),
+        kept("leader-elect"),
+        kept("requestheader-client-ca-file"),
+        kept("root-ca-file"),
+        kept("service-account-private-key-file"),
+        kept("service-cluster-ip-range"),
+        kept("use-service-account-credentials"),
+        kept("v"),
+    ];
+
+    /// kube-scheduler flags cpgen emits, and the removed ones the guide used.
+    pub(crate) const KUBE_SCHEDULER_FLAGS: &[Flag] = &[
+        removed("address", Some(24)),
+        removed("port", Some(24)),
+        kept("authentication-kubeconfig"),
+        kept("authorization-kubeconfig"),
+        kept("bind-address"),
+        kept("kubeconfig"),
+        kept("leader-elect"),
+        kept("v"),
+    ];
+
+    /// True when `component` 1.`minor` accepts `--flag`; false for unknown flags too.
+    pub fn flag_exists(component: &str, flag: &str, minor: u16) -> bool {
+        COMPONENT_FLAGS
+            .iter()
+            .find(|(name, _)| *name == component)
+            .and_then(|(_, flags)| flags.iter().find(|f| f.name == flag))
+            .is_some_and(|f| f.removed_in.is_none_or(|removed| minor < removed))
     }
 }
 
-const fn removed(name: &'static str, minor: Option<u16>) -> Flag {
-    Flag {
-        name,
-        removed_in: minor,
-    }
-}
-
-/// The components whose flags cpgen emits, with their flag tables.
-pub const COMPONENT_FLAGS: &[(&str, &[Flag])] = &[
-    ("kube-apiserver", KUBE_APISERVER_FLAGS),
-    ("kube-controller-manager", KUBE_CONTROLLER_MANAGER_FLAGS),
-    ("kube-scheduler", KUBE_SCHEDULER_FLAGS),
-];
-
-/// kube-apiserver flags cpgen emits, and the removed ones the guide used.
-pub const KUBE_APISERVER_FLAGS: &[Flag] = &[
-    removed("admission-control", GONE),
-    removed("enable-swagger-ui", GONE),
-    removed("insecure-bind-address", Some(24)),
-    removed("insecure-port", Some(24)),
-    kept("advertise-address"),
-    kept("allow-privileged"),
-    kept("authorization-mode"),
-    kept("bind-address"),
-    kept("client-ca-file"),
-    kept("enable-admission-plugins"),
-    kept("encryption-provider-config"),
-    kept("endpoint-reconciler-type"),
-    kept("etcd-cafile"),
-    kept("etcd-certfile"),
-    kept("etcd-keyfile"),
-    kept("etcd-servers"),
-    kept("kubelet-client-certificate"),
-    kept("kubelet-client-key"),
-    kept("proxy-client-cert-file"),
-    kept("proxy-client-key-file"),
-    kept("requestheader-allowed-names"),
-    kept("requestheader-client-ca-file"),
-    kept("requestheader-extra-headers-prefix"),
-    kept("requestheader-group-headers"),
-    kept("requestheader-username-headers"),
-    kept("secure-port"),
-    kept("service-account-issuer"),
-    kept("service-account-key-file"),
-    kept("service-account-signing-key-file"),
-    kept("service-cluster-ip-range"),
-    kept("service-node-port-range"),
-    kept("tls-cert-file"),
-    kept("tls-private-key-file"),
-    kept("v"),
-];
-
-/// kube-controller-manager flags cpgen emits, and the removed ones the guide used.
-pub const KUBE_CONTROLLER_MANAGER_FLAGS: &[Flag] = &[
-    removed("address", Some(24)),
-    removed("port", Some(24)),
-    kept("allocate-node-cidrs"),
-    kept("authentication-kubeconfig"),
-    kept("authorization-kubeconfig"),
-    kept("bind-address"),
-    kept("client-ca-file"),
-    kept("cluster-cidr"),
-    kept("cluster-name"),
-    kept("cluster-signing-cert-file"),
-    kept("cluster-signing-key-file"),
-    kept("controllers"),
-    kept("kubeconfig"),
-    kept("leader-elect"),
-    kept("requestheader-client-ca-file"),
-    kept("root-ca-file"),
-    kept("service-account-private-key-file"),
-    kept("service-cluster-ip-range"),
-    kept("use-service-account-credentials"),
-    kept("v"),
-];
-
-/// kube-scheduler flags cpgen emits, and the removed ones the guide used.
-pub const KUBE_SCHEDULER_FLAGS: &[Flag] = &[
-    removed("address", Some(24)),
-    removed("port", Some(24)),
-    kept("authentication-kubeconfig"),
-    kept("authorization-kubeconfig"),
-    kept("bind-address"),
-    kept("kubeconfig"),
-    kept("leader-elect"),
-    kept("v"),
-];
-
-/// True when `component` 1.`minor` accepts `--flag`; false for unknown flags too.
-pub fn flag_exists(component: &str, flag: &str, minor: u16) -> bool {
-    COMPONENT_FLAGS
-        .iter()
-        .find(|(name, _)| *name == component)
-        .and_then(|(_, flags)| flags.iter().find(|f| f.name == flag))
-        .is_some_and(|f| f.removed_in.is_none_or(|removed| minor < removed))
-}
+#[cfg(feature = "test-support")]
+pub use flags::flag_exists;
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use crate::types::{
 };
 
 /// A setting with a fixed set of spellings in `cluster.toml`.
-pub trait Choice: Copy + PartialEq + 'static {
+pub(crate) trait Choice: Copy + PartialEq + 'static {
     /// Every value with its spelling.
     const ALL: &'static [(&'static str, Self)];
 
@@ -27,11 +27,11 @@ pub trait Choice: Copy + PartialEq + 'static {
 }
 
 macro_rules! choice {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+    ($(#[$doc:meta])* $vis:vis $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[non_exhaustive]
-        pub enum $name { $($(#[$vdoc])* $variant,)* }
+        $vis enum $name { $($(#[$vdoc])* $variant,)* }
 
         impl Choice for $name {
             const ALL: &'static [(&'static str, Self)] = &[$(($text, $name::$variant),)*];
@@ -53,7 +53,7 @@ macro_rules! choice {
 
 choice! {
     /// Where HAProxy runs.
-    LoadBalancerMode {
+    pub(crate) LoadBalancerMode {
         /// On machines of its own (`[[load_balancer.hosts]]`), as in the guide.
         External = "external",
         /// On every master, next to kube-apiserver.
@@ -63,7 +63,7 @@ choice! {
 
 choice! {
     /// How HAProxy decides that an API server is alive.
-    HealthCheck {
+    pub(crate) HealthCheck {
         /// A TCP connect, as in the guide.
         Tcp = "tcp",
         /// `GET /readyz` over TLS.
@@ -73,7 +73,7 @@ choice! {
 
 choice! {
     /// Where controller-manager and scheduler kubeconfigs point.
-    ComponentsVia {
+    pub ComponentsVia {
         /// Through the load balancer, as in the guide.
         LoadBalancer = "load-balancer",
         /// To the API server on the same master.
@@ -83,7 +83,7 @@ choice! {
 
 choice! {
     /// How many certificate authorities the cluster has.
-    PkiLayout {
+    pub PkiLayout {
         /// Kubernetes, etcd and front-proxy each have their own CA.
         SeparateCas = "separate-cas",
         /// One CA signs everything, as in the guide.
@@ -93,100 +93,112 @@ choice! {
 
 /// `[cluster]`, resolved.
 #[derive(Debug, Clone, Serialize)]
-pub struct ClusterSettings {
+pub(crate) struct ClusterSettings {
     /// Cluster name (kubeconfig cluster, `--cluster-name`).
-    pub name: DnsName,
+    pub(crate) name: DnsName,
     /// Target Kubernetes release.
-    pub kubernetes_version: KubernetesVersion,
+    pub(crate) kubernetes_version: KubernetesVersion,
     /// Cluster DNS domain.
-    pub dns_domain: DnsName,
+    pub(crate) dns_domain: DnsName,
 }
 
 /// `[network]`, resolved.
 #[derive(Debug, Clone, Serialize)]
-pub struct Network {
+pub(crate) struct Network {
     /// Service cluster IP range.
-    pub service_cidr: Cidr,
+    pub(crate) service_cidr: Cidr,
     /// Pod network.
-    pub pod_cidr: Cidr,
+    pub(crate) pod_cidr: Cidr,
     /// NodePort range.
-    pub node_port_range: PortRange,
+    pub(crate) node_port_range: PortRange,
     /// Where the machines live (may be empty: unchecked).
-    pub host_cidrs: Vec<Cidr>,
+    pub(crate) host_cidrs: Vec<Cidr>,
 }
 
 /// `[api]`, resolved.
 #[derive(Debug, Clone, Serialize)]
-pub struct Api {
+pub(crate) struct Api {
     /// What clients dial.
-    pub endpoint: San,
+    pub(crate) endpoint: San,
     /// The port clients dial on the endpoint.
-    pub port: Port,
+    pub(crate) port: Port,
     /// kube-apiserver `--secure-port`.
-    pub bind_port: Port,
+    pub(crate) bind_port: Port,
     /// Additional SANs for every API server certificate.
-    pub extra_sans: Vec<San>,
+    pub(crate) extra_sans: Vec<San>,
     /// Where controller-manager and scheduler connect.
-    pub components_via: ComponentsVia,
+    pub(crate) components_via: ComponentsVia,
     /// `--enable-admission-plugins`.
-    pub admission_plugins: Vec<String>,
+    pub(crate) admission_plugins: Vec<String>,
     /// `--authorization-mode`.
-    pub authorization_modes: Vec<String>,
+    pub(crate) authorization_modes: Vec<String>,
 }
 
 /// A machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Host {
     /// Host name (also the etcd member name for masters).
-    pub name: HostName,
+    pub(crate) name: HostName,
     /// Its address.
-    pub address: HostAddress,
+    pub(crate) address: HostAddress,
+}
+
+impl Host {
+    /// Its name (also the etcd member name for masters).
+    pub fn name(&self) -> &HostName {
+        &self.name
+    }
+
+    /// Its address.
+    pub fn address(&self) -> &HostAddress {
+        &self.address
+    }
 }
 
 /// `[load_balancer]`, resolved.
 #[derive(Debug, Clone, Serialize)]
-pub struct LoadBalancer {
+pub(crate) struct LoadBalancer {
     /// Where HAProxy runs.
-    pub mode: LoadBalancerMode,
+    pub(crate) mode: LoadBalancerMode,
     /// HAProxy's bind port.
-    pub bind_port: Port,
+    pub(crate) bind_port: Port,
     /// HAProxy's health check.
-    pub health_check: HealthCheck,
+    pub(crate) health_check: HealthCheck,
     /// keepalived virtual IP (on-masters mode only).
-    pub vip: Option<HostAddress>,
+    pub(crate) vip: Option<HostAddress>,
     /// The network interface keepalived puts the virtual IP on.
-    pub vip_interface: String,
+    pub(crate) vip_interface: String,
     /// Dedicated HAProxy machines (external mode; may be empty when an outside load
     /// balancer or the first master serves the endpoint).
-    pub hosts: Vec<Host>,
+    pub(crate) hosts: Vec<Host>,
 }
 
 /// `[etcd]`, resolved.
 #[derive(Debug, Clone, Serialize)]
-pub struct Etcd {
+pub(crate) struct Etcd {
     /// Client port.
-    pub client_port: Port,
+    pub(crate) client_port: Port,
     /// Peer port.
-    pub peer_port: Port,
+    pub(crate) peer_port: Port,
     /// `--initial-cluster-token`.
-    pub initial_cluster_token: String,
+    pub(crate) initial_cluster_token: String,
     /// `--data-dir`.
-    pub data_dir: Utf8PathBuf,
+    pub(crate) data_dir: Utf8PathBuf,
 }
 
 /// `[pki]`, resolved.
 #[derive(Debug, Clone, Serialize)]
-pub struct Pki {
+pub(crate) struct Pki {
     /// Algorithm of every TLS key.
-    pub key_algorithm: KeyAlgorithm,
+    pub(crate) key_algorithm: KeyAlgorithm,
     /// Algorithm of the service-account signing key.
-    pub service_account_key_algorithm: KeyAlgorithm,
+    pub(crate) service_account_key_algorithm: KeyAlgorithm,
     /// CA validity.
-    pub ca_validity: ValidityDays,
+    pub(crate) ca_validity: ValidityDays,
     /// Leaf validity.
-    pub cert_validity: ValidityDays,
+    pub(crate) cert_validity: ValidityDays,
     /// One CA or three.
-    pub layout: PkiLayout,
+    pub(crate) layout: PkiLayout,
 }
 
 /// The whole validated cluster.
@@ -195,23 +207,23 @@ pub struct Plan {
     /// The sha256 of the config text this plan was validated from, recorded in the
     /// bundle's manifest; `None` for a plan built another way.
     #[serde(skip)]
-    pub config_sha256: Option<[u8; 32]>,
+    pub(crate) config_sha256: Option<[u8; 32]>,
     /// `[cluster]`.
-    pub cluster: ClusterSettings,
+    pub(crate) cluster: ClusterSettings,
     /// `[network]`.
-    pub network: Network,
+    pub(crate) network: Network,
     /// `[api]`.
-    pub api: Api,
+    pub(crate) api: Api,
     /// Control-plane machines, in order; also the etcd members.
-    pub masters: Vec<Host>,
+    pub(crate) masters: Vec<Host>,
     /// `[load_balancer]`.
-    pub load_balancer: LoadBalancer,
+    pub(crate) load_balancer: LoadBalancer,
     /// Worker machines.
-    pub workers: Vec<Host>,
+    pub(crate) workers: Vec<Host>,
     /// `[etcd]`.
-    pub etcd: Etcd,
+    pub(crate) etcd: Etcd,
     /// `[pki]`.
-    pub pki: Pki,
+    pub(crate) pki: Pki,
 }
 
 /// A program that listens on a host.
@@ -219,7 +231,7 @@ pub struct Plan {
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 #[allow(missing_docs)]
-pub enum Component {
+pub(crate) enum Component {
     EtcdClient,
     EtcdPeer,
     KubeApiserver,
@@ -230,7 +242,7 @@ pub enum Component {
 
 impl Component {
     /// How the component is named in output.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Component::EtcdClient => "etcd (clients)",
             Component::EtcdPeer => "etcd (peers)",
@@ -245,7 +257,7 @@ impl Component {
 /// Which local addresses a listener binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Bind {
+pub(crate) enum Bind {
     /// One address.
     Address(IpAddr),
     /// Every address of the host (`0.0.0.0`, `::`).
@@ -254,7 +266,7 @@ pub enum Bind {
 
 impl Bind {
     /// True when both bind at least one common address.
-    pub fn overlaps(self, other: Bind) -> bool {
+    pub(crate) fn overlaps(self, other: Bind) -> bool {
         match (self, other) {
             (Bind::Address(a), Bind::Address(b)) => a == b,
             _ => true,
@@ -270,18 +282,18 @@ impl Bind {
 
 /// A socket a component listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Listener {
+pub(crate) struct Listener {
     /// Who listens.
-    pub component: Component,
+    pub(crate) component: Component,
     /// Where.
-    pub bind: Bind,
+    pub(crate) bind: Bind,
     /// On which port.
-    pub port: Port,
+    pub(crate) port: Port,
 }
 
 impl Listener {
     /// `10.0.0.1:2379`, `[fd00::1]:2379`, `0.0.0.0:6443`.
-    pub fn socket(&self) -> String {
+    pub(crate) fn socket(&self) -> String {
         format!("{}:{}", url_host(self.bind.ip()), self.port)
     }
 }
@@ -289,33 +301,33 @@ impl Listener {
 // A panic in a const item is a compile error, never a runtime one.
 /// kube-controller-manager's fixed secure port (bound to loopback).
 #[allow(clippy::panic)]
-pub const CONTROLLER_MANAGER_PORT: Port = match Port::new(10257) {
+pub(crate) const CONTROLLER_MANAGER_PORT: Port = match Port::new(10257) {
     Some(p) => p,
     None => panic!("10257 is a port"),
 };
 /// kube-scheduler's fixed secure port (bound to loopback).
 #[allow(clippy::panic)]
-pub const SCHEDULER_PORT: Port = match Port::new(10259) {
+pub(crate) const SCHEDULER_PORT: Port = match Port::new(10259) {
     Some(p) => p,
     None => panic!("10259 is a port"),
 };
 
 /// The ports a master listens on, known before the whole plan is.
 #[derive(Debug, Clone, Copy)]
-pub struct MasterPorts {
+pub(crate) struct MasterPorts {
     /// etcd `--listen-client-urls` port.
-    pub etcd_client: Port,
+    pub(crate) etcd_client: Port,
     /// etcd `--listen-peer-urls` port.
-    pub etcd_peer: Port,
+    pub(crate) etcd_peer: Port,
     /// kube-apiserver `--secure-port`.
-    pub apiserver: Port,
+    pub(crate) apiserver: Port,
     /// HAProxy's bind port in on-masters mode.
-    pub haproxy: Option<Port>,
+    pub(crate) haproxy: Option<Port>,
 }
 
 /// Every listener of a master at `address`. Validation uses this to find collisions before
 /// a plan exists, so both agree by construction.
-pub fn master_listeners(ports: MasterPorts, address: IpAddr) -> Vec<Listener> {
+pub(crate) fn master_listeners(ports: MasterPorts, address: IpAddr) -> Vec<Listener> {
     let (any, loopback) = wildcard_and_loopback(address);
     let mut listeners = vec![
         Listener {
@@ -351,7 +363,7 @@ pub fn master_listeners(ports: MasterPorts, address: IpAddr) -> Vec<Listener> {
 }
 
 /// HAProxy's listener (`bind :PORT`: every address).
-pub fn haproxy_listener(address: IpAddr, port: Port) -> Listener {
+pub(crate) fn haproxy_listener(address: IpAddr, port: Port) -> Listener {
     Listener {
         component: Component::Haproxy,
         bind: Bind::Any(wildcard_and_loopback(address).0),
@@ -360,7 +372,7 @@ pub fn haproxy_listener(address: IpAddr, port: Port) -> Listener {
 }
 
 /// The wildcard and loopback address of the family of `address`.
-pub fn wildcard_and_loopback(address: IpAddr) -> (IpAddr, IpAddr) {
+pub(crate) fn wildcard_and_loopback(address: IpAddr) -> (IpAddr, IpAddr) {
     match address {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::LOCALHOST.into()),
         IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED.into(), Ipv6Addr::LOCALHOST.into()),
@@ -389,13 +401,13 @@ impl ServerRole {
 
 /// The serving certificate of one server on one host, as far as names go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ServerCertificate {
+pub(crate) struct ServerCertificate {
     /// Which kind of server.
-    pub role: ServerRole,
+    pub(crate) role: ServerRole,
     /// On which master.
-    pub host: HostName,
+    pub(crate) host: HostName,
     /// Every subjectAltName, DNS names first, without duplicates.
-    pub sans: Vec<San>,
+    pub(crate) sans: Vec<San>,
 }
 
 /// Where a dialled name comes from in the configuration (so a finding can point there).
@@ -429,13 +441,48 @@ pub struct Dial {
 }
 
 impl Plan {
+    /// The SHA-256 of the config file the plan was read from; `None` for a spec built in
+    /// code. `manifest.json` records it, so a bundle names the file that made it.
+    pub fn config_sha256(&self) -> Option<[u8; 32]> {
+        self.config_sha256
+    }
+
+    /// The masters, in the config's order.
+    pub fn masters(&self) -> &[Host] {
+        &self.masters
+    }
+
+    /// The load balancer hosts of an external load balancer, in the config's order (none
+    /// when HAProxy runs on the masters).
+    pub fn load_balancers(&self) -> &[Host] {
+        &self.load_balancer.hosts
+    }
+
+    /// The workers, in the config's order.
+    pub fn workers(&self) -> &[Host] {
+        &self.workers
+    }
+
+    /// Every host: masters, load balancers, workers.
+    pub fn hosts(&self) -> impl Iterator<Item = &Host> {
+        self.masters
+            .iter()
+            .chain(&self.load_balancer.hosts)
+            .chain(&self.workers)
+    }
+
+    /// How long leaf certificates are valid.
+    pub fn cert_validity(&self) -> ValidityDays {
+        self.pki.cert_validity
+    }
+
     /// How many etcd members may fail while the cluster keeps quorum.
     pub fn etcd_failure_tolerance(&self) -> usize {
         self.masters.len().saturating_sub(1) / 2
     }
 
     /// The ports every master listens on.
-    pub fn master_ports(&self) -> MasterPorts {
+    pub(crate) fn master_ports(&self) -> MasterPorts {
         MasterPorts {
             etcd_client: self.etcd.client_port,
             etcd_peer: self.etcd.peer_port,
@@ -446,7 +493,7 @@ impl Plan {
     }
 
     /// The first service IP, which the `kubernetes` service gets.
-    pub fn kubernetes_service_ip(&self) -> IpAddr {
+    pub(crate) fn kubernetes_service_ip(&self) -> IpAddr {
         self.network.service_cidr.first_host()
     }
 
@@ -460,7 +507,7 @@ impl Plan {
     }
 
     /// The in-cluster names of the API: `kubernetes`, …, `kubernetes.default.svc.<domain>`.
-    pub fn kubernetes_service_names(&self) -> Vec<San> {
+    pub(crate) fn kubernetes_service_names(&self) -> Vec<San> {
         let full = format!("kubernetes.default.svc.{}", self.cluster.dns_domain);
         [
             "kubernetes",
@@ -475,7 +522,7 @@ impl Plan {
     }
 
     /// Every name and address a client dials, and which server certificates it reaches.
-    pub fn dials(&self) -> Vec<Dial> {
+    pub(crate) fn dials(&self) -> Vec<Dial> {
         let mut dials = Vec::new();
         let any_master = |client, target, origin| Dial {
             client,
@@ -571,7 +618,7 @@ impl Plan {
 
     /// The SAN set of every server certificate: one apiserver and one etcd-server
     /// certificate per master.
-    pub fn server_certificates(&self) -> Vec<ServerCertificate> {
+    pub(crate) fn server_certificates(&self) -> Vec<ServerCertificate> {
         let mut certificates = Vec::new();
         for master in &self.masters {
             certificates.push(ServerCertificate {
@@ -647,7 +694,10 @@ fn order_sans(sans: Vec<San>) -> Vec<San> {
 
 /// Every dial whose target is missing from a server certificate it may reach, with the
 /// master whose certificate lacks it; empty when the SAN sets cover every client.
-pub fn uncovered_dials(plan: &Plan, certificates: &[ServerCertificate]) -> Vec<(Dial, HostName)> {
+pub(crate) fn uncovered_dials(
+    plan: &Plan,
+    certificates: &[ServerCertificate],
+) -> Vec<(Dial, HostName)> {
     // Indexed, so that a cluster with thousands of masters is checked in linear time.
     let by_server: std::collections::HashMap<
         (ServerRole, &HostName),
@@ -677,54 +727,54 @@ pub fn uncovered_dials(plan: &Plan, certificates: &[ServerCertificate]) -> Vec<(
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     /// Cluster name.
-    pub cluster: String,
+    pub(crate) cluster: String,
     /// Kubernetes version.
-    pub kubernetes_version: String,
+    pub(crate) kubernetes_version: String,
     /// `https://endpoint:port`.
-    pub api_url: String,
+    pub(crate) api_url: String,
     /// PKI layout.
-    pub pki_layout: PkiLayout,
+    pub(crate) pki_layout: PkiLayout,
     /// Key algorithm.
-    pub key_algorithm: KeyAlgorithm,
+    pub(crate) key_algorithm: KeyAlgorithm,
     /// etcd quorum facts.
-    pub etcd: EtcdSummary,
+    pub(crate) etcd: EtcdSummary,
     /// Every host with what it runs.
-    pub hosts: Vec<HostSummary>,
+    pub(crate) hosts: Vec<HostSummary>,
     /// Every server certificate's SANs.
-    pub certificates: Vec<ServerCertificate>,
+    pub(crate) certificates: Vec<ServerCertificate>,
 }
 
 /// etcd membership facts.
 #[derive(Debug, Clone, Serialize)]
-pub struct EtcdSummary {
+pub(crate) struct EtcdSummary {
     /// Members.
-    pub members: usize,
+    pub(crate) members: usize,
     /// Members needed for quorum.
-    pub quorum: usize,
+    pub(crate) quorum: usize,
     /// Members that may fail.
-    pub failure_tolerance: usize,
+    pub(crate) failure_tolerance: usize,
 }
 
 /// One host in the summary.
 #[derive(Debug, Clone, Serialize)]
-pub struct HostSummary {
+pub(crate) struct HostSummary {
     /// Name.
-    pub name: HostName,
+    pub(crate) name: HostName,
     /// Address.
-    pub address: HostAddress,
+    pub(crate) address: HostAddress,
     /// "master", "load-balancer", "worker".
-    pub role: &'static str,
+    pub(crate) role: &'static str,
     /// What it listens on.
-    pub listeners: Vec<ListenerSummary>,
+    pub(crate) listeners: Vec<ListenerSummary>,
 }
 
 /// One listener in the summary.
 #[derive(Debug, Clone, Serialize)]
-pub struct ListenerSummary {
+pub(crate) struct ListenerSummary {
     /// Who listens.
-    pub component: Component,
+    pub(crate) component: Component,
     /// `address:port`.
-    pub socket: String,
+    pub(crate) socket: String,
 }
 
 impl Plan {

@@ -1,5 +1,5 @@
 //! The cluster description as plain Rust values: [`ClusterSpec`], one field per key of
-//! `cluster.toml`, and the defaults of every key left out ([`defaults`]). A spec is what the
+//! `cluster.toml`, and the defaults of every key left out (one table, `spec::defaults`, used by both). A spec is what the
 //! rules of [`validate`](crate::validate) check, whether a `cluster.toml` was parsed into it
 //! or code built it; this module also owns the map from a field's path to where it was
 //! written (`Origins`), through which findings point at the text or at the field.
@@ -27,54 +27,54 @@ use crate::diag::{FieldPath, Location};
 
 /// The value of every key `cluster.toml` may leave out, shared by the file and by code: the
 /// rules take a default from here whenever a spec's field is `None`.
-pub mod defaults {
+pub(crate) mod defaults {
     /// `cluster.name`.
-    pub const CLUSTER_NAME: &str = "kubernetes";
+    pub(crate) const CLUSTER_NAME: &str = "kubernetes";
     /// `cluster.kubernetes_version`, as its minor version of 1.x.
-    pub const KUBERNETES_MINOR: u16 = 31;
+    pub(crate) const KUBERNETES_MINOR: u16 = 31;
     /// `cluster.dns_domain`.
-    pub const DNS_DOMAIN: &str = "cluster.local";
+    pub(crate) const DNS_DOMAIN: &str = "cluster.local";
     /// `network.service_cidr` of an IPv4 cluster.
-    pub const SERVICE_CIDR_V4: &str = "10.32.0.0/16";
+    pub(crate) const SERVICE_CIDR_V4: &str = "10.32.0.0/16";
     /// `network.service_cidr` of an IPv6 cluster (its first master has an IPv6 address).
-    pub const SERVICE_CIDR_V6: &str = "fd00:10:32::/108";
+    pub(crate) const SERVICE_CIDR_V6: &str = "fd00:10:32::/108";
     /// `network.pod_cidr` of an IPv4 cluster.
-    pub const POD_CIDR_V4: &str = "10.38.0.0/16";
+    pub(crate) const POD_CIDR_V4: &str = "10.38.0.0/16";
     /// `network.pod_cidr` of an IPv6 cluster.
-    pub const POD_CIDR_V6: &str = "fd00:10:38::/56";
+    pub(crate) const POD_CIDR_V6: &str = "fd00:10:38::/56";
     /// `network.node_port_range`.
-    pub const NODE_PORT_RANGE: &str = "30000-32767";
+    pub(crate) const NODE_PORT_RANGE: &str = "30000-32767";
     /// `api.bind_port`, and `api.port` when clients dial a master.
-    pub const API_BIND_PORT: u16 = 6443;
+    pub(crate) const API_BIND_PORT: u16 = 6443;
     /// `load_balancer.bind_port` on separate load balancer hosts (mode `external`).
-    pub const LB_BIND_PORT_EXTERNAL: u16 = 6443;
+    pub(crate) const LB_BIND_PORT_EXTERNAL: u16 = 6443;
     /// `load_balancer.bind_port` of HAProxy on the masters (mode `on-masters`), beside
     /// kube-apiserver's own port.
-    pub const LB_BIND_PORT_ON_MASTERS: u16 = 8443;
+    pub(crate) const LB_BIND_PORT_ON_MASTERS: u16 = 8443;
     /// `load_balancer.mode`.
-    pub const LB_MODE: &str = "external";
+    pub(crate) const LB_MODE: &str = "external";
     /// `load_balancer.health_check`.
-    pub const HEALTH_CHECK: &str = "https-readyz";
+    pub(crate) const HEALTH_CHECK: &str = "https-readyz";
     /// `load_balancer.vip_interface`.
-    pub const VIP_INTERFACE: &str = "eth0";
+    pub(crate) const VIP_INTERFACE: &str = "eth0";
     /// `api.components_via`.
-    pub const COMPONENTS_VIA: &str = "load-balancer";
+    pub(crate) const COMPONENTS_VIA: &str = "load-balancer";
     /// `etcd.client_port`.
-    pub const ETCD_CLIENT_PORT: u16 = 2379;
+    pub(crate) const ETCD_CLIENT_PORT: u16 = 2379;
     /// `etcd.peer_port`.
-    pub const ETCD_PEER_PORT: u16 = 2380;
+    pub(crate) const ETCD_PEER_PORT: u16 = 2380;
     /// `etcd.data_dir`.
-    pub const ETCD_DATA_DIR: &str = "/var/lib/etcd";
+    pub(crate) const ETCD_DATA_DIR: &str = "/var/lib/etcd";
     /// `etcd.initial_cluster_token` is the cluster name followed by this.
-    pub const CLUSTER_TOKEN_SUFFIX: &str = "-etcd";
+    pub(crate) const CLUSTER_TOKEN_SUFFIX: &str = "-etcd";
     /// `pki.key_algorithm` (and `pki.service_account_key_algorithm`, which follows it).
-    pub const KEY_ALGORITHM: &str = "ecdsa-p256";
+    pub(crate) const KEY_ALGORITHM: &str = "ecdsa-p256";
     /// `pki.ca_validity_days`.
-    pub const CA_VALIDITY_DAYS: i64 = 3650;
+    pub(crate) const CA_VALIDITY_DAYS: i64 = 3650;
     /// `pki.cert_validity_days`.
-    pub const CERT_VALIDITY_DAYS: i64 = 365;
+    pub(crate) const CERT_VALIDITY_DAYS: i64 = 365;
     /// `pki.layout`.
-    pub const PKI_LAYOUT: &str = "separate-cas";
+    pub(crate) const PKI_LAYOUT: &str = "separate-cas";
 }
 
 /// A whole cluster description: what `cluster.toml` holds, as plain values; `None` (or an

@@ -168,7 +168,7 @@ impl HostAddress {
 }
 
 /// An IP address as it appears in a URL or `host:port`: IPv6 in brackets.
-pub fn url_host(ip: IpAddr) -> String {
+pub(crate) fn url_host(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),

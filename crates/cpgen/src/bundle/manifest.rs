@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{BundleFile, FileKind, OWNER};
+use super::BundleFile;
+use crate::layout::{hosts, FileKind, Role, OWNER};
 use crate::plan::{LoadBalancerMode, Plan};
-use crate::render::{hosts, Role};
 use crate::Error;
 
 /// The manifest's path in the bundle; it sorts after `hosts/`, so it is written last.

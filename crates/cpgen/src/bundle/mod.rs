@@ -1,62 +1,31 @@
 //! The bundle: files with mode, owner and kind by relative path, its `manifest.json`, and
-//! where they go — a [`Sink`]: a directory tree, a byte-reproducible `.tar.gz` (sorted
+//! where they go — a sink: a directory tree, a byte-reproducible `.tar.gz` (sorted
 //! entries, mtime 0, uid/gid 0, fixed gzip header), or an in-memory [`Bundle`]. A plan's
-//! bundle is streamed into a sink host by host ([`emit`]); both disk writers never leave a
+//! bundle is streamed into a sink host by host (`emit`); both disk writers never leave a
 //! half-written output and never replace an existing one unless asked.
 
 mod gzip;
 pub(crate) mod manifest;
-mod stream;
+pub(crate) mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use serde::Serialize;
 
 pub use crate::atomic::Leftover;
 use crate::atomic::{
-    found, parent_dir, refusal, temp_builder, write_with, Existing, Found, OLD_TREE, TEMP_TREE,
+    found, parent_dir, refusal, refuse_symlink, temp_builder, write_with, Existing, Found,
+    OLD_TREE, TEMP_TREE,
 };
+pub use crate::layout::FileKind;
+use crate::layout::{host_path, DIR_MODE};
 use crate::pki::Secrets;
 use crate::plan::Plan;
 use crate::types::HostName;
 use crate::Error;
 use manifest::{Header, Manifest, ManifestEntry, MANIFEST};
-pub use stream::{emit, emit_with_progress};
-
-/// What a file is; decides its mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-#[allow(missing_docs)]
-pub enum FileKind {
-    Certificate,
-    PrivateKey,
-    /// Not a key, but holds one (embedded in a kubeconfig, the encryption key).
-    Secret,
-    SystemdUnit,
-    Kubeconfig,
-    Config,
-    Readme,
-    Manifest,
-    Deploy,
-}
-
-impl FileKind {
-    /// 0600 for anything holding key material, 0644 for the rest.
-    pub fn mode(self) -> u32 {
-        match self {
-            FileKind::PrivateKey | FileKind::Secret => 0o600,
-            _ => 0o644,
-        }
-    }
-}
-
-/// Mode of every directory in the bundle.
-pub const DIR_MODE: u32 = 0o755;
-/// Owner of every file.
-pub const OWNER: &str = "root:root";
+pub(crate) use stream::{emit, Sink};
 
 /// One file of the bundle. Its contents are wiped from memory when it is dropped (many are
 /// private keys), and `Debug` shows only their length.
@@ -101,15 +70,6 @@ pub struct Bundle {
     files: BTreeMap<String, BundleFile>,
 }
 
-/// Where a bundle's entries go, in the order of the archive: every directory first, then
-/// every file by path. [`emit`] writes a plan's bundle into any sink host by host.
-pub trait Sink {
-    /// A directory (relative, no trailing `/`), before any file.
-    fn directory(&mut self, path: &str) -> Result<(), Error>;
-    /// A file at `path`, in sorted order.
-    fn file(&mut self, path: &str, file: BundleFile) -> Result<(), Error>;
-}
-
 /// An in-memory bundle collects what it is sent.
 impl Sink for Bundle {
     fn directory(&mut self, _path: &str) -> Result<(), Error> {
@@ -130,7 +90,7 @@ impl Bundle {
     /// and [`write_dir`] stream instead.
     pub fn build(plan: &Plan, secrets: &Secrets) -> Result<Bundle, Error> {
         let mut bundle = Bundle::default();
-        emit(plan, secrets, &mut bundle)?;
+        emit(plan, secrets, &mut bundle, &|_, _| {})?;
         Ok(bundle)
     }
 
@@ -234,19 +194,14 @@ impl Bundle {
     }
 
     /// Writes the `.tar.gz` to `path`, as [`write_tar_gz`] does.
-    pub fn write_tar_gz(&self, path: &Utf8Path, force: bool) -> Result<(), Error> {
-        tar_gz_into(path, force, |sink| self.replay(sink))
+    pub fn write_tar_gz(&self, path: &Utf8Path, mode: WriteMode) -> Result<(), Error> {
+        tar_gz_into(path, mode, |sink| self.replay(sink))
     }
 
     /// Writes the bundle as a directory tree at `dir`, as [`write_dir`] does.
-    pub fn write_dir(&self, dir: &Utf8Path, force: bool) -> Result<(), Error> {
-        dir_into(dir, force, |sink| self.replay(sink))
+    pub fn write_dir(&self, dir: &Utf8Path, mode: WriteMode) -> Result<(), Error> {
+        dir_into(dir, mode, |sink| self.replay(sink))
     }
-}
-
-/// The bundle path of a host's file at `target`.
-pub(crate) fn host_path(host: &HostName, target: &str) -> String {
-    format!("hosts/{host}/{}", target.trim_start_matches('/'))
 }
 
 /// Adds every parent directory of `path` to `dirs`.
@@ -260,59 +215,72 @@ fn add_parents(dirs: &mut BTreeSet<String>, path: &str) {
     }
 }
 
+/// What a writer does when its output already exists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Refuse ([`Error::AlreadyExists`]): nothing is overwritten by accident.
+    #[default]
+    CreateNew,
+    /// Replace a previous bundle (a `.tar.gz`, or a tree with cpgen's `manifest.json`),
+    /// never anything else (`cpgen bundle --force`).
+    Replace,
+}
+
+/// Whether a bundle is written as one archive or as a directory tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// A reproducible `.tar.gz`.
+    TarGz,
+    /// A directory tree, built beside its place and renamed into it.
+    Directory,
+}
+
+/// How [`write_tar_gz`] and [`write_dir`] write.
+#[derive(Clone, Copy, Default)]
+pub struct WriteOptions<'a> {
+    /// What to do when the output exists.
+    pub mode: WriteMode,
+    /// Called with `(hosts written, hosts)` after each batch of hosts, e.g. to drive a
+    /// progress bar; from the writing thread.
+    pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+}
+
+impl WriteOptions<'_> {
+    fn progress(&self) -> &(dyn Fn(usize, usize) + Sync) {
+        self.progress.unwrap_or(&|_, _| {})
+    }
+}
+
 /// Writes a plan's bundle as a `.tar.gz` at `path`, one host at a time: the archive goes
 /// straight to a temporary file (mode 0600 from the start: it holds private keys) that is
-/// renamed into place when complete. An existing file is replaced only with `force`; a
-/// symbolic link never. Returns how many files the bundle has.
+/// renamed into place when complete. An existing file is replaced only with
+/// [`WriteMode::Replace`]; a symbolic link never. Returns how many files the bundle has.
 pub fn write_tar_gz(
     plan: &Plan,
     secrets: &Secrets,
     path: &Utf8Path,
-    force: bool,
+    options: &WriteOptions<'_>,
 ) -> Result<usize, Error> {
-    write_tar_gz_with_progress(plan, secrets, path, force, &|_, _| {})
-}
-
-/// [`write_tar_gz`], reporting hosts written as [`emit_with_progress`] does.
-pub fn write_tar_gz_with_progress(
-    plan: &Plan,
-    secrets: &Secrets,
-    path: &Utf8Path,
-    force: bool,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<usize, Error> {
-    tar_gz_into(path, force, |sink| {
-        emit_with_progress(plan, secrets, sink, progress)
+    tar_gz_into(path, options.mode, |sink| {
+        emit(plan, secrets, sink, options.progress())
     })
 }
 
 /// Writes a plan's bundle as a directory tree at `dir`, one host at a time, built beside it
-/// and renamed into place. An existing `dir` is replaced only with `force`. Returns how
-/// many files the bundle has.
+/// and renamed into place. An existing `dir` is replaced only with [`WriteMode::Replace`].
+/// Returns how many files the bundle has.
 pub fn write_dir(
     plan: &Plan,
     secrets: &Secrets,
     dir: &Utf8Path,
-    force: bool,
+    options: &WriteOptions<'_>,
 ) -> Result<usize, Error> {
-    write_dir_with_progress(plan, secrets, dir, force, &|_, _| {})
-}
-
-/// [`write_dir`], reporting hosts written as [`emit_with_progress`] does.
-pub fn write_dir_with_progress(
-    plan: &Plan,
-    secrets: &Secrets,
-    dir: &Utf8Path,
-    force: bool,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<usize, Error> {
-    dir_into(dir, force, |sink| {
-        emit_with_progress(plan, secrets, sink, progress)
+    dir_into(dir, options.mode, |sink| {
+        emit(plan, secrets, sink, options.progress())
     })
 }
 
-/// Checks, before any key is made, that a bundle may be written at `path` (a tree with
-/// `dir`, else a `.tar.gz`), as [`write_tar_gz`] and [`write_dir`] check again when they
+/// Checks, before any key is made, that a bundle may be written at `path` (a tree or a `.tar.gz`, as `kind` says), as [`write_tar_gz`] and [`write_dir`] check again when they
 /// write; and that it is none of `protected` (with what each is, e.g. `("c.toml", "the
 /// configuration")`), nor, for a tree, a directory holding one of them. Paths are compared
 /// resolved (`..`, symbolic links in the directories) and files by device and inode (hard
@@ -320,20 +288,19 @@ pub fn write_dir_with_progress(
 /// yet (a secrets file about to be created).
 pub fn check_output(
     path: &Utf8Path,
-    dir: bool,
-    force: bool,
+    kind: OutputKind,
+    mode: WriteMode,
     protected: &[(&Utf8Path, &str)],
 ) -> Result<(), Error> {
     refuse_symlink(path)?;
-    if dir {
+    if kind == OutputKind::Directory {
         refuse_current_dir(path)?;
         refuse_dot_name(path)?;
     }
-    refuse_protected(path, dir, protected)?;
-    if dir {
-        dir_target(path, force).map(drop)
-    } else {
-        file_target(path, force).map(drop)
+    refuse_protected(path, kind, protected)?;
+    match kind {
+        OutputKind::Directory => dir_target(path, mode).map(drop),
+        OutputKind::TarGz => file_target(path, mode).map(drop),
     }
 }
 
@@ -374,7 +341,7 @@ fn same_file(a: &Utf8Path, b: &Utf8Path) -> bool {
 
 fn refuse_protected(
     path: &Utf8Path,
-    dir: bool,
+    kind: OutputKind,
     protected: &[(&Utf8Path, &str)],
 ) -> Result<(), Error> {
     let Some(out) = resolved(path) else {
@@ -385,7 +352,7 @@ fn refuse_protected(
             continue;
         };
         let is = other_full == out || same_file(path, other);
-        let holds = dir && other_full.starts_with(&out);
+        let holds = kind == OutputKind::Directory && other_full.starts_with(&out);
         if is || holds {
             return Err(refusal(
                 path,
@@ -428,15 +395,15 @@ fn refuse_current_dir(dir: &Utf8Path) -> Result<(), Error> {
 }
 
 /// What is at a `.tar.gz` output, if cpgen may write there: nothing, a previous archive
-/// (with `force`), or a character device or FIFO, which is written into.
-fn file_target(path: &Utf8Path, force: bool) -> Result<Found, Error> {
+/// (with [`WriteMode::Replace`]), or a character device or FIFO, which is written into.
+fn file_target(path: &Utf8Path, mode: WriteMode) -> Result<Found, Error> {
     let found = found(path)?;
     match found {
         Found::Nothing | Found::Stream(_) => Ok(found),
         Found::Symlink => Err(Error::Symlink {
             path: path.to_owned(),
         }),
-        Found::Regular if !force => Err(Error::AlreadyExists {
+        Found::Regular if mode == WriteMode::CreateNew => Err(Error::AlreadyExists {
             path: path.to_owned(),
         }),
         Found::Regular if looks_like_gzip(path) => Ok(found),
@@ -464,9 +431,9 @@ fn looks_like_gzip(path: &Utf8Path) -> bool {
         && (head.is_empty() || head == [0x1f, 0x8b])
 }
 
-/// What is at a tree output, if cpgen may write there: nothing, or (with `force`) an empty
+/// What is at a tree output, if cpgen may write there: nothing, or (with [`WriteMode::Replace`]) an empty
 /// directory or one holding a `manifest.json` cpgen wrote.
-fn dir_target(dir: &Utf8Path, force: bool) -> Result<Found, Error> {
+fn dir_target(dir: &Utf8Path, mode: WriteMode) -> Result<Found, Error> {
     refuse_current_dir(dir)?;
     let found = found(dir)?;
     match found {
@@ -474,7 +441,7 @@ fn dir_target(dir: &Utf8Path, force: bool) -> Result<Found, Error> {
         Found::Symlink => Err(Error::Symlink {
             path: dir.to_owned(),
         }),
-        Found::Directory if !force => Err(Error::AlreadyExists {
+        Found::Directory if mode == WriteMode::CreateNew => Err(Error::AlreadyExists {
             path: dir.to_owned(),
         }),
         Found::Directory if is_empty_dir(dir) || is_bundle_dir(dir) => Ok(found),
@@ -506,7 +473,7 @@ fn is_bundle_dir(dir: &Utf8Path) -> bool {
 
 fn tar_gz_into<T>(
     path: &Utf8Path,
-    force: bool,
+    mode: WriteMode,
     fill: impl FnOnce(&mut TarGzSink<std::io::BufWriter<&mut std::fs::File>>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     refuse_symlink(path)?;
@@ -518,10 +485,10 @@ fn tar_gz_into<T>(
             .map_err(|e| write_error(path)(e.into_error()))?;
         Ok(made)
     };
-    match file_target(path, force)? {
+    match file_target(path, mode)? {
         // Like tar: `-o /dev/null` discards, `-o FIFO` feeds a reader; nothing is replaced.
         Found::Stream(_) => into_archive(&mut open_stream(path)?),
-        _ if force => write_with(path, Existing::Replace, into_archive),
+        _ if mode == WriteMode::Replace => write_with(path, Existing::Replace, into_archive),
         _ => write_with(path, Existing::Keep, into_archive),
     }
 }
@@ -548,11 +515,11 @@ fn open_stream(path: &Utf8Path) -> Result<std::fs::File, Error> {
 
 fn dir_into<T>(
     dir: &Utf8Path,
-    force: bool,
+    mode: WriteMode,
     fill: impl FnOnce(&mut DirSink) -> Result<T, Error>,
 ) -> Result<T, Error> {
     refuse_symlink(dir)?;
-    let existing = dir_target(dir, force)?;
+    let existing = dir_target(dir, mode)?;
     let staging = temp_builder(TEMP_TREE)
         .tempdir_in(parent_dir(dir))
         .map_err(write_error(dir))?;
@@ -578,7 +545,8 @@ fn dir_into<T>(
             // Another run wrote the bundle meanwhile: with --force, it is replaced like
             // one that was there from the start, after the same checks.
             Err(Error::AlreadyExists { .. })
-                if force && dir_target(dir, force).is_ok_and(|found| found == Found::Directory) =>
+                if mode == WriteMode::Replace
+                    && dir_target(dir, mode).is_ok_and(|found| found == Found::Directory) =>
             {
                 replace_dir(&staged, dir)
             }
@@ -655,20 +623,20 @@ fn write_error(path: &Utf8Path) -> impl Fn(std::io::Error) -> Error {
 
 /// Writes entries into a reproducible `.tar.gz` as they come: mtime 0, uid/gid 0, fixed
 /// gzip header, so the same entries give the same bytes anywhere.
-pub struct TarGzSink<W: Write> {
+pub(crate) struct TarGzSink<W: Write> {
     tar: tar::Builder<gzip::ParallelGz<W>>,
 }
 
 impl<W: Write> TarGzSink<W> {
     /// Starts an archive written to `out`.
-    pub fn new(out: W) -> TarGzSink<W> {
+    pub(crate) fn new(out: W) -> TarGzSink<W> {
         let mut tar = tar::Builder::new(gzip::ParallelGz::new(out));
         tar.mode(tar::HeaderMode::Deterministic);
         TarGzSink { tar }
     }
 
     /// Ends the archive and gives back the writer.
-    pub fn finish(self) -> Result<W, Error> {
+    pub(crate) fn finish(self) -> Result<W, Error> {
         self.tar
             .into_inner()
             .map_err(archive_error)?
@@ -716,16 +684,6 @@ impl Sink for DirSink {
     fn file(&mut self, path: &str, file: BundleFile) -> Result<(), Error> {
         let path = self.root.join(path);
         write_new(path.as_std_path(), &file.contents, file.mode()).map_err(write_error(&path))
-    }
-}
-
-/// Refuses to write through a symbolic link: it could point anywhere.
-pub(crate) fn refuse_symlink(path: &Utf8Path) -> Result<(), Error> {
-    match std::fs::symlink_metadata(path) {
-        Ok(metadata) if metadata.file_type().is_symlink() => Err(Error::Symlink {
-            path: path.to_owned(),
-        }),
-        _ => Ok(()),
     }
 }
 

@@ -9,12 +9,22 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use rayon::prelude::*;
 
 use super::manifest::{Header, Manifest, ManifestEntry, MANIFEST};
-use super::{add_parents, host_path, BundleFile, Sink};
+use super::{add_parents, BundleFile};
+use crate::layout::{host_path, hosts, HostListing};
 use crate::pki::{leaf_identities, Authority, CertSet, Identity, Secrets};
 use crate::plan::Plan;
-use crate::render::{self, HostCerts, HostListing};
+use crate::render::{self, HostCerts};
 use crate::types::HostName;
 use crate::Error;
+
+/// Where a bundle's entries go, in the order of the archive: every directory first, then
+/// every file by path. [`emit`] writes a plan's bundle into any sink host by host.
+pub trait Sink {
+    /// A directory (relative, no trailing `/`), before any file.
+    fn directory(&mut self, path: &str) -> Result<(), Error>;
+    /// A file at `path`, in sorted order.
+    fn file(&mut self, path: &str, file: BundleFile) -> Result<(), Error>;
+}
 
 /// Hosts made at once: enough to keep every core busy, few enough that a batch's files
 /// are a small, fixed amount of memory.
@@ -23,14 +33,8 @@ const HOSTS_PER_BATCH: usize = 64;
 /// Writes the bundle of `plan` into `sink`: every directory, then every file in path order,
 /// `manifest.json` last. Every key must already be in `secrets` (see [`Secrets::fill`]).
 /// Returns the number of files. The same inputs send the same entries, with any number of
-/// threads.
-pub fn emit(plan: &Plan, secrets: &Secrets, sink: &mut impl Sink) -> Result<usize, Error> {
-    emit_with_progress(plan, secrets, sink, &|_, _| {})
-}
-
-/// [`emit`], calling `progress(hosts written, hosts)` after each batch of hosts, e.g. to
-/// drive a progress bar.
-pub fn emit_with_progress(
+/// threads. `progress(hosts written, hosts)` is called after each batch of hosts.
+pub fn emit(
     plan: &Plan,
     secrets: &Secrets,
     sink: &mut impl Sink,
@@ -39,7 +43,7 @@ pub fn emit_with_progress(
     let authority = Authority::new(plan, secrets)?;
     let (shared_identities, own) = split_identities(plan);
     let shared_certs = authority.cert_set(shared_identities)?;
-    let listing = render::hosts(plan)
+    let listing = hosts(plan)
         .map(|(host, role)| {
             let files = render::host_layout(plan, host, role)?
                 .into_iter()
@@ -48,7 +52,9 @@ pub fn emit_with_progress(
             Ok(HostListing { host, role, files })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let shared: BTreeMap<String, BundleFile> = render::shared_files(plan, &shared_certs, &listing)?
+    let mut shared_files = render::shared_files(plan, &shared_certs, &listing)?;
+    shared_files.extend(crate::deploy::deploy_files(plan, &listing)?);
+    let shared: BTreeMap<String, BundleFile> = shared_files
         .into_iter()
         .map(|(path, kind, contents)| {
             let file = BundleFile {

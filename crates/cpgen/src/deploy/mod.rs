@@ -7,9 +7,11 @@ use std::fmt;
 
 use askama::Template;
 
-use crate::bundle::FileKind;
+use crate::layout::FileKind;
+use crate::layout::{HostListing, Role};
 use crate::plan::{LoadBalancerMode, Plan};
-use crate::render::{master_unit_specs, render_template, HostListing, Role};
+use crate::render::master_unit_specs;
+use crate::template::render_template;
 use crate::Error;
 
 struct InventoryHost {

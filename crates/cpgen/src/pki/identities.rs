@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::error::ImportProblem;
 use crate::plan::{PkiLayout, Plan, ServerRole};
 use crate::types::{HostName, San};
 
@@ -67,13 +68,13 @@ impl Ca {
 }
 
 impl std::str::FromStr for Ca {
-    type Err = String;
+    type Err = ImportProblem;
 
-    fn from_str(s: &str) -> Result<Ca, String> {
+    fn from_str(s: &str) -> Result<Ca, ImportProblem> {
         Ca::ALL
             .into_iter()
             .find(|ca| ca.name() == s)
-            .ok_or_else(|| format!("`{s}` is not a CA; use kubernetes, etcd or front-proxy"))
+            .ok_or_else(|| ImportProblem::UnknownCa(s.to_owned()))
     }
 }
 
@@ -121,6 +122,43 @@ pub struct Identity {
     pub sans: Vec<San>,
 }
 
+/// The name of a leaf identity: its key's name in the secrets file and how its certificate
+/// is found. Per-host names are `<stem>/<host>`, made only here, so the issuer and the
+/// renderer cannot spell one differently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdentityId(String);
+
+impl IdentityId {
+    /// An identity every host shares, e.g. `etcd-client`.
+    pub(crate) fn shared(name: &'static str) -> IdentityId {
+        IdentityId(name.to_owned())
+    }
+
+    /// The serving certificate of `role` on master `host`.
+    pub(crate) fn server(role: ServerRole, host: &HostName) -> IdentityId {
+        IdentityId::of_host(role.identity(), host)
+    }
+
+    /// Worker `host`'s kubelet client certificate.
+    pub(crate) fn kubelet(host: &HostName) -> IdentityId {
+        IdentityId::of_host("kubelet", host)
+    }
+
+    /// Worker `host`'s kubelet serving certificate.
+    pub(crate) fn kubelet_server(host: &HostName) -> IdentityId {
+        IdentityId::of_host("kubelet-server", host)
+    }
+
+    fn of_host(stem: &str, host: &HostName) -> IdentityId {
+        IdentityId(format!("{stem}/{host}"))
+    }
+
+    /// The name as the secrets file has it.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The key name of the service-account signing key in the secrets file.
 pub const SERVICE_ACCOUNT_KEY: &str = "service-account";
 
@@ -164,7 +202,7 @@ pub fn leaf_identities(plan: &Plan) -> Vec<Identity> {
             ),
         };
         identities.push(Identity {
-            id: format!("{file_stem}/{}", certificate.host),
+            id: IdentityId::server(certificate.role, &certificate.host).0,
             file_stem,
             host: Some(certificate.host.clone()),
             common_name,
@@ -246,7 +284,7 @@ pub fn leaf_identities(plan: &Plan) -> Vec<Identity> {
     for worker in &plan.workers {
         let node = format!("system:node:{}", worker.name);
         let mut client = leaf(
-            &format!("kubelet/{}", worker.name),
+            IdentityId::kubelet(&worker.name).as_str(),
             "kubelet",
             &node,
             Some("system:nodes"),
@@ -255,7 +293,7 @@ pub fn leaf_identities(plan: &Plan) -> Vec<Identity> {
         );
         client.host = Some(worker.name.clone());
         let mut serving = leaf(
-            &format!("kubelet-server/{}", worker.name),
+            IdentityId::kubelet_server(&worker.name).as_str(),
             "kubelet-server",
             &node,
             None,

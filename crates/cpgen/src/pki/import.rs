@@ -7,45 +7,25 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::identities::Ca;
-use super::keys::{pem_encode, KeyError, PrivateKey};
+use super::keys::{pem_encode, PrivateKey};
 use super::secrets::Secrets;
+use crate::error::ImportProblem;
 use crate::Error;
 
-/// Why a CA cannot be imported; each case has its own message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ImportProblem {
-    /// No `CERTIFICATE` PEM block in the certificate file.
-    #[error("the certificate file holds no PEM CERTIFICATE block")]
-    NoCertificate,
-    /// The certificate's DER does not parse.
-    #[error("the certificate does not parse: {0}")]
-    BadCertificate(String),
-    /// basicConstraints is missing or says CA:FALSE.
-    #[error("the certificate is not a CA (its basicConstraints do not say CA:TRUE)")]
-    NotACa,
-    /// keyUsage is present but lacks keyCertSign.
-    #[error("the CA certificate may not sign certificates (its keyUsage lacks keyCertSign)")]
-    NoCertSign,
-    /// NotAfter is in the past.
-    #[error("the CA certificate expired at {0}")]
-    Expired(String),
-    /// NotBefore is in the future.
-    #[error("the CA certificate is not valid until {0}")]
-    NotYetValid(String),
-    /// The key file is unusable.
-    #[error("the key file: {0}")]
-    BadKey(KeyError),
-    /// The key's public half is not the certificate's.
-    #[error("the key does not belong to the certificate: their public keys differ")]
-    KeyMismatch,
-    /// The secrets file already has a key for this CA.
-    #[error("the secrets file already has a key for this CA; replacing it invalidates every certificate it signed, so pass --force if that is what you want")]
-    AlreadyPresent,
+/// Whether [`import_ca`] may replace a CA the secrets already have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Refuse ([`ImportProblem::AlreadyPresent`]): replacing a CA invalidates every
+    /// certificate it signed.
+    #[default]
+    KeepExisting,
+    /// Replace it (`cpgen secrets import-ca --force`).
+    Replace,
 }
 
 /// Checks `cert_pem` and `key_pem` and stores them in `secrets` as the `ca` CA. `now` is the
-/// time the CA must be valid at; `replace` allows replacing a CA key the secrets already have.
+/// time the CA must be valid at; `mode` says whether a CA key the secrets already have may
+/// be replaced.
 /// Returns the CA's NotAfter: every certificate it signs ends by then.
 pub fn import_ca(
     secrets: &mut Secrets,
@@ -53,13 +33,13 @@ pub fn import_ca(
     cert_pem: &str,
     key_pem: &str,
     now: OffsetDateTime,
-    replace: bool,
+    mode: ImportMode,
 ) -> Result<OffsetDateTime, Error> {
     let problem = |problem| Error::Import {
         which: ca.name(),
         problem,
     };
-    if !replace
+    if mode == ImportMode::KeepExisting
         && (secrets.keys.contains_key(ca.id()) || secrets.imported_cas.contains_key(ca.name()))
     {
         return Err(problem(ImportProblem::AlreadyPresent));

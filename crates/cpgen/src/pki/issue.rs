@@ -32,7 +32,8 @@ pub struct CaCertificate {
     pub cert_pem: String,
     /// Private key, PKCS#8 PEM (as stored in the secrets file).
     pub key_pem: String,
-    /// True when it came from `cpgen secrets import-ca`.
+    /// True when it came from `cpgen secrets import-ca`. Only the tests read it.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))]
     pub imported: bool,
 }
 

@@ -13,25 +13,8 @@ use p256::ecdsa::signature::Signer;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
 
+use crate::error::KeyError;
 use crate::types::KeyAlgorithm;
-
-/// Why key material was refused. Never carries key bytes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// Not PEM, or a PEM block of another kind.
-    #[error("not a PEM private key (expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)")]
-    NotPem,
-    /// The PEM block's contents do not decode as a key of its kind.
-    #[error("the {0} block does not hold a valid key")]
-    Malformed(&'static str),
-    /// A key type or size cpgen does not use.
-    #[error("unsupported key: {0}")]
-    Unsupported(String),
-    /// The cryptography library failed to generate or sign.
-    #[error("the cryptography library failed: {0}")]
-    Crypto(&'static str),
-}
 
 /// What a certificate needs of a key it does not sign with: the algorithm and the public
 /// key. Reading it is cheap (no curve arithmetic in constant-time Rust), which matters when a

@@ -8,16 +8,19 @@
 //! Only [`Secrets::load`], [`Secrets::save`] and [`Secrets::load_or_create`] touch the
 //! filesystem; issuing is pure.
 
-mod identities;
+// `pub(crate)` where `test_support` re-exports what the integration tests reach into.
+pub(crate) mod identities;
 mod import;
-mod issue;
-mod keys;
+pub(crate) mod issue;
+pub(crate) mod keys;
 mod lifetime;
 mod secrets;
 
-pub use identities::{leaf_identities, Ca, Identity, Usage, SERVICE_ACCOUNT_KEY};
-pub use import::{import_ca, ImportProblem};
-pub use issue::{issue, Authority, CaCertificate, CertSet, LeafCertificate, BACKDATE};
-pub use keys::{generate_pem, KeyError, PrivateKey, PublicKeyInfo};
+pub use crate::error::{ImportProblem, KeyError, SecretsProblem, StaleKey, StaleKeys};
+pub use identities::Ca;
+pub(crate) use identities::{leaf_identities, Identity, IdentityId};
+pub use import::{import_ca, ImportMode};
+pub(crate) use issue::{Authority, CertSet, LeafCertificate};
+pub(crate) use keys::PublicKeyInfo;
 pub use lifetime::{ca_notices, renewal_time, CaNotice, RenewalTime, EXPIRES_SOON};
-pub use secrets::{check_issue_time, Secrets, SecretsChange, StaleKey, StaleKeys, FORMAT_VERSION};
+pub use secrets::{FillOptions, Secrets, SecretsChange};

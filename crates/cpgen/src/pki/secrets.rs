@@ -15,12 +15,13 @@ use zeroize::Zeroizing;
 
 use super::identities::{leaf_identities, Ca, SERVICE_ACCOUNT_KEY};
 use super::keys::{PrivateKey, PublicKeyInfo};
+use crate::error::{KeyRole, SecretsProblem, StaleKey, StaleKeys};
 use crate::plan::Plan;
 use crate::types::KeyAlgorithm;
 use crate::Error;
 
 /// The secrets file format this version reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// The contents of a secrets file.
 #[derive(Clone)]
@@ -88,6 +89,14 @@ pub struct SecretsChange {
     pub new_keys: Vec<String>,
 }
 
+/// How [`Secrets::fill`] and [`Secrets::load_or_create`] make keys.
+#[derive(Clone, Copy, Default)]
+pub struct FillOptions<'a> {
+    /// Called with `(done, total)` after each new key, from any thread, e.g. to drive a
+    /// progress bar.
+    pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+}
+
 impl Secrets {
     /// Empty secrets: certificates issued at `now`, a fresh encryption key, no keys yet.
     pub fn new(now: OffsetDateTime) -> Result<Secrets, Error> {
@@ -109,7 +118,7 @@ impl Secrets {
     /// would block the read forever), a file of another user (as ssh does: whoever owns it
     /// chose its keys) and a file that group or others may read.
     pub fn load(path: &Utf8Path) -> Result<Secrets, Error> {
-        crate::bundle::refuse_symlink(path)?;
+        crate::atomic::refuse_symlink(path)?;
         let text = read_private(path)?;
         Secrets::parse(&text).map_err(|problem| Error::Secrets {
             path: path.to_owned(),
@@ -138,7 +147,11 @@ impl Secrets {
     }
 
     /// Parses the text of a secrets file. The error names the problem, never a key.
-    pub fn parse(text: &str) -> Result<Secrets, String> {
+    pub fn parse(text: &str) -> Result<Secrets, SecretsProblem> {
+        Secrets::parse_text(text).map_err(SecretsProblem::Malformed)
+    }
+
+    fn parse_text(text: &str) -> Result<Secrets, String> {
         let mut file: SecretsFile = toml::from_str(text)
             .map_err(|e| format!("not a cpgen secrets file: {}", file_error(&e, text)))?;
         if file.format_version != FORMAT_VERSION {
@@ -206,7 +219,7 @@ impl Secrets {
             keys: pairs(&self.keys),
             imported_cas: pairs(&self.imported_cas),
         };
-        crate::render::render_text(&template, "secrets.toml").map(Zeroizing::new)
+        crate::template::render_text(&template, "secrets.toml").map(Zeroizing::new)
     }
 
     /// Writes the file with mode 0600: to a temporary file beside it, then renamed over the
@@ -223,22 +236,13 @@ impl Secrets {
     }
 
     /// Loads the file at `path`, or starts new secrets issued at `now` when it does not
-    /// exist; then adds the keys the plan needs and saves, only if anything changed.
+    /// exist; then adds the keys the plan needs (as [`Secrets::fill`] does, with `options`)
+    /// and saves, only if anything changed.
     pub fn load_or_create(
         path: &Utf8Path,
         plan: &Plan,
         now: OffsetDateTime,
-    ) -> Result<(Secrets, SecretsChange), Error> {
-        Secrets::load_or_create_with_progress(path, plan, now, &|_, _| {})
-    }
-
-    /// [`Secrets::load_or_create`], reporting key generation as
-    /// [`Secrets::fill_with_progress`] does.
-    pub fn load_or_create_with_progress(
-        path: &Utf8Path,
-        plan: &Plan,
-        now: OffsetDateTime,
-        progress: &(dyn Fn(usize, usize) + Sync),
+        options: &FillOptions<'_>,
     ) -> Result<(Secrets, SecretsChange), Error> {
         // Held from reading the file to writing it: a concurrent run waits here, then reads
         // the keys this one made instead of making a CA of its own that the file would lose.
@@ -249,7 +253,7 @@ impl Secrets {
         } else {
             Secrets::load(path)?
         };
-        let new_keys = secrets.fill_with_progress(plan, progress)?;
+        let new_keys = secrets.fill(plan, options)?;
         if created {
             secrets.save_new(path)?;
         } else if !new_keys.is_empty() {
@@ -261,22 +265,14 @@ impl Secrets {
     /// Generates a key for every identity of the plan that has none (in parallel), and
     /// returns their names. An existing key of another algorithm than the plan asks for is an
     /// error: keys are never replaced silently.
-    pub fn fill(&mut self, plan: &Plan) -> Result<Vec<String>, Error> {
-        self.fill_with_progress(plan, &|_, _| {})
-    }
-
-    /// [`Secrets::fill`], calling `progress(done, total)` after each new key (from any
-    /// thread), e.g. to drive a progress bar.
-    pub fn fill_with_progress(
-        &mut self,
-        plan: &Plan,
-        progress: &(dyn Fn(usize, usize) + Sync),
-    ) -> Result<Vec<String>, Error> {
+    pub fn fill(&mut self, plan: &Plan, options: &FillOptions<'_>) -> Result<Vec<String>, Error> {
+        let progress = options.progress.unwrap_or(&|_, _| {});
         let mut missing = Vec::new();
         let mut stale = Vec::new();
         for (id, expected) in self.required_keys(plan) {
             match self.public.get(&id) {
                 Some(info) if info.algorithm != expected => stale.push(StaleKey {
+                    role: key_role(&id),
                     identity: id,
                     found: info.algorithm,
                     expected,
@@ -385,7 +381,14 @@ impl Secrets {
         &self.encryption_key
     }
 
+    /// Issues every certificate of `plan` in memory and drops them: proves that these
+    /// secrets can sign for the plan, e.g. before renewed secrets are saved.
+    pub fn check_issuance(&self, plan: &Plan) -> Result<(), Error> {
+        super::issue::issue(plan, self).map(drop)
+    }
+
     /// Marks the file as a test fixture (it says so in a comment and a key).
+    #[cfg(feature = "test-support")]
     pub fn mark_test_only(&mut self) {
         self.test_only = true;
     }
@@ -442,9 +445,10 @@ fn read_private(path: &Utf8Path) -> Result<Zeroizing<String>, Error> {
         };
         return Err(Error::Secrets {
             path: path.to_owned(),
-            problem: format!(
-                "it is owned by {owner}, not by the user running cpgen (uid {me}); like ssh, cpgen uses only a secrets file of its own user, since whoever owns the file chose its keys: check where it came from, then `chown {me}` it"
-            ),
+            problem: SecretsProblem::ForeignOwner {
+                owner,
+                me: me.to_string(),
+            },
         });
     }
     let mode = metadata.permissions().mode() & 0o777;
@@ -481,7 +485,7 @@ const ISSUE_TIMES: std::ops::Range<OffsetDateTime> =
     time::macros::datetime!(1950-01-01 00:00 UTC)..time::macros::datetime!(9000-01-01 00:00 UTC);
 
 /// `Err` with the reason when certificates cannot be issued at `time`.
-pub fn check_issue_time(time: OffsetDateTime) -> Result<(), String> {
+pub(crate) fn check_issue_time(time: OffsetDateTime) -> Result<(), String> {
     if ISSUE_TIMES.contains(&time) {
         return Ok(());
     }
@@ -526,60 +530,14 @@ fn file_error(e: &toml::de::Error, text: &str) -> String {
     }
 }
 
-/// A stored key of another algorithm than the configuration asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaleKey {
-    /// The key's name in the secrets file, e.g. `apiserver/kubem00`.
-    pub identity: String,
-    /// What the file has.
-    pub found: KeyAlgorithm,
-    /// What the configuration asks for.
-    pub expected: KeyAlgorithm,
-}
-
-/// Every stored key that no longer matches the configuration, and what deleting them means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaleKeys(pub Vec<StaleKey>);
-
-/// Names listed in the message; the rest are counted (10,000 workers make a long list).
-const STALE_KEYS_SHOWN: usize = 20;
-
-impl std::fmt::Display for StaleKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let keys = &self.0;
-        let names: Vec<String> = keys
-            .iter()
-            .take(STALE_KEYS_SHOWN)
-            .map(|k| format!("`{}` ({}, wants {})", k.identity, k.found, k.expected))
-            .collect();
-        let more = keys.len().saturating_sub(STALE_KEYS_SHOWN);
-        let count = match keys.len() {
-            1 => "1 key in the secrets file is".to_owned(),
-            n => format!("{n} keys in the secrets file are"),
-        };
-        write!(
-            f,
-            "{count} not of the algorithm the configuration asks for: {}{}",
-            names.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        )?;
-        write!(f, "; cpgen never replaces a key. Either set pki.key_algorithm (and pki.service_account_key_algorithm) back to what the file holds, or delete these entries from [keys] and bundle again to get new keys")?;
-        let cas: Vec<&str> = keys
-            .iter()
-            .filter(|k| Ca::ALL.iter().any(|ca| ca.id() == k.identity))
-            .map(|k| k.identity.as_str())
-            .collect();
-        if !cas.is_empty() {
-            write!(f, ". Deleting a CA key ({}) makes a new CA: every certificate it signed stops being trusted, so every node and client must be re-bootstrapped with the new bundle at once; only a staged CA rotation (trust both CAs, re-issue, then drop the old) keeps a running cluster up", cas.join(", "))?;
-        }
-        if keys.iter().any(|k| k.identity == SERVICE_ACCOUNT_KEY) {
-            write!(f, ". Deleting `{SERVICE_ACCOUNT_KEY}` invalidates every service-account token the cluster has issued")?;
-        }
-        Ok(())
+/// Whose key `id` is, for the message about stale keys.
+fn key_role(id: &str) -> KeyRole {
+    if Ca::ALL.iter().any(|ca| ca.id() == id) {
+        KeyRole::Ca
+    } else if id == SERVICE_ACCOUNT_KEY {
+        KeyRole::ServiceAccount
+    } else {
+        KeyRole::Leaf
     }
 }
 
@@ -604,6 +562,7 @@ mod tests {
             let Err(problem) = Secrets::parse(text) else {
                 panic!("{text} parsed")
             };
+            let problem = problem.to_string();
             assert!(problem.contains(expected), "{text}: {problem}");
             for word in ["field", "expected", "u32", "MIGHA", "PRIVATE KEY"] {
                 assert!(!problem.contains(word), "{text}: {problem}");

@@ -10,15 +10,16 @@
 mod readme;
 mod units;
 
+use crate::template::render_template;
 pub(crate) use units::master_unit_specs;
 
 use askama::Template;
 use base64::Engine;
 
-use crate::bundle::FileKind;
-use crate::pki::{Ca, CertSet, LeafCertificate};
+use crate::layout::{FileKind, HostListing, Role};
+use crate::pki::{Ca, CertSet, IdentityId, LeafCertificate};
 use crate::plan::{
-    wildcard_and_loopback, ComponentsVia, HealthCheck, Host, LoadBalancerMode, Plan,
+    wildcard_and_loopback, ComponentsVia, HealthCheck, Host, LoadBalancerMode, Plan, ServerRole,
 };
 use crate::types::url_host;
 use crate::Error;
@@ -160,57 +161,8 @@ struct EtcdctlEnv<'a> {
     endpoints: String,
 }
 
-/// Renders a template into a text file's contents. askama drops a template file's final
-/// newline, and POSIX text files (and `systemd-analyze`) want one, so it is put back.
-pub(crate) fn render_text(template: &impl Template, name: &'static str) -> Result<String, Error> {
-    let mut text = template.render().map_err(|source| Error::Render {
-        template: name,
-        source,
-    })?;
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    Ok(text)
-}
-
-pub(crate) fn render_template(
-    template: &impl Template,
-    name: &'static str,
-) -> Result<Vec<u8>, Error> {
-    render_text(template, name).map(String::into_bytes)
-}
-
 fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// What a host is in the cluster; decides which files it gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    Master,
-    LoadBalancer,
-    Worker,
-}
-
-impl Role {
-    /// How the bundle's README names it.
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Role::Master => "master",
-            Role::LoadBalancer => "load balancer",
-            Role::Worker => "worker",
-        }
-    }
-}
-
-/// Every host of the plan with its role: masters, load balancers, workers, each in the
-/// config's order.
-pub(crate) fn hosts(plan: &Plan) -> impl Iterator<Item = (&Host, Role)> {
-    let masters = plan.masters.iter().map(|h| (h, Role::Master));
-    let balancers = plan.load_balancer.hosts.iter();
-    masters
-        .chain(balancers.map(|h| (h, Role::LoadBalancer)))
-        .chain(plan.workers.iter().map(|h| (h, Role::Worker)))
 }
 
 /// How a file's contents are made. Decided from the plan alone, so a host's file list is
@@ -219,8 +171,8 @@ pub(crate) enum Contents {
     CaCert(Ca),
     /// The Kubernetes CA's key (kube-controller-manager signs kubelet certificates with it).
     CaKey,
-    Cert(String),
-    Key(String),
+    Cert(IdentityId),
+    Key(IdentityId),
     ServiceAccountKey,
     ServiceAccountPublic,
     EncryptionConfig,
@@ -276,8 +228,8 @@ impl FileSpec {
                 .ok_or_else(|| Error::MissingKey {
                     identity: Ca::Kubernetes.id().to_owned(),
                 })?,
-            Contents::Cert(id) => certs.leaf(id)?.cert_pem.clone().into_bytes(),
-            Contents::Key(id) => certs.leaf(id)?.key_pem.clone().into_bytes(),
+            Contents::Cert(id) => certs.leaf(id.as_str())?.cert_pem.clone().into_bytes(),
+            Contents::Key(id) => certs.leaf(id.as_str())?.key_pem.clone().into_bytes(),
             Contents::ServiceAccountKey => certs.shared.service_account_key_pem.clone().into(),
             Contents::ServiceAccountPublic => {
                 certs.shared.service_account_public_pem.clone().into()
@@ -313,29 +265,21 @@ pub(crate) fn host_layout(plan: &Plan, host: &Host, role: Role) -> Result<Vec<Fi
     Ok(files)
 }
 
-/// The files that go to no host: `admin/`, `deploy/` and the README, which lists every
-/// host's files (`listing`, in [`hosts`] order).
+/// The files that go to no host and that the renderer makes: `admin/` and the README, which
+/// lists every host's files (`listing`, in [`crate::layout::hosts`] order). `deploy/` is
+/// the deployment glue's, so the writer asks it separately.
 pub(crate) fn shared_files(
     plan: &Plan,
     certs: &CertSet,
     listing: &[HostListing<'_>],
 ) -> Result<Vec<(String, FileKind, Vec<u8>)>, Error> {
     let mut files = admin_files(plan, certs)?;
-    files.extend(crate::deploy::deploy_files(plan, listing)?);
     files.push((
         "README.md".to_owned(),
         FileKind::Readme,
         readme::render(plan, listing)?,
     ));
     Ok(files)
-}
-
-/// One host's file list without contents.
-pub(crate) struct HostListing<'a> {
-    pub(crate) host: &'a Host,
-    pub(crate) role: Role,
-    /// Target path and kind, sorted by path.
-    pub(crate) files: Vec<(String, FileKind)>,
 }
 
 fn ca_pem(certs: &CertSet, ca: Ca) -> Result<Vec<u8>, Error> {
@@ -348,10 +292,10 @@ fn ca_pem(certs: &CertSet, ca: Ca) -> Result<Vec<u8>, Error> {
 }
 
 /// A certificate and its key at `cert_path` and `key_path`.
-fn pair(id: &str, cert_path: &str, key_path: &str) -> [FileSpec; 2] {
+fn pair(id: IdentityId, cert_path: &str, key_path: &str) -> [FileSpec; 2] {
     [
-        FileSpec::new(cert_path, FileKind::Certificate, Contents::Cert(id.into())),
-        FileSpec::new(key_path, FileKind::PrivateKey, Contents::Key(id.into())),
+        FileSpec::new(cert_path, FileKind::Certificate, Contents::Cert(id.clone())),
+        FileSpec::new(key_path, FileKind::PrivateKey, Contents::Key(id)),
     ]
 }
 
@@ -378,23 +322,39 @@ fn master_layout(plan: &Plan, master: &Host) -> Result<Vec<FileSpec>, Error> {
         ),
     ];
     for (id, cert, key) in [
-        (format!("etcd-server/{name}"), ETCD_SERVER, ETCD_SERVER_KEY),
-        ("etcd-client".into(), ETCD_CLIENT, ETCD_CLIENT_KEY),
-        (format!("apiserver/{name}"), APISERVER, APISERVER_KEY),
-        ("kubelet-client".into(), KUBELET_CLIENT, KUBELET_CLIENT_KEY),
         (
-            "front-proxy-client".into(),
+            IdentityId::server(ServerRole::EtcdServer, name),
+            ETCD_SERVER,
+            ETCD_SERVER_KEY,
+        ),
+        (
+            IdentityId::shared("etcd-client"),
+            ETCD_CLIENT,
+            ETCD_CLIENT_KEY,
+        ),
+        (
+            IdentityId::server(ServerRole::Apiserver, name),
+            APISERVER,
+            APISERVER_KEY,
+        ),
+        (
+            IdentityId::shared("kubelet-client"),
+            KUBELET_CLIENT,
+            KUBELET_CLIENT_KEY,
+        ),
+        (
+            IdentityId::shared("front-proxy-client"),
             FRONT_PROXY_CLIENT,
             FRONT_PROXY_CLIENT_KEY,
         ),
         (
-            "controller-manager".into(),
+            IdentityId::shared("controller-manager"),
             CONTROLLER_MANAGER,
             CONTROLLER_MANAGER_KEY,
         ),
-        ("scheduler".into(), SCHEDULER, SCHEDULER_KEY),
+        (IdentityId::shared("scheduler"), SCHEDULER, SCHEDULER_KEY),
     ] {
-        files.extend(pair(&id, cert, key));
+        files.extend(pair(id, cert, key));
     }
     let component_server = match plan.api.components_via {
         ComponentsVia::Local => format!(
@@ -537,13 +497,17 @@ fn worker_layout(plan: &Plan, worker: &Host) -> Vec<FileSpec> {
         FileKind::Certificate,
         Contents::CaCert(Ca::Kubernetes),
     )];
-    files.extend(pair(&format!("kubelet/{name}"), KUBELET, KUBELET_KEY));
+    files.extend(pair(IdentityId::kubelet(name), KUBELET, KUBELET_KEY));
     files.extend(pair(
-        &format!("kubelet-server/{name}"),
+        IdentityId::kubelet_server(name),
         KUBELET_SERVER,
         KUBELET_SERVER_KEY,
     ));
-    files.extend(pair("kube-proxy", KUBE_PROXY, KUBE_PROXY_KEY));
+    files.extend(pair(
+        IdentityId::shared("kube-proxy"),
+        KUBE_PROXY,
+        KUBE_PROXY_KEY,
+    ));
     let server = plan.api_url();
     let node = format!("system:node:{name}");
     for client in [

@@ -3,9 +3,10 @@
 
 use askama::Template;
 
-use super::{render_template, HostListing};
+use crate::layout::HostListing;
 use crate::pki::Ca;
 use crate::plan::{ComponentsVia, LoadBalancerMode, Plan};
+use crate::template::render_template;
 use crate::Error;
 
 struct HostFiles {

@@ -1725,8 +1725,8 @@ impl<'a> Audit<'a> {
                 }
             }
         }
-        let planned: Vec<(&crate::plan::Host, crate::render::Role)> =
-            crate::render::hosts(plan).collect();
+        let planned: Vec<(&crate::plan::Host, crate::layout::Role)> =
+            crate::layout::hosts(plan).collect();
         let planned_names: HashSet<&str> = planned.iter().map(|(h, _)| h.name.as_str()).collect();
         for host in self.hosts.iter().filter(|h| h.name != "admin") {
             if !planned_names.contains(host.name.as_str()) {

@@ -26,9 +26,10 @@ fn other_certificate_blocks(tree: &Tree, findings: &mut Vec<Finding>) {
     let is_other = |tag: &str| OPENSSL_ONLY_CERTIFICATES.contains(&tag);
     for (path, entry) in &tree.files {
         let text = String::from_utf8_lossy(&entry.data);
-        let tag = pem_block(&text, true, is_other).or_else(|| {
-            base64_runs(&text)
-                .find_map(|bytes| pem_block(&String::from_utf8_lossy(&bytes), false, is_other))
+        let tag = pem_block(&text, Block::Whole, is_other).or_else(|| {
+            base64_runs(&text).find_map(|bytes| {
+                pem_block(&String::from_utf8_lossy(&bytes), Block::BeginOnly, is_other)
+            })
         });
         if let Some(tag) = tag {
             findings.push(Finding::error(
@@ -170,7 +171,7 @@ fn keys(tree: &Tree, findings: &mut Vec<Finding>) {
             continue;
         }
         let text = String::from_utf8_lossy(&entry.data);
-        let (tag, how) = match private_key_block(&text, true) {
+        let (tag, how) = match private_key_block(&text, Block::Whole) {
             Some(tag) => (tag, ""),
             None => match embedded_key(&text) {
                 Some(tag) => (tag, ", base64-encoded"),
@@ -195,15 +196,25 @@ fn keys(tree: &Tree, findings: &mut Vec<Finding>) {
     }
 }
 
+/// Which PEM blocks [`private_key_block`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    /// Only a block with its END line, so a document that merely names the marker is not
+    /// taken for a key.
+    Whole,
+    /// A BEGIN line is enough: a decoded base64 run may hold only the start of a block.
+    BeginOnly,
+}
+
 /// The type of the first private-key PEM block in `text` (`RSA PRIVATE KEY`, `PRIVATE KEY`,
-/// `OPENSSH PRIVATE KEY`, ...). With `whole`, only a block with its END line counts, so a
-/// document that merely names the marker is not taken for a key.
-fn private_key_block(text: &str, whole: bool) -> Option<String> {
-    pem_block(text, whole, |tag| tag.ends_with("PRIVATE KEY"))
+/// `OPENSSH PRIVATE KEY`, ...), counting blocks as `block` says.
+fn private_key_block(text: &str, block: Block) -> Option<String> {
+    pem_block(text, block, |tag| tag.ends_with("PRIVATE KEY"))
 }
 
 /// The type of the first PEM block in `text` whose type `wanted` accepts.
-fn pem_block(text: &str, whole: bool, wanted: impl Fn(&str) -> bool) -> Option<String> {
+fn pem_block(text: &str, block: Block, wanted: impl Fn(&str) -> bool) -> Option<String> {
+    let whole = block == Block::Whole;
     const BEGIN: &str = "-----BEGIN ";
     let mut rest = text;
     while let Some(start) = rest.find(BEGIN) {
@@ -279,7 +290,7 @@ fn embedded_key(text: &str) -> Option<String> {
             let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
                 .decode(whole)
                 .ok()?;
-            private_key_block(&String::from_utf8_lossy(&bytes), false)
+            private_key_block(&String::from_utf8_lossy(&bytes), Block::BeginOnly)
         })
 }
 
@@ -291,13 +302,13 @@ mod tests {
     fn key_blocks_are_found_by_type_and_a_bare_marker_is_not() {
         let key = "x\n-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n";
         assert_eq!(
-            private_key_block(key, true).as_deref(),
+            private_key_block(key, Block::Whole).as_deref(),
             Some("EC PRIVATE KEY")
         );
         let doc = "a key starts with -----BEGIN PRIVATE KEY----- and that is all";
-        assert_eq!(private_key_block(doc, true), None);
+        assert_eq!(private_key_block(doc, Block::Whole), None);
         let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-        assert_eq!(private_key_block(cert, true), None);
+        assert_eq!(private_key_block(cert, Block::Whole), None);
     }
 
     #[test]

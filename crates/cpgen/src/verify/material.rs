@@ -16,40 +16,40 @@ use crate::pki::PublicKeyInfo;
 
 /// What cpgen needs to know of a certificate.
 #[derive(Debug, Clone)]
-pub struct CertInfo {
+pub(crate) struct CertInfo {
     /// DER, for signature checks.
-    pub der: Vec<u8>,
+    pub(crate) der: Vec<u8>,
     /// Subject, RFC 4514.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Subject CN.
-    pub common_name: String,
+    pub(crate) common_name: String,
     /// Issuer, RFC 4514.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// Issuer CN.
-    pub issuer_common_name: String,
+    pub(crate) issuer_common_name: String,
     /// NotBefore.
-    pub not_before: OffsetDateTime,
+    pub(crate) not_before: OffsetDateTime,
     /// NotAfter.
-    pub not_after: OffsetDateTime,
+    pub(crate) not_after: OffsetDateTime,
     /// basicConstraints CA.
-    pub is_ca: bool,
+    pub(crate) is_ca: bool,
     /// keyUsage keyCertSign (`None`: no keyUsage extension).
-    pub key_cert_sign: Option<bool>,
+    pub(crate) key_cert_sign: Option<bool>,
     /// extendedKeyUsage (serverAuth, clientAuth); `None`: no EKU extension (any use).
-    pub eku: Option<(bool, bool)>,
+    pub(crate) eku: Option<(bool, bool)>,
     /// DNS SANs.
-    pub dns: Vec<String>,
+    pub(crate) dns: Vec<String>,
     /// IP SANs.
-    pub ips: Vec<IpAddr>,
+    pub(crate) ips: Vec<IpAddr>,
     /// The public key's BIT STRING contents (compared with private keys).
-    pub public_key: Vec<u8>,
+    pub(crate) public_key: Vec<u8>,
     /// "RSA-2048", "ECDSA P-256", "Ed25519".
-    pub algorithm: String,
+    pub(crate) algorithm: String,
 }
 
 impl CertInfo {
     /// Parses DER.
-    pub fn parse(der: &[u8]) -> Result<CertInfo, String> {
+    pub(crate) fn parse(der: &[u8]) -> Result<CertInfo, String> {
         let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
         let name_cn = |name: &x509_parser::x509::X509Name<'_>| {
             name.iter_common_name()
@@ -97,13 +97,13 @@ impl CertInfo {
     }
 
     /// True when `ca`'s key made this certificate's signature.
-    pub fn signed_by(&self, ca: &CertInfo) -> bool {
+    pub(crate) fn signed_by(&self, ca: &CertInfo) -> bool {
         signed_by(&self.der, &ca.der)
     }
 
     /// True when a client dialling `target` (an IP address or DNS name) accepts this
     /// certificate's SANs.
-    pub fn covers(&self, target: &str) -> bool {
+    pub(crate) fn covers(&self, target: &str) -> bool {
         if let Ok(ip) = target.parse::<IpAddr>() {
             return self.ips.contains(&ip);
         }

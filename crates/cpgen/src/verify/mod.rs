@@ -7,7 +7,8 @@ mod layout;
 mod leaks;
 mod material;
 mod model;
-mod source;
+// `pub(crate)`: `test_support` re-exports the reader for the integration tests.
+pub(crate) mod source;
 
 use camino::Utf8Path;
 use serde::Serialize;
@@ -17,8 +18,7 @@ use crate::diag::{counted, escape, Severity};
 use crate::plan::Plan;
 use crate::Error;
 
-pub use material::CertInfo;
-pub use source::{read_archive, read_bundle, Entry, Tree, MAX_FILE, MAX_TOTAL};
+use source::{read_bundle, Tree};
 
 stable_codes! {
     /// The stable identity of a verify finding; README.md lists them all.
@@ -50,12 +50,12 @@ stable_codes! {
     NotReproduced = "CP834", "not-reproduced";
 }
 
-pub use crate::pki::EXPIRES_SOON;
+use crate::pki::EXPIRES_SOON;
 
 /// Where a certificate stands at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Validity {
+pub(crate) enum Validity {
     /// Valid, for longer than [`EXPIRES_SOON`].
     Valid,
     /// Valid, but for less than [`EXPIRES_SOON`].
@@ -68,7 +68,11 @@ pub enum Validity {
 
 impl Validity {
     /// Where a certificate valid from `not_before` to `not_after` stands at `at`.
-    pub fn at(not_before: OffsetDateTime, not_after: OffsetDateTime, at: OffsetDateTime) -> Self {
+    pub(crate) fn at(
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Self {
         if not_after < at {
             Validity::Expired
         } else if not_before > at {
@@ -81,7 +85,7 @@ impl Validity {
     }
 
     /// `valid`, `expires soon`, `not yet valid`, `expired`.
-    pub fn words(self) -> &'static str {
+    pub(crate) fn words(self) -> &'static str {
         match self {
             Validity::Valid => "valid",
             Validity::ExpiresSoon => "expires soon",
@@ -262,36 +266,35 @@ impl VerifyReport {
     }
 }
 
-/// Audits the bundle at `path` (a `.tar.gz`, a `.tar` or a directory) at time `at`. With a
-/// plan, the names and addresses clients dial come from it; without, they are inferred from
-/// the units, kubeconfigs and HAProxy backends.
-pub fn verify_path(
-    path: &Utf8Path,
-    plan: Option<&Plan>,
-    at: OffsetDateTime,
-) -> Result<VerifyReport, Error> {
-    verify_path_with(path, plan, None, at)
+/// What a bundle is verified against, beyond its own contents.
+#[derive(Clone, Copy, Default)]
+pub struct VerifyOptions<'a> {
+    /// The plan of its config: the names and addresses clients dial come from it; without
+    /// one, they are inferred from the units, kubeconfigs and HAProxy backends.
+    pub plan: Option<&'a Plan>,
+    /// With a plan, its secrets: the bundle is rebuilt in memory and every file that
+    /// differs, is missing or was added is named (CP834). They are only read: a key they
+    /// lack is [`Error::MissingKey`].
+    pub secrets: Option<&'a crate::pki::Secrets>,
 }
 
-/// [`verify_path`]; with a plan and its secrets, also rebuilds the bundle in memory and
-/// names every file that differs, is missing or was added (CP834). The secrets are only
-/// read: a key they lack is [`Error::MissingKey`].
-pub fn verify_path_with(
+/// Audits the bundle at `path` (a `.tar.gz`, a `.tar` or a directory) at time `at`, against
+/// what `options` give.
+pub fn verify_path(
     path: &Utf8Path,
-    plan: Option<&Plan>,
-    secrets: Option<&crate::pki::Secrets>,
     at: OffsetDateTime,
+    options: &VerifyOptions<'_>,
 ) -> Result<VerifyReport, Error> {
     let mut findings = Vec::new();
     let tree = read_bundle(path, &mut findings)?;
-    if let (Some(plan), Some(secrets)) = (plan, secrets) {
+    if let (Some(plan), Some(secrets)) = (options.plan, options.secrets) {
         findings.extend(checks::rebuild(&tree, plan, secrets)?);
     }
-    Ok(verify_tree(&tree, plan, at, findings))
+    Ok(verify_tree(&tree, options.plan, at, findings))
 }
 
 /// Audits a bundle already in memory; `findings` are those of reading it.
-pub fn verify_tree(
+pub(crate) fn verify_tree(
     tree: &Tree,
     plan: Option<&Plan>,
     at: OffsetDateTime,
@@ -312,25 +315,25 @@ pub fn verify_tree(
 #[derive(Debug, Clone, Serialize)]
 pub struct CertRow {
     /// The file (or kubeconfig field).
-    pub certificate: String,
+    pub(crate) certificate: String,
     /// The host it is on (`admin` for the operator's files).
-    pub host: String,
+    pub(crate) host: String,
     /// Subject CN.
-    pub common_name: String,
+    pub(crate) common_name: String,
     /// NotBefore.
     #[serde(with = "time::serde::rfc3339")]
-    pub not_before: OffsetDateTime,
+    pub(crate) not_before: OffsetDateTime,
     /// NotAfter.
     #[serde(with = "time::serde::rfc3339")]
-    pub expires: OffsetDateTime,
+    pub(crate) expires: OffsetDateTime,
     /// Where it stands at the time the table was made for.
-    pub status: Validity,
+    pub(crate) status: Validity,
     /// Issuer CN.
-    pub ca: String,
+    pub(crate) ca: String,
     /// Key algorithm.
-    pub algorithm: String,
+    pub(crate) algorithm: String,
     /// True for CA certificates.
-    pub is_ca: bool,
+    pub(crate) is_ca: bool,
 }
 
 impl CertRow {
@@ -445,7 +448,7 @@ pub fn table_json(rows: &[CertRow]) -> serde_json::Value {
 }
 
 /// `364d`, `23h`, `expired 3d ago`, `not yet valid (in 3d)`.
-pub fn residual(
+pub(crate) fn residual(
     not_before: OffsetDateTime,
     expires: OffsetDateTime,
     now: OffsetDateTime,

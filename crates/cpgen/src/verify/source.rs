@@ -36,7 +36,7 @@ pub struct Tree {
 }
 
 /// Reads `path`: a directory, or a (gzipped) tar archive.
-pub fn read_bundle(path: &Utf8Path, findings: &mut Vec<Finding>) -> Result<Tree, Error> {
+pub(crate) fn read_bundle(path: &Utf8Path, findings: &mut Vec<Finding>) -> Result<Tree, Error> {
     let metadata = std::fs::metadata(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
