@@ -221,7 +221,7 @@ fn parse(pem: &str) -> (Vec<u8>, String) {
     (der(pem), pem.to_owned())
 }
 
-/// Every row of DESIGN.md §5, read back through x509-parser.
+/// Every row of the PKI table (README), read back through x509-parser.
 #[test]
 fn every_identity_matches_the_pki_table() {
     let plan = plan_of("examples/separate-cas.toml");

@@ -141,7 +141,7 @@ fn host_files(listed: &HostListing<'_>) -> Vec<HostFile> {
         .collect()
 }
 
-/// The start order of DESIGN.md: etcd everywhere at once, then the API servers, then the
+/// The start order that keeps each component able to reach what it needs: etcd everywhere at once, then the API servers, then the
 /// components, then the load balancer.
 fn steps(plan: &Plan) -> Vec<Step> {
     let mut steps = vec![

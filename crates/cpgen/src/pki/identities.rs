@@ -1,4 +1,4 @@
-//! The PKI table of DESIGN.md §5 as data: every certificate authority and every leaf
+//! The PKI table (README, "PKI and the secrets file") as data: every certificate authority and every leaf
 //! identity of a plan, with subject, usage, signer and SANs. Nothing here touches keys.
 
 use serde::Serialize;

@@ -1,7 +1,7 @@
 //! Private keys: generation, parsing from the formats cfssl and openssl write (PKCS#1, SEC1,
 //! PKCS#8), PKCS#8 PEM output, and deterministic signing for rcgen.
 //!
-//! Signatures must be a pure function of key and message (DESIGN.md §8): RSA PKCS#1 v1.5
+//! Signatures must be a pure function of key and message (a bundle is a pure function of config and secrets): RSA PKCS#1 v1.5
 //! and Ed25519 are by nature; ECDSA uses RFC 6979 nonces from the RustCrypto curves, because
 //! rcgen's own ECDSA signing draws random nonces.
 

@@ -1,4 +1,4 @@
-//! The PKI of DESIGN.md §5: the secrets file, key generation and parsing, deterministic
+//! The PKI (the README's PKI table): the secrets file, key generation and parsing, deterministic
 //! issuance of every identity, and importing an existing CA.
 //!
 //! ```text

@@ -1,5 +1,5 @@
 //! Plan + certificates → the files of the bundle: systemd units with the guide's settings
-//! translated for the target Kubernetes (DESIGN.md §6), kubeconfigs, HAProxy, keepalived,
+//! translated for the target Kubernetes, kubeconfigs, HAProxy, keepalived,
 //! encryption config, etcdctl settings and the bundle's README. Every text file comes from an
 //! askama template in `templates/`; this module only decides what goes into them.
 //!

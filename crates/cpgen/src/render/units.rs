@@ -1,5 +1,5 @@
 //! The four systemd units of a master, in the guide's shape, with its settings translated
-//! for a current Kubernetes (DESIGN.md §6).
+//! for a current Kubernetes.
 
 use askama::Template;
 
