@@ -1,7 +1,8 @@
 //! The cluster description as plain Rust values: [`ClusterSpec`], one field per key of
-//! `cluster.toml`, and the defaults of every key left out (one table, `spec::defaults`, used by both). A spec is what the
-//! rules of [`validate`](crate::validate) check, whether a `cluster.toml` was parsed into it
-//! or code built it; this module also owns the map from a field's path to where it was
+//! `cluster.toml`, and the defaults of every key left out (one private table, `defaults`,
+//! read by the TOML path and the code path alike). A spec is what the rules of
+//! [`validate`](crate::validate) check, whether a `cluster.toml` was parsed into it or code
+//! built it; this module also owns the map from a field's path to where it was
 //! written (`Origins`), through which findings point at the text or at the field.
 //!
 //! Values are strings, integers and lists as a user would write them, not the checked
