@@ -24,7 +24,7 @@ fn check_any(text: &str) {
             assert!(
                 report.has_errors(),
                 "rejected without an error:\n{}",
-                report.render(false)
+                report.render(cpgen::diag::Style::Plain)
             );
             *report
         }
@@ -37,7 +37,7 @@ fn check_any(text: &str) {
             assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
         }
     }
-    let _ = report.render(false);
+    let _ = report.render(cpgen::diag::Style::Plain);
     let _ = report.to_json();
 }
 

@@ -45,7 +45,13 @@ fn finding(report: &Report, code: Code) -> &Diagnostic {
         .diagnostics()
         .iter()
         .find(|d| d.code == code)
-        .unwrap_or_else(|| panic!("no {}: {}", code.id(), report.render(false)))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {}: {}",
+                code.id(),
+                report.render(cpgen::diag::Style::Plain)
+            )
+        })
 }
 
 fn path_of(diagnostic: &Diagnostic) -> Option<&str> {
@@ -123,7 +129,7 @@ fn two_masters_in_code_are_cp402_at_masters() {
     let report = invalid(&spec);
     let even = finding(&report, Code::EvenEtcdMembers);
     assert_eq!(path_of(even), Some("masters"));
-    let text = report.render(false);
+    let text = report.render(cpgen::diag::Style::Plain);
     assert!(
         text.contains("error[CP402]: even number of etcd members"),
         "{text}"

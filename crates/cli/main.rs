@@ -703,7 +703,7 @@ fn update(bar: &indicatif::ProgressBar, done: usize, total: usize) {
 
 fn print_warnings(report: &Report, colour: bool) {
     if !report.diagnostics().is_empty() {
-        eprint!("{}", report.render_first(SHOWN_FINDINGS, colour));
+        eprint!("{}", report.render_first(SHOWN_FINDINGS, style(colour)));
         eprintln!("{}: {}", report.source_name(), report.summary());
     }
 }
@@ -716,7 +716,7 @@ fn print_stdout(text: &str) {
 fn report_error(error: &Error, colour: bool) {
     match error {
         Error::Invalid(report) => {
-            eprint!("{}", report.render_first(SHOWN_FINDINGS, colour));
+            eprint!("{}", report.render_first(SHOWN_FINDINGS, style(colour)));
             eprintln!(
                 "{}: {}; nothing was generated",
                 report.source_name(),
@@ -725,5 +725,14 @@ fn report_error(error: &Error, colour: bool) {
         }
         // Paths from the command line may hold anything; the terminal sees it escaped.
         other => eprintln!("cpgen: error: {}", escape(&other.to_string())),
+    }
+}
+
+/// The rendering style for findings, from whether colour is on.
+fn style(colour: bool) -> cpgen::diag::Style {
+    if colour {
+        cpgen::diag::Style::Colour
+    } else {
+        cpgen::diag::Style::Plain
     }
 }

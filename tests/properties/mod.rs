@@ -29,7 +29,7 @@ pub fn config(data: &[u8]) {
                     assert!(span.end <= text.len() && span.start <= span.end);
                 }
             }
-            let _ = report.render(false);
+            let _ = report.render(cpgen::diag::Style::Plain);
             return;
         }
         Err(other) => panic!("text input gave a non-input error: {other}"),

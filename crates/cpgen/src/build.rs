@@ -150,7 +150,7 @@ impl Build {
         match self.run() {
             Ok(output) => output,
             Err(Error::Invalid(report)) => {
-                eprint!("{}", report.render(false));
+                eprint!("{}", report.render(crate::diag::Style::Plain));
                 eprintln!("{}: {}", report.source_name(), report.summary());
                 std::process::exit(1)
             }

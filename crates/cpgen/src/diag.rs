@@ -262,6 +262,16 @@ pub struct Report {
     diagnostics: Vec<Diagnostic>,
 }
 
+/// How findings are rendered as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Style {
+    /// Plain text: for files, pipes and logs.
+    #[default]
+    Plain,
+    /// With ANSI colours: for a terminal only.
+    Colour,
+}
+
 impl Report {
     /// A report on `source` (named `source_name` in output). Findings are kept in source
     /// order, so output reads top to bottom.
@@ -311,14 +321,14 @@ impl Report {
         )
     }
 
-    /// Every finding as text; `colour` adds ANSI colours (for a terminal only).
-    pub fn render(&self, colour: bool) -> String {
-        self.render_first(usize::MAX, colour)
+    /// Every finding as text, in `style`.
+    pub fn render(&self, style: Style) -> String {
+        self.render_first(usize::MAX, style)
     }
 
     /// The first `limit` findings as text, and how many more there are: a generated or
     /// hostile file can have thousands, and the first screen is what a person reads.
-    pub fn render_first(&self, limit: usize, colour: bool) -> String {
+    pub fn render_first(&self, limit: usize, style: Style) -> String {
         // Control characters from a hostile file must not reach the terminal; each becomes
         // as many `?` as it had bytes, so every span still points at the same place.
         let shown = printable(&self.source);
@@ -341,7 +351,7 @@ impl Report {
             let diagnostic = diagnostic.to_codespan();
             // Rendering into memory can only fail on a label outside the source, which the
             // rules never produce; the message still reaches the user without its snippet.
-            let rendered = if colour {
+            let rendered = if style == Style::Colour {
                 let mut ansi = term::termcolor::Ansi::new(&mut out);
                 term::emit_to_write_style(&mut ansi, &config, &file, &diagnostic)
             } else {
@@ -579,7 +589,7 @@ mod tests {
             source,
             vec![Diagnostic::error(Code::InvalidName, "bad \u{1b}[31m").at(Some(7..19), "here")],
         );
-        let text = report.render(false);
+        let text = report.render(Style::Plain);
         assert!(
             !text.chars().any(|c| c.is_control() && c != '\n'),
             "{text:?}"
@@ -623,7 +633,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            report.render(false),
+            report.render(Style::Plain),
             "error[CP102]: host name `a` is used twice\n  --> workers[0].name: used again here\n  ::: masters[0].name: first used here\n  = help: rename it\n\n"
         );
         let json = &report.to_json()[0];
@@ -651,12 +661,12 @@ mod tests {
                 .at(Some(13..14), "here")
                 .help("use 6443")],
         );
-        let text = report.render(false);
+        let text = report.render(Style::Plain);
         assert!(text.contains("error[CP301]: bad port"), "{text}");
         assert!(text.contains("c.toml:2:8"), "{text}");
         assert!(text.contains("^ here"), "{text}");
         assert!(text.contains("= help: use 6443"), "{text}");
         assert!(!text.contains('\u{1b}'));
-        assert!(report.render(true).contains('\u{1b}'));
+        assert!(report.render(Style::Colour).contains('\u{1b}'));
     }
 }

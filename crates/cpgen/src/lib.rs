@@ -76,7 +76,7 @@
 //! assert_eq!(even.code, Code::EvenEtcdMembers);
 //! let place = even.primary.as_ref().and_then(|label| label.path());
 //! assert_eq!(place.map(|path| path.as_str()), Some("masters"));
-//! assert!(report.render(false).contains("--> masters: member 2 of 2"));
+//! assert!(report.render(cpgen::diag::Style::Plain).contains("--> masters: member 2 of 2"));
 //! # Ok::<(), cpgen::Error>(())
 //! ```
 //!
