@@ -974,3 +974,23 @@ fn encryption_at_rest_and_etcdctl_settings_are_read() {
         );
     }
 }
+
+#[test]
+fn with_the_config_each_host_holds_exactly_its_parts_files() {
+    let (plan, bundle) = built("seed-ha");
+    let keepalived = "hosts/kubem00/etc/keepalived/keepalived.conf";
+    let mut changed = bundle.clone();
+    changed.insert(
+        keepalived,
+        cpgen::bundle::FileKind::Config,
+        b"vrrp_script chk {\n  script \"/bin/sh -c id\"\n}\n".to_vec(),
+    );
+    let changed = changed.with_manifest().unwrap();
+    let (found, text) = findings(&changed, None);
+    assert!(!codes(&found).contains(&Code::PlanMismatch), "{text}");
+    let (found, text) = findings(&changed, Some(&plan));
+    assert!(
+        has(&found, Code::PlanMismatch, keepalived, &["no such file"]),
+        "{text}"
+    );
+}

@@ -3,6 +3,7 @@
 //! bundle layout. Each finding has a stable code, the file it is about and a fix hint.
 
 mod checks;
+mod host_files;
 mod layout;
 mod leaks;
 mod material;
@@ -301,6 +302,9 @@ pub(crate) fn verify_tree(
     mut findings: Vec<Finding>,
 ) -> VerifyReport {
     let certificates = checks::run(tree, plan, at, &mut findings);
+    if let Some(plan) = plan {
+        findings.extend(host_files::findings(tree, plan));
+    }
     findings.extend(not_a_bundle(tree, certificates));
     findings.sort_by(|a, b| (&a.file, a.code, &a.message).cmp(&(&b.file, b.code, &b.message)));
     findings.dedup();
