@@ -306,6 +306,26 @@ fn a_fifo_gets_the_archive_and_is_never_read_as_secrets() {
         .is_fifo());
 }
 
+/// Starts four cpgen runs at once in `dir`, run `i` with `args(i)`, and checks that each
+/// succeeds.
+fn all_succeed_at_once(dir: &Path, args: impl Fn(usize) -> Vec<String>) {
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_cpgen"))
+                .args(args(i))
+                .current_dir(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", util::stderr(&out));
+    }
+}
+
 /// The kubernetes CA certificate in a bundle archive.
 fn ca_of(archive: &Path) -> String {
     let mut findings = Vec::new();
@@ -327,21 +347,14 @@ fn concurrent_runs_share_one_pki() {
     // RSA keys make key generation long enough for the runs to overlap.
     let text = util::example_text("separate-cas") + "[pki]\nkey_algorithm = \"rsa-2048\"\n";
     std::fs::write(root.join("cluster.toml"), &text).unwrap();
-    let children: Vec<_> = (0..4)
-        .map(|i| {
-            Command::new(env!("CARGO_BIN_EXE_cpgen"))
-                .args(["bundle", "cluster.toml", "-o", &format!("b{i}.tar.gz")])
-                .current_dir(root)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", util::stderr(&out));
-    }
+    all_succeed_at_once(root, |i| {
+        vec![
+            "bundle".into(),
+            "cluster.toml".into(),
+            "-o".into(),
+            format!("b{i}.tar.gz"),
+        ]
+    });
     let secrets_text = std::fs::read_to_string(root.join("cluster.secrets.toml")).unwrap();
     let secrets = cpgen::pki::Secrets::parse(&secrets_text).unwrap();
     let plan = util::plan_from(&text);
@@ -432,21 +445,11 @@ fn stale_temporaries_of_a_killed_run_are_reported_and_removed() {
 fn concurrent_forced_runs_into_one_new_directory_all_succeed() {
     let dir = project();
     let root = dir.path();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_cpgen"))
-                .args(["bundle", "cluster.toml", "--out-dir", "tree", "--force"])
-                .current_dir(root)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", util::stderr(&out));
-    }
+    all_succeed_at_once(root, |_| {
+        ["bundle", "cluster.toml", "--out-dir", "tree", "--force"]
+            .map(String::from)
+            .to_vec()
+    });
     assert!(root.join("tree/manifest.json").is_file());
     assert!(temporaries(root).is_empty(), "{:?}", temporaries(root));
 }
