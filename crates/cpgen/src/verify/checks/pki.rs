@@ -113,9 +113,8 @@ impl Audit<'_> {
         }
     }
 
-    /// (leaf, CA, role, named in): the CA a leaf must chain to, taken from the units and
-    /// kubeconfigs that use both.
-    fn chains(&self) -> Vec<(String, String, Role, String)> {
+    /// The CA each leaf must chain to, taken from the units and kubeconfigs that use both.
+    fn chains(&self) -> Vec<Chain> {
         let mut chains = Vec::new();
         let client_cas: Vec<String> = self
             .masters()
@@ -133,7 +132,12 @@ impl Audit<'_> {
             };
             let mut add = |leaf: Option<String>, ca: Option<String>, role: Role, named: &str| {
                 if let (Some(leaf), Some(ca)) = (leaf, ca) {
-                    chains.push((leaf, ca, role, named.to_owned()));
+                    chains.push(Chain {
+                        leaf,
+                        ca,
+                        role,
+                        named_in: named.to_owned(),
+                    });
                 }
             };
             let etcd_clients_ca =
@@ -236,10 +240,10 @@ impl Audit<'_> {
             use rayon::prelude::*;
             let pairs: HashSet<(&[u8], &[u8])> = chains
                 .iter()
-                .filter_map(|(leaf_id, ca_id, _, _)| {
+                .filter_map(|chain| {
                     Some((
-                        self.cert(leaf_id)?.der.as_slice(),
-                        self.cert(ca_id)?.der.as_slice(),
+                        self.cert(&chain.leaf)?.der.as_slice(),
+                        self.cert(&chain.ca)?.der.as_slice(),
                     ))
                 })
                 .collect();
@@ -248,7 +252,13 @@ impl Audit<'_> {
                 .map(|(leaf, ca)| ((leaf, ca), signed_by(leaf, ca)))
                 .collect()
         };
-        for (leaf_id, ca_id, role, named) in chains {
+        for Chain {
+            leaf: leaf_id,
+            ca: ca_id,
+            role,
+            named_in: named,
+        } in chains
+        {
             cas.insert(ca_id.clone());
             leaves.insert(leaf_id.clone());
             let (Some(leaf), Some(ca)) = (self.cert(&leaf_id), self.cert(&ca_id)) else {
@@ -331,8 +341,8 @@ impl Audit<'_> {
         self.masters().filter_map(serving).collect()
     }
 
-    /// (target dialled, serving certificate, who dials).
-    fn inferred_dials(&self) -> Vec<(String, String, String)> {
+    /// Who dials which name or address, and the serving certificate that answers.
+    fn inferred_dials(&self) -> Vec<Dial> {
         let mut dials = Vec::new();
         for host in self.hosts {
             if let Some(etcd) = host.unit("etcd") {
@@ -342,12 +352,10 @@ impl Audit<'_> {
                 ] {
                     if let (Some(urls), Some(cert)) = (etcd.flag(urls_flag), etcd.flag(cert_flag)) {
                         for url in urls.split(',') {
-                            dials.extend(url_host(url).map(|t| {
-                                (
-                                    t.to_owned(),
-                                    host.bundle_path(cert),
-                                    format!("{} --{urls_flag}", etcd.file),
-                                )
+                            dials.extend(url_host(url).map(|t| Dial {
+                                target: t.to_owned(),
+                                cert: host.bundle_path(cert),
+                                who: format!("{} --{urls_flag}", etcd.file),
                             }));
                         }
                     }
@@ -361,12 +369,10 @@ impl Audit<'_> {
                     let cert = self
                         .master_at(target)
                         .and_then(|m| m.unit("etcd")?.flag("cert-file").map(|f| m.bundle_path(f)));
-                    dials.extend(cert.map(|c| {
-                        (
-                            target.to_owned(),
-                            c,
-                            format!("hosts/{}: kube-apiserver --etcd-servers", host.name),
-                        )
+                    dials.extend(cert.map(|c| Dial {
+                        target: target.to_owned(),
+                        cert: c,
+                        who: format!("hosts/{}: kube-apiserver --etcd-servers", host.name),
                     }));
                 }
             }
@@ -376,11 +382,11 @@ impl Audit<'_> {
                         continue;
                     };
                     for cert in self.apiserver_certs_reached(host, &cluster.entry.server) {
-                        dials.push((
-                            target.to_owned(),
+                        dials.push(Dial {
+                            target: target.to_owned(),
                             cert,
-                            format!("{path} server: {}", cluster.entry.server),
-                        ));
+                            who: format!("{path} server: {}", cluster.entry.server),
+                        });
                     }
                 }
             }
@@ -390,12 +396,10 @@ impl Audit<'_> {
                         .flag("tls-cert-file")
                         .map(|f| m.bundle_path(f))
                 });
-                dials.extend(cert.map(|c| {
-                    (
-                        target.clone(),
-                        c,
-                        format!("hosts/{}: haproxy server {name}", host.name),
-                    )
+                dials.extend(cert.map(|c| Dial {
+                    target: target.clone(),
+                    cert: c,
+                    who: format!("hosts/{}: haproxy server {name}", host.name),
                 }));
             }
         }
@@ -403,7 +407,7 @@ impl Audit<'_> {
     }
 
     /// With a plan: exactly the names and addresses its clients dial.
-    fn planned_dials(&self, plan: &Plan) -> Vec<(String, String, String)> {
+    fn planned_dials(&self, plan: &Plan) -> Vec<Dial> {
         let mut dials = Vec::new();
         for dial in plan.dials() {
             for (i, master) in plan.masters.iter().enumerate() {
@@ -418,11 +422,11 @@ impl Audit<'_> {
                     ServerRole::EtcdServer => ("etcd", "cert-file"),
                 };
                 if let Some(cert) = host.unit(program).and_then(|u| u.flag(flag)) {
-                    dials.push((
-                        dial.target.to_string(),
-                        host.bundle_path(cert),
-                        dial.client.to_owned(),
-                    ));
+                    dials.push(Dial {
+                        target: dial.target.to_string(),
+                        cert: host.bundle_path(cert),
+                        who: dial.client.to_owned(),
+                    });
                 }
             }
         }
@@ -435,7 +439,12 @@ impl Audit<'_> {
             None => self.inferred_dials(),
         };
         let mut missing: BTreeMap<(String, String), String> = BTreeMap::new();
-        for (target, cert_id, who) in dials {
+        for Dial {
+            target,
+            cert: cert_id,
+            who,
+        } in dials
+        {
             if self.cert(&cert_id).is_some_and(|c| !c.covers(&target)) {
                 missing.entry((cert_id, target)).or_insert(who);
             }
@@ -536,6 +545,21 @@ impl Audit<'_> {
         }
         self.findings.extend(found);
     }
+}
+
+/// A leaf and the CA it must chain to, with where the two are named together.
+struct Chain {
+    leaf: String,
+    ca: String,
+    role: Role,
+    named_in: String,
+}
+
+/// A name or address a client dials, the serving certificate that answers it, and who dials.
+struct Dial {
+    target: String,
+    cert: String,
+    who: String,
 }
 
 /// How a leaf is used, which decides the extended key usage it needs.
