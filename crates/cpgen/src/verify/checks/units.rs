@@ -152,92 +152,103 @@ fn flag_true(value: &str) -> bool {
 
 /// Settings of one unit that let clients in unchecked or send traffic in clear text.
 fn unit_unsafe_settings(unit: &Unit) -> Vec<Finding> {
+    match unit.program.as_str() {
+        "kube-apiserver" => apiserver_unsafe_settings(unit),
+        "etcd" => etcd_unsafe_settings(unit),
+        _ => Vec::new(),
+    }
+}
+
+/// Request-header trust open to any client, AlwaysAllow, anonymous requests, etcd in clear
+/// text.
+fn apiserver_unsafe_settings(unit: &Unit) -> Vec<Finding> {
     let mut found = Vec::new();
     let mut unsafe_setting = |file: &str, message: String, help: &str| {
         found.push(Finding::error(Code::UnsafeSetting, file, message, help));
     };
-    match unit.program.as_str() {
-        "kube-apiserver" => {
-            let client_ca = unit.flag("client-ca-file");
-            let header_ca = unit.flag("requestheader-client-ca-file");
-            if header_ca.is_some() && header_ca == client_ca {
-                unsafe_setting(
-                    &unit.file,
-                    "--requestheader-client-ca-file is --client-ca-file: any client of the cluster may send X-Remote-User and act as anyone".into(),
-                    "trust the front-proxy CA for request headers, as cpgen writes it",
-                );
-            }
-            if unit
-                .flag("requestheader-allowed-names")
-                .is_some_and(|names| names.trim().is_empty())
-            {
-                unsafe_setting(
-                    &unit.file,
-                    "--requestheader-allowed-names is empty: every certificate of the request-header CA may send X-Remote-User and act as anyone".into(),
-                    "allow front-proxy-client only, as cpgen writes it",
-                );
-            }
-            let modes = unit.flag("authorization-mode").unwrap_or_default();
-            if modes.split(',').any(|m| m.trim() == "AlwaysAllow") {
-                unsafe_setting(
-                    &unit.file,
-                    format!("--authorization-mode={modes} includes AlwaysAllow: every authenticated request is allowed"),
-                    "use --authorization-mode=Node,RBAC",
-                );
-            }
-            if unit.flag("anonymous-auth").is_some_and(flag_true) {
-                unsafe_setting(
-                    &unit.file,
-                    "--anonymous-auth=true: requests without credentials are served as system:anonymous".into(),
-                    "remove --anonymous-auth=true",
-                );
-            }
-            if let Some(servers) = unit
-                .flag("etcd-servers")
-                .filter(|servers| has_plain_url(servers))
-            {
-                unsafe_setting(
-                    &unit.file,
-                    format!("--etcd-servers={servers} has a URL that is not https://: the cluster's data travels in clear text without authentication"),
-                    "dial etcd over https://",
-                );
-            }
+    let client_ca = unit.flag("client-ca-file");
+    let header_ca = unit.flag("requestheader-client-ca-file");
+    if header_ca.is_some() && header_ca == client_ca {
+        unsafe_setting(
+            &unit.file,
+            "--requestheader-client-ca-file is --client-ca-file: any client of the cluster may send X-Remote-User and act as anyone".into(),
+            "trust the front-proxy CA for request headers, as cpgen writes it",
+        );
+    }
+    if unit
+        .flag("requestheader-allowed-names")
+        .is_some_and(|names| names.trim().is_empty())
+    {
+        unsafe_setting(
+            &unit.file,
+            "--requestheader-allowed-names is empty: every certificate of the request-header CA may send X-Remote-User and act as anyone".into(),
+            "allow front-proxy-client only, as cpgen writes it",
+        );
+    }
+    let modes = unit.flag("authorization-mode").unwrap_or_default();
+    if modes.split(',').any(|m| m.trim() == "AlwaysAllow") {
+        unsafe_setting(
+            &unit.file,
+            format!("--authorization-mode={modes} includes AlwaysAllow: every authenticated request is allowed"),
+            "use --authorization-mode=Node,RBAC",
+        );
+    }
+    if unit.flag("anonymous-auth").is_some_and(flag_true) {
+        unsafe_setting(
+            &unit.file,
+            "--anonymous-auth=true: requests without credentials are served as system:anonymous"
+                .into(),
+            "remove --anonymous-auth=true",
+        );
+    }
+    if let Some(servers) = unit
+        .flag("etcd-servers")
+        .filter(|servers| has_plain_url(servers))
+    {
+        unsafe_setting(
+            &unit.file,
+            format!("--etcd-servers={servers} has a URL that is not https://: the cluster's data travels in clear text without authentication"),
+            "dial etcd over https://",
+        );
+    }
+    found
+}
+
+/// Clients or peers without certificates, self-made certificates, traffic without TLS.
+fn etcd_unsafe_settings(unit: &Unit) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let mut unsafe_setting = |file: &str, message: String, help: &str| {
+        found.push(Finding::error(Code::UnsafeSetting, file, message, help));
+    };
+    for flag in ["client-cert-auth", "peer-client-cert-auth"] {
+        let message = match unit.flag(flag) {
+            Some(value) if flag_true(value) => continue,
+            Some(value) => format!("--{flag}={value}"),
+            None => format!("--{flag} is not set (etcd's default is false)"),
+        };
+        unsafe_setting(
+            &unit.file,
+            format!("{message}: etcd accepts connections without a certificate its CA signed"),
+            &format!("set --{flag}=true"),
+        );
+    }
+    for flag in ["auto-tls", "peer-auto-tls"] {
+        if unit.flag(flag).is_some_and(flag_true) {
+            unsafe_setting(
+                &unit.file,
+                format!("--{flag}=true: etcd makes itself a certificate nobody can check"),
+                &format!("remove --{flag}"),
+            );
         }
-        "etcd" => {
-            for flag in ["client-cert-auth", "peer-client-cert-auth"] {
-                let message = match unit.flag(flag) {
-                    Some(value) if flag_true(value) => continue,
-                    Some(value) => format!("--{flag}={value}"),
-                    None => format!("--{flag} is not set (etcd's default is false)"),
-                };
-                unsafe_setting(
-                    &unit.file,
-                    format!(
-                        "{message}: etcd accepts connections without a certificate its CA signed"
-                    ),
-                    &format!("set --{flag}=true"),
-                );
-            }
-            for flag in ["auto-tls", "peer-auto-tls"] {
-                if unit.flag(flag).is_some_and(flag_true) {
-                    unsafe_setting(
-                        &unit.file,
-                        format!("--{flag}=true: etcd makes itself a certificate nobody can check"),
-                        &format!("remove --{flag}"),
-                    );
-                }
-            }
-            for (flag, value) in &unit.flags {
-                if has_plain_url(value) {
-                    unsafe_setting(
-                        &unit.file,
-                        format!("--{flag}={value} has a URL that is not https:// (http://, unix://): etcd traffic without TLS, so without certificate authentication"),
-                        "use https:// URLs",
-                    );
-                }
-            }
+    }
+    for (flag, value) in &unit.flags {
+        if has_plain_url(value) {
+            unsafe_setting(
+                &unit.file,
+                format!("--{flag}={value} has a URL that is not https:// (http://, unix://): etcd traffic without TLS, so without certificate authentication"),
+                "use https:// URLs",
+            );
         }
-        _ => {}
     }
     found
 }
