@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::diag::counted;
-use crate::plan::{ComponentsVia, PkiLayout, Plan};
+use crate::plan::{ComponentsVia, Host, PkiLayout, Plan};
 use crate::types::KeyAlgorithm;
-use crate::verify::model::url_host;
+use crate::verify::model::{url_host, HostModel};
 use crate::verify::source::Tree;
 use crate::verify::{Code, Finding};
 
@@ -61,19 +61,29 @@ impl Audit<'_> {
     /// The bundle against the config given: the same cluster, hosts, addresses, roles,
     /// ports, endpoint, key algorithm, CA layout and Kubernetes release.
     pub(super) fn against_plan(&mut self, plan: &Plan) {
-        let mut found = Vec::new();
-        let mut mismatch = |file: &str, message: String| {
-            found.push(Finding::error(
-                Code::PlanMismatch,
-                file,
-                message,
-                NOT_BUILT_FROM,
-            ));
-        };
+        let mut out = Mismatches::default();
+        self.manifest_against(plan, &mut out);
+        self.hosts_against(plan, &mut out);
+        for master in &plan.masters {
+            let Some(host) = self.host(master.name.as_str()) else {
+                continue;
+            };
+            etcd_against(plan, master, host, &mut out);
+            apiserver_against(plan, master, host, &mut out);
+        }
+        self.kubeconfigs_against(plan, &mut out);
+        self.algorithm_against(plan, &mut out);
+        self.layout_against(plan, &mut out);
+        self.release_against(plan, &mut out);
+        self.findings.extend(out.0);
+    }
+
+    /// The cluster's name and members in `manifest.json`.
+    fn manifest_against(&self, plan: &Plan, out: &mut Mismatches) {
         let header = self.manifest_header();
         if let Some(cluster) = header.cluster.as_deref() {
             if cluster != plan.cluster.name.as_str() {
-                mismatch(
+                out.add(
                     "manifest.json",
                     format!(
                         "cluster {cluster} in manifest.json, {} in the config",
@@ -97,7 +107,7 @@ impl Audit<'_> {
             let expected_names: HashSet<&str> = expected.iter().map(|m| m.name.as_str()).collect();
             for want in &expected {
                 match got_members.get(want.name.as_str()) {
-                    None => mismatch(
+                    None => out.add(
                         "manifest.json",
                         format!(
                             "the config has member {} ({}), manifest.json does not",
@@ -106,7 +116,7 @@ impl Audit<'_> {
                     ),
                     Some(got) => {
                         if !same_address(&got.address, &want.address) {
-                            mismatch(
+                            out.add(
                                 "manifest.json",
                                 format!(
                                     "member {} has address {} in manifest.json, {} in the config",
@@ -115,7 +125,7 @@ impl Audit<'_> {
                             );
                         }
                         if got.roles != want.roles {
-                            mismatch(
+                            out.add(
                                 "manifest.json",
                                 format!(
                                     "member {} has roles [{}] in manifest.json, [{}] in the config",
@@ -130,7 +140,7 @@ impl Audit<'_> {
             }
             for got in &header.members {
                 if !expected_names.contains(got.name.as_str()) {
-                    mismatch(
+                    out.add(
                         "manifest.json",
                         format!(
                             "member {} ({}) is in manifest.json, the config has no such host",
@@ -140,12 +150,16 @@ impl Audit<'_> {
                 }
             }
         }
+    }
+
+    /// Every host of the config in the bundle, and no other.
+    fn hosts_against(&self, plan: &Plan, out: &mut Mismatches) {
         let planned: Vec<(&crate::plan::Host, crate::layout::Role)> =
             crate::layout::hosts(plan).collect();
         let planned_names: HashSet<&str> = planned.iter().map(|(h, _)| h.name.as_str()).collect();
         for host in self.hosts.iter().filter(|h| h.name != "admin") {
             if !planned_names.contains(host.name.as_str()) {
-                mismatch(
+                out.add(
                     &format!("hosts/{}/", host.name),
                     format!(
                         "hosts/{}/ is in the bundle, the config has no host {}",
@@ -156,7 +170,7 @@ impl Audit<'_> {
         }
         for (host, role) in &planned {
             if self.host(host.name.as_str()).is_none() {
-                mismatch(
+                out.add(
                     &format!("hosts/{}/", host.name),
                     format!(
                         "the config has {} {} ({}), the bundle has no hosts/{}/",
@@ -168,151 +182,10 @@ impl Audit<'_> {
                 );
             }
         }
-        for master in &plan.masters {
-            let Some(host) = self.host(master.name.as_str()) else {
-                continue;
-            };
-            let address = master.address.ip().to_string();
-            match host.unit("etcd") {
-                None => mismatch(
-                    &format!("hosts/{}/", master.name),
-                    format!(
-                        "the config makes {} a master, but hosts/{}/ has no etcd unit",
-                        master.name, master.name
-                    ),
-                ),
-                Some(etcd) => {
-                    if let Some(name) = etcd.flag("name").filter(|n| *n != master.name.as_str()) {
-                        mismatch(
-                            &etcd.file,
-                            format!("--name is {name}, the config's master is {}", master.name),
-                        );
-                    }
-                    for (flag, port, what) in [
-                        (
-                            "advertise-client-urls",
-                            plan.etcd.client_port,
-                            "client_port",
-                        ),
-                        ("listen-client-urls", plan.etcd.client_port, "client_port"),
-                        (
-                            "initial-advertise-peer-urls",
-                            plan.etcd.peer_port,
-                            "peer_port",
-                        ),
-                        ("listen-peer-urls", plan.etcd.peer_port, "peer_port"),
-                    ] {
-                        for url in etcd.flag(flag).unwrap_or_default().split(',') {
-                            if let Some(got) = url_port(url).filter(|p| *p != port.get()) {
-                                mismatch(
-                                    &etcd.file,
-                                    format!("--{flag} has port {got}, the config's etcd {what} is {port}"),
-                                );
-                            }
-                        }
-                    }
-                    let want: BTreeSet<String> = plan
-                        .masters
-                        .iter()
-                        .map(|m| {
-                            format!(
-                                "{}=https://{}:{}",
-                                m.name,
-                                m.address.url_host(),
-                                plan.etcd.peer_port
-                            )
-                        })
-                        .collect();
-                    if let Some(cluster) = etcd.flag("initial-cluster") {
-                        let got: BTreeSet<String> = cluster
-                            .split(',')
-                            .filter(|m| !m.is_empty())
-                            .map(str::to_owned)
-                            .collect();
-                        for member in got.difference(&want) {
-                            mismatch(
-                                &etcd.file,
-                                format!("--initial-cluster has {member}, which the config's masters do not make ({})", join(&want)),
-                            );
-                        }
-                        for member in want.difference(&got) {
-                            mismatch(
-                                &etcd.file,
-                                format!("--initial-cluster lacks {member}, which the config's masters make (it has {})", join(&got)),
-                            );
-                        }
-                    }
-                    for flag in ["advertise-client-urls", "initial-advertise-peer-urls"] {
-                        for url in etcd.flag(flag).unwrap_or_default().split(',') {
-                            if let Some(got) = url_host(url)
-                                .filter(|h| !h.is_empty() && !same_address(h, &address))
-                            {
-                                mismatch(
-                                    &etcd.file,
-                                    format!("--{flag} advertises {got}, the config's address of {} is {address}", master.name),
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-            match host.unit("kube-apiserver") {
-                None => mismatch(
-                    &format!("hosts/{}/", master.name),
-                    format!(
-                        "the config makes {} a master, but hosts/{}/ has no kube-apiserver unit",
-                        master.name, master.name
-                    ),
-                ),
-                Some(api) => {
-                    if let Some(got) = api
-                        .flag("advertise-address")
-                        .filter(|a| !same_address(a, &address))
-                    {
-                        mismatch(
-                            &api.file,
-                            format!("--advertise-address is {got}, the config's address of {} is {address}", master.name),
-                        );
-                    }
-                    let want: BTreeSet<String> = plan
-                        .masters
-                        .iter()
-                        .map(|m| {
-                            format!("https://{}:{}", m.address.url_host(), plan.etcd.client_port)
-                        })
-                        .collect();
-                    if let Some(servers) = api.flag("etcd-servers") {
-                        let got: BTreeSet<String> = servers
-                            .split(',')
-                            .filter(|u| !u.is_empty())
-                            .map(str::to_owned)
-                            .collect();
-                        if got != want {
-                            mismatch(
-                                &api.file,
-                                format!(
-                                    "--etcd-servers is {}, the config's masters make {}",
-                                    join(&got),
-                                    join(&want)
-                                ),
-                            );
-                        }
-                    }
-                    if let Some(got) = api
-                        .flag("secure-port")
-                        .filter(|p| p.parse::<u16>().ok() != Some(plan.api.bind_port.get()))
-                    {
-                        mismatch(
-                            &api.file,
-                            format!(
-                                "--secure-port is {got}, the config's api bind_port is {}",
-                                plan.api.bind_port
-                            ),
-                        );
-                    }
-                }
-            }
-        }
+    }
+
+    /// The API endpoint and port each kubeconfig dials.
+    fn kubeconfigs_against(&self, plan: &Plan, out: &mut Mismatches) {
         let api_url = plan.api_url();
         for host in self.hosts {
             for (path, kubeconfig) in &host.kubeconfigs {
@@ -322,7 +195,7 @@ impl Audit<'_> {
                     let components_local = plan.api.components_via == ComponentsVia::Local;
                     if local && components_local {
                         if url_port(server) != Some(plan.api.bind_port.get()) {
-                            mismatch(
+                            out.add(
                                 path,
                                 format!(
                                     "it dials {server}, the config's api bind_port is {}",
@@ -331,7 +204,7 @@ impl Audit<'_> {
                             );
                         }
                     } else if *server != api_url {
-                        mismatch(
+                        out.add(
                             path,
                             format!("it dials {server}, the config's API endpoint is {api_url}"),
                         );
@@ -339,6 +212,10 @@ impl Audit<'_> {
                 }
             }
         }
+    }
+
+    /// The key algorithm of every leaf certificate.
+    fn algorithm_against(&self, plan: &Plan, out: &mut Mismatches) {
         let want = algorithm_name(plan.pki.key_algorithm);
         let mut other: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (id, cert) in &self.material.certs {
@@ -354,7 +231,7 @@ impl Audit<'_> {
                 1 => String::new(),
                 n => format!(" ({} in all)", counted(n, "certificate")),
             };
-            mismatch(
+            out.add(
                 first,
                 format!(
                     "a certificate with an {algorithm} key{more}, the config's key_algorithm is {} ({want})",
@@ -362,6 +239,10 @@ impl Audit<'_> {
                 ),
             );
         }
+    }
+
+    /// One CA for etcd and Kubernetes, or a CA each.
+    fn layout_against(&self, plan: &Plan, out: &mut Mismatches) {
         let layouts = self.masters().find_map(|m| {
             let ca = |program: &str, flag: &str| {
                 m.unit(program)?
@@ -380,7 +261,7 @@ impl Audit<'_> {
                 (PkiLayout::SeparateCas, "etcd has a CA of its own")
             };
             if got != plan.pki.layout {
-                mismatch(
+                out.add(
                     &file,
                     format!(
                         "{said} (layout {got}), the config's layout is {}",
@@ -389,10 +270,14 @@ impl Audit<'_> {
                 );
             }
         }
+    }
+
+    /// The Kubernetes release the README names.
+    fn release_against(&self, plan: &Plan, out: &mut Mismatches) {
         if let Some(version) = readme_version(self.tree) {
             let want = plan.cluster.kubernetes_version.to_string();
             if version != want {
-                mismatch(
+                out.add(
                     "README.md",
                     format!(
                         "made for Kubernetes {version}, the config's kubernetes_version is {want}"
@@ -400,7 +285,171 @@ impl Audit<'_> {
                 );
             }
         }
-        self.findings.extend(found);
+    }
+}
+
+/// CP831 findings, all with the same help.
+#[derive(Default)]
+struct Mismatches(Vec<Finding>);
+
+impl Mismatches {
+    fn add(&mut self, file: &str, message: String) {
+        self.0.push(Finding::error(
+            Code::PlanMismatch,
+            file,
+            message,
+            NOT_BUILT_FROM,
+        ));
+    }
+}
+
+/// A master's etcd unit: its name, ports, members and advertised addresses.
+fn etcd_against(plan: &Plan, master: &Host, host: &HostModel, out: &mut Mismatches) {
+    let address = master.address.ip().to_string();
+    match host.unit("etcd") {
+        None => out.add(
+            &format!("hosts/{}/", master.name),
+            format!(
+                "the config makes {} a master, but hosts/{}/ has no etcd unit",
+                master.name, master.name
+            ),
+        ),
+        Some(etcd) => {
+            if let Some(name) = etcd.flag("name").filter(|n| *n != master.name.as_str()) {
+                out.add(
+                    &etcd.file,
+                    format!("--name is {name}, the config's master is {}", master.name),
+                );
+            }
+            for (flag, port, what) in [
+                (
+                    "advertise-client-urls",
+                    plan.etcd.client_port,
+                    "client_port",
+                ),
+                ("listen-client-urls", plan.etcd.client_port, "client_port"),
+                (
+                    "initial-advertise-peer-urls",
+                    plan.etcd.peer_port,
+                    "peer_port",
+                ),
+                ("listen-peer-urls", plan.etcd.peer_port, "peer_port"),
+            ] {
+                for url in etcd.flag(flag).unwrap_or_default().split(',') {
+                    if let Some(got) = url_port(url).filter(|p| *p != port.get()) {
+                        out.add(
+                            &etcd.file,
+                            format!("--{flag} has port {got}, the config's etcd {what} is {port}"),
+                        );
+                    }
+                }
+            }
+            let want: BTreeSet<String> = plan
+                .masters
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{}=https://{}:{}",
+                        m.name,
+                        m.address.url_host(),
+                        plan.etcd.peer_port
+                    )
+                })
+                .collect();
+            if let Some(cluster) = etcd.flag("initial-cluster") {
+                let got: BTreeSet<String> = cluster
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                for member in got.difference(&want) {
+                    out.add(
+                        &etcd.file,
+                        format!("--initial-cluster has {member}, which the config's masters do not make ({})", join(&want)),
+                    );
+                }
+                for member in want.difference(&got) {
+                    out.add(
+                        &etcd.file,
+                        format!("--initial-cluster lacks {member}, which the config's masters make (it has {})", join(&got)),
+                    );
+                }
+            }
+            for flag in ["advertise-client-urls", "initial-advertise-peer-urls"] {
+                for url in etcd.flag(flag).unwrap_or_default().split(',') {
+                    if let Some(got) =
+                        url_host(url).filter(|h| !h.is_empty() && !same_address(h, &address))
+                    {
+                        out.add(
+                            &etcd.file,
+                            format!("--{flag} advertises {got}, the config's address of {} is {address}", master.name),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A master's kube-apiserver unit: its address, etcd servers and port.
+fn apiserver_against(plan: &Plan, master: &Host, host: &HostModel, out: &mut Mismatches) {
+    let address = master.address.ip().to_string();
+    match host.unit("kube-apiserver") {
+        None => out.add(
+            &format!("hosts/{}/", master.name),
+            format!(
+                "the config makes {} a master, but hosts/{}/ has no kube-apiserver unit",
+                master.name, master.name
+            ),
+        ),
+        Some(api) => {
+            if let Some(got) = api
+                .flag("advertise-address")
+                .filter(|a| !same_address(a, &address))
+            {
+                out.add(
+                    &api.file,
+                    format!(
+                        "--advertise-address is {got}, the config's address of {} is {address}",
+                        master.name
+                    ),
+                );
+            }
+            let want: BTreeSet<String> = plan
+                .masters
+                .iter()
+                .map(|m| format!("https://{}:{}", m.address.url_host(), plan.etcd.client_port))
+                .collect();
+            if let Some(servers) = api.flag("etcd-servers") {
+                let got: BTreeSet<String> = servers
+                    .split(',')
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if got != want {
+                    out.add(
+                        &api.file,
+                        format!(
+                            "--etcd-servers is {}, the config's masters make {}",
+                            join(&got),
+                            join(&want)
+                        ),
+                    );
+                }
+            }
+            if let Some(got) = api
+                .flag("secure-port")
+                .filter(|p| p.parse::<u16>().ok() != Some(plan.api.bind_port.get()))
+            {
+                out.add(
+                    &api.file,
+                    format!(
+                        "--secure-port is {got}, the config's api bind_port is {}",
+                        plan.api.bind_port
+                    ),
+                );
+            }
+        }
     }
 }
 
