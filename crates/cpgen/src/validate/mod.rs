@@ -4,6 +4,10 @@
 //! Each value is first parsed on its own (so one bad value never hides another), then the
 //! cross-cutting rules run on whatever parsed, and the plan is assembled only when no error
 //! was found.
+//!
+//! This file owns the entry points, the driver, `Rules` with its generic parsers, and the
+//! `Draft` the passes share; each section's rules live in a submodule of their own, the
+//! cross-section ones in `cross`.
 
 mod api;
 mod cluster;

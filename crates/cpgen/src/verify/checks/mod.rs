@@ -1,4 +1,6 @@
-//! The audit rules: each reads the parsed hosts and key material and adds findings.
+//! The audit rules: each reads the parsed hosts and key material and adds findings. This file
+//! owns the driver (`run`), the `Audit` every rule reads, the lookups the rules share and the
+//! `manifest.json` header; the rules themselves live in one submodule per theme.
 
 mod files;
 mod hosts;
