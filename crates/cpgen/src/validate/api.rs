@@ -1,0 +1,209 @@
+//! The `[api]` section: the endpoint clients dial (or what it defaults to), extra SANs, admission
+//! plugins and authorization modes.
+
+use std::net::IpAddr;
+
+use crate::diag::{did_you_mean, Code, Diagnostic};
+use crate::kubernetes::{self, AUTHORIZATION_MODES};
+use crate::plan::LoadBalancerMode;
+use crate::spec::{defaults, ApiSpec};
+use crate::types::{HostAddress, KubernetesVersion, San};
+
+use super::{DraftHost, Rules};
+
+impl Rules<'_> {
+    pub(super) fn endpoint(
+        &mut self,
+        api: &ApiSpec,
+        mode: Option<LoadBalancerMode>,
+        vip: Option<HostAddress>,
+        lb_hosts: &[DraftHost],
+        masters: &[DraftHost],
+    ) -> Option<San> {
+        if let Some(endpoint) = &api.endpoint {
+            let given = endpoint.trim();
+            let at = self.origins.get("api.endpoint");
+            return match given.parse::<San>() {
+                Ok(San::Dns(name)) if name.is_wildcard() => {
+                    self.push(
+                        Diagnostic::error(Code::InvalidSan, format!("`{given}` cannot be the API endpoint: clients dial one name, not a wildcard"))
+                            .at(at, "wildcard")
+                            .help("give the name clients dial; wildcards belong in api.extra_sans"),
+                    );
+                    None
+                }
+                Ok(San::Ip(ip)) if ip.is_unspecified() || ip.is_multicast() => {
+                    self.push(
+                        Diagnostic::error(Code::InvalidSan, format!("`{given}` cannot be the API endpoint: no client can dial it"))
+                            .at(at, "not a unicast address")
+                            .help("give the address or DNS name of the load balancer, the VIP or a master"),
+                    );
+                    None
+                }
+                Ok(san) => Some(san),
+                Err(e) => {
+                    let help = if given.contains("://")
+                        || (given.contains(':') && given.parse::<IpAddr>().is_err())
+                    {
+                        "give only the host clients dial, e.g. \"kubernetes\" or \"10.10.10.2\"; the port is `api.port`".to_owned()
+                    } else {
+                        format!("clients must dial an IP address or a DNS name a certificate can carry ({e})")
+                    };
+                    self.push(
+                        Diagnostic::error(
+                            Code::InvalidSan,
+                            format!("`{given}` cannot be the API endpoint"),
+                        )
+                        .at(at, "not an address or DNS name")
+                        .help(help),
+                    );
+                    None
+                }
+            };
+        }
+        if let Some(vip) = vip {
+            return Some(San::Ip(vip.ip()));
+        }
+        let (fallback, why) = match (mode?, lb_hosts.first()) {
+            (LoadBalancerMode::External, Some(lb)) if lb_hosts.len() == 1 => {
+                return lb.address.map(|a| San::Ip(a.ip()))
+            }
+            (LoadBalancerMode::External, Some(lb)) => (
+                lb,
+                "clients will dial the first of several load balancers only",
+            ),
+            (LoadBalancerMode::External, None) => (
+                masters.first()?,
+                "there is no load balancer, so clients will dial the first master only",
+            ),
+            (LoadBalancerMode::OnMasters, _) => (
+                masters.first()?,
+                "there is no virtual IP, so clients will dial the HAProxy on the first master only",
+            ),
+        };
+        // A default is no finding of its own when what was written instead had the wrong type.
+        let written = ["api.endpoint", "load_balancer"];
+        if !written
+            .iter()
+            .any(|path| self.origins.wrong_typed_within(path))
+        {
+            self.push(
+                Diagnostic::warning(Code::NoLoadBalancer, format!("the API endpoint is not highly available: {why}"))
+                    .at(fallback.span.clone(), "the API endpoint defaults to this host")
+                    .help("set `api.endpoint` to a name that resolves to every load balancer, or use mode = \"on-masters\" with a `vip`"),
+            );
+        }
+        fallback.address.map(|a| San::Ip(a.ip()))
+    }
+
+    pub(super) fn extra_sans(&mut self, list: &Option<Vec<String>>) -> Option<Vec<San>> {
+        let mut sans = Vec::new();
+        let mut ok = true;
+        for (i, given) in list.iter().flatten().enumerate() {
+            match given.parse::<San>() {
+                Ok(san) => sans.push(san),
+                Err(e) => {
+                    ok = false;
+                    self.push(
+                        Diagnostic::error(
+                            Code::InvalidSan,
+                            format!("`{given}` cannot be a subjectAltName: {e}"),
+                        )
+                        .at(
+                            self.origins.get(&format!("api.extra_sans[{i}]")),
+                            "invalid SAN",
+                        )
+                        .help("give an IP address or a DNS name (a leading `*.` is allowed)"),
+                    );
+                }
+            }
+        }
+        ok.then_some(sans)
+    }
+
+    pub(super) fn admission_plugins(
+        &mut self,
+        list: &Option<Vec<String>>,
+        version: Option<KubernetesVersion>,
+    ) -> Vec<String> {
+        let Some(list) = list else {
+            return kubernetes::DEFAULT_ADMISSION_PLUGINS
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+        };
+        let minor = version
+            .unwrap_or(KubernetesVersion::new(defaults::KUBERNETES_MINOR))
+            .minor();
+        for (i, name) in list.iter().enumerate() {
+            let problem = match kubernetes::admission_plugin(name) {
+                Some(p) if p.exists_in(minor) => continue,
+                Some(p) => match p.removed_in {
+                    Some(removed) if minor >= removed => format!("admission plugin {name} was removed in Kubernetes 1.{removed}"),
+                    _ => format!("admission plugin {name} does not exist yet in Kubernetes 1.{minor} (it came in 1.{})", p.since),
+                },
+                None => format!("`{name}` is not a kube-apiserver admission plugin"),
+            };
+            let known = kubernetes::ADMISSION_PLUGINS
+                .iter()
+                .filter(|p| p.exists_in(minor))
+                .map(|p| p.name);
+            let help = did_you_mean(name, known).map_or_else(
+                || {
+                    "remove it; see `kube-apiserver --help` for the plugins of your release"
+                        .to_owned()
+                },
+                |s| format!("did you mean {s}?"),
+            );
+            self.push(
+                Diagnostic::error(Code::UnknownAdmissionPlugin, problem)
+                    .at(
+                        self.origins.get(&format!("api.admission_plugins[{i}]")),
+                        "unknown plugin",
+                    )
+                    .help(help),
+            );
+        }
+        list.clone()
+    }
+
+    pub(super) fn authorization_modes(&mut self, list: &Option<Vec<String>>) -> Vec<String> {
+        let Some(list) = list else {
+            return kubernetes::DEFAULT_AUTHORIZATION_MODES
+                .iter()
+                .map(|m| m.to_string())
+                .collect();
+        };
+        for (i, mode) in list.iter().enumerate() {
+            let mode = mode.as_str();
+            if !AUTHORIZATION_MODES.contains(&mode) {
+                let help = did_you_mean(mode, AUTHORIZATION_MODES.iter().copied()).map_or_else(
+                    || format!("use some of: {}", AUTHORIZATION_MODES.join(", ")),
+                    |s| format!("did you mean {s}?"),
+                );
+                self.push(
+                    Diagnostic::error(
+                        Code::UnknownAuthorizationMode,
+                        format!("`{mode}` is not an authorization mode"),
+                    )
+                    .at(
+                        self.origins.get(&format!("api.authorization_modes[{i}]")),
+                        "unknown mode",
+                    )
+                    .help(help),
+                );
+            }
+        }
+        if list.is_empty() {
+            self.push(
+                Diagnostic::error(
+                    Code::UnknownAuthorizationMode,
+                    "no authorization mode given",
+                )
+                .at(self.origins.get("api.authorization_modes"), "empty list")
+                .help("use [\"Node\", \"RBAC\"]"),
+            );
+        }
+        list.clone()
+    }
+}

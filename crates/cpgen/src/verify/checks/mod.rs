@@ -1,0 +1,181 @@
+//! The audit rules: each reads the parsed hosts and key material and adds findings. This file
+//! owns the driver (`run`), the `Audit` every rule reads, the lookups the rules share and the
+//! `manifest.json` header; the rules themselves live in one submodule per theme.
+
+mod files;
+mod hosts;
+mod kubeconfigs;
+mod operators;
+mod pki;
+mod plan;
+mod reproduce;
+mod units;
+
+pub(super) use reproduce::rebuild;
+
+use std::collections::{BTreeMap, HashMap};
+
+use time::OffsetDateTime;
+
+use super::material::{self, CertInfo, Material};
+use super::model::{self, url_host, HostModel};
+use super::source::Tree;
+use super::{Code, Finding};
+use crate::plan::Plan;
+
+/// Runs every rule; returns how many certificates were checked.
+pub(super) fn run(
+    tree: &Tree,
+    plan: Option<&Plan>,
+    at: OffsetDateTime,
+    findings: &mut Vec<Finding>,
+) -> usize {
+    let (hosts, problems) = model::hosts(tree);
+    for (file, problem) in problems {
+        findings.push(Finding::error(
+            Code::Unparseable,
+            &file,
+            problem,
+            "regenerate the kubeconfig",
+        ));
+    }
+    let material = material::collect(tree, &hosts, findings);
+    let masters: Vec<&HostModel> = hosts
+        .iter()
+        .filter(|h| h.unit("kube-apiserver").is_some() || h.unit("etcd").is_some())
+        .collect();
+    // Every name and address a master answers on, so a bundle with thousands of hosts is
+    // audited in linear time.
+    let mut master_names = BTreeMap::new();
+    for master in &masters {
+        master_names.insert(master.name.clone(), *master);
+        if let Some(address) = master
+            .unit("kube-apiserver")
+            .and_then(|u| u.flag("advertise-address"))
+        {
+            master_names.insert(address.to_owned(), *master);
+        }
+        let urls = master
+            .unit("etcd")
+            .and_then(|u| u.flag("advertise-client-urls"))
+            .unwrap_or_default();
+        for host in urls.split(',').filter_map(url_host) {
+            master_names.insert(host.to_owned(), *master);
+        }
+    }
+    let by_name = hosts
+        .iter()
+        .filter(|h| h.name != "admin")
+        .map(|h| (h.name.as_str(), h))
+        .collect();
+    let audit = Audit {
+        tree,
+        hosts: &hosts,
+        by_name,
+        masters,
+        master_names,
+        material: &material,
+        findings,
+    };
+    audit.run(plan, at);
+    super::leaks::run(tree, &material, findings);
+    material.certs.len()
+}
+
+struct Audit<'a> {
+    tree: &'a Tree,
+    hosts: &'a [HostModel],
+    masters: Vec<&'a HostModel>,
+    master_names: BTreeMap<String, &'a HostModel>,
+    /// Every host but `admin/` by name.
+    by_name: HashMap<&'a str, &'a HostModel>,
+    material: &'a Material,
+    findings: &'a mut Vec<Finding>,
+}
+
+impl Audit<'_> {
+    fn run(mut self, plan: Option<&Plan>, at: OffsetDateTime) {
+        self.missing_files();
+        self.kubeconfig_references();
+        self.key_pairs();
+        self.chains_and_usages();
+        self.san_coverage(plan);
+        self.validity(at);
+        self.manifest();
+        self.key_modes();
+        self.etcd_members();
+        self.shared_ca();
+        self.named_hosts();
+        self.unsafe_settings();
+        self.unit_commands();
+        self.unexpected_files();
+        self.operator_settings();
+        self.unused_signing_keys();
+        if let Some(plan) = plan {
+            self.against_plan(plan);
+        }
+    }
+
+    fn push(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+
+    fn masters(&self) -> impl Iterator<Item = &HostModel> {
+        self.masters.iter().copied()
+    }
+    fn cert(&self, id: &str) -> Option<&CertInfo> {
+        self.material.certs.get(id)
+    }
+
+    /// The master whose own name or address `target` is.
+    fn master_at(&self, target: &str) -> Option<&HostModel> {
+        self.master_names.get(target).copied()
+    }
+}
+
+/// What `manifest.json` says of the cluster; absent in a hand-made bundle.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ManifestHeader {
+    cluster: Option<String>,
+    members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+struct Member {
+    name: String,
+    address: String,
+    roles: Vec<String>,
+}
+
+fn is_loopback(target: &str) -> bool {
+    target == "localhost"
+        || target
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// True when a comma-separated list of URLs (or `name=URL` members) has one that is not
+/// `https://`.
+fn has_plain_url(value: &str) -> bool {
+    value
+        .split(',')
+        .map(|item| item.split_once('=').map_or(item, |(_, url)| url).trim())
+        .filter(|item| item.contains("://"))
+        .any(|url| !url.to_ascii_lowercase().starts_with("https://"))
+}
+
+impl<'a> Audit<'a> {
+    fn manifest_header(&self) -> ManifestHeader {
+        self.tree
+            .files
+            .get("manifest.json")
+            .and_then(|entry| serde_json::from_slice(&entry.data).ok())
+            .unwrap_or_default()
+    }
+
+    fn host(&self, name: &str) -> Option<&'a HostModel> {
+        self.by_name.get(name).copied()
+    }
+}
