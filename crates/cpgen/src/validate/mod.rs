@@ -1,5 +1,5 @@
-//! The rules of DESIGN.md §4: a [`ClusterSpec`] in (parsed from `cluster.toml` or built in
-//! code), a [`Plan`] out — or every finding at once. Findings point through the origins of
+//! The rules (CPnnn, the README's rule table): a [`ClusterSpec`] in (parsed from
+//! `cluster.toml` or built in code), a [`Plan`] out — or every finding at once. Findings point through the origins of
 //! the values: at the text a value was parsed from, or at the path of a field set in code.
 //! Each value is first parsed on its own (so one bad value never hides another), then the
 //! cross-cutting rules run on whatever parsed, and the plan is assembled only when no error
