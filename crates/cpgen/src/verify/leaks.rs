@@ -64,7 +64,7 @@ fn stacks(material: &Material, findings: &mut Vec<Finding>) {
     let mut used: Vec<&CertInfo> = material
         .certs
         .iter()
-        .filter(|(id, _)| super::layout::is_expected(id.split('#').next().unwrap_or(id)))
+        .filter(|(id, _)| super::known_paths::is_expected(id.split('#').next().unwrap_or(id)))
         .map(|(_, cert)| cert)
         .collect();
     for stack in material.stacks.values() {

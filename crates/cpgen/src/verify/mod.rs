@@ -4,7 +4,7 @@
 
 mod checks;
 mod host_files;
-mod layout;
+mod known_paths;
 mod leaks;
 mod material;
 mod model;

@@ -160,7 +160,7 @@ impl Audit<'_> {
             .tree
             .files
             .keys()
-            .filter(|path| !crate::verify::layout::is_expected(path))
+            .filter(|path| !crate::verify::known_paths::is_expected(path))
             .map(|path| {
                 Finding::error(
                     Code::UnexpectedFile,
