@@ -140,22 +140,29 @@ pub(crate) fn found(path: &Utf8Path) -> Result<Found, Error> {
             })
         }
     };
-    let kind = metadata.file_type();
-    Ok(if kind.is_file() {
-        Found::Regular
-    } else if kind.is_dir() {
-        Found::Directory
-    } else if kind.is_symlink() {
-        Found::Symlink
-    } else if kind.is_char_device() {
-        Found::Stream("a character device")
-    } else if kind.is_fifo() {
-        Found::Stream("a FIFO")
-    } else if kind.is_block_device() {
-        Found::Other("a block device")
-    } else {
-        Found::Other("a socket")
-    })
+    Ok(Found::of(&metadata))
+}
+
+impl Found {
+    /// What `metadata` (not following a symbolic link) says is there.
+    pub(crate) fn of(metadata: &std::fs::Metadata) -> Found {
+        let kind = metadata.file_type();
+        if kind.is_file() {
+            Found::Regular
+        } else if kind.is_dir() {
+            Found::Directory
+        } else if kind.is_symlink() {
+            Found::Symlink
+        } else if kind.is_char_device() {
+            Found::Stream("a character device")
+        } else if kind.is_fifo() {
+            Found::Stream("a FIFO")
+        } else if kind.is_block_device() {
+            Found::Other("a block device")
+        } else {
+            Found::Other("a socket")
+        }
+    }
 }
 
 /// An error that says why cpgen will not write `path`.
@@ -303,15 +310,16 @@ fn stale_entry(path: &Utf8Path, name: &str, started: std::time::SystemTime) -> O
     };
     let metadata = std::fs::symlink_metadata(path).ok()?;
     let is_file = name.starts_with(TEMP_FILE);
+    let found = Found::of(&metadata);
     let right_kind = if is_file {
-        metadata.file_type().is_file()
+        Found::Regular
     } else {
-        metadata.file_type().is_dir()
+        Found::Directory
     };
-    if !right_kind {
+    if found != right_kind {
         return kept(format!(
             "it is {}, which cpgen never leaves under this name",
-            describe(&metadata)
+            found.describe()
         ));
     }
     if metadata.modified().map_or(true, |at| at >= started) {
@@ -337,19 +345,6 @@ fn stale_entry(path: &Utf8Path, name: &str, started: std::time::SystemTime) -> O
         Ok(()) => Some(Leftover::Removed(path.to_owned())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => kept(format!("cannot remove it: {e}")),
-    }
-}
-
-fn describe(metadata: &std::fs::Metadata) -> &'static str {
-    let kind = metadata.file_type();
-    if kind.is_file() {
-        "a regular file"
-    } else if kind.is_dir() {
-        "a directory"
-    } else if kind.is_symlink() {
-        "a symbolic link"
-    } else {
-        "a special file"
     }
 }
 

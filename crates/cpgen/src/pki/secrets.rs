@@ -426,15 +426,9 @@ fn read_private(path: &Utf8Path) -> Result<Zeroizing<String>, Error> {
     let mut file = std::fs::File::from(fd);
     let metadata = file.metadata().map_err(read_error)?;
     if !metadata.is_file() {
-        let what = if metadata.is_dir() {
-            "a directory"
-        } else if metadata.file_type().is_symlink() {
-            "a symbolic link"
-        } else {
-            "a device node, FIFO or socket"
-        };
         return Err(read_error(std::io::Error::other(format!(
-            "it is {what}, not a regular file"
+            "it is {}, not a regular file",
+            crate::atomic::Found::of(&metadata).describe()
         ))));
     }
     let me = rustix::process::geteuid().as_raw();
