@@ -11,7 +11,7 @@ mod readme;
 mod units;
 
 use crate::template::render_template;
-pub(crate) use units::master_unit_specs;
+pub(crate) use units::{initial_cluster_members, master_unit_specs};
 
 use askama::Template;
 use base64::Engine;

@@ -119,12 +119,10 @@ pub(crate) fn master_unit_specs(plan: &Plan, master: &Host) -> Vec<(&'static str
     ]
 }
 
-fn etcd_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {
-    let host = master.address.url_host();
-    let client_url = format!("https://{host}:{}", plan.etcd.client_port);
-    let peer_url = format!("https://{host}:{}", plan.etcd.peer_port);
-    let initial_cluster: Vec<String> = plan
-        .masters
+/// etcd's `--initial-cluster` members, `name=https://address:peer-port`, one per master in
+/// the config's order: what the units say, and what verify expects them to say.
+pub(crate) fn initial_cluster_members(plan: &Plan) -> Vec<String> {
+    plan.masters
         .iter()
         .map(|m| {
             format!(
@@ -134,7 +132,14 @@ fn etcd_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {
                 plan.etcd.peer_port
             )
         })
-        .collect();
+        .collect()
+}
+
+fn etcd_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {
+    let host = master.address.url_host();
+    let client_url = format!("https://{host}:{}", plan.etcd.client_port);
+    let peer_url = format!("https://{host}:{}", plan.etcd.peer_port);
+    let initial_cluster = initial_cluster_members(plan);
     vec![
         flag("name", &master.name),
         flag("trusted-ca-file", ETCD_CA),

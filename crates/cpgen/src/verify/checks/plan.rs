@@ -344,17 +344,8 @@ fn etcd_against(plan: &Plan, master: &Host, host: &HostModel, out: &mut Mismatch
                     }
                 }
             }
-            let want: BTreeSet<String> = plan
-                .masters
-                .iter()
-                .map(|m| {
-                    format!(
-                        "{}=https://{}:{}",
-                        m.name,
-                        m.address.url_host(),
-                        plan.etcd.peer_port
-                    )
-                })
+            let want: BTreeSet<String> = crate::render::initial_cluster_members(plan)
+                .into_iter()
                 .collect();
             if let Some(cluster) = etcd.flag("initial-cluster") {
                 let got: BTreeSet<String> = cluster
