@@ -173,14 +173,17 @@ fn keys(tree: &Tree, findings: &mut Vec<Finding>) {
         let text = String::from_utf8_lossy(&entry.data);
         let (tag, how) = match private_key_block(&text, Block::Whole) {
             Some(tag) => (tag, ""),
-            None => match embedded_key(&text) {
-                Some(tag) => (tag, ", base64-encoded"),
-                None if base64_runs(&text).any(|der| is_private_key_der(&der)) => (
-                    "PRIVATE KEY".to_owned(),
-                    " as bare base64 DER, without its PEM lines",
-                ),
-                None => continue,
-            },
+            None => {
+                let decoded: Vec<Vec<u8>> = base64_runs(&text).collect();
+                match embedded_key(&decoded) {
+                    Some(tag) => (tag, ", base64-encoded"),
+                    None if decoded.iter().any(|der| is_private_key_der(der)) => (
+                        "PRIVATE KEY".to_owned(),
+                        " as bare base64 DER, without its PEM lines",
+                    ),
+                    None => continue,
+                }
+            }
         };
         // Only the block's type is named: the finding must not become a second leak.
         findings.push(Finding::error(
@@ -231,7 +234,8 @@ fn pem_block(text: &str, block: Block, wanted: impl Fn(&str) -> bool) -> Option<
 
 /// The bytes of every base64 run in `text` long enough to hold a key: each run on a line,
 /// and each block of lines that are base64 and nothing else (a PEM body without its lines,
-/// wrapped).
+/// wrapped). Shorter runs hold no key: "-----BEGIN PRIVATE KEY-----" alone takes 36
+/// characters in base64.
 fn base64_runs(text: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
     let is_base64 = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=';
     let mut blocks: Vec<String> = Vec::new();
@@ -277,21 +281,12 @@ fn is_private_key_der(der: &[u8]) -> bool {
     )
 }
 
-/// The type of a private key hidden in a base64 run of `text`: a one-line run such as a
-/// kubeconfig's `*-data`, or the first line of a wrapped one.
-fn embedded_key(text: &str) -> Option<String> {
-    let is_base64 = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=';
-    // "-----BEGIN PRIVATE KEY-----" takes 36 characters in base64.
-    text.split(|c: char| !is_base64(c))
-        .filter(|run| run.len() >= 36)
-        .find_map(|run| {
-            let run = run.trim_end_matches('=');
-            let whole = &run[..run.len() - run.len() % 4];
-            let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
-                .decode(whole)
-                .ok()?;
-            private_key_block(&String::from_utf8_lossy(&bytes), Block::BeginOnly)
-        })
+/// The type of a private key hidden in base64 (see [`base64_runs`]): a one-line run such
+/// as a kubeconfig's `*-data`, a wrapped block, or the first line of one.
+fn embedded_key(decoded: &[Vec<u8>]) -> Option<String> {
+    decoded
+        .iter()
+        .find_map(|bytes| private_key_block(&String::from_utf8_lossy(bytes), Block::BeginOnly))
 }
 
 #[cfg(test)]
@@ -316,17 +311,20 @@ mod tests {
         let pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
         let encoded = base64::engine::general_purpose::STANDARD.encode(pem);
         let yaml = format!("users:\n- user:\n    client-key-data: {encoded}\n");
-        assert_eq!(embedded_key(&yaml).as_deref(), Some("OPENSSH PRIVATE KEY"));
+        assert_eq!(
+            embedded_key(&base64_runs(&yaml).collect::<Vec<_>>()).as_deref(),
+            Some("OPENSSH PRIVATE KEY")
+        );
         let wrapped: String = encoded
             .as_bytes()
             .chunks(76)
             .map(|line| format!("  {}\n", String::from_utf8_lossy(line)))
             .collect();
         assert_eq!(
-            embedded_key(&wrapped).as_deref(),
+            embedded_key(&base64_runs(&wrapped).collect::<Vec<_>>()).as_deref(),
             Some("OPENSSH PRIVATE KEY")
         );
         let secret = "secret: c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=\n";
-        assert_eq!(embedded_key(secret), None);
+        assert_eq!(embedded_key(&base64_runs(secret).collect::<Vec<_>>()), None);
     }
 }
