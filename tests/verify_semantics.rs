@@ -83,6 +83,20 @@ fn edited(bundle: &Bundle, path: &str, from: &str, to: &str) -> Bundle {
     changed.with_manifest().unwrap()
 }
 
+/// Asserts that `bundle` with `from` replaced by `to` in `path` has a finding of `code`
+/// about `path` whose message holds every one of `words`.
+fn assert_found_after_edit(
+    bundle: &Bundle,
+    path: &str,
+    from: &str,
+    to: &str,
+    code: Code,
+    words: &[&str],
+) {
+    let (found, text) = findings(&edited(bundle, path, from, to), None);
+    assert!(has(&found, code, path, words), "{to:?}:\n{text}");
+}
+
 const ETCD_UNIT: &str = "hosts/kubem00/etc/systemd/system/etcd.service";
 const APISERVER_UNIT: &str = "hosts/kubem00/etc/systemd/system/kube-apiserver.service";
 const HAPROXY: &str = "hosts/kubernetes/etc/haproxy/haproxy.cfg";
@@ -762,14 +776,12 @@ fn flags_and_directives_cpgen_does_not_write_are_errors() {
             &["OnFailure"],
         ),
     ] {
-        let changed = edited(&bundle, path, from, to);
-        let (found, text) = findings(&changed, None);
         let code = if words[0].contains("missing") {
             Code::UnsafeSetting
         } else {
             Code::UnexpectedCommand
         };
-        assert!(has(&found, code, path, words), "{to:?}:\n{text}");
+        assert_found_after_edit(&bundle, path, from, to, code, words);
     }
 }
 
@@ -864,12 +876,7 @@ fn kubeconfig_settings_cpgen_does_not_write_are_errors() {
             &["no certificate-authority"],
         ),
     ] {
-        let changed = edited(&bundle, scheduler, from, to);
-        let (found, text) = findings(&changed, None);
-        assert!(
-            has(&found, Code::UnsafeSetting, scheduler, words),
-            "{to:?}:\n{text}"
-        );
+        assert_found_after_edit(&bundle, scheduler, from, to, Code::UnsafeSetting, words);
     }
 }
 
@@ -916,9 +923,7 @@ fn line_ends_systemd_sees_and_values_cpgen_does_not_write_are_errors() {
             &["is --client-ca-file"],
         ),
     ] {
-        let changed = edited(&bundle, APISERVER_UNIT, from, to);
-        let (found, text) = findings(&changed, None);
-        assert!(has(&found, code, APISERVER_UNIT, words), "{to:?}:\n{text}");
+        assert_found_after_edit(&bundle, APISERVER_UNIT, from, to, code, words);
     }
     let unix = edited(
         &bundle,
@@ -966,12 +971,7 @@ fn encryption_at_rest_and_etcdctl_settings_are_read() {
             &["not https://"],
         ),
     ] {
-        let changed = edited(&bundle, env, from, to);
-        let (found, text) = findings(&changed, None);
-        assert!(
-            has(&found, Code::UnsafeSetting, env, words),
-            "{to:?}:\n{text}"
-        );
+        assert_found_after_edit(&bundle, env, from, to, Code::UnsafeSetting, words);
     }
 }
 
