@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use cpgen::bundle::{Bundle, FileKind};
+use cpgen::diag::Code;
 use cpgen::pki::{self, Ca, Secrets};
 use cpgen::test_support::read_archive;
-use cpgen::verify::Code;
 use cpgen::Plan;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -49,7 +49,7 @@ fn every_bundle_cpgen_makes_verifies_clean() {
         let bundle = Bundle::build(&plan, &secrets).unwrap();
         // One shared CA is a choice `check` already warns about (CP504); verify says the same.
         let allowed: BTreeSet<Code> = match cpgen::test_support::pki_layout(&plan) {
-            cpgen::test_support::PkiLayout::SharedCa => [Code::SharedCa].into(),
+            cpgen::test_support::PkiLayout::SharedCa => [Code::BundleSharedCa].into(),
             _ => BTreeSet::new(),
         };
         for with_plan in [None, Some(&plan)] {
@@ -166,7 +166,7 @@ fn an_apiserver_certificate_without_the_load_balancer_address_is_found() {
         }
     });
     let (codes, text) = codes_of(&bundle, Some(&plan), AT);
-    assert_only(codes, &[Code::SanNotCovered], &text);
+    assert_only(codes, &[Code::CertificateSanNotCovered], &text);
     assert!(text.contains("10.10.10.2 is dialled by"), "{text}");
 }
 
@@ -259,7 +259,11 @@ fn a_client_certificate_used_as_a_server_certificate_is_found() {
     });
     let (codes, text) = codes_of(&bundle, None, AT);
     // The client certificate also lacks every SAN a client dials.
-    assert_only(codes, &[Code::WrongUsage, Code::SanNotCovered], &text);
+    assert_only(
+        codes,
+        &[Code::WrongUsage, Code::CertificateSanNotCovered],
+        &text,
+    );
     assert!(text.contains("lacks serverAuth"), "{text}");
 }
 
@@ -277,7 +281,11 @@ fn an_even_initial_cluster_is_found() {
     // The fourth member is no host of the bundle (CP830) nor a master of the config (CP831).
     assert_only(
         codes,
-        &[Code::EvenEtcdMembers, Code::MissingHost, Code::PlanMismatch],
+        &[
+            Code::BundleEvenEtcdMembers,
+            Code::MissingHost,
+            Code::PlanMismatch,
+        ],
         &text,
     );
 }
@@ -315,7 +323,7 @@ fn identical_copies_are_each_reported_and_other_files_with_those_bytes_are_not()
         .findings
         .iter()
         .filter(|f| f.code == Code::Unparseable)
-        .map(|f| f.file.as_str())
+        .filter_map(|f| f.file())
         .collect();
     assert_eq!(
         unparseable,
@@ -1087,26 +1095,26 @@ fn an_expiring_ca_is_not_sent_to_cpgen_renew_and_a_leafs_commands_run_as_printed
             .iter()
             .filter(|f| matches!(f.code, Code::Expired | Code::ExpiresSoon))
             .collect();
-        assert!(expiry.iter().any(|f| is_ca(&f.file)), "{}", report.render());
+        assert!(
+            expiry.iter().any(|f| is_ca(f.file().unwrap())),
+            "{}",
+            report.render()
+        );
         for f in expiry {
-            if is_ca(&f.file) {
-                assert!(!f.help.contains("cpgen renew"), "{}: {}", f.file, f.help);
+            let (file, help) = (f.file().unwrap(), f.help.as_deref().unwrap());
+            if is_ca(file) {
+                assert!(!help.contains("cpgen renew"), "{file}: {help}");
                 assert!(
-                    f.help.contains("CA") && f.help.contains("rotation"),
-                    "{}: {}",
-                    f.file,
-                    f.help
+                    help.contains("CA") && help.contains("rotation"),
+                    "{file}: {help}"
                 );
             } else {
                 assert!(
-                    f.help.contains("`cpgen renew CLUSTER.toml`")
-                        && f.help
-                            .contains("`cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`"),
-                    "{}: {}",
-                    f.file,
-                    f.help
+                    help.contains("`cpgen renew CLUSTER.toml`")
+                        && help.contains("`cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`"),
+                    "{file}: {help}"
                 );
-                leaf_help = Some(f.help.clone());
+                leaf_help = Some(help.to_owned());
             }
         }
     }

@@ -11,8 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use cpgen::diag::{Code, Diagnostic as Finding};
 use cpgen::test_support::{read_archive, Tree};
-use cpgen::verify::{self, Code, Finding};
+use cpgen::verify;
 use time::macros::datetime;
 use time::OffsetDateTime;
 
@@ -173,12 +174,12 @@ fn a_second_gzip_member_is_read_as_gnu_tar_extracts_it() {
         .contains_key("hosts/kubem00/etc/systemd/system/evil.service"));
     let duplicates = with_code(&findings, Code::DuplicateEntry);
     assert_eq!(duplicates.len(), 1, "{findings:?}");
-    assert_eq!(duplicates[0].file, CA);
+    assert_eq!(duplicates[0].file().unwrap_or_default(), CA);
     let report = cpgen::test_support::verify_tree(&seen, None, AT, findings);
     assert!(report.has_errors());
     let unlisted = report.findings.iter().any(|f| {
         f.code == Code::ManifestMismatch
-            && f.file == "hosts/kubem00/etc/systemd/system/evil.service"
+            && f.file().unwrap_or_default() == "hosts/kubem00/etc/systemd/system/evil.service"
     });
     assert!(unlisted, "{}", report.render());
 
@@ -228,7 +229,7 @@ fn hostile_entries_in_a_second_member_are_reported() {
     let (seen, findings) = read(&archive);
     let hostile: Vec<&str> = with_code(&findings, Code::HostileEntry)
         .iter()
-        .map(|f| f.file.as_str())
+        .map(|f| f.file().unwrap_or_default())
         .collect();
     assert_eq!(
         hostile,
@@ -324,7 +325,10 @@ fn a_pax_size_cannot_carry_an_entry_past_the_file_limit() {
         assert!(!tree.files.contains_key("hosts/kubem00/big.pem"));
         let hostile = with_code(&findings, Code::HostileEntry);
         assert_eq!(hostile.len(), 1, "{findings:?}");
-        assert_eq!(hostile[0].file, "hosts/kubem00/big.pem");
+        assert_eq!(
+            hostile[0].file().unwrap_or_default(),
+            "hosts/kubem00/big.pem"
+        );
         assert_eq!(
             tree.files["hosts/kubem00/after.pem"].data, b"after",
             "the entry after it is read where tar finds it"
@@ -422,7 +426,7 @@ fn cpgens_own_bundles_carry_nothing_unexpected() {
             .collect();
         assert!(unexpected.is_empty(), "{name}: {unexpected:?}");
         assert!(
-            findings.iter().all(|f| f.code == Code::SharedCa),
+            findings.iter().all(|f| f.code == Code::BundleSharedCa),
             "{name}: {findings:?}"
         );
     }
@@ -437,7 +441,7 @@ fn a_rogue_ca_appended_to_one_hosts_ca_pem_is_an_error() {
     let findings = audit(&tree);
     let unexpected = with_code(&findings, Code::UnexpectedCertificate);
     assert_eq!(unexpected.len(), 1, "{findings:?}");
-    assert_eq!(unexpected[0].file, CA);
+    assert_eq!(unexpected[0].file().unwrap_or_default(), CA);
     assert!(
         unexpected[0].message.contains("certificate 2 of the file")
             && unexpected[0]
@@ -471,10 +475,16 @@ fn a_rogue_ca_in_admin_kubeconfig_data_is_an_error() {
     let unexpected = with_code(&findings, Code::UnexpectedCertificate);
     assert_eq!(unexpected.len(), 1, "{findings:?}");
     assert!(
-        unexpected[0].file.starts_with("admin/admin.kubeconfig#")
-            && unexpected[0].file.ends_with(".certificate-authority-data"),
+        unexpected[0]
+            .file()
+            .unwrap_or_default()
+            .starts_with("admin/admin.kubeconfig#")
+            && unexpected[0]
+                .file()
+                .unwrap_or_default()
+                .ends_with(".certificate-authority-data"),
         "{}",
-        unexpected[0].file
+        unexpected[0].file().unwrap_or_default()
     );
     assert!(findings
         .iter()
@@ -492,7 +502,7 @@ fn a_ca_of_the_bundle_trusted_on_one_host_only_is_an_error() {
     let findings = audit(&tree);
     let unexpected = with_code(&findings, Code::UnexpectedCertificate);
     assert_eq!(unexpected.len(), 1, "{findings:?}");
-    assert_eq!(unexpected[0].file, CA);
+    assert_eq!(unexpected[0].file().unwrap_or_default(), CA);
     assert!(
         unexpected[0]
             .message
@@ -515,7 +525,7 @@ fn a_leaf_followed_by_its_issuer_is_a_chain_and_anything_else_is_not() {
     let findings = audit(&tree);
     let unexpected = with_code(&findings, Code::UnexpectedCertificate);
     assert_eq!(unexpected.len(), 1, "{findings:?}");
-    assert_eq!(unexpected[0].file, leaf);
+    assert_eq!(unexpected[0].file().unwrap_or_default(), leaf);
     assert!(
         unexpected[0].message.contains("issuer chain"),
         "{}",
@@ -529,7 +539,7 @@ fn assert_leak_only(tree: &Tree, file: &str, key: &str) {
     let findings = audit(tree);
     let leaks = with_code(&findings, Code::LeakedKey);
     assert_eq!(leaks.len(), 1, "{findings:?}");
-    assert_eq!(leaks[0].file, file);
+    assert_eq!(leaks[0].file().unwrap_or_default(), file);
     // The finding names the file, never the key.
     let body: Vec<&str> = key.lines().filter(|l| !l.starts_with("-----")).collect();
     let rendered = verify::VerifyReport {
@@ -702,7 +712,7 @@ fn owners_special_bits_and_open_directories_are_errors() {
         assert!(
             metadata
                 .iter()
-                .any(|f| f.file == file && f.message.contains(words)),
+                .any(|f| f.file().unwrap_or_default() == file && f.message.contains(words)),
             "{file}: {words}: {findings:?}"
         );
     }
@@ -727,7 +737,7 @@ fn a_rogue_ca_with_a_leaf_outside_the_bundles_files_or_in_an_openssl_block_is_an
     assert!(
         with_code(&findings, Code::UnexpectedCertificate)
             .iter()
-            .any(|f| f.file == CA),
+            .any(|f| f.file().unwrap_or_default() == CA),
         "{findings:?}"
     );
 
@@ -741,7 +751,9 @@ fn a_rogue_ca_with_a_leaf_outside_the_bundles_files_or_in_an_openssl_block_is_an
     assert!(
         with_code(&findings, Code::UnexpectedCertificate)
             .iter()
-            .any(|f| f.file == CA && f.message.contains("TRUSTED CERTIFICATE")),
+            .any(
+                |f| f.file().unwrap_or_default() == CA && f.message.contains("TRUSTED CERTIFICATE")
+            ),
         "{findings:?}"
     );
 }
@@ -791,7 +803,9 @@ fn kubeconfig_data_wrapped_over_lines_is_read_as_kubectl_reads_it() {
         "{findings:?}"
     );
     assert!(
-        !findings.iter().any(|f| f.file.starts_with(path)),
+        !findings
+            .iter()
+            .any(|f| f.file().unwrap_or_default().starts_with(path)),
         "{findings:?}"
     );
 }

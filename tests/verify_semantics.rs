@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use cpgen::bundle::Bundle;
+use cpgen::diag::{Code, Diagnostic as Finding};
 use cpgen::test_support::read_archive;
-use cpgen::verify::{Code, Finding};
 use cpgen::Plan;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -49,9 +49,11 @@ fn codes(findings: &[Finding]) -> BTreeSet<Code> {
 
 /// True when a finding of `code` is about `file` and its message holds every one of `words`.
 fn has(findings: &[Finding], code: Code, file: &str, words: &[&str]) -> bool {
-    findings
-        .iter()
-        .any(|f| f.code == code && f.file == file && words.iter().all(|w| f.message.contains(w)))
+    findings.iter().any(|f| {
+        f.code == code
+            && f.file().unwrap_or_default() == file
+            && words.iter().all(|w| f.message.contains(w))
+    })
 }
 
 /// `bundle` without the files `drop` selects (paths as in the bundle), the manifest redone.
@@ -156,7 +158,9 @@ fn a_removed_master_is_found_by_the_units_when_the_manifest_forgets_it_too() {
     let forged = forged.with_manifest().unwrap();
     let (found, text) = findings(&forged, None);
     assert!(
-        !found.iter().any(|f| f.file == "manifest.json"),
+        !found
+            .iter()
+            .any(|f| f.file().unwrap_or_default() == "manifest.json"),
         "the manifest is consistent: {text}"
     );
     assert!(

@@ -451,10 +451,10 @@ fn verify(
         && !report
             .findings
             .iter()
-            .any(|f| f.code == cpgen::verify::Code::NotReproduced);
+            .any(|f| f.code == cpgen::diag::Code::NotReproduced);
     if let Some(config) = config {
-        for finding in &mut report.findings {
-            finding.help = with_paths(&finding.help, config, bundle);
+        for help in report.findings.iter_mut().filter_map(|f| f.help.as_mut()) {
+            *help = with_paths(help, config, bundle);
         }
     }
     match format {
@@ -511,9 +511,7 @@ fn certs(
     let (rows, findings) = cpgen::verify::certificate_table(bundle, now)?;
     // What could not be read is missing from the table: the table still prints, but the
     // exit code says it is incomplete (or that this is no bundle at all).
-    for finding in &findings {
-        eprint!("{}", finding.render());
-    }
+    eprint!("{}", cpgen::verify::render_findings(&findings));
     match format {
         Format::Json => print_stdout(&format!("{:#}\n", cpgen::verify::table_json(&rows))),
         Format::Text => print_stdout(&cpgen::verify::render_table(&rows, now)),

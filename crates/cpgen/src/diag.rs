@@ -1,5 +1,7 @@
-//! Diagnostics as plain data — code, severity, labelled spans, help — and their rendering
-//! as text (via codespan-reporting) or JSON. Rules produce them; only the binary prints them.
+//! Findings as plain data — code, severity, message, help, and where: a span of a config, a
+//! field of a spec built in code, or a file of a bundle — and their one rendering as text
+//! (source snippets via codespan-reporting) and as JSON. `validate` and `verify` produce
+//! them; only the binary prints them.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -20,8 +22,9 @@ pub enum Severity {
 }
 
 stable_codes! {
-    /// The stable identity of a configuration finding. The `CPnnn` id never changes
-    /// meaning; README.md lists them all.
+    /// The stable identity of a finding. The `CPnnn` id never changes meaning: CP0xx to
+    /// CP7xx are about a cluster description (`check`, `bundle`), CP8xx about a bundle
+    /// (`verify`, `certs`). README.md lists them all.
     Code;
     TomlSyntax = "CP001", "toml-syntax";
     WrongType = "CP002", "wrong-type";
@@ -65,6 +68,49 @@ stable_codes! {
     InvalidInterface = "CP706", "invalid-interface";
     SingleMasterEndpoint = "CP707", "single-master-endpoint";
     VipOutsideMasterNetwork = "CP708", "vip-outside-master-network";
+    HostileEntry = "CP800", "hostile-entry";
+    Unparseable = "CP801", "unparseable";
+    KeyMismatch = "CP802", "key-mismatch";
+    WrongIssuer = "CP803", "wrong-issuer";
+    WrongUsage = "CP804", "wrong-usage";
+    CertificateSanNotCovered = "CP805", "san-not-covered";
+    Expired = "CP806", "expired";
+    ExpiresSoon = "CP807", "expires-soon";
+    MissingFile = "CP808", "missing-file";
+    DanglingReference = "CP809", "dangling-reference";
+    ManifestMismatch = "CP810", "manifest-mismatch";
+    KeyReadable = "CP811", "key-readable";
+    BundleEvenEtcdMembers = "CP812", "even-etcd-members";
+    BundleSharedCa = "CP813", "shared-ca";
+    NotABundle = "CP814", "not-a-bundle";
+    DuplicateEntry = "CP815", "duplicate-entry";
+    UnexpectedCertificate = "CP816", "unexpected-certificate";
+    LeakedKey = "CP817", "leaked-key";
+    UnsafeMetadata = "CP818", "unsafe-metadata";
+    UnexpectedFile = "CP819", "unexpected-file";
+    MissingHost = "CP830", "missing-host";
+    PlanMismatch = "CP831", "plan-mismatch";
+    UnsafeSetting = "CP832", "unsafe-setting";
+    UnexpectedCommand = "CP833", "unexpected-command";
+    NotReproduced = "CP834", "not-reproduced";
+}
+
+impl Code {
+    /// True for the codes of `verify` (CP8xx), which are about a bundle's files; the others
+    /// are about a cluster description.
+    pub fn is_about_a_bundle(self) -> bool {
+        self.id().starts_with("CP8")
+    }
+}
+
+impl Severity {
+    /// `error` or `warning`, as findings print it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
 }
 
 /// A dotted path to a field of a cluster description, e.g. `masters[1].address`: where a
@@ -92,15 +138,18 @@ impl std::fmt::Display for FieldPath {
     }
 }
 
-/// Where a finding points: a byte range of the source text (a `cluster.toml`), or the path
-/// of a field (a spec built in code, which has no text).
+/// Where a finding points: a byte range of the source text (a `cluster.toml`), the path of a
+/// field (a spec built in code, which has no text), or a file of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Location {
     /// Byte range in the source.
     Span(Range<usize>),
     /// The field's path in the spec.
     Path(FieldPath),
+    /// A file's path in a bundle (`path#field` for data embedded in a kubeconfig).
+    File(String),
 }
 
 impl From<Range<usize>> for Location {
@@ -137,15 +186,23 @@ impl Label {
     pub fn span(&self) -> Option<Range<usize>> {
         match &self.location {
             Location::Span(span) => Some(span.clone()),
-            Location::Path(_) => None,
+            _ => None,
         }
     }
 
     /// The field path, when the label points at a field of a spec built in code.
     pub fn path(&self) -> Option<&FieldPath> {
         match &self.location {
-            Location::Span(_) => None,
             Location::Path(path) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The bundle path, when the label points at a file of a bundle.
+    pub fn file(&self) -> Option<&str> {
+        match &self.location {
+            Location::File(file) => Some(file),
+            _ => None,
         }
     }
 }
@@ -211,13 +268,44 @@ impl Diagnostic {
         self
     }
 
-    /// True when a label names a field path rather than a span: such a finding is about a
-    /// spec built in code and is rendered without a source snippet.
-    fn has_path(&self) -> bool {
+    /// The bundle file the finding is about, for a finding of `verify`.
+    pub fn file(&self) -> Option<&str> {
+        self.primary.as_ref().and_then(Label::file)
+    }
+
+    /// Points the finding at `file`, a path in a bundle.
+    pub(crate) fn in_file(mut self, file: &str) -> Diagnostic {
+        self.primary = Some(Label::new(Location::File(file.to_owned()), ""));
+        self
+    }
+
+    /// An error about `file` of a bundle, with how to fix it.
+    pub(crate) fn file_error(
+        code: Code,
+        file: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::error(code, message).in_file(file).help(help)
+    }
+
+    /// A warning about `file` of a bundle, with how to fix it.
+    pub(crate) fn file_warning(
+        code: Code,
+        file: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::warning(code, message).in_file(file).help(help)
+    }
+
+    /// True when every label points into source text, which can then be quoted; a finding
+    /// about a spec built in code or a bundle's file is rendered by its places' names.
+    fn quotes_source(&self) -> bool {
         self.primary
             .iter()
             .chain(&self.secondary)
-            .any(|l| l.path().is_some())
+            .all(|l| l.span().is_some())
     }
 
     /// Says how to fix it.
@@ -254,11 +342,33 @@ impl Diagnostic {
     }
 }
 
+/// The text findings point into: a config's name (as shown) and contents. Findings about a
+/// spec built in code or about a bundle's files have none.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Source {
+    name: String,
+    text: String,
+}
+
+impl Source {
+    /// `text`, shown as `name`.
+    pub(crate) fn new(name: &str, text: &str) -> Source {
+        Source {
+            name: escape(name).into_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    /// 1-based line and column of a byte offset.
+    fn line_column(&self, offset: usize) -> (usize, usize) {
+        line_column(&self.text, offset)
+    }
+}
+
 /// A source file and every finding about it.
 #[derive(Debug, Clone)]
 pub struct Report {
-    source_name: String,
-    source: String,
+    source: Source,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -283,8 +393,7 @@ impl Report {
                 .map_or(usize::MAX, |span| span.start)
         });
         Report {
-            source_name: escape(source_name).into_owned(),
-            source: source.to_owned(),
+            source: Source::new(source_name, source),
             diagnostics,
         }
     }
@@ -296,15 +405,12 @@ impl Report {
 
     /// The name of the file the findings are about.
     pub fn source_name(&self) -> &str {
-        &self.source_name
+        &self.source.name
     }
 
     /// Number of findings of `severity`.
     pub fn count(&self, severity: Severity) -> usize {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == severity)
-            .count()
+        count(&self.diagnostics, severity)
     }
 
     /// True when at least one finding is an error.
@@ -329,173 +435,193 @@ impl Report {
     /// The first `limit` findings as text, and how many more there are: a generated or
     /// hostile file can have thousands, and the first screen is what a person reads.
     pub fn render_first(&self, limit: usize, style: Style) -> String {
-        // Control characters from a hostile file must not reach the terminal; each becomes
-        // as many `?` as it had bytes, so every span still points at the same place.
-        let shown = printable(&self.source);
-        let file = SimpleFile::new(self.source_name.as_str(), shown.as_str());
-        let config = term::Config::default();
-        let mut out = Vec::new();
-        for diagnostic in self.diagnostics.iter().take(limit) {
-            if diagnostic.has_path() {
-                out.extend_from_slice(self.render_by_path(diagnostic).as_bytes());
-                continue;
-            }
-            let mut diagnostic = self.fit_to_screen(diagnostic);
-            // A message may span lines (the TOML parser's do); each line is escaped.
-            diagnostic.message = diagnostic
-                .message
-                .split('\n')
-                .map(escape)
-                .collect::<Vec<_>>()
-                .join("\n");
-            let diagnostic = diagnostic.to_codespan();
-            // Rendering into memory can only fail on a label outside the source, which the
-            // rules never produce; the message still reaches the user without its snippet.
-            let rendered = if style == Style::Colour {
-                let mut ansi = term::termcolor::Ansi::new(&mut out);
-                term::emit_to_write_style(&mut ansi, &config, &file, &diagnostic)
-            } else {
-                term::emit_to_io_write(&mut out, &config, &file, &diagnostic)
-            };
-            if rendered.is_err() {
-                out.extend_from_slice(format!("{}\n", diagnostic.message).as_bytes());
-            }
-        }
-        if self.diagnostics.len() > limit {
-            let more = self.diagnostics.len() - limit;
-            out.extend_from_slice(
-                format!("... and {more} more (all of them with --format json)\n\n").as_bytes(),
-            );
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-
-    /// A finding about a spec built in code, which has no text to quote: the message, then
-    /// each place as its field path (`--> masters[1].address`), then the help.
-    fn render_by_path(&self, diagnostic: &Diagnostic) -> String {
-        let severity = match diagnostic.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        let message: Vec<_> = diagnostic.message.split('\n').map(escape).collect();
-        let mut out = format!(
-            "{severity}[{}]: {}\n",
-            diagnostic.code.id(),
-            message.join("\n")
-        );
-        let place = |label: &Label| match &label.location {
-            Location::Path(path) => escape(path.as_str()).into_owned(),
-            Location::Span(span) => {
-                let (line, column) = line_column(&self.source, span.start);
-                format!("{}:{line}:{column}", self.source_name)
-            }
-        };
-        if let Some(label) = &diagnostic.primary {
-            out.push_str(&format!(
-                "  --> {}: {}\n",
-                place(label),
-                escape(&label.message)
-            ));
-        }
-        for label in &diagnostic.secondary {
-            out.push_str(&format!(
-                "  ::: {}: {}\n",
-                place(label),
-                escape(&label.message)
-            ));
-        }
-        if let Some(help) = &diagnostic.help {
-            out.push_str(&format!("  = help: {}\n", escape(help)));
-        }
-        out.push('\n');
-        out
-    }
-
-    /// A finding whose labels sit on very long lines (a hostile or generated file) loses its
-    /// source snippet, which would fill the screen, and names the place in words instead.
-    fn fit_to_screen(&self, diagnostic: &Diagnostic) -> Diagnostic {
-        const MAX_LINE: usize = 240;
-        let line_length = |offset: usize| {
-            let start = self
-                .source
-                .get(..offset)
-                .and_then(|s| s.rfind('\n'))
-                .map_or(0, |i| i + 1);
-            let end = self
-                .source
-                .get(offset..)
-                .and_then(|s| s.find('\n'))
-                .map_or(self.source.len(), |i| offset + i);
-            end.saturating_sub(start)
-        };
-        let labels = diagnostic.primary.iter().chain(&diagnostic.secondary);
-        let spans = labels.clone().filter_map(Label::span);
-        if spans
-            .clone()
-            .all(|span| line_length(span.start) <= MAX_LINE)
-        {
-            return diagnostic.clone();
-        }
-        let mut short = diagnostic.clone();
-        let places: Vec<String> = labels
-            .filter_map(|l| {
-                let (line, column) = line_column(&self.source, l.span()?.start);
-                Some(format!(
-                    "{}:{line}:{column} ({})",
-                    self.source_name, l.message
-                ))
-            })
-            .collect();
-        short.message = format!("{} — at {}", diagnostic.message, places.join(", "));
-        short.primary = None;
-        short.secondary.clear();
-        short
+        render_text(&self.diagnostics, &self.source, limit, style)
     }
 
     /// Every finding as JSON values with 1-based line and column; a finding about a spec
     /// built in code has its field `path` instead, at the top and in each label.
     pub fn to_json(&self) -> serde_json::Value {
-        let locate = |label: &Label| match &label.location {
-            Location::Span(span) => {
-                let (line, column) = line_column(&self.source, span.start);
-                serde_json::json!({
-                    "line": line, "column": column,
-                    "start": span.start, "end": span.end,
-                    "message": escape(&label.message),
-                })
-            }
-            Location::Path(path) => serde_json::json!({
-                "path": escape(path.as_str()),
-                "message": escape(&label.message),
-            }),
-        };
-        let findings: Vec<_> = self
-            .diagnostics
-            .iter()
-            .map(|d| {
-                let mut finding = serde_json::json!({
-                    "code": d.code.id(),
-                    "name": d.code.slug(),
-                    "severity": d.severity,
-                    "message": escape(&d.message),
-                    "file": escape(&self.source_name),
-                    "primary": d.primary.as_ref().map(locate),
-                    "secondary": d.secondary.iter().map(locate).collect::<Vec<_>>(),
-                    "help": d.help.as_deref().map(escape),
-                });
-                // Only findings located by path gain the key: those of a file keep the
-                // fields they always had.
-                if let (Some(path), Some(object)) = (
-                    d.primary.as_ref().and_then(Label::path),
-                    finding.as_object_mut(),
-                ) {
-                    object.insert("path".to_owned(), escape(path.as_str()).into());
-                }
-                finding
-            })
-            .collect();
-        serde_json::Value::Array(findings)
+        diagnostics_json(&self.diagnostics, &self.source)
     }
+}
+
+/// Number of `diagnostics` of `severity`.
+pub(crate) fn count(diagnostics: &[Diagnostic], severity: Severity) -> usize {
+    diagnostics
+        .iter()
+        .filter(|d| d.severity == severity)
+        .count()
+}
+
+/// The first `limit` findings as text, each escaped for a terminal, and how many more there
+/// are. The one renderer of findings: those on a config quote its text under a caret, the
+/// others name their places (a field path, a bundle file).
+pub(crate) fn render_text(
+    diagnostics: &[Diagnostic],
+    source: &Source,
+    limit: usize,
+    style: Style,
+) -> String {
+    // Control characters from a hostile file must not reach the terminal; each becomes as
+    // many `?` as it had bytes, so every span still points at the same place.
+    let shown = printable(&source.text);
+    let file = SimpleFile::new(source.name.as_str(), shown.as_str());
+    let config = term::Config::default();
+    let mut out = Vec::new();
+    for diagnostic in diagnostics.iter().take(limit) {
+        if !diagnostic.quotes_source() {
+            out.extend_from_slice(render_by_place(diagnostic, source).as_bytes());
+            continue;
+        }
+        let mut diagnostic = fit_to_screen(diagnostic, source);
+        // A message may span lines (the TOML parser's do); each line is escaped.
+        diagnostic.message = diagnostic
+            .message
+            .split('\n')
+            .map(escape)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let diagnostic = diagnostic.to_codespan();
+        // Rendering into memory can only fail on a label outside the source, which the rules
+        // never produce; the message still reaches the user without its snippet.
+        let rendered = if style == Style::Colour {
+            let mut ansi = term::termcolor::Ansi::new(&mut out);
+            term::emit_to_write_style(&mut ansi, &config, &file, &diagnostic)
+        } else {
+            term::emit_to_io_write(&mut out, &config, &file, &diagnostic)
+        };
+        if rendered.is_err() {
+            out.extend_from_slice(format!("{}\n", diagnostic.message).as_bytes());
+        }
+    }
+    if diagnostics.len() > limit {
+        let more = diagnostics.len() - limit;
+        out.extend_from_slice(
+            format!("... and {more} more (all of them with --format json)\n\n").as_bytes(),
+        );
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A finding with no text to quote. One about a bundle's file reads `error[CP801]: FILE:
+/// MESSAGE` and its help, two lines per finding like a compiler's short format, as a bundle
+/// has many; one about a spec built in code names each place as its field path
+/// (`--> masters[1].address`) and ends with a blank line, as a quoted finding does.
+fn render_by_place(diagnostic: &Diagnostic, source: &Source) -> String {
+    let mut out = format!("{}[{}]: ", diagnostic.severity.word(), diagnostic.code.id());
+    if let Some(file) = diagnostic.file() {
+        out.push_str(&format!("{}: ", escape(file)));
+    }
+    let message: Vec<_> = diagnostic.message.split('\n').map(escape).collect();
+    out.push_str(&message.join("\n"));
+    out.push('\n');
+    let place = |label: &Label| match &label.location {
+        Location::Path(path) => Some(escape(path.as_str()).into_owned()),
+        Location::Span(span) => {
+            let (line, column) = source.line_column(span.start);
+            Some(format!("{}:{line}:{column}", source.name))
+        }
+        // Named on the first line already.
+        Location::File(_) => None,
+    };
+    let primary = diagnostic.primary.iter().map(|label| ("-->", label));
+    let secondary = diagnostic.secondary.iter().map(|label| (":::", label));
+    for (marker, label) in primary.chain(secondary) {
+        if let Some(place) = place(label) {
+            out.push_str(&format!("  {marker} {place}: {}\n", escape(&label.message)));
+        }
+    }
+    if let Some(help) = &diagnostic.help {
+        out.push_str(&format!("  = help: {}\n", escape(help)));
+    }
+    if diagnostic.file().is_none() {
+        out.push('\n');
+    }
+    out
+}
+
+/// A finding whose labels sit on very long lines (a hostile or generated file) loses its
+/// source snippet, which would fill the screen, and names the place in words instead.
+fn fit_to_screen(diagnostic: &Diagnostic, source: &Source) -> Diagnostic {
+    const MAX_LINE: usize = 240;
+    let text = &source.text;
+    let line_length = |offset: usize| {
+        let start = text
+            .get(..offset)
+            .and_then(|s| s.rfind('\n'))
+            .map_or(0, |i| i + 1);
+        let end = text
+            .get(offset..)
+            .and_then(|s| s.find('\n'))
+            .map_or(text.len(), |i| offset + i);
+        end.saturating_sub(start)
+    };
+    let labels = diagnostic.primary.iter().chain(&diagnostic.secondary);
+    let spans = labels.clone().filter_map(Label::span);
+    if spans
+        .clone()
+        .all(|span| line_length(span.start) <= MAX_LINE)
+    {
+        return diagnostic.clone();
+    }
+    let mut short = diagnostic.clone();
+    let places: Vec<String> = labels
+        .filter_map(|l| {
+            let (line, column) = source.line_column(l.span()?.start);
+            Some(format!("{}:{line}:{column} ({})", source.name, l.message))
+        })
+        .collect();
+    short.message = format!("{} — at {}", diagnostic.message, places.join(", "));
+    short.primary = None;
+    short.secondary.clear();
+    short
+}
+
+/// Every finding as the JSON values `check` and `verify` print, every string escaped:
+/// `code`, `name`, `severity`, `message`, `file` (the config, or the bundle file the finding
+/// is about), `primary` and `secondary` places in the source (1-based line and column; a
+/// finding about a spec built in code has its field `path` instead, at the top and in each
+/// label; one about a bundle file has none), and `help`.
+pub(crate) fn diagnostics_json(diagnostics: &[Diagnostic], source: &Source) -> serde_json::Value {
+    let locate = |label: &Label| match &label.location {
+        Location::Span(span) => {
+            let (line, column) = source.line_column(span.start);
+            Some(serde_json::json!({
+                "line": line, "column": column,
+                "start": span.start, "end": span.end,
+                "message": escape(&label.message),
+            }))
+        }
+        Location::Path(path) => Some(serde_json::json!({
+            "path": escape(path.as_str()),
+            "message": escape(&label.message),
+        })),
+        // The file is the finding's `file`: no place inside it.
+        Location::File(_) => None,
+    };
+    let finding = |d: &Diagnostic| {
+        let file = d.file().unwrap_or(&source.name);
+        let mut finding = serde_json::json!({
+            "code": d.code.id(),
+            "name": d.code.slug(),
+            "severity": d.severity,
+            "message": escape(&d.message),
+            "file": escape(file),
+            "primary": d.primary.as_ref().and_then(locate),
+            "secondary": d.secondary.iter().filter_map(locate).collect::<Vec<_>>(),
+            "help": d.help.as_deref().map(escape),
+        });
+        // Only findings located by path gain the key: those of a file keep the fields they
+        // always had.
+        if let (Some(path), Some(object)) = (
+            d.primary.as_ref().and_then(Label::path),
+            finding.as_object_mut(),
+        ) {
+            object.insert("path".to_owned(), escape(path.as_str()).into());
+        }
+        finding
+    };
+    serde_json::Value::Array(diagnostics.iter().map(finding).collect())
 }
 
 /// `1 error`, `2 errors`: a count and a noun that takes an `s`.
@@ -649,6 +775,27 @@ mod tests {
         );
         assert!(file.to_json()[0].get("path").is_none());
         assert_eq!(file.to_json()[0]["primary"]["line"], 1);
+    }
+
+    #[test]
+    fn a_finding_about_a_bundle_file_names_the_file_escaped() {
+        let findings = [Diagnostic::file_error(
+            Code::Unparseable,
+            "hosts/m\u{1b}[2J/ca.pem",
+            "no PEM block",
+            "re-issue it",
+        )];
+        assert_eq!(
+            render_text(&findings, &Source::default(), usize::MAX, Style::Colour),
+            "error[CP801]: hosts/m\\x1b[2J/ca.pem: no PEM block\n  = help: re-issue it\n"
+        );
+        let json = &diagnostics_json(&findings, &Source::default())[0];
+        assert_eq!(json["file"], "hosts/m\\x1b[2J/ca.pem");
+        assert_eq!(json["name"], "unparseable");
+        assert_eq!(json["primary"], serde_json::Value::Null);
+        assert_eq!(json["secondary"], serde_json::json!([]));
+        assert!(json.get("path").is_none());
+        assert!(Code::Unparseable.is_about_a_bundle() && !Code::InvalidPort.is_about_a_bundle());
     }
 
     #[test]

@@ -14,8 +14,9 @@ pub use crate::pki::keys::{generate_pem, PrivateKey, PublicKeyInfo};
 pub use crate::plan::{ComponentsVia, Dial, Origin, PkiLayout, ServerRole};
 pub use crate::verify::source::{read_archive, Entry, Tree, MAX_FILE, MAX_TOTAL};
 
+use crate::diag::Diagnostic;
 use crate::types::{KeyAlgorithm, Port};
-use crate::verify::{Finding, VerifyReport};
+use crate::verify::VerifyReport;
 use crate::Plan;
 
 /// Audits a bundle already in memory; `findings` are those of reading it.
@@ -23,7 +24,7 @@ pub fn verify_tree(
     tree: &Tree,
     plan: Option<&Plan>,
     at: OffsetDateTime,
-    findings: Vec<Finding>,
+    findings: Vec<Diagnostic>,
 ) -> VerifyReport {
     crate::verify::verify_tree(tree, plan, at, findings)
 }

@@ -6,14 +6,14 @@
 use std::collections::BTreeSet;
 
 use super::source::Tree;
-use super::{Code, Finding};
+use crate::diag::{Code, Diagnostic};
 use crate::layout::{host_path, hosts};
 use crate::Plan;
 
 /// Files under `hosts/` that the plan does not give their host. (A file it gives that is
 /// missing is already a finding of the manifest, of whoever names it, or of CP830.) A plan
 /// whose layout cannot be worked out gives no finding here: the other comparisons report it.
-pub(super) fn findings(tree: &Tree, plan: &Plan) -> Vec<Finding> {
+pub(super) fn findings(tree: &Tree, plan: &Plan) -> Vec<Diagnostic> {
     let mut expected = BTreeSet::new();
     for (host, role) in hosts(plan) {
         let Ok(files) = crate::render::host_layout(plan, host, role) else {
@@ -29,10 +29,10 @@ pub(super) fn findings(tree: &Tree, plan: &Plan) -> Vec<Finding> {
         .collect();
     let help = "build the bundle again from this config, or verify it against the config it was built from";
     let extra = present.difference(&expected).map(|path| {
-        Finding::error(
+        Diagnostic::file_error(
             Code::PlanMismatch,
             path,
-            "the config gives this host no such file: its part in the cluster has none".into(),
+            "the config gives this host no such file: its part in the cluster has none",
             help,
         )
     });

@@ -8,10 +8,10 @@ use base64::Engine;
 
 use super::material::{CertInfo, Material};
 use super::source::Tree;
-use super::{Code, Finding};
+use crate::diag::{Code, Diagnostic};
 
 /// Runs the checks.
-pub(super) fn run(tree: &Tree, material: &Material, findings: &mut Vec<Finding>) {
+pub(super) fn run(tree: &Tree, material: &Material, findings: &mut Vec<Diagnostic>) {
     stacks(material, findings);
     keys(tree, findings);
     other_certificate_blocks(tree, findings);
@@ -22,7 +22,7 @@ pub(super) fn run(tree: &Tree, material: &Material, findings: &mut Vec<Finding>)
 /// the certificate checks here, skip it.
 const OPENSSL_ONLY_CERTIFICATES: &[&str] = &["TRUSTED CERTIFICATE", "X509 CERTIFICATE"];
 
-fn other_certificate_blocks(tree: &Tree, findings: &mut Vec<Finding>) {
+fn other_certificate_blocks(tree: &Tree, findings: &mut Vec<Diagnostic>) {
     let is_other = |tag: &str| OPENSSL_ONLY_CERTIFICATES.contains(&tag);
     for (path, entry) in &tree.files {
         let text = String::from_utf8_lossy(&entry.data);
@@ -32,7 +32,7 @@ fn other_certificate_blocks(tree: &Tree, findings: &mut Vec<Finding>) {
             })
         });
         if let Some(tag) = tag {
-            findings.push(Finding::error(
+            findings.push(Diagnostic::file_error(
                 Code::UnexpectedCertificate,
                 path,
                 format!("holds a `{tag}` block: OpenSSL-based clients trust the certificate in it, and cpgen never writes one"),
@@ -57,7 +57,7 @@ fn local_path(id: &str) -> Option<&str> {
 /// file), each further certificate must be a CA that signs a certificate of the bundle and
 /// that the same file carries on every other host; after a leaf, only its issuer chain may
 /// follow.
-fn stacks(material: &Material, findings: &mut Vec<Finding>) {
+fn stacks(material: &Material, findings: &mut Vec<Diagnostic>) {
     // What the bundle presents: the first certificate of each file or datum, and the chain
     // after a leaf (a trusted CA may sign an intermediate rather than the leaf).
     // Only a file cpgen writes counts: a leaf pasted into README.md presents nothing.
@@ -110,7 +110,7 @@ fn stacks(material: &Material, findings: &mut Vec<Finding>) {
                 })
             };
             if let Some(problem) = problem {
-                findings.push(Finding::error(
+                findings.push(Diagnostic::file_error(
                     Code::UnexpectedCertificate,
                     id,
                     format!(
@@ -162,7 +162,7 @@ fn trust_problem(
 /// Scans every file for private keys, as PEM text or base64-encoded (a kubeconfig's
 /// `client-key-data`, a secret pasted into a manifest). Keys belong in their own key file
 /// (`*-key.pem`, `sa.key`, `*.key`) or in an operator's kubeconfig under `admin/`.
-fn keys(tree: &Tree, findings: &mut Vec<Finding>) {
+fn keys(tree: &Tree, findings: &mut Vec<Diagnostic>) {
     for (path, entry) in &tree.files {
         let name = path.rsplit('/').next().unwrap_or(path);
         let key_file = name.ends_with("-key.pem") || name.ends_with(".key");
@@ -186,7 +186,7 @@ fn keys(tree: &Tree, findings: &mut Vec<Finding>) {
             }
         };
         // Only the block's type is named: the finding must not become a second leak.
-        findings.push(Finding::error(
+        findings.push(Diagnostic::file_error(
             Code::LeakedKey,
             path,
             format!(

@@ -11,7 +11,7 @@ use x509_parser::x509::SubjectPublicKeyInfo;
 
 use super::model::HostModel;
 use super::source::Tree;
-use super::{Code, Finding};
+use crate::diag::{Code, Diagnostic};
 use crate::pki::PublicKeyInfo;
 
 /// What cpgen needs to know of a certificate.
@@ -167,7 +167,11 @@ pub(super) struct Material {
 }
 
 /// Reads every PEM file of the tree and every embedded kubeconfig datum.
-pub(super) fn collect(tree: &Tree, hosts: &[HostModel], findings: &mut Vec<Finding>) -> Material {
+pub(super) fn collect(
+    tree: &Tree,
+    hosts: &[HostModel],
+    findings: &mut Vec<Diagnostic>,
+) -> Material {
     use rayon::prelude::*;
     // Parsing keys and certificates is the costly part of an audit, and many files are
     // copies (every worker's ca.pem, kube-proxy.pem and its key): each distinct content is
@@ -178,7 +182,7 @@ pub(super) fn collect(tree: &Tree, hosts: &[HostModel], findings: &mut Vec<Findi
             .filter(|(path, entry)| is_pem_candidate(path, &entry.data))
     };
     let distinct: HashSet<&[u8]> = candidates().map(|(_, e)| e.data.as_slice()).collect();
-    let parsed: HashMap<&[u8], (Material, Vec<Finding>)> = distinct
+    let parsed: HashMap<&[u8], (Material, Vec<Diagnostic>)> = distinct
         .into_par_iter()
         .map(|data| {
             let mut one = Material::default();
@@ -206,10 +210,7 @@ pub(super) fn collect(tree: &Tree, hosts: &[HostModel], findings: &mut Vec<Findi
                 .values()
                 .map(|stack| (path.clone(), stack.clone())),
         );
-        findings.extend(found.iter().cloned().map(|mut finding| {
-            finding.file.clone_from(path);
-            finding
-        }));
+        findings.extend(found.iter().cloned().map(|finding| finding.in_file(path)));
     }
     for host in hosts {
         for (path, kubeconfig) in &host.kubeconfigs {
@@ -255,7 +256,7 @@ fn is_pem_candidate(path: &str, data: &[u8]) -> bool {
         || data.windows(10).any(|w| w == b"-----BEGIN")
 }
 
-fn add_embedded(material: &mut Material, id: &str, data: &str, findings: &mut Vec<Finding>) {
+fn add_embedded(material: &mut Material, id: &str, data: &str, findings: &mut Vec<Diagnostic>) {
     // Go's base64 decoder, and so kubectl, skips line breaks inside the data.
     let joined: String = data.chars().filter(|c| *c != '\n' && *c != '\r').collect();
     match base64::engine::general_purpose::STANDARD.decode(joined.trim()) {
@@ -264,7 +265,7 @@ fn add_embedded(material: &mut Material, id: &str, data: &str, findings: &mut Ve
     }
 }
 
-fn add_pem(material: &mut Material, id: &str, text: &str, findings: &mut Vec<Finding>) {
+fn add_pem(material: &mut Material, id: &str, text: &str, findings: &mut Vec<Diagnostic>) {
     let Ok(blocks) = pem::parse_many(text.as_bytes()) else {
         findings.push(unparseable(id, "the PEM is damaged"));
         return;
@@ -331,8 +332,8 @@ fn add_pem(material: &mut Material, id: &str, text: &str, findings: &mut Vec<Fin
     }
 }
 
-fn unparseable(id: &str, problem: &str) -> Finding {
-    Finding::error(
+fn unparseable(id: &str, problem: &str) -> Diagnostic {
+    Diagnostic::file_error(
         Code::Unparseable,
         id,
         problem.to_owned(),

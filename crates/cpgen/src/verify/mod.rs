@@ -15,41 +15,11 @@ use camino::Utf8Path;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::diag::{counted, escape, Severity};
+use crate::diag::{self, counted, escape, Code, Diagnostic, Severity, Source, Style};
 use crate::plan::Plan;
 use crate::Error;
 
 use source::{read_bundle, Tree};
-
-stable_codes! {
-    /// The stable identity of a verify finding; README.md lists them all.
-    Code;
-    HostileEntry = "CP800", "hostile-entry";
-    Unparseable = "CP801", "unparseable";
-    KeyMismatch = "CP802", "key-mismatch";
-    WrongIssuer = "CP803", "wrong-issuer";
-    WrongUsage = "CP804", "wrong-usage";
-    SanNotCovered = "CP805", "san-not-covered";
-    Expired = "CP806", "expired";
-    ExpiresSoon = "CP807", "expires-soon";
-    MissingFile = "CP808", "missing-file";
-    DanglingReference = "CP809", "dangling-reference";
-    ManifestMismatch = "CP810", "manifest-mismatch";
-    KeyReadable = "CP811", "key-readable";
-    EvenEtcdMembers = "CP812", "even-etcd-members";
-    SharedCa = "CP813", "shared-ca";
-    NotABundle = "CP814", "not-a-bundle";
-    DuplicateEntry = "CP815", "duplicate-entry";
-    UnexpectedCertificate = "CP816", "unexpected-certificate";
-    LeakedKey = "CP817", "leaked-key";
-    UnsafeMetadata = "CP818", "unsafe-metadata";
-    UnexpectedFile = "CP819", "unexpected-file";
-    MissingHost = "CP830", "missing-host";
-    PlanMismatch = "CP831", "plan-mismatch";
-    UnsafeSetting = "CP832", "unsafe-setting";
-    UnexpectedCommand = "CP833", "unexpected-command";
-    NotReproduced = "CP834", "not-reproduced";
-}
 
 use crate::pki::EXPIRES_SOON;
 
@@ -96,82 +66,11 @@ impl Validity {
     }
 }
 
-/// One finding about one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// Error or warning.
-    pub severity: Severity,
-    /// Stable identity.
-    #[serde(serialize_with = "code_id")]
-    pub code: Code,
-    /// The file it is about (bundle path; `path#field` for data embedded in a kubeconfig).
-    pub file: String,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub help: String,
-}
-
-fn code_id<S: serde::Serializer>(code: &Code, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(code.id())
-}
-
-impl Finding {
-    /// An error.
-    pub fn error(code: Code, file: &str, message: String, help: &str) -> Finding {
-        Finding {
-            severity: Severity::Error,
-            code,
-            file: file.to_owned(),
-            message,
-            help: help.to_owned(),
-        }
-    }
-
-    /// A warning.
-    pub fn warning(code: Code, file: &str, message: String, help: &str) -> Finding {
-        Finding {
-            severity: Severity::Warning,
-            ..Finding::error(code, file, message, help)
-        }
-    }
-
-    /// `error[CP801]: FILE: MESSAGE` and its help line, escaped for a terminal.
-    pub fn render(&self) -> String {
-        let severity = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        format!(
-            "{severity}[{}]: {}: {}\n  = help: {}\n",
-            self.code.id(),
-            escape(&self.file),
-            escape(&self.message),
-            escape(&self.help)
-        )
-    }
-
-    /// The finding as one of `cpgen check --format json`'s diagnostics (a bundle file has
-    /// no source position: `primary` is null, `secondary` empty), escaped.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "code": self.code.id(),
-            "name": self.code.slug(),
-            "severity": self.severity,
-            "message": escape(&self.message),
-            "file": escape(&self.file),
-            "primary": null,
-            "secondary": [],
-            "help": escape(&self.help),
-        })
-    }
-}
-
 /// The finding for a tree that is not a bundle, judged by what every bundle — cpgen's or
 /// hand-made — has: files under `hosts/<host>/` and certificates. An empty directory, a
 /// directory of configs, a 0-byte or garbage file would otherwise pass with 0 errors.
 /// `manifest.json` is not required: a hand-made bundle has none.
-fn not_a_bundle(tree: &Tree, certificates: usize) -> Option<Finding> {
+fn not_a_bundle(tree: &Tree, certificates: usize) -> Option<Diagnostic> {
     let has_hosts = tree.files.keys().any(|path| {
         path.strip_prefix("hosts/")
             .and_then(|rest| rest.split_once('/'))
@@ -204,7 +103,7 @@ fn not_a_bundle(tree: &Tree, certificates: usize) -> Option<Finding> {
               hand-made one in that layout; `cpgen check` is the command for a cluster.toml"
             .to_owned(),
     };
-    Some(Finding::error(
+    Some(Diagnostic::file_error(
         Code::NotABundle,
         "(bundle)",
         format!(
@@ -215,11 +114,18 @@ fn not_a_bundle(tree: &Tree, certificates: usize) -> Option<Finding> {
     ))
 }
 
+/// Findings about a bundle's files as text, escaped for a terminal: what `cpgen certs` prints
+/// of reading a bundle, and the body of a [`VerifyReport`].
+pub fn render_findings(findings: &[Diagnostic]) -> String {
+    diag::render_text(findings, &Source::default(), usize::MAX, Style::Plain)
+}
+
 /// Everything `cpgen verify` found.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyReport {
-    /// Every finding, sorted by file then code.
-    pub findings: Vec<Finding>,
+    /// Every finding, sorted by file then code; each names its file
+    /// ([`Diagnostic::file`]).
+    pub findings: Vec<Diagnostic>,
     /// How many files were read.
     pub files: usize,
     /// How many certificates were checked.
@@ -234,7 +140,7 @@ impl VerifyReport {
 
     /// The findings as text, one block each, escaped for a terminal.
     pub fn render(&self) -> String {
-        let mut out: String = self.findings.iter().map(Finding::render).collect();
+        let mut out = render_findings(&self.findings);
         out.push_str(&format!(
             "{}, {} checked: {}, {}\n",
             counted(self.files, "file"),
@@ -247,10 +153,7 @@ impl VerifyReport {
 
     /// Number of findings of `severity`.
     pub fn count(&self, severity: Severity) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == severity)
-            .count()
+        diag::count(&self.findings, severity)
     }
 
     /// The report as JSON, shaped like `cpgen check --format json`: `valid`, the counts, and
@@ -262,7 +165,7 @@ impl VerifyReport {
             "warnings": self.count(Severity::Warning),
             "files": self.files,
             "certificates": self.certificates,
-            "diagnostics": self.findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
+            "diagnostics": diag::diagnostics_json(&self.findings, &Source::default()),
         })
     }
 }
@@ -299,14 +202,14 @@ pub(crate) fn verify_tree(
     tree: &Tree,
     plan: Option<&Plan>,
     at: OffsetDateTime,
-    mut findings: Vec<Finding>,
+    mut findings: Vec<Diagnostic>,
 ) -> VerifyReport {
     let certificates = checks::run(tree, plan, at, &mut findings);
     if let Some(plan) = plan {
         findings.extend(host_files::findings(tree, plan));
     }
     findings.extend(not_a_bundle(tree, certificates));
-    findings.sort_by(|a, b| (&a.file, a.code, &a.message).cmp(&(&b.file, b.code, &b.message)));
+    findings.sort_by(|a, b| (a.file(), a.code, &a.message).cmp(&(b.file(), b.code, &b.message)));
     findings.dedup();
     VerifyReport {
         findings,
@@ -360,7 +263,7 @@ impl CertRow {
 pub fn certificate_table(
     path: &Utf8Path,
     at: OffsetDateTime,
-) -> Result<(Vec<CertRow>, Vec<Finding>), Error> {
+) -> Result<(Vec<CertRow>, Vec<Diagnostic>), Error> {
     let mut findings = Vec::new();
     let tree = read_bundle(path, &mut findings)?;
     let (hosts, _) = model::hosts(&tree);

@@ -11,7 +11,7 @@ use std::io::{BufRead, Read};
 
 use camino::Utf8Path;
 
-use super::{Code, Finding};
+use crate::diag::{Code, Diagnostic};
 use crate::Error;
 
 /// No single file of a control-plane bundle comes near this.
@@ -36,7 +36,7 @@ pub struct Tree {
 }
 
 /// Reads `path`: a directory, or a (gzipped) tar archive.
-pub(crate) fn read_bundle(path: &Utf8Path, findings: &mut Vec<Finding>) -> Result<Tree, Error> {
+pub(crate) fn read_bundle(path: &Utf8Path, findings: &mut Vec<Diagnostic>) -> Result<Tree, Error> {
     let metadata = std::fs::metadata(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
@@ -70,7 +70,7 @@ fn read_dir(
     prefix: &str,
     tree: &mut Tree,
     total: &mut u64,
-    findings: &mut Vec<Finding>,
+    findings: &mut Vec<Diagnostic>,
 ) -> std::io::Result<()> {
     let dir = root.join(prefix);
     let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
@@ -135,7 +135,7 @@ fn mode_of(_metadata: &std::fs::Metadata) -> u32 {
 }
 
 /// Reads a tar archive, gzipped or not, from memory or a file.
-pub fn read_archive(reader: impl Read, findings: &mut Vec<Finding>) -> Tree {
+pub fn read_archive(reader: impl Read, findings: &mut Vec<Diagnostic>) -> Tree {
     // A bundle compresses to less than it holds, so the input has the same bound; without
     // it, a file of empty gzip members would be read to its end, however long.
     let mut reader = std::io::BufReader::new(reader.take(MAX_TOTAL + 1));
@@ -204,7 +204,7 @@ impl<R: BufRead> Read for Members<R> {
 
 /// Reads what follows the tar end-of-archive marker: zero padding in any archive tar
 /// writes. Anything else is hidden from `tar x` but extracted by `tar x --ignore-zeros`.
-fn after_the_end(rest: &mut impl Read, findings: &mut Vec<Finding>) {
+fn after_the_end(rest: &mut impl Read, findings: &mut Vec<Diagnostic>) {
     match zeros_only(rest) {
         Ok(true) => {}
         Ok(false) => findings.push(hostile(
@@ -234,7 +234,7 @@ fn zeros_only(reader: &mut impl Read) -> std::io::Result<bool> {
 
 /// Reads the entries of a tar stream; gives the stream back, past the end-of-archive
 /// marker, when it was read to the end without damage.
-fn read_tar<R: Read>(reader: R, findings: &mut Vec<Finding>) -> (Tree, Option<R>) {
+fn read_tar<R: Read>(reader: R, findings: &mut Vec<Diagnostic>) -> (Tree, Option<R>) {
     let mut tree = Tree::default();
     let mut total = 0u64;
     let mut archive = tar::Archive::new(reader);
@@ -331,7 +331,7 @@ fn read_tar<R: Read>(reader: R, findings: &mut Vec<Finding>) -> (Tree, Option<R>
             .insert(path.clone(), Entry { mode, data })
             .is_some()
         {
-            findings.push(Finding::error(
+            findings.push(Diagnostic::file_error(
                 Code::DuplicateEntry,
                 &path,
                 "the archive holds this path more than once: tar extracts each in turn and \
@@ -382,7 +382,7 @@ fn unknown_extension<R: Read>(entry: &mut tar::Entry<'_, R>) -> Option<String> {
 
 /// tar run as root (the way a bundle is installed) gives each file the archive's owner:
 /// by name when the name exists on the machine, else by number.
-fn owner_findings<R: Read>(path: &str, entry: &mut tar::Entry<'_, R>) -> Vec<Finding> {
+fn owner_findings<R: Read>(path: &str, entry: &mut tar::Entry<'_, R>) -> Vec<Diagnostic> {
     let header = entry.header();
     let mut found = Vec::new();
     for (what, id) in [("uid", header.uid()), ("gid", header.gid())] {
@@ -413,7 +413,7 @@ fn owner_findings<R: Read>(path: &str, entry: &mut tar::Entry<'_, R>) -> Vec<Fin
 }
 
 /// A directory tar creates: no data, and a mode no one else can write through.
-fn directory_findings<R: Read>(path: &str, entry: &tar::Entry<'_, R>) -> Vec<Finding> {
+fn directory_findings<R: Read>(path: &str, entry: &tar::Entry<'_, R>) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     if entry.size() > 0 {
         found.push(hostile(path, "a directory entry that carries data"));
@@ -425,7 +425,7 @@ fn directory_findings<R: Read>(path: &str, entry: &tar::Entry<'_, R>) -> Vec<Fin
 
 /// Setuid, setgid or sticky bits, or write access for group or others: cpgen writes
 /// none of them, and any one lets another user change or run what the cluster trusts.
-pub(super) fn unsafe_mode(path: &str, mode: u32, what: &str) -> Option<Finding> {
+pub(super) fn unsafe_mode(path: &str, mode: u32, what: &str) -> Option<Diagnostic> {
     let problem = if mode & 0o7000 != 0 {
         "setuid, setgid or sticky bits"
     } else if mode & 0o022 != 0 {
@@ -439,8 +439,8 @@ pub(super) fn unsafe_mode(path: &str, mode: u32, what: &str) -> Option<Finding> 
     ))
 }
 
-fn metadata_finding(path: &str, message: String) -> Finding {
-    Finding::error(
+fn metadata_finding(path: &str, message: String) -> Diagnostic {
+    Diagnostic::file_error(
         Code::UnsafeMetadata,
         path,
         message,
@@ -461,8 +461,8 @@ fn safe_path(raw: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-fn hostile(path: &str, problem: &str) -> Finding {
-    Finding::error(
+fn hostile(path: &str, problem: &str) -> Diagnostic {
+    Diagnostic::file_error(
         Code::HostileEntry,
         path,
         problem.to_owned(),

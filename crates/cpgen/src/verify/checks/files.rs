@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
-use crate::verify::{Code, Finding};
+use crate::diag::{Code, Diagnostic};
 
 use super::Audit;
 
@@ -49,7 +49,7 @@ impl Audit<'_> {
     pub(super) fn missing_files(&mut self) {
         for (path, named_in) in self.named_paths() {
             if !self.tree.files.contains_key(&path) {
-                self.push(Finding::error(
+                self.push(Diagnostic::file_error(
                     Code::MissingFile,
                     &path,
                     format!("named in {named_in}, but not in the host's tree"),
@@ -76,7 +76,7 @@ impl Audit<'_> {
         let manifest: Manifest = match serde_json::from_slice(&entry.data) {
             Ok(m) => m,
             Err(e) => {
-                self.push(Finding::error(
+                self.push(Diagnostic::file_error(
                     Code::ManifestMismatch,
                     "manifest.json",
                     format!("does not parse: {e}"),
@@ -90,20 +90,20 @@ impl Audit<'_> {
         for item in &manifest.files {
             listed.insert(item.path.as_str());
             let Some(file) = self.tree.files.get(&item.path) else {
-                found.push(Finding::error(
+                found.push(Diagnostic::file_error(
                     Code::ManifestMismatch,
                     &item.path,
-                    "listed in manifest.json but missing".into(),
+                    "listed in manifest.json but missing",
                     "restore the file from the bundle",
                 ));
                 continue;
             };
             let sha = crate::bundle::manifest::hex(&Sha256::digest(&file.data));
             if sha != item.sha256 {
-                found.push(Finding::error(Code::ManifestMismatch, &item.path, "its contents differ from manifest.json (sha256)".into(), "something changed it after cpgen wrote it: restore it or regenerate the bundle"));
+                found.push(Diagnostic::file_error(Code::ManifestMismatch, &item.path, "its contents differ from manifest.json (sha256)", "something changed it after cpgen wrote it: restore it or regenerate the bundle"));
             }
             if u32::from_str_radix(&item.mode, 8).ok() != Some(file.mode & 0o7777) {
-                found.push(Finding::error(
+                found.push(Diagnostic::file_error(
                     Code::ManifestMismatch,
                     &item.path,
                     format!(
@@ -111,7 +111,7 @@ impl Audit<'_> {
                         file.mode & 0o7777,
                         item.mode
                     ),
-                    &format!("chmod {} it", item.mode),
+                    format!("chmod {} it", item.mode),
                 ));
             }
         }
@@ -121,10 +121,10 @@ impl Audit<'_> {
             .keys()
             .filter(|p| *p != "manifest.json" && !listed.contains(p.as_str()))
         {
-            found.push(Finding::error(
+            found.push(Diagnostic::file_error(
                 Code::ManifestMismatch,
                 path,
-                "not listed in manifest.json".into(),
+                "not listed in manifest.json",
                 "remove it, or regenerate the bundle",
             ));
         }
@@ -140,7 +140,7 @@ impl Audit<'_> {
                 || text.contains("client-key-data")
                 || text.contains("EncryptionConfiguration");
             if secret && entry.mode & 0o077 != 0 {
-                found.push(Finding::error(
+                found.push(Diagnostic::file_error(
                     Code::KeyReadable,
                     path,
                     format!(
@@ -156,16 +156,16 @@ impl Audit<'_> {
 
     /// Files at paths cpgen never writes: tar installs them all the same.
     pub(super) fn unexpected_files(&mut self) {
-        let found: Vec<Finding> = self
+        let found: Vec<Diagnostic> = self
             .tree
             .files
             .keys()
             .filter(|path| !crate::verify::known_paths::is_expected(path))
             .map(|path| {
-                Finding::error(
+                Diagnostic::file_error(
                     Code::UnexpectedFile,
                     path,
-                    "a file cpgen never writes: installing the bundle puts it on the machine unchecked".into(),
+                    "a file cpgen never writes: installing the bundle puts it on the machine unchecked",
                     "remove it, or rebuild the bundle with cpgen; find out who added it",
                 )
             })
@@ -191,7 +191,7 @@ impl Audit<'_> {
             });
             for (path, local) in signing_keys {
                 if !used.contains(format!("/{local}").as_str()) {
-                    found.push(Finding::error(
+                    found.push(Diagnostic::file_error(
                         Code::LeakedKey,
                         path,
                         format!("a signing key no unit of {} uses: whoever reads it there can sign for the whole cluster", host.name),

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::diag::{Code, Diagnostic};
 use crate::verify::model::url_host;
-use crate::verify::{Code, Finding};
 
 use super::{is_loopback, Audit};
 
@@ -42,8 +42,8 @@ impl Audit<'_> {
             };
             let members = cluster.split(',').filter(|m| !m.is_empty()).count();
             if members % 2 == 0 {
-                found.push(Finding::error(
-                    Code::EvenEtcdMembers,
+                found.push(Diagnostic::file_error(
+                    Code::BundleEvenEtcdMembers,
                     &etcd.file,
                     format!("--initial-cluster has {members} members: they tolerate {} failure(s), no more than {} would", (members.saturating_sub(1)) / 2, members - 1),
                     "run an odd number of etcd members",
@@ -103,7 +103,7 @@ impl Audit<'_> {
             .collect();
         let mut found = Vec::new();
         let mut missing = |file: &str, what: String, lack: String| {
-            found.push(Finding::error(
+            found.push(Diagnostic::file_error(
                 Code::MissingHost,
                 file,
                 format!("{what}, but {lack}"),

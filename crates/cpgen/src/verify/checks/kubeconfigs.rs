@@ -1,8 +1,8 @@
 //! Kubeconfigs: references between their entries, and settings that trust any server or run a
 //! program.
 
+use crate::diag::{Code, Diagnostic};
 use crate::verify::model::Kubeconfig;
-use crate::verify::{Code, Finding};
 
 use super::Audit;
 
@@ -40,7 +40,7 @@ impl Audit<'_> {
             }
         }
         for (path, message) in found {
-            self.push(Finding::error(
+            self.push(Diagnostic::file_error(
                 Code::DanglingReference,
                 &path,
                 message,
@@ -52,10 +52,15 @@ impl Audit<'_> {
 
 /// Kubeconfig settings cpgen never writes that trust any server, skip the CA or run a
 /// program: each hands the client to whoever controls the network or the file.
-pub(super) fn unsafe_settings(path: &str, kubeconfig: &Kubeconfig) -> Vec<Finding> {
+pub(super) fn unsafe_settings(path: &str, kubeconfig: &Kubeconfig) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     let mut unsafe_setting = |file: &str, message: String, help: &str| {
-        found.push(Finding::error(Code::UnsafeSetting, file, message, help));
+        found.push(Diagnostic::file_error(
+            Code::UnsafeSetting,
+            file,
+            message,
+            help,
+        ));
     };
     for key in &kubeconfig.unexpected_keys {
         unsafe_setting(

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use super::material::{self, CertInfo, Material};
 use super::model::{self, url_host, HostModel};
 use super::source::Tree;
-use super::{Code, Finding};
+use crate::diag::{Code, Diagnostic};
 use crate::plan::Plan;
 
 /// Runs every rule; returns how many certificates were checked.
@@ -28,11 +28,11 @@ pub(super) fn run(
     tree: &Tree,
     plan: Option<&Plan>,
     at: OffsetDateTime,
-    findings: &mut Vec<Finding>,
+    findings: &mut Vec<Diagnostic>,
 ) -> usize {
     let (hosts, problems) = model::hosts(tree);
     for (file, problem) in problems {
-        findings.push(Finding::error(
+        findings.push(Diagnostic::file_error(
             Code::Unparseable,
             &file,
             problem,
@@ -90,7 +90,7 @@ struct Audit<'a> {
     /// Every host but `admin/` by name.
     by_name: HashMap<&'a str, &'a HostModel>,
     material: &'a Material,
-    findings: &'a mut Vec<Finding>,
+    findings: &'a mut Vec<Diagnostic>,
 }
 
 impl Audit<'_> {
@@ -116,7 +116,7 @@ impl Audit<'_> {
         }
     }
 
-    fn push(&mut self, finding: Finding) {
+    fn push(&mut self, finding: Diagnostic) {
         self.findings.push(finding);
     }
 

@@ -1,6 +1,6 @@
 //! Operator files: the encryption config and `admin/etcdctl.env`.
 
-use crate::verify::{Code, Finding};
+use crate::diag::{Code, Diagnostic};
 
 use super::{has_plain_url, Audit};
 
@@ -19,7 +19,7 @@ impl Audit<'_> {
                 continue;
             };
             found.extend(problems.into_iter().map(|problem| {
-                Finding::error(
+                Diagnostic::file_error(
                     Code::UnsafeSetting,
                     path,
                     problem,

@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use time::OffsetDateTime;
 
+use crate::diag::{Code, Diagnostic};
 use crate::plan::{Plan, ServerRole};
 use crate::verify::material::{signed_by, CertInfo};
 use crate::verify::model::{self, url_host, HostModel};
-use crate::verify::{Code, Finding, Validity};
+use crate::verify::Validity;
 
 use super::Audit;
 
@@ -104,7 +105,7 @@ impl Audit<'_> {
             }
         }
         for (key, cert) in found {
-            self.push(Finding::error(
+            self.push(Diagnostic::file_error(
                 Code::KeyMismatch,
                 &key,
                 format!("this key does not belong to {cert}: their public keys differ"),
@@ -266,7 +267,7 @@ impl Audit<'_> {
             };
             let leaf_and_ca = (leaf.der.as_slice(), ca.der.as_slice());
             if !signed.get(&leaf_and_ca).copied().unwrap_or(true) {
-                found.push(Finding::error(
+                found.push(Diagnostic::file_error(
                     Code::WrongIssuer,
                     &leaf_id,
                     format!(
@@ -277,7 +278,7 @@ impl Audit<'_> {
                 ));
             }
             if let Some(problem) = role.misfit(leaf) {
-                found.push(Finding::error(
+                found.push(Diagnostic::file_error(
                     Code::WrongUsage,
                     &leaf_id,
                     format!("{problem} ({named})"),
@@ -288,28 +289,27 @@ impl Audit<'_> {
         for ca_id in &cas {
             let Some(ca) = self.cert(ca_id) else { continue };
             if !ca.is_ca {
-                found.push(Finding::error(
+                found.push(Diagnostic::file_error(
                     Code::WrongUsage,
                     ca_id,
-                    "used as a CA, but it is not one (basicConstraints lack CA:TRUE)".into(),
+                    "used as a CA, but it is not one (basicConstraints lack CA:TRUE)",
                     "point the unit or kubeconfig at the CA certificate",
                 ));
             } else if ca.key_cert_sign == Some(false) {
-                found.push(Finding::error(
+                found.push(Diagnostic::file_error(
                     Code::WrongUsage,
                     ca_id,
-                    "a CA whose keyUsage lacks keyCertSign cannot sign certificates".into(),
+                    "a CA whose keyUsage lacks keyCertSign cannot sign certificates",
                     "re-create the CA with keyCertSign",
                 ));
             }
         }
         for leaf_id in leaves.difference(&cas) {
             if self.cert(leaf_id).is_some_and(|c| c.is_ca) {
-                found.push(Finding::error(
+                found.push(Diagnostic::file_error(
                     Code::WrongUsage,
                     leaf_id,
-                    "a leaf certificate with CA:TRUE: anyone holding its key can mint certificates"
-                        .into(),
+                    "a leaf certificate with CA:TRUE: anyone holding its key can mint certificates",
                     "re-issue it with CA:FALSE",
                 ));
             }
@@ -457,8 +457,8 @@ impl Audit<'_> {
             "re-issue the certificate with that name or address among its SANs"
         };
         for ((cert_id, target), who) in missing {
-            self.push(Finding::error(
-                Code::SanNotCovered,
+            self.push(Diagnostic::file_error(
+                Code::CertificateSanNotCovered,
                 &cert_id,
                 format!(
                     "{target} is dialled by {who}, but this certificate's SANs do not cover it"
@@ -491,19 +491,19 @@ impl Audit<'_> {
             };
             match Validity::at(cert.not_before, cert.not_after, at) {
                 Validity::Valid => {}
-                Validity::Expired => found.push(Finding::error(
+                Validity::Expired => found.push(Diagnostic::file_error(
                     Code::Expired,
                     id,
                     format!("expired at {}", rfc3339(cert.not_after)),
                     renew,
                 )),
-                Validity::NotYetValid => found.push(Finding::error(
+                Validity::NotYetValid => found.push(Diagnostic::file_error(
                     Code::Expired,
                     id,
                     format!("not valid until {}", rfc3339(cert.not_before)),
                     "check the clock of the machine that issued it",
                 )),
-                Validity::ExpiresSoon => found.push(Finding::warning(
+                Validity::ExpiresSoon => found.push(Diagnostic::file_warning(
                     Code::ExpiresSoon,
                     id,
                     format!(
@@ -535,10 +535,10 @@ impl Audit<'_> {
                 _ => false,
             };
             if same {
-                found.push(Finding::warning(
-                    Code::SharedCa,
+                found.push(Diagnostic::file_warning(
+                    Code::BundleSharedCa,
                     &etcd_ca,
-                    "etcd trusts the CA that signs every Kubernetes client certificate: any kubelet's certificate can read and write etcd".into(),
+                    "etcd trusts the CA that signs every Kubernetes client certificate: any kubelet's certificate can read and write etcd",
                     "give etcd a CA of its own (cpgen's layout = \"separate-cas\")",
                 ));
             }

@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::diag::counted;
+use crate::diag::{Code, Diagnostic};
 use crate::plan::{ComponentsVia, Host, PkiLayout, Plan};
 use crate::types::KeyAlgorithm;
 use crate::verify::model::{url_host, HostModel};
 use crate::verify::source::Tree;
-use crate::verify::{Code, Finding};
 
 use super::{is_loopback, Audit, ManifestHeader, Member};
 
@@ -290,11 +290,11 @@ impl Audit<'_> {
 
 /// CP831 findings, all with the same help.
 #[derive(Default)]
-struct Mismatches(Vec<Finding>);
+struct Mismatches(Vec<Diagnostic>);
 
 impl Mismatches {
     fn add(&mut self, file: &str, message: String) {
-        self.0.push(Finding::error(
+        self.0.push(Diagnostic::file_error(
             Code::PlanMismatch,
             file,
             message,

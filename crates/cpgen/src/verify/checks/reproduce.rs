@@ -1,10 +1,10 @@
 //! The bundle rebuilt from its config and secrets, byte for byte (CP834).
 
 use crate::bundle::Bundle;
+use crate::diag::{Code, Diagnostic};
 use crate::pki::Secrets;
 use crate::plan::Plan;
 use crate::verify::source::Tree;
-use crate::verify::{Code, Finding};
 use crate::Error;
 
 /// Every file that `plan` and `secrets` do not build exactly as the bundle has it: changed
@@ -14,7 +14,7 @@ pub(in crate::verify) fn rebuild(
     tree: &Tree,
     plan: &Plan,
     secrets: &Secrets,
-) -> Result<Vec<Finding>, Error> {
+) -> Result<Vec<Diagnostic>, Error> {
     let built = Bundle::build(plan, secrets)?;
     let mut found = Vec::new();
     let help = "the bundle is not what the config and secrets build: build it again with `cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`, and find out who changed it";
@@ -41,14 +41,19 @@ pub(in crate::verify) fn rebuild(
             ),
             Some(_) => continue,
         };
-        found.push(Finding::error(Code::NotReproduced, path, message, help));
+        found.push(Diagnostic::file_error(
+            Code::NotReproduced,
+            path,
+            message,
+            help,
+        ));
     }
     for path in tree.files.keys() {
         if built.get(path).is_none() {
-            found.push(Finding::error(
+            found.push(Diagnostic::file_error(
                 Code::NotReproduced,
                 path,
-                "added: the config and secrets do not build this file".into(),
+                "added: the config and secrets do not build this file",
                 help,
             ));
         }

@@ -1,8 +1,8 @@
 //! systemd units: the programs they run, the flags cpgen writes (and those it never leaves out),
 //! and unit settings that open the control plane.
 
+use crate::diag::{Code, Diagnostic};
 use crate::verify::model::Unit;
-use crate::verify::{Code, Finding};
 
 use super::{has_plain_url, Audit};
 
@@ -151,7 +151,7 @@ fn flag_true(value: &str) -> bool {
 }
 
 /// Settings of one unit that let clients in unchecked or send traffic in clear text.
-fn unit_unsafe_settings(unit: &Unit) -> Vec<Finding> {
+fn unit_unsafe_settings(unit: &Unit) -> Vec<Diagnostic> {
     match unit.program.as_str() {
         "kube-apiserver" => apiserver_unsafe_settings(unit),
         "etcd" => etcd_unsafe_settings(unit),
@@ -161,10 +161,15 @@ fn unit_unsafe_settings(unit: &Unit) -> Vec<Finding> {
 
 /// Request-header trust open to any client, AlwaysAllow, anonymous requests, etcd in clear
 /// text.
-fn apiserver_unsafe_settings(unit: &Unit) -> Vec<Finding> {
+fn apiserver_unsafe_settings(unit: &Unit) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     let mut unsafe_setting = |file: &str, message: String, help: &str| {
-        found.push(Finding::error(Code::UnsafeSetting, file, message, help));
+        found.push(Diagnostic::file_error(
+            Code::UnsafeSetting,
+            file,
+            message,
+            help,
+        ));
     };
     let client_ca = unit.flag("client-ca-file");
     let header_ca = unit.flag("requestheader-client-ca-file");
@@ -215,10 +220,15 @@ fn apiserver_unsafe_settings(unit: &Unit) -> Vec<Finding> {
 }
 
 /// Clients or peers without certificates, self-made certificates, traffic without TLS.
-fn etcd_unsafe_settings(unit: &Unit) -> Vec<Finding> {
+fn etcd_unsafe_settings(unit: &Unit) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     let mut unsafe_setting = |file: &str, message: String, help: &str| {
-        found.push(Finding::error(Code::UnsafeSetting, file, message, help));
+        found.push(Diagnostic::file_error(
+            Code::UnsafeSetting,
+            file,
+            message,
+            help,
+        ));
     };
     for flag in ["client-cert-auth", "peer-client-cert-auth"] {
         let message = match unit.flag(flag) {
@@ -278,14 +288,16 @@ impl Audit<'_> {
             for unit in &host.units {
                 let name = unit.file.rsplit('/').next().unwrap_or_default();
                 match UNIT_COMMANDS.iter().find(|(file, _)| *file == name) {
-                    Some((_, expected)) if unit.command != *expected => found.push(Finding::error(
-                        Code::UnexpectedCommand,
-                        &unit.file,
-                        format!("ExecStart runs {}, not {expected}", unit.command),
-                        help,
-                    )),
+                    Some((_, expected)) if unit.command != *expected => {
+                        found.push(Diagnostic::file_error(
+                            Code::UnexpectedCommand,
+                            &unit.file,
+                            format!("ExecStart runs {}, not {expected}", unit.command),
+                            help,
+                        ))
+                    }
                     Some(_) => {}
-                    None => found.push(Finding::error(
+                    None => found.push(Diagnostic::file_error(
                         Code::UnexpectedCommand,
                         &unit.file,
                         format!("a unit cpgen does not write, running {}", unit.command),
@@ -293,7 +305,7 @@ impl Audit<'_> {
                     )),
                 }
                 for directive in &unit.extra_directives {
-                    found.push(Finding::error(
+                    found.push(Diagnostic::file_error(
                         Code::UnexpectedCommand,
                         &unit.file,
                         format!("{directive}: a directive cpgen does not write (it writes one ExecStart and no other command, environment or sandbox setting)"),
@@ -303,10 +315,10 @@ impl Audit<'_> {
                 found.extend(Self::unit_flag_findings(unit, help));
             }
             for file in &host.other_systemd_files {
-                found.push(Finding::error(
+                found.push(Diagnostic::file_error(
                     Code::UnexpectedCommand,
                     file,
-                    "a systemd file cpgen does not write: a drop-in or unit can change or add what runs on the host".into(),
+                    "a systemd file cpgen does not write: a drop-in or unit can change or add what runs on the host",
                     help,
                 ));
             }
@@ -316,10 +328,12 @@ impl Audit<'_> {
 
     /// Flags outside what cpgen writes for the program, security flags left out, repeated
     /// flags, stray arguments, and text systemd reads differently from its look.
-    fn unit_flag_findings(unit: &Unit, help: &str) -> Vec<Finding> {
-        let error =
-            |message: String| Finding::error(Code::UnexpectedCommand, &unit.file, message, help);
-        let mut found: Vec<Finding> = unit.oddities.iter().map(|odd| error(odd.clone())).collect();
+    fn unit_flag_findings(unit: &Unit, help: &str) -> Vec<Diagnostic> {
+        let error = |message: String| {
+            Diagnostic::file_error(Code::UnexpectedCommand, &unit.file, message, help)
+        };
+        let mut found: Vec<Diagnostic> =
+            unit.oddities.iter().map(|odd| error(odd.clone())).collect();
         let lookup = |table: &[(&str, &'static [&'static str])]| {
             table
                 .iter()
@@ -341,7 +355,7 @@ impl Audit<'_> {
             .iter()
             .filter(|name| unit.flag(name).is_none())
         {
-            found.push(Finding::error(
+            found.push(Diagnostic::file_error(
             Code::UnsafeSetting,
             &unit.file,
             format!("--{name} is missing: {} falls back to a default that lets clients in unchecked", unit.program),
