@@ -304,6 +304,32 @@ fn garbage_in_a_certificate_is_found() {
 }
 
 #[test]
+fn a_kubeconfig_that_is_none_is_found_and_certs_says_its_table_is_incomplete() {
+    const KUBECONFIG: &str = "hosts/kubem01/var/lib/kube-scheduler/kubeconfig";
+    for garbage in ["clusters: not-a-list\n", "{ unclosed: [\n"] {
+        let (plan, bundle) = faulty(|bundle, _, _| {
+            replace(bundle, KUBECONFIG, garbage.as_bytes().to_vec());
+        });
+        let (codes, text) = codes_of(&bundle, Some(&plan), AT);
+        assert!(codes.contains(&Code::Unparseable), "{text}");
+        assert!(
+            text.contains(&format!("{KUBECONFIG}: not a kubeconfig")),
+            "{text}"
+        );
+        let dir = written(&bundle);
+        let out = util::cpgen(&["certs", dir.path().join("b").to_str().unwrap()]);
+        assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
+        assert!(
+            util::stderr(&out).contains(
+                "error[CP801]: hosts/kubem01/var/lib/kube-scheduler/kubeconfig: not a kubeconfig"
+            ),
+            "{}",
+            util::stderr(&out)
+        );
+    }
+}
+
+#[test]
 fn identical_copies_are_each_reported_and_other_files_with_those_bytes_are_not() {
     // Files are parsed once per distinct content; a finding still names every copy, and a
     // file that is no key or certificate is not read as one because its bytes match one.

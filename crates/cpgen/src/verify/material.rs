@@ -213,7 +213,8 @@ pub(super) fn collect(
         findings.extend(found.iter().cloned().map(|finding| finding.in_file(path)));
     }
     for host in hosts {
-        for (path, kubeconfig) in &host.kubeconfigs {
+        for kubeconfig in &host.kubeconfigs {
+            let path = &kubeconfig.path;
             for cluster in &kubeconfig.clusters {
                 if let Some(data) = &cluster.entry.certificate_authority_data {
                     add_embedded(

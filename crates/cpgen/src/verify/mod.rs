@@ -266,7 +266,8 @@ pub fn certificate_table(
 ) -> Result<(Vec<CertRow>, Vec<Diagnostic>), Error> {
     let mut findings = Vec::new();
     let tree = read_bundle(path, &mut findings)?;
-    let (hosts, _) = model::hosts(&tree);
+    let (hosts, unreadable) = model::hosts(&tree);
+    findings.extend(unreadable);
     let material = material::collect(&tree, &hosts, &mut findings);
     findings.extend(not_a_bundle(&tree, material.certs.len()));
     let mut rows: Vec<CertRow> = material

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::source::Tree;
+use crate::diag::{Code, Diagnostic};
 
 /// A systemd unit's ExecStart: program and flags.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +44,9 @@ impl Unit {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub(super) struct Kubeconfig {
+    /// Where it is in the bundle.
+    #[serde(skip)]
+    pub(super) path: String,
     /// `clusters:`.
     pub(super) clusters: Vec<Named<ClusterEntry>>,
     /// `users:`.
@@ -96,14 +100,22 @@ const KUBECONFIG_KEYS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// The keys of a kubeconfig's text that [`KUBECONFIG_KEYS`] does not allow.
-fn unexpected_kubeconfig_keys(text: &str) -> Vec<String> {
-    let Ok(value) = serde_saphyr::from_str::<serde_json::Value>(text) else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    unexpected_keys_in(&value, "", "", &mut found);
-    found
+impl Kubeconfig {
+    /// The kubeconfig at `path` of the bundle, from its text: read once as YAML, then taken
+    /// apart into what cpgen writes and the keys it never writes.
+    fn parse(path: &str, text: &str) -> Result<Kubeconfig, String> {
+        let value = serde_saphyr::from_str::<serde_json::Value>(text)
+            .map_err(|e| first_line(&e.to_string()).to_owned())?;
+        let mut unexpected_keys = Vec::new();
+        unexpected_keys_in(&value, "", "", &mut unexpected_keys);
+        let kubeconfig = serde_json::from_value::<Kubeconfig>(value)
+            .map_err(|e| first_line(&e.to_string()).to_owned())?;
+        Ok(Kubeconfig {
+            path: path.to_owned(),
+            unexpected_keys,
+            ..kubeconfig
+        })
+    }
 }
 
 fn unexpected_keys_in(value: &serde_json::Value, level: &str, at: &str, found: &mut Vec<String>) {
@@ -198,10 +210,10 @@ pub(super) struct HostModel {
     pub(super) name: String,
     /// Units by program.
     pub(super) units: Vec<Unit>,
-    /// Kubeconfigs by path inside the bundle.
-    pub(super) kubeconfigs: Vec<(String, Kubeconfig)>,
-    /// HAProxy `server` lines: (name, host, port).
-    pub(super) haproxy_servers: Vec<(String, String, u16)>,
+    /// Kubeconfigs, each knowing its path in the bundle.
+    pub(super) kubeconfigs: Vec<Kubeconfig>,
+    /// HAProxy `server` lines.
+    pub(super) haproxy_servers: Vec<HaproxyServer>,
     /// The bundle path of its HAProxy config, if it has one.
     pub(super) haproxy_config: Option<String>,
     /// Bundle paths of systemd files that are not a unit directly in
@@ -225,11 +237,20 @@ impl HostModel {
     }
 }
 
-/// Why a file could not be understood.
-pub(super) type ParseProblem = (String, String);
+/// One `server NAME HOST:PORT` line of an HAProxy config: a backend it forwards to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct HaproxyServer {
+    /// The server's name in the config.
+    pub(super) name: String,
+    /// The host it dials, without IPv6 brackets.
+    pub(super) host: String,
+    /// The port it dials.
+    pub(super) port: u16,
+}
 
-/// Every host's units, kubeconfigs and HAProxy backends.
-pub(super) fn hosts(tree: &Tree) -> (Vec<HostModel>, Vec<ParseProblem>) {
+/// Every host's units, kubeconfigs and HAProxy backends, and a finding for each kubeconfig
+/// that cannot be read.
+pub(super) fn hosts(tree: &Tree) -> (Vec<HostModel>, Vec<Diagnostic>) {
     let mut hosts: BTreeMap<String, HostModel> = BTreeMap::new();
     let mut problems = Vec::new();
     for (path, entry) in &tree.files {
@@ -256,14 +277,13 @@ pub(super) fn hosts(tree: &Tree) -> (Vec<HostModel>, Vec<ParseProblem>) {
         } else if local.contains("/systemd/") {
             model.other_systemd_files.push(path.clone());
         } else if local.ends_with("kubeconfig") {
-            match serde_saphyr::from_str::<Kubeconfig>(&text) {
-                Ok(mut kubeconfig) => {
-                    kubeconfig.unexpected_keys = unexpected_kubeconfig_keys(&text);
-                    model.kubeconfigs.push((path.clone(), kubeconfig));
-                }
-                Err(e) => problems.push((
-                    path.clone(),
-                    format!("not a kubeconfig: {}", first_line(&e.to_string())),
+            match Kubeconfig::parse(path, &text) {
+                Ok(kubeconfig) => model.kubeconfigs.push(kubeconfig),
+                Err(problem) => problems.push(Diagnostic::file_error(
+                    Code::Unparseable,
+                    path,
+                    format!("not a kubeconfig: {problem}"),
+                    "regenerate the kubeconfig",
                 )),
             }
         } else if local.ends_with("haproxy.cfg") {
@@ -313,10 +333,16 @@ fn directive_allowed(section: &str, key: &str, value: &str) -> bool {
     })
 }
 
-/// A unit's directives as systemd reads them: `(section, key, value)` in order, with
-/// continuation lines joined the way systemd joins them, and what systemd would read
-/// differently from the text's look.
-fn unit_directives(text: &str) -> (Vec<(String, String, String)>, Vec<String>) {
+/// One `Key=value` line of a unit, in its section.
+struct Directive {
+    section: String,
+    key: String,
+    value: String,
+}
+
+/// A unit's directives as systemd reads them, in order, with continuation lines joined the
+/// way systemd joins them, and what systemd would read differently from the text's look.
+fn unit_directives(text: &str) -> (Vec<Directive>, Vec<String>) {
     let mut directives = Vec::new();
     let mut oddities = Vec::new();
     let mut sections: Vec<String> = Vec::new();
@@ -372,11 +398,11 @@ fn unit_directives(text: &str) -> (Vec<(String, String, String)>, Vec<String>) {
             }
             sections.push(section.clone());
         } else if let Some((key, value)) = logical.split_once('=') {
-            directives.push((
-                section.clone(),
-                key.trim().to_owned(),
-                value.trim().to_owned(),
-            ));
+            directives.push(Directive {
+                section: section.clone(),
+                key: key.trim().to_owned(),
+                value: value.trim().to_owned(),
+            });
         } else {
             oddities.push(format!("a line systemd does not understand: `{logical}`"));
         }
@@ -470,7 +496,12 @@ pub(super) fn parse_unit(file: &str, text: &str) -> Option<Unit> {
     let (directives, mut oddities) = unit_directives(text);
     let mut exec = None;
     let mut extra_directives = Vec::new();
-    for (section, key, value) in directives {
+    for Directive {
+        section,
+        key,
+        value,
+    } in directives
+    {
         let allowed = directive_allowed(&section, &key, &value);
         // An empty `ExecStart=` resets the list: cpgen never writes one, so it is kept
         // among the extra directives rather than hiding the unit's real command.
@@ -527,7 +558,7 @@ pub(super) fn parse_unit(file: &str, text: &str) -> Option<Unit> {
 }
 
 /// `server NAME HOST:PORT ...` lines of an HAProxy config.
-fn haproxy_servers(text: &str) -> Vec<(String, String, u16)> {
+fn haproxy_servers(text: &str) -> Vec<HaproxyServer> {
     text.lines()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
@@ -540,7 +571,11 @@ fn haproxy_servers(text: &str) -> Vec<(String, String, u16)> {
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_owned();
-            Some((name, host, port.parse().ok()?))
+            Some(HaproxyServer {
+                name,
+                host,
+                port: port.parse().ok()?,
+            })
         })
         .collect()
 }
@@ -649,8 +684,12 @@ mod tests {
         let servers = haproxy_servers("listen x\n    server secure_kubem00 10.10.10.80:6443 check\n    server m1 [fd00::1]:6443 check\n");
         assert_eq!(
             servers[0],
-            ("secure_kubem00".into(), "10.10.10.80".into(), 6443)
+            HaproxyServer {
+                name: "secure_kubem00".into(),
+                host: "10.10.10.80".into(),
+                port: 6443
+            }
         );
-        assert_eq!(servers[1].1, "fd00::1");
+        assert_eq!(servers[1].host, "fd00::1");
     }
 }

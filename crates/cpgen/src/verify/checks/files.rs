@@ -21,7 +21,8 @@ impl Audit<'_> {
                     }
                 }
             }
-            for (path, kubeconfig) in &host.kubeconfigs {
+            for kubeconfig in &host.kubeconfigs {
+                let path = &kubeconfig.path;
                 let files = kubeconfig
                     .clusters
                     .iter()

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::diag::{Code, Diagnostic};
-use crate::verify::model::url_host;
+use crate::verify::model::{url_host, HaproxyServer};
 
 use super::{is_loopback, Audit};
 
@@ -155,7 +155,12 @@ impl Audit<'_> {
                 }
             }
             if let Some(config) = &host.haproxy_config {
-                for (name, target, port) in &host.haproxy_servers {
+                for HaproxyServer {
+                    name,
+                    host: target,
+                    port,
+                } in &host.haproxy_servers
+                {
                     let lack = match self.resolve(target, &by_member) {
                         Some(resolved) => self.lacks(&resolved, Need::Apiserver),
                         None => Some(format!("{target} is no host of the bundle")),
@@ -169,7 +174,8 @@ impl Audit<'_> {
                     }
                 }
             }
-            for (path, kubeconfig) in &host.kubeconfigs {
+            for kubeconfig in &host.kubeconfigs {
+                let path = &kubeconfig.path;
                 for cluster in &kubeconfig.clusters {
                     let server = &cluster.entry.server;
                     let Some(target) = url_host(server) else {

@@ -10,7 +10,8 @@ impl Audit<'_> {
     pub(super) fn kubeconfig_references(&mut self) {
         let mut found = Vec::new();
         for host in self.hosts {
-            for (path, k) in &host.kubeconfigs {
+            for k in &host.kubeconfigs {
+                let path = &k.path;
                 let context = k.contexts.iter().find(|c| c.name == k.current_context);
                 let Some(context) = context else {
                     found.push((

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use super::material::{self, CertInfo, Material};
 use super::model::{self, url_host, HostModel};
 use super::source::Tree;
-use crate::diag::{Code, Diagnostic};
+use crate::diag::Diagnostic;
 use crate::plan::Plan;
 
 /// Runs every rule; returns how many certificates were checked.
@@ -30,15 +30,8 @@ pub(super) fn run(
     at: OffsetDateTime,
     findings: &mut Vec<Diagnostic>,
 ) -> usize {
-    let (hosts, problems) = model::hosts(tree);
-    for (file, problem) in problems {
-        findings.push(Diagnostic::file_error(
-            Code::Unparseable,
-            &file,
-            problem,
-            "regenerate the kubeconfig",
-        ));
-    }
+    let (hosts, unreadable) = model::hosts(tree);
+    findings.extend(unreadable);
     let material = material::collect(tree, &hosts, findings);
     let masters: Vec<&HostModel> = hosts
         .iter()

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::diag::{Code, Diagnostic};
 use crate::plan::{Plan, ServerRole};
 use crate::verify::material::{signed_by, CertInfo};
-use crate::verify::model::{self, url_host, HostModel};
+use crate::verify::model::{self, url_host, HaproxyServer, HostModel};
 use crate::verify::Validity;
 
 use super::Audit;
@@ -58,7 +58,8 @@ impl Audit<'_> {
                     }
                 }
             }
-            for (path, k) in &host.kubeconfigs {
+            for k in &host.kubeconfigs {
+                let path = &k.path;
                 for user in &k.users {
                     let cert = match (
                         &user.entry.client_certificate,
@@ -180,7 +181,8 @@ impl Audit<'_> {
                 Role::Client,
                 "kube-apiserver --proxy-client-cert-file",
             );
-            for (kpath, k) in &host.kubeconfigs {
+            for k in &host.kubeconfigs {
+                let kpath = &k.path;
                 for cluster in &k.clusters {
                     let ca = match (
                         &cluster.entry.certificate_authority,
@@ -376,7 +378,8 @@ impl Audit<'_> {
                     }));
                 }
             }
-            for (path, k) in &host.kubeconfigs {
+            for k in &host.kubeconfigs {
+                let path = &k.path;
                 for cluster in &k.clusters {
                     let Some(target) = url_host(&cluster.entry.server) else {
                         continue;
@@ -390,7 +393,10 @@ impl Audit<'_> {
                     }
                 }
             }
-            for (name, target, _) in &host.haproxy_servers {
+            for HaproxyServer {
+                name, host: target, ..
+            } in &host.haproxy_servers
+            {
                 let cert = self.master_at(target).and_then(|m| {
                     m.unit("kube-apiserver")?
                         .flag("tls-cert-file")

@@ -188,7 +188,8 @@ impl Audit<'_> {
     fn kubeconfigs_against(&self, plan: &Plan, out: &mut Mismatches) {
         let api_url = plan.api_url();
         for host in self.hosts {
-            for (path, kubeconfig) in &host.kubeconfigs {
+            for kubeconfig in &host.kubeconfigs {
+                let path = &kubeconfig.path;
                 for cluster in &kubeconfig.clusters {
                     let server = &cluster.entry.server;
                     let local = url_host(server).is_some_and(is_loopback);

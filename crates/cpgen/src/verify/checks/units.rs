@@ -272,7 +272,8 @@ impl Audit<'_> {
             for unit in &host.units {
                 found.extend(unit_unsafe_settings(unit));
             }
-            for (path, kubeconfig) in &host.kubeconfigs {
+            for kubeconfig in &host.kubeconfigs {
+                let path = &kubeconfig.path;
                 found.extend(super::kubeconfigs::unsafe_settings(path, kubeconfig));
             }
         }
