@@ -279,6 +279,27 @@ fn another_cluster_name_is_a_mismatch() {
 }
 
 #[test]
+fn a_manifest_that_hides_its_cluster_name_is_a_mismatch() {
+    let (_, bundle) = built("separate-cas");
+    let hidden = edited(
+        &bundle,
+        "manifest.json",
+        "\"cluster\": \"kubernetes\"",
+        "\"clusterx\": \"kubernetes\"",
+    );
+    let (found, text) = mismatches(&hidden, &example("separate-cas"));
+    assert!(
+        has(
+            &found,
+            Code::PlanMismatch,
+            "manifest.json",
+            &["cluster (none) in manifest.json, kubernetes in the config"]
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_moved_master_is_a_mismatch_in_the_manifest_and_the_units() {
     let (_, bundle) = built("separate-cas");
     let config = example("separate-cas").replace("10.10.10.82", "10.10.10.92");

@@ -22,8 +22,9 @@ pub(crate) struct Manifest {
 }
 
 /// Which cluster a bundle is of and what made it, so that a later command (a verify, a
-/// change to the running cluster) can tell.
+/// change to the running cluster) can tell. Read leniently: a key a bundle lacks is empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub(crate) struct Header {
     generator: Generator,
     /// The sha256 of the config text the plan was validated from; `None` for a plan that
@@ -49,11 +50,15 @@ impl Default for Generator {
 }
 
 /// A machine of the cluster and what it runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Member {
-    name: String,
-    address: String,
-    roles: Vec<String>,
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Member {
+    /// Its host name.
+    pub(crate) name: String,
+    /// Its address, as the config wrote it.
+    pub(crate) address: String,
+    /// `master`, `etcd`, `load-balancer`, `worker`.
+    pub(crate) roles: Vec<String>,
 }
 
 impl Header {
@@ -86,6 +91,16 @@ impl Header {
     /// The header of an existing `manifest.json`, or an empty one.
     pub(crate) fn read(json: &[u8]) -> Header {
         serde_json::from_slice(json).unwrap_or_default()
+    }
+
+    /// The cluster's name (empty when the manifest lacks it).
+    pub(crate) fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    /// The cluster's machines, in the order the bundle lists them.
+    pub(crate) fn members(&self) -> &[Member] {
+        &self.members
     }
 }
 

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use crate::bundle::manifest::{Member, MANIFEST};
 use crate::diag::{Code, Diagnostic};
-use crate::verify::model::{url_host, HaproxyServer};
+use crate::verify::model::{url_host, HaproxyServer, HostModel};
 
 use super::{is_loopback, Audit};
 
@@ -55,11 +56,11 @@ impl Audit<'_> {
 
     /// The host a name or address that a file dials belongs to: a master by what its units
     /// advertise, a manifest member by name or address, or a host of that name.
-    fn resolve(&self, target: &str, members: &HashMap<String, String>) -> Option<String> {
+    fn resolve(&self, target: &str, members: &Members) -> Option<String> {
         if let Some(master) = self.master_at(target) {
             return Some(master.name.clone());
         }
-        if let Some(member) = members.get(&canonical(target)) {
+        if let Some(member) = members.get(target) {
             return Some(member.clone());
         }
         self.host(target).map(|h| h.name.clone())
@@ -90,149 +91,214 @@ impl Audit<'_> {
     /// a bundle with a master cut out (its tree deleted, the manifest redone) would
     /// otherwise verify clean while etcd, the apiservers and HAProxy still count on it.
     pub(super) fn named_hosts(&mut self) {
-        let members = self.manifest_header().members;
-        // Each member by its name and by its address, so that each lookup is one step.
-        let by_member: HashMap<String, String> = members
-            .iter()
-            .flat_map(|m| {
-                [
-                    (m.name.clone(), m.name.clone()),
-                    (canonical(&m.address), m.name.clone()),
-                ]
-            })
-            .collect();
-        let mut found = Vec::new();
-        let mut missing = |file: &str, what: String, lack: String| {
-            found.push(Diagnostic::file_error(
-                Code::MissingHost,
-                file,
-                format!("{what}, but {lack}"),
-                "the bundle is incomplete: build it again, or restore the host's files",
-            ));
-        };
+        let header = self.manifest_header();
+        let members = Members::of(header.members());
+        let mut gaps = Vec::new();
         for host in self.hosts {
-            if let Some(etcd) = host.unit("etcd") {
-                let cluster = etcd.flag("initial-cluster").unwrap_or_default();
-                for member in cluster.split(',').filter(|m| !m.is_empty()) {
-                    let (name, url) = member.split_once('=').unwrap_or((member, ""));
-                    let resolved = if self.host(name).is_some() {
-                        Some(name.to_owned())
-                    } else {
-                        url_host(url).and_then(|t| self.resolve(t, &by_member))
-                    };
-                    let lack = match resolved {
-                        Some(resolved) => self.lacks(&resolved, Need::Etcd),
-                        None => Some(format!("the bundle has no hosts/{name}/")),
-                    };
-                    if let Some(lack) = lack {
-                        missing(
-                            &etcd.file,
-                            format!("--initial-cluster names etcd member {name} ({url})"),
-                            lack,
-                        );
-                    }
+            gaps.extend(self.etcd_peers_missing(host, &members));
+            gaps.extend(self.etcd_servers_missing(host, &members));
+            gaps.extend(self.haproxy_backends_missing(host, &members));
+            gaps.extend(self.kubeconfig_servers_missing(host, &members));
+        }
+        gaps.extend(self.manifest_members_missing(header.members()));
+        self.findings.extend(gaps.into_iter().map(Gap::finding));
+    }
+
+    /// The members of etcd's `--initial-cluster` that are no etcd host of the bundle.
+    fn etcd_peers_missing(&self, host: &HostModel, members: &Members) -> Vec<Gap> {
+        let Some(etcd) = host.unit("etcd") else {
+            return Vec::new();
+        };
+        let cluster = etcd.flag("initial-cluster").unwrap_or_default();
+        let mut gaps = Vec::new();
+        for member in cluster.split(',').filter(|m| !m.is_empty()) {
+            let (name, url) = member.split_once('=').unwrap_or((member, ""));
+            let resolved = if self.host(name).is_some() {
+                Some(name.to_owned())
+            } else {
+                url_host(url).and_then(|t| self.resolve(t, members))
+            };
+            let lack = match resolved {
+                Some(resolved) => self.lacks(&resolved, Need::Etcd),
+                None => Some(format!("the bundle has no hosts/{name}/")),
+            };
+            gaps.extend(lack.map(|lack| Gap {
+                file: etcd.file.clone(),
+                what: format!("--initial-cluster names etcd member {name} ({url})"),
+                lack,
+            }));
+        }
+        gaps
+    }
+
+    /// The apiserver's `--etcd-servers` that are no etcd host of the bundle.
+    fn etcd_servers_missing(&self, host: &HostModel, members: &Members) -> Vec<Gap> {
+        let Some(api) = host.unit("kube-apiserver") else {
+            return Vec::new();
+        };
+        let servers = api.flag("etcd-servers").unwrap_or_default();
+        let mut gaps = Vec::new();
+        for url in servers.split(',').filter(|u| !u.is_empty()) {
+            let Some(target) = url_host(url) else {
+                continue;
+            };
+            let lack = if is_loopback(target) {
+                self.lacks(&host.name, Need::Etcd)
+            } else {
+                match self.resolve(target, members) {
+                    Some(resolved) => self.lacks(&resolved, Need::Etcd),
+                    None => Some(format!("{target} is no host of the bundle")),
                 }
-            }
-            if let Some(api) = host.unit("kube-apiserver") {
-                let servers = api.flag("etcd-servers").unwrap_or_default();
-                for url in servers.split(',').filter(|u| !u.is_empty()) {
-                    let Some(target) = url_host(url) else {
+            };
+            gaps.extend(lack.map(|lack| Gap {
+                file: api.file.clone(),
+                what: format!("--etcd-servers names {url}"),
+                lack,
+            }));
+        }
+        gaps
+    }
+
+    /// HAProxy's backends that are no apiserver host of the bundle.
+    fn haproxy_backends_missing(&self, host: &HostModel, members: &Members) -> Vec<Gap> {
+        let Some(config) = &host.haproxy_config else {
+            return Vec::new();
+        };
+        let mut gaps = Vec::new();
+        for HaproxyServer {
+            name,
+            host: target,
+            port,
+        } in &host.haproxy_servers
+        {
+            let lack = match self.resolve(target, members) {
+                Some(resolved) => self.lacks(&resolved, Need::Apiserver),
+                None => Some(format!("{target} is no host of the bundle")),
+            };
+            gaps.extend(lack.map(|lack| Gap {
+                file: config.clone(),
+                what: format!("HAProxy's server {name} is {target}:{port}"),
+                lack,
+            }));
+        }
+        gaps
+    }
+
+    /// Kubeconfig servers that are a host of the bundle with nothing to answer them.
+    fn kubeconfig_servers_missing(&self, host: &HostModel, members: &Members) -> Vec<Gap> {
+        let mut gaps = Vec::new();
+        for kubeconfig in &host.kubeconfigs {
+            for cluster in &kubeconfig.clusters {
+                let server = &cluster.entry.server;
+                let Some(target) = url_host(server) else {
+                    continue;
+                };
+                let lack = if is_loopback(target) {
+                    if host.name == "admin" {
+                        continue;
+                    }
+                    self.lacks(&host.name, Need::Api)
+                } else {
+                    // A name or address that is no host is a balancer outside the bundle
+                    // (a VIP, a cloud load balancer): nothing to look for.
+                    let Some(resolved) = self.resolve(target, members) else {
                         continue;
                     };
-                    if is_loopback(target) {
-                        if let Some(lack) = self.lacks(&host.name, Need::Etcd) {
-                            missing(&api.file, format!("--etcd-servers names {url}"), lack);
-                        }
-                        continue;
-                    }
-                    let lack = match self.resolve(target, &by_member) {
-                        Some(resolved) => self.lacks(&resolved, Need::Etcd),
-                        None => Some(format!("{target} is no host of the bundle")),
-                    };
-                    if let Some(lack) = lack {
-                        missing(&api.file, format!("--etcd-servers names {url}"), lack);
-                    }
-                }
-            }
-            if let Some(config) = &host.haproxy_config {
-                for HaproxyServer {
-                    name,
-                    host: target,
-                    port,
-                } in &host.haproxy_servers
-                {
-                    let lack = match self.resolve(target, &by_member) {
-                        Some(resolved) => self.lacks(&resolved, Need::Apiserver),
-                        None => Some(format!("{target} is no host of the bundle")),
-                    };
-                    if let Some(lack) = lack {
-                        missing(
-                            config,
-                            format!("HAProxy's server {name} is {target}:{port}"),
-                            lack,
-                        );
-                    }
-                }
-            }
-            for kubeconfig in &host.kubeconfigs {
-                let path = &kubeconfig.path;
-                for cluster in &kubeconfig.clusters {
-                    let server = &cluster.entry.server;
-                    let Some(target) = url_host(server) else {
-                        continue;
-                    };
-                    let lack = if is_loopback(target) {
-                        if host.name == "admin" {
-                            continue;
-                        }
-                        self.lacks(&host.name, Need::Api)
-                    } else {
-                        // A name or address that is no host is a balancer outside the
-                        // bundle (a VIP, a cloud load balancer): nothing to look for.
-                        let Some(resolved) = self.resolve(target, &by_member) else {
-                            continue;
-                        };
-                        self.lacks(&resolved, Need::Api)
-                    };
-                    if let Some(lack) = lack {
-                        missing(path, format!("it dials {server}"), lack);
-                    }
-                }
+                    self.lacks(&resolved, Need::Api)
+                };
+                gaps.extend(lack.map(|lack| Gap {
+                    file: kubeconfig.path.clone(),
+                    what: format!("it dials {server}"),
+                    lack,
+                }));
             }
         }
-        for member in &members {
-            let roles = &member.roles;
+        gaps
+    }
+
+    /// Members `manifest.json` lists without the files their roles need.
+    fn manifest_members_missing(&self, members: &[Member]) -> Vec<Gap> {
+        let mut gaps = Vec::new();
+        for member in members {
+            let has = |role: &str| member.roles.iter().any(|r| r == role);
             let mut needs = Vec::new();
-            if roles.iter().any(|r| r == "master") {
+            if has("master") {
                 needs.push(Need::Apiserver);
             }
-            if roles.iter().any(|r| r == "etcd") {
+            if has("etcd") {
                 needs.push(Need::Etcd);
             }
-            if roles.iter().any(|r| r == "load-balancer") {
+            if has("load-balancer") {
                 needs.push(Need::Haproxy);
             }
             if needs.is_empty() {
                 needs.push(Need::Files);
             }
             for need in needs {
-                if let Some(lack) = self.lacks(&member.name, need) {
-                    missing(
-                        "manifest.json",
-                        format!(
-                            "member {} ({}, {}) is listed",
-                            member.name,
-                            member.address,
-                            roles.join(", ")
-                        ),
-                        lack,
-                    );
-                    if self.host(&member.name).is_none() {
-                        break;
-                    }
+                let Some(lack) = self.lacks(&member.name, need) else {
+                    continue;
+                };
+                gaps.push(Gap {
+                    file: MANIFEST.to_owned(),
+                    what: format!(
+                        "member {} ({}, {}) is listed",
+                        member.name,
+                        member.address,
+                        member.roles.join(", ")
+                    ),
+                    lack,
+                });
+                // A host that is not there lacks everything: once is enough.
+                if self.host(&member.name).is_none() {
+                    break;
                 }
             }
         }
-        self.findings.extend(found);
+        gaps
+    }
+}
+
+/// A file that counts on a host for something the host lacks.
+struct Gap {
+    /// The file that names the host.
+    file: String,
+    /// What it says of the host.
+    what: String,
+    /// What the host lacks, in words.
+    lack: String,
+}
+
+impl Gap {
+    fn finding(self) -> Diagnostic {
+        Diagnostic::file_error(
+            Code::MissingHost,
+            &self.file,
+            format!("{}, but {}", self.what, self.lack),
+            "the bundle is incomplete: build it again, or restore the host's files",
+        )
+    }
+}
+
+/// The manifest's members by name and by address, so that each lookup is one step.
+struct Members(HashMap<String, String>);
+
+impl Members {
+    fn of(members: &[Member]) -> Members {
+        Members(
+            members
+                .iter()
+                .flat_map(|m| {
+                    [
+                        (m.name.clone(), m.name.clone()),
+                        (canonical(&m.address), m.name.clone()),
+                    ]
+                })
+                .collect(),
+        )
+    }
+
+    /// The member `target` (a name or an address, however written) is.
+    fn get(&self, target: &str) -> Option<&String> {
+        self.0.get(&canonical(target))
     }
 }

@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 use super::material::{self, CertInfo, Material};
 use super::model::{self, url_host, HostModel};
 use super::source::Tree;
+use crate::bundle::manifest::{Header, MANIFEST};
 use crate::diag::Diagnostic;
 use crate::plan::Plan;
 
@@ -126,22 +127,6 @@ impl Audit<'_> {
     }
 }
 
-/// What `manifest.json` says of the cluster; absent in a hand-made bundle.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct ManifestHeader {
-    cluster: Option<String>,
-    members: Vec<Member>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(default)]
-struct Member {
-    name: String,
-    address: String,
-    roles: Vec<String>,
-}
-
 fn is_loopback(target: &str) -> bool {
     target == "localhost"
         || target
@@ -160,11 +145,13 @@ fn has_plain_url(value: &str) -> bool {
 }
 
 impl<'a> Audit<'a> {
-    fn manifest_header(&self) -> ManifestHeader {
+    /// What `manifest.json` says of the cluster; empty for a hand-made bundle, which has
+    /// none.
+    fn manifest_header(&self) -> Header {
         self.tree
             .files
-            .get("manifest.json")
-            .and_then(|entry| serde_json::from_slice(&entry.data).ok())
+            .get(MANIFEST)
+            .map(|entry| Header::read(&entry.data))
             .unwrap_or_default()
     }
 

@@ -10,7 +10,8 @@ use crate::types::KeyAlgorithm;
 use crate::verify::model::{url_host, HostModel};
 use crate::verify::source::Tree;
 
-use super::{is_loopback, Audit, ManifestHeader, Member};
+use super::{is_loopback, Audit};
+use crate::bundle::manifest::{Header, Member, MANIFEST};
 
 const NOT_BUILT_FROM: &str = "this bundle was not built from this config: verify it with the config it was built from, or build it again with `cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`";
 
@@ -80,78 +81,79 @@ impl Audit<'_> {
 
     /// The cluster's name and members in `manifest.json`.
     fn manifest_against(&self, plan: &Plan, out: &mut Mismatches) {
-        let header = self.manifest_header();
-        if let Some(cluster) = header.cluster.as_deref() {
-            if cluster != plan.cluster.name.as_str() {
-                out.add(
-                    "manifest.json",
-                    format!(
-                        "cluster {cluster} in manifest.json, {} in the config",
-                        plan.cluster.name
-                    ),
-                );
-            }
+        if !self.tree.files.contains_key(MANIFEST) {
+            return;
         }
-        if self.tree.files.contains_key("manifest.json") {
-            let expected: Vec<Member> =
-                serde_json::to_value(crate::bundle::manifest::Header::of(plan))
-                    .ok()
-                    .and_then(|v| serde_json::from_value::<ManifestHeader>(v).ok())
-                    .map(|h| h.members)
-                    .unwrap_or_default();
-            let got_members: HashMap<&str, &Member> = header
-                .members
-                .iter()
-                .map(|m| (m.name.as_str(), m))
-                .collect();
-            let expected_names: HashSet<&str> = expected.iter().map(|m| m.name.as_str()).collect();
-            for want in &expected {
-                match got_members.get(want.name.as_str()) {
-                    None => out.add(
-                        "manifest.json",
-                        format!(
-                            "the config has member {} ({}), manifest.json does not",
-                            want.name, want.address
-                        ),
-                    ),
-                    Some(got) => {
-                        if !same_address(&got.address, &want.address) {
-                            out.add(
-                                "manifest.json",
-                                format!(
-                                    "member {} has address {} in manifest.json, {} in the config",
-                                    want.name, got.address, want.address
-                                ),
-                            );
-                        }
-                        if got.roles != want.roles {
-                            out.add(
-                                "manifest.json",
-                                format!(
-                                    "member {} has roles [{}] in manifest.json, [{}] in the config",
-                                    want.name,
-                                    got.roles.join(", "),
-                                    want.roles.join(", ")
-                                ),
-                            );
-                        }
-                    }
-                }
-            }
-            for got in &header.members {
-                if !expected_names.contains(got.name.as_str()) {
-                    out.add(
-                        "manifest.json",
-                        format!(
-                            "member {} ({}) is in manifest.json, the config has no such host",
-                            got.name, got.address
-                        ),
-                    );
-                }
-            }
+        let header = self.manifest_header();
+        let cluster = header.cluster();
+        if cluster != plan.cluster.name.as_str() {
+            out.add(
+                MANIFEST,
+                format!(
+                    "cluster {} in manifest.json, {} in the config",
+                    if cluster.is_empty() {
+                        "(none)"
+                    } else {
+                        cluster
+                    },
+                    plan.cluster.name
+                ),
+            );
+        }
+        members_against(header.members(), Header::of(plan).members(), out);
+    }
+}
+
+/// The members `manifest.json` lists (`got`) against those the config makes (`expected`).
+fn members_against(got: &[Member], expected: &[Member], out: &mut Mismatches) {
+    let got_members: HashMap<&str, &Member> = got.iter().map(|m| (m.name.as_str(), m)).collect();
+    let expected_names: HashSet<&str> = expected.iter().map(|m| m.name.as_str()).collect();
+    for want in expected {
+        let Some(got) = got_members.get(want.name.as_str()) else {
+            out.add(
+                MANIFEST,
+                format!(
+                    "the config has member {} ({}), manifest.json does not",
+                    want.name, want.address
+                ),
+            );
+            continue;
+        };
+        if !same_address(&got.address, &want.address) {
+            out.add(
+                MANIFEST,
+                format!(
+                    "member {} has address {} in manifest.json, {} in the config",
+                    want.name, got.address, want.address
+                ),
+            );
+        }
+        if got.roles != want.roles {
+            out.add(
+                MANIFEST,
+                format!(
+                    "member {} has roles [{}] in manifest.json, [{}] in the config",
+                    want.name,
+                    got.roles.join(", "),
+                    want.roles.join(", ")
+                ),
+            );
         }
     }
+    for got in got {
+        if !expected_names.contains(got.name.as_str()) {
+            out.add(
+                MANIFEST,
+                format!(
+                    "member {} ({}) is in manifest.json, the config has no such host",
+                    got.name, got.address
+                ),
+            );
+        }
+    }
+}
 
+impl Audit<'_> {
     /// Every host of the config in the bundle, and no other.
     fn hosts_against(&self, plan: &Plan, out: &mut Mismatches) {
         let planned: Vec<(&crate::plan::Host, crate::layout::Role)> =
