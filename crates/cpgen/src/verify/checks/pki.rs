@@ -117,7 +117,6 @@ impl Audit<'_> {
 
     /// The CA each leaf must chain to, taken from the units and kubeconfigs that use both.
     fn chains(&self) -> Vec<Chain> {
-        let mut chains = Vec::new();
         let client_cas: Vec<String> = self
             .masters()
             .filter_map(|m| {
@@ -126,95 +125,111 @@ impl Audit<'_> {
                     .map(|f| m.bundle_path(f))
             })
             .collect();
+        let mut chains = Vec::new();
         for host in self.hosts {
-            let etcd = host.unit("etcd");
-            let api = host.unit("kube-apiserver");
-            let path = |flag: &str, unit: Option<&model::Unit>| {
-                unit.and_then(|u| u.flag(flag)).map(|f| host.bundle_path(f))
-            };
-            let mut add = |leaf: Option<String>, ca: Option<String>, role: Role, named: &str| {
-                if let (Some(leaf), Some(ca)) = (leaf, ca) {
-                    chains.push(Chain {
-                        leaf,
-                        ca,
-                        role,
-                        named_in: named.to_owned(),
-                    });
-                }
-            };
-            let etcd_clients_ca =
-                path("etcd-cafile", api).or_else(|| path("trusted-ca-file", etcd));
-            add(
+            chains.extend(self.unit_chains(host));
+            chains.extend(self.kubeconfig_chains(host, &client_cas));
+        }
+        chains
+    }
+
+    /// The chains the units of `host` name: a certificate flag and the CA flag that checks
+    /// it.
+    fn unit_chains(&self, host: &HostModel) -> Vec<Chain> {
+        let etcd = host.unit("etcd");
+        let api = host.unit("kube-apiserver");
+        let path = |flag: &str, unit: Option<&model::Unit>| {
+            unit.and_then(|u| u.flag(flag)).map(|f| host.bundle_path(f))
+        };
+        let etcd_clients_ca = path("etcd-cafile", api).or_else(|| path("trusted-ca-file", etcd));
+        let etcd_trust = path("trusted-ca-file", etcd).or_else(|| {
+            self.masters().find_map(|m| {
+                m.unit("etcd")?
+                    .flag("trusted-ca-file")
+                    .map(|f| m.bundle_path(f))
+            })
+        });
+        [
+            (
                 path("cert-file", etcd),
                 etcd_clients_ca,
                 Role::Server,
                 "etcd --cert-file",
-            );
-            add(
+            ),
+            (
                 path("peer-cert-file", etcd),
                 path("peer-trusted-ca-file", etcd),
                 Role::Peer,
                 "etcd --peer-cert-file",
-            );
-            let etcd_trust = path("trusted-ca-file", etcd).or_else(|| {
-                self.masters().find_map(|m| {
-                    m.unit("etcd")?
-                        .flag("trusted-ca-file")
-                        .map(|f| m.bundle_path(f))
-                })
-            });
-            add(
+            ),
+            (
                 path("etcd-certfile", api),
                 etcd_trust,
                 Role::Client,
                 "kube-apiserver --etcd-certfile",
-            );
-            add(
+            ),
+            (
                 path("kubelet-client-certificate", api),
                 path("client-ca-file", api),
                 Role::Client,
                 "kube-apiserver --kubelet-client-certificate",
-            );
-            add(
+            ),
+            (
                 path("proxy-client-cert-file", api),
                 path("requestheader-client-ca-file", api),
                 Role::Client,
                 "kube-apiserver --proxy-client-cert-file",
-            );
-            for k in &host.kubeconfigs {
-                let kpath = &k.path;
-                for cluster in &k.clusters {
-                    let ca = match (
-                        &cluster.entry.certificate_authority,
-                        &cluster.entry.certificate_authority_data,
-                    ) {
-                        (Some(file), _) => host.bundle_path(file),
-                        (None, Some(_)) => {
-                            format!("{kpath}#{}.certificate-authority-data", cluster.name)
-                        }
-                        _ => continue,
-                    };
-                    // The API server this kubeconfig reaches presents its serving certificate.
-                    for server in self.apiserver_certs_reached(host, &cluster.entry.server) {
-                        add(
-                            Some(server),
-                            Some(ca.clone()),
-                            Role::Server,
-                            &format!("{kpath} (server)"),
-                        );
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(leaf, ca, role, named)| Some(Chain::of(leaf?, ca?, role, named)))
+        .collect()
+    }
+
+    /// The chains the kubeconfigs of `host` name: the serving certificate of each API
+    /// server reached to the cluster's CA, and each user's certificate to the apiserver's
+    /// client CA.
+    fn kubeconfig_chains(&self, host: &HostModel, client_cas: &[String]) -> Vec<Chain> {
+        let client_ca = host
+            .unit("kube-apiserver")
+            .and_then(|u| u.flag("client-ca-file"))
+            .map(|f| host.bundle_path(f))
+            .or_else(|| client_cas.first().cloned());
+        let mut chains = Vec::new();
+        for k in &host.kubeconfigs {
+            let kpath = &k.path;
+            for cluster in &k.clusters {
+                let ca = match (
+                    &cluster.entry.certificate_authority,
+                    &cluster.entry.certificate_authority_data,
+                ) {
+                    (Some(file), _) => host.bundle_path(file),
+                    (None, Some(_)) => {
+                        format!("{kpath}#{}.certificate-authority-data", cluster.name)
                     }
+                    _ => continue,
+                };
+                // The API server this kubeconfig reaches presents its serving certificate.
+                for server in self.apiserver_certs_reached(host, &cluster.entry.server) {
+                    chains.push(Chain::of(
+                        server,
+                        ca.clone(),
+                        Role::Server,
+                        &format!("{kpath} (server)"),
+                    ));
                 }
-                for user in &k.users {
-                    let cert = match (
-                        &user.entry.client_certificate,
-                        &user.entry.client_certificate_data,
-                    ) {
-                        (Some(file), _) => host.bundle_path(file),
-                        (None, Some(_)) => format!("{kpath}#{}.client-certificate-data", user.name),
-                        _ => continue,
-                    };
-                    let ca = path("client-ca-file", api).or_else(|| client_cas.first().cloned());
-                    add(Some(cert), ca, Role::Client, kpath);
+            }
+            for user in &k.users {
+                let cert = match (
+                    &user.entry.client_certificate,
+                    &user.entry.client_certificate_data,
+                ) {
+                    (Some(file), _) => host.bundle_path(file),
+                    (None, Some(_)) => format!("{kpath}#{}.client-certificate-data", user.name),
+                    _ => continue,
+                };
+                if let Some(ca) = &client_ca {
+                    chains.push(Chain::of(cert, ca.clone(), Role::Client, kpath));
                 }
             }
         }
@@ -222,90 +237,12 @@ impl Audit<'_> {
     }
 
     pub(super) fn chains_and_usages(&mut self) {
-        let mut found = Vec::new();
-        let mut cas = BTreeSet::new();
-        for host in self.hosts {
-            for unit in &host.units {
-                for flag in CA_FLAGS {
-                    if let Some(file) = unit.flag(flag) {
-                        cas.insert(host.bundle_path(file));
-                    }
-                }
-            }
-        }
-        let mut leaves = BTreeSet::new();
         let chains = self.chains();
-        // Signature checks dominate a large audit; they run on every core, in order.
-        // Signature checks dominate a large audit; each distinct (certificate, CA) pair is
-        // checked once (a worker's kube-proxy.pem is the same bytes on every worker), on
-        // every core.
-        let signed: HashMap<(&[u8], &[u8]), bool> = {
-            use rayon::prelude::*;
-            let pairs: HashSet<(&[u8], &[u8])> = chains
-                .iter()
-                .filter_map(|chain| {
-                    Some((
-                        self.cert(&chain.leaf)?.der.as_slice(),
-                        self.cert(&chain.ca)?.der.as_slice(),
-                    ))
-                })
-                .collect();
-            pairs
-                .into_par_iter()
-                .map(|(leaf, ca)| ((leaf, ca), signed_by(leaf, ca)))
-                .collect()
-        };
-        for Chain {
-            leaf: leaf_id,
-            ca: ca_id,
-            role,
-            named_in: named,
-        } in chains
-        {
-            cas.insert(ca_id.clone());
-            leaves.insert(leaf_id.clone());
-            let (Some(leaf), Some(ca)) = (self.cert(&leaf_id), self.cert(&ca_id)) else {
-                continue;
-            };
-            let leaf_and_ca = (leaf.der.as_slice(), ca.der.as_slice());
-            if !signed.get(&leaf_and_ca).copied().unwrap_or(true) {
-                found.push(Diagnostic::file_error(
-                    Code::WrongIssuer,
-                    &leaf_id,
-                    format!(
-                        "issued by `{}`, but {named} trusts `{}` ({ca_id})",
-                        leaf.issuer, ca.subject
-                    ),
-                    "re-issue it from the CA its peers trust, or point the unit at the right CA",
-                ));
-            }
-            if let Some(problem) = role.misfit(leaf) {
-                found.push(Diagnostic::file_error(
-                    Code::WrongUsage,
-                    &leaf_id,
-                    format!("{problem} ({named})"),
-                    role.help(),
-                ));
-            }
-        }
-        for ca_id in &cas {
-            let Some(ca) = self.cert(ca_id) else { continue };
-            if !ca.is_ca {
-                found.push(Diagnostic::file_error(
-                    Code::WrongUsage,
-                    ca_id,
-                    "used as a CA, but it is not one (basicConstraints lack CA:TRUE)",
-                    "point the unit or kubeconfig at the CA certificate",
-                ));
-            } else if ca.key_cert_sign == Some(false) {
-                found.push(Diagnostic::file_error(
-                    Code::WrongUsage,
-                    ca_id,
-                    "a CA whose keyUsage lacks keyCertSign cannot sign certificates",
-                    "re-create the CA with keyCertSign",
-                ));
-            }
-        }
+        let mut cas: BTreeSet<String> = self.cas_named_by_units();
+        cas.extend(chains.iter().map(|chain| chain.ca.clone()));
+        let leaves: BTreeSet<String> = chains.iter().map(|chain| chain.leaf.clone()).collect();
+        let mut found = self.chain_findings(&chains);
+        found.extend(cas.iter().filter_map(|ca| self.ca_misfit(ca)));
         for leaf_id in leaves.difference(&cas) {
             if self.cert(leaf_id).is_some_and(|c| c.is_ca) {
                 found.push(Diagnostic::file_error(
@@ -317,6 +254,101 @@ impl Audit<'_> {
             }
         }
         self.findings.extend(found);
+    }
+
+    /// Every file a unit's CA flag names.
+    fn cas_named_by_units(&self) -> BTreeSet<String> {
+        let mut cas = BTreeSet::new();
+        for host in self.hosts {
+            for unit in &host.units {
+                for flag in CA_FLAGS {
+                    if let Some(file) = unit.flag(flag) {
+                        cas.insert(host.bundle_path(file));
+                    }
+                }
+            }
+        }
+        cas
+    }
+
+    /// Each chain's leaf must be signed by its CA and fit its role.
+    fn chain_findings(&self, chains: &[Chain]) -> Vec<Diagnostic> {
+        let signed = self.signatures(chains);
+        let mut found = Vec::new();
+        for Chain {
+            leaf: leaf_id,
+            ca: ca_id,
+            role,
+            named_in: named,
+        } in chains
+        {
+            let (Some(leaf), Some(ca)) = (self.cert(leaf_id), self.cert(ca_id)) else {
+                continue;
+            };
+            let leaf_and_ca = (leaf.der.as_slice(), ca.der.as_slice());
+            if !signed.get(&leaf_and_ca).copied().unwrap_or(true) {
+                found.push(Diagnostic::file_error(
+                    Code::WrongIssuer,
+                    leaf_id,
+                    format!(
+                        "issued by `{}`, but {named} trusts `{}` ({ca_id})",
+                        leaf.issuer, ca.subject
+                    ),
+                    "re-issue it from the CA its peers trust, or point the unit at the right CA",
+                ));
+            }
+            if let Some(problem) = role.misfit(leaf) {
+                found.push(Diagnostic::file_error(
+                    Code::WrongUsage,
+                    leaf_id,
+                    format!("{problem} ({named})"),
+                    role.help(),
+                ));
+            }
+        }
+        found
+    }
+
+    /// Whether each chain's leaf is signed by its CA. Signature checks dominate a large
+    /// audit; each distinct (certificate, CA) pair is checked once (a worker's
+    /// kube-proxy.pem is the same bytes on every worker), on every core.
+    fn signatures(&self, chains: &[Chain]) -> HashMap<(&[u8], &[u8]), bool> {
+        use rayon::prelude::*;
+        let pairs: HashSet<(&[u8], &[u8])> = chains
+            .iter()
+            .filter_map(|chain| {
+                Some((
+                    self.cert(&chain.leaf)?.der.as_slice(),
+                    self.cert(&chain.ca)?.der.as_slice(),
+                ))
+            })
+            .collect();
+        pairs
+            .into_par_iter()
+            .map(|(leaf, ca)| ((leaf, ca), signed_by(leaf, ca)))
+            .collect()
+    }
+
+    /// What is wrong with the certificate at `ca_id` as a CA, if anything.
+    fn ca_misfit(&self, ca_id: &str) -> Option<Diagnostic> {
+        let ca = self.cert(ca_id)?;
+        if !ca.is_ca {
+            Some(Diagnostic::file_error(
+                Code::WrongUsage,
+                ca_id,
+                "used as a CA, but it is not one (basicConstraints lack CA:TRUE)",
+                "point the unit or kubeconfig at the CA certificate",
+            ))
+        } else if ca.key_cert_sign == Some(false) {
+            Some(Diagnostic::file_error(
+                Code::WrongUsage,
+                ca_id,
+                "a CA whose keyUsage lacks keyCertSign cannot sign certificates",
+                "re-create the CA with keyCertSign",
+            ))
+        } else {
+            None
+        }
     }
 
     /// The apiserver serving certificates a client of `url` on `host` may be answered with.
@@ -559,6 +591,19 @@ struct Chain {
     ca: String,
     role: Role,
     named_in: String,
+}
+
+impl Chain {
+    /// `leaf` must chain to `ca` in `role`, as `named_in` (a unit's flag, a kubeconfig)
+    /// says.
+    fn of(leaf: String, ca: String, role: Role, named_in: &str) -> Chain {
+        Chain {
+            leaf,
+            ca,
+            role,
+            named_in: named_in.to_owned(),
+        }
+    }
 }
 
 /// A name or address a client dials, the serving certificate that answers it, and who dials.
