@@ -4,9 +4,12 @@
 use askama::Template;
 use camino::Utf8Path;
 
+use crate::spec::defaults;
 use crate::types::KubernetesVersion;
 use crate::Error;
 
+/// The starter writes every default out; the template takes them from [`defaults`], so the
+/// starter cannot drift from what validation fills in.
 #[derive(Template)]
 #[template(path = "starter-cluster.toml", escape = "none")]
 struct Starter {
@@ -18,7 +21,7 @@ struct Starter {
 /// The starter `cluster.toml`: the guide's topology with cpgen's recommended settings.
 pub fn starter_config() -> Result<String, Error> {
     let starter = Starter {
-        default_version: KubernetesVersion::new(31),
+        default_version: KubernetesVersion::new(defaults::KUBERNETES_MINOR),
         oldest: KubernetesVersion::OLDEST,
         newest: KubernetesVersion::NEWEST,
     };

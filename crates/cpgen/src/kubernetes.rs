@@ -101,20 +101,6 @@ pub(crate) const AUTHORIZATION_MODES: &[&str] = &[
     "Node",
 ];
 
-/// The guide's admission plugins plus NodeRestriction, which the guide's `Node`
-/// authorization mode needs to be meaningful.
-pub(crate) const DEFAULT_ADMISSION_PLUGINS: &[&str] = &[
-    "NamespaceLifecycle",
-    "ServiceAccount",
-    "LimitRanger",
-    "ResourceQuota",
-    "DefaultStorageClass",
-    "NodeRestriction",
-];
-
-/// The guide's authorization modes.
-pub(crate) const DEFAULT_AUTHORIZATION_MODES: &[&str] = &["Node", "RBAC"];
-
 /// The flags cpgen's units pass, per component and minor. Only the tests read them (every
 /// flag a unit carries must exist in the minor it is for), so they are built only for tests.
 #[cfg(feature = "test-support")]
@@ -253,7 +239,8 @@ mod tests {
         assert!(scd.exists_in(29) && !scd.exists_in(30));
         let map = admission_plugin("MutatingAdmissionPolicy").unwrap();
         assert!(!map.exists_in(31) && map.exists_in(32));
-        assert!(DEFAULT_ADMISSION_PLUGINS
+        // The default list must be valid in every supported minor.
+        assert!(crate::spec::defaults::ADMISSION_PLUGINS
             .iter()
             .all(|p| admission_plugin(p).is_some_and(|p| (29..=34).all(|m| p.exists_in(m)))));
     }

@@ -60,6 +60,18 @@ pub(crate) mod defaults {
     pub(crate) const VIP_INTERFACE: &str = "eth0";
     /// `api.components_via`.
     pub(crate) const COMPONENTS_VIA: &str = "load-balancer";
+    /// `api.admission_plugins`: the guide's plugins plus NodeRestriction, which the guide's
+    /// `Node` authorization mode needs to be meaningful.
+    pub(crate) const ADMISSION_PLUGINS: &[&str] = &[
+        "NamespaceLifecycle",
+        "ServiceAccount",
+        "LimitRanger",
+        "ResourceQuota",
+        "DefaultStorageClass",
+        "NodeRestriction",
+    ];
+    /// `api.authorization_modes`: the guide's.
+    pub(crate) const AUTHORIZATION_MODES: &[&str] = &["Node", "RBAC"];
     /// `etcd.client_port`.
     pub(crate) const ETCD_CLIENT_PORT: u16 = 2379;
     /// `etcd.peer_port`.

@@ -5,7 +5,7 @@ use askama::Template;
 
 use crate::layout::HostListing;
 use crate::pki::Ca;
-use crate::plan::{ComponentsVia, LoadBalancerMode, Plan};
+use crate::plan::{ComponentsVia, Host, LoadBalancerMode, Plan};
 use crate::template::render_template;
 use crate::Error;
 
@@ -89,131 +89,161 @@ fn host_files(listing: &[HostListing<'_>]) -> Vec<HostFiles> {
         .collect()
 }
 
+/// The diagram's nodes and edges, in the order the README draws them.
+#[derive(Default)]
+struct Graph {
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+}
+
+impl Graph {
+    fn node(&mut self, id: impl Into<String>, label: String) {
+        self.nodes.push(Node {
+            id: id.into(),
+            label,
+        });
+    }
+
+    fn edge(&mut self, from: &str, to: &str, label: String) {
+        self.edges.push(Edge {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            label,
+        });
+    }
+}
+
 fn topology(plan: &Plan) -> (Vec<Node>, Vec<Edge>) {
-    let mut nodes = vec![Node {
-        id: "clients".into(),
-        label: "kubectl, kubelets, pods".into(),
-    }];
-    let mut edges = Vec::new();
-    let edge = |from: &str, to: &str, label: String| Edge {
-        from: from.to_owned(),
-        to: to.to_owned(),
-        label,
-    };
+    let mut graph = Graph::default();
+    graph.node("clients", "kubectl, kubelets, pods".into());
+    let entries = entry_points(&mut graph, plan);
+    for (i, master) in plan.masters.iter().enumerate() {
+        master_topology(&mut graph, plan, i, master, &entries);
+    }
+    (graph.nodes, graph.edges)
+}
+
+/// Where clients (and components going through the load balancer) enter, with the clients'
+/// edges to it: the HAProxies (behind the virtual IP if there is one), or the first API
+/// server when there is no load balancer.
+fn entry_points(graph: &mut Graph, plan: &Plan) -> Vec<String> {
     let kubernetes_ca = Ca::Kubernetes.id();
-    let etcd_ca = Ca::Etcd.effective(plan.pki.layout).id();
     let lb_port = plan.load_balancer.bind_port;
-    let check = plan.load_balancer.health_check;
-    // Where clients (and components going through the load balancer) enter.
-    let mut entries: Vec<String> = Vec::new();
+    let mut entries = haproxy_nodes(graph, plan);
+    if let (Some(vip), LoadBalancerMode::OnMasters) =
+        (plan.load_balancer.vip, plan.load_balancer.mode)
+    {
+        graph.node("vip", format!("keepalived VIP {vip}:{lb_port}"));
+        graph.edge("clients", "vip", format!("TLS {lb_port}, {kubernetes_ca}"));
+        for entry in &entries {
+            graph.edge("vip", entry, "VRRP holder".into());
+        }
+    } else {
+        for entry in &entries {
+            graph.edge(
+                "clients",
+                entry,
+                format!("TLS {}, {kubernetes_ca}", plan.api.port),
+            );
+        }
+    }
+    if entries.is_empty() {
+        entries.push("m0_api".into());
+        graph.edge(
+            "clients",
+            "m0_api",
+            format!("TLS {}, {kubernetes_ca}", plan.api.port),
+        );
+    }
+    entries
+}
+
+/// One HAProxy node per load balancer host, or per master in on-masters mode; their ids.
+fn haproxy_nodes(graph: &mut Graph, plan: &Plan) -> Vec<String> {
+    let lb_port = plan.load_balancer.bind_port;
+    let mut entries = Vec::new();
     match plan.load_balancer.mode {
         LoadBalancerMode::External => {
             for (i, lb) in plan.load_balancer.hosts.iter().enumerate() {
                 let id = format!("lb{i}");
-                nodes.push(Node {
-                    id: id.clone(),
-                    label: format!("haproxy on {} {}:{lb_port}", lb.name, lb.address),
-                });
+                graph.node(
+                    id.clone(),
+                    format!("haproxy on {} {}:{lb_port}", lb.name, lb.address),
+                );
                 entries.push(id);
             }
         }
         LoadBalancerMode::OnMasters => {
             for (i, m) in plan.masters.iter().enumerate() {
                 let id = format!("m{i}_haproxy");
-                nodes.push(Node {
-                    id: id.clone(),
-                    label: format!("haproxy on {} :{lb_port}", m.name),
-                });
+                graph.node(id.clone(), format!("haproxy on {} :{lb_port}", m.name));
                 entries.push(id);
             }
         }
     }
-    if let (Some(vip), LoadBalancerMode::OnMasters) =
-        (plan.load_balancer.vip, plan.load_balancer.mode)
-    {
-        nodes.push(Node {
-            id: "vip".into(),
-            label: format!("keepalived VIP {vip}:{lb_port}"),
-        });
-        edges.push(edge(
-            "clients",
-            "vip",
-            format!("TLS {lb_port}, {kubernetes_ca}"),
-        ));
-        for entry in &entries {
-            edges.push(edge("vip", entry, "VRRP holder".into()));
-        }
-    } else {
-        for entry in &entries {
-            edges.push(edge(
-                "clients",
-                entry,
-                format!("TLS {}, {kubernetes_ca}", plan.api.port),
-            ));
-        }
-    }
-    if entries.is_empty() {
-        entries.push("m0_api".into());
-        edges.push(edge(
-            "clients",
-            "m0_api",
-            format!("TLS {}, {kubernetes_ca}", plan.api.port),
-        ));
-    }
+    entries
+}
+
+/// Master `i`'s four programs, what reaches its API server, its etcd traffic, and where its
+/// controller-manager and scheduler connect.
+fn master_topology(graph: &mut Graph, plan: &Plan, i: usize, m: &Host, entries: &[String]) {
+    let kubernetes_ca = Ca::Kubernetes.id();
     let api_port = plan.api.bind_port;
     let (client_port, peer_port) = (plan.etcd.client_port, plan.etcd.peer_port);
-    for (i, m) in plan.masters.iter().enumerate() {
-        for (suffix, label) in [
-            (
-                "api",
-                format!("kube-apiserver on {} {}:{api_port}", m.name, m.address),
-            ),
-            (
-                "etcd",
-                format!("etcd {} :{client_port} :{peer_port}", m.name),
-            ),
-            ("cm", format!("kube-controller-manager on {}", m.name)),
-            ("sched", format!("kube-scheduler on {}", m.name)),
-        ] {
-            nodes.push(Node {
-                id: format!("m{i}_{suffix}"),
-                label,
-            });
-        }
-        for entry in &entries {
-            if entry != &format!("m{i}_api") {
-                edges.push(edge(
-                    entry,
-                    &format!("m{i}_api"),
-                    format!("TCP {api_port}, {check} check"),
-                ));
-            }
-        }
-        for j in 0..plan.masters.len() {
-            edges.push(edge(
+    for (suffix, label) in [
+        (
+            "api",
+            format!("kube-apiserver on {} {}:{api_port}", m.name, m.address),
+        ),
+        (
+            "etcd",
+            format!("etcd {} :{client_port} :{peer_port}", m.name),
+        ),
+        ("cm", format!("kube-controller-manager on {}", m.name)),
+        ("sched", format!("kube-scheduler on {}", m.name)),
+    ] {
+        graph.node(format!("m{i}_{suffix}"), label);
+    }
+    let check = plan.load_balancer.health_check;
+    for entry in entries {
+        if entry != &format!("m{i}_api") {
+            graph.edge(
+                entry,
                 &format!("m{i}_api"),
-                &format!("m{j}_etcd"),
-                format!("mTLS {client_port}, {etcd_ca}"),
-            ));
-            if j > i {
-                edges.push(edge(
-                    &format!("m{i}_etcd"),
-                    &format!("m{j}_etcd"),
-                    format!("peer mTLS {peer_port}, {etcd_ca}"),
-                ));
-            }
-        }
-        let component_target = match plan.api.components_via {
-            ComponentsVia::Local => format!("m{i}_api"),
-            _ => entries.first().cloned().unwrap_or_default(),
-        };
-        for component in ["cm", "sched"] {
-            edges.push(edge(
-                &format!("m{i}_{component}"),
-                &component_target,
-                format!("TLS, {kubernetes_ca}"),
-            ));
+                format!("TCP {api_port}, {check} check"),
+            );
         }
     }
-    (nodes, edges)
+    etcd_edges(graph, plan, i);
+    let component_target = match plan.api.components_via {
+        ComponentsVia::Local => format!("m{i}_api"),
+        _ => entries.first().cloned().unwrap_or_default(),
+    };
+    for component in ["cm", "sched"] {
+        graph.edge(
+            &format!("m{i}_{component}"),
+            &component_target,
+            format!("TLS, {kubernetes_ca}"),
+        );
+    }
+}
+
+/// Master `i`'s API server to every etcd member, and its etcd member to each later one.
+fn etcd_edges(graph: &mut Graph, plan: &Plan, i: usize) {
+    let etcd_ca = Ca::Etcd.effective(plan.pki.layout).id();
+    let (client_port, peer_port) = (plan.etcd.client_port, plan.etcd.peer_port);
+    for j in 0..plan.masters.len() {
+        graph.edge(
+            &format!("m{i}_api"),
+            &format!("m{j}_etcd"),
+            format!("mTLS {client_port}, {etcd_ca}"),
+        );
+        if j > i {
+            graph.edge(
+                &format!("m{i}_etcd"),
+                &format!("m{j}_etcd"),
+                format!("peer mTLS {peer_port}, {etcd_ca}"),
+            );
+        }
+    }
 }

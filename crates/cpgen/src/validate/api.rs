@@ -127,7 +127,7 @@ impl Rules<'_> {
         version: Option<KubernetesVersion>,
     ) -> Vec<String> {
         let Some(list) = list else {
-            return kubernetes::DEFAULT_ADMISSION_PLUGINS
+            return defaults::ADMISSION_PLUGINS
                 .iter()
                 .map(|p| p.to_string())
                 .collect();
@@ -169,7 +169,7 @@ impl Rules<'_> {
 
     pub(super) fn authorization_modes(&mut self, list: &Option<Vec<String>>) -> Vec<String> {
         let Some(list) = list else {
-            return kubernetes::DEFAULT_AUTHORIZATION_MODES
+            return defaults::AUTHORIZATION_MODES
                 .iter()
                 .map(|m| m.to_string())
                 .collect();

@@ -68,7 +68,7 @@ impl Rules<'_> {
                 ),
             )
             .at(self.origins.get("etcd.data_dir"), "invalid path")
-            .help("use e.g. \"/var/lib/etcd\""),
+            .help(format!("use e.g. \"{}\"", defaults::ETCD_DATA_DIR)),
         );
         None
     }

@@ -18,8 +18,12 @@ pub(super) struct Networks {
 
 impl Rules<'_> {
     pub(super) fn network(&mut self, network: &NetworkSpec, ipv6: bool) -> Networks {
-        let help =
-            "write a network address and prefix, e.g. \"10.32.0.0/16\" or \"fd00:10:32::/108\"";
+        // The examples are the service defaults, so the help shows what cpgen itself picks.
+        let help = format!(
+            "write a network address and prefix, e.g. \"{}\" or \"{}\"",
+            defaults::SERVICE_CIDR_V4,
+            defaults::SERVICE_CIDR_V6
+        );
         let (service_default, pod_default) = if ipv6 {
             (defaults::SERVICE_CIDR_V6, defaults::POD_CIDR_V6)
         } else {
@@ -30,21 +34,21 @@ impl Rules<'_> {
             &network.service_cidr,
             service_default.parse().ok(),
             Code::InvalidCidr,
-            help,
+            &help,
         );
         let pod = self.text(
             "network.pod_cidr",
             &network.pod_cidr,
             pod_default.parse().ok(),
             Code::InvalidCidr,
-            help,
+            &help,
         );
         let node_ports = self.text(
             "network.node_port_range",
             &network.node_port_range,
             defaults::NODE_PORT_RANGE.parse().ok(),
             Code::InvalidPortRange,
-            "write LOW-HIGH, e.g. \"30000-32767\"",
+            &format!("write LOW-HIGH, e.g. \"{}\"", defaults::NODE_PORT_RANGE),
         );
         let host_cidrs = network
             .host_cidrs
@@ -53,7 +57,7 @@ impl Rules<'_> {
             .enumerate()
             .filter_map(|(i, c)| {
                 let path = format!("network.host_cidrs[{i}]");
-                let cidr = self.parse_at(&path, c, Code::InvalidCidr, help)?;
+                let cidr = self.parse_at(&path, c, Code::InvalidCidr, &help)?;
                 Some((cidr, self.origins.get(&path)))
             })
             .collect();

@@ -1,0 +1,130 @@
+//! The kubeconfigs in a bundle: those of the components on a host, which name their
+//! certificate files there (the guide's form), and the administrator's under `admin/`,
+//! which embeds its certificates.
+
+use askama::Template;
+
+use super::paths::*;
+use super::{base64, ca_pem, shared_leaf, Contents, FileSpec};
+use crate::layout::FileKind;
+use crate::pki::{Ca, CertSet};
+use crate::plan::{wildcard_and_loopback, ComponentsVia, Host, Plan};
+use crate::types::url_host;
+use crate::Error;
+
+/// Where a kubeconfig takes a certificate or key from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A file on the host.
+    Path(&'static str),
+    /// Embedded, base64.
+    Data(String),
+}
+
+#[derive(Template)]
+#[template(path = "kubeconfig/kubeconfig.yaml", escape = "none")]
+pub(crate) struct Kubeconfig {
+    purpose: String,
+    cluster: String,
+    server: String,
+    user: String,
+    ca: Source,
+    cert: Source,
+    key: Source,
+}
+
+/// A component's client identity, by the paths its kubeconfig names.
+struct ClientFiles<'a> {
+    /// Where the kubeconfig itself goes.
+    kubeconfig: &'static str,
+    user: &'a str,
+    cert: &'static str,
+    key: &'static str,
+    purpose: &'a str,
+}
+
+/// The kubeconfigs of controller-manager and scheduler on `master`.
+pub(super) fn master_kubeconfigs(plan: &Plan, master: &Host) -> [FileSpec; 2] {
+    let server = match plan.api.components_via {
+        ComponentsVia::Local => format!(
+            "https://{}:{}",
+            url_host(wildcard_and_loopback(master.address.ip()).1),
+            plan.api.bind_port
+        ),
+        _ => plan.api_url(),
+    };
+    [
+        ClientFiles {
+            kubeconfig: CONTROLLER_MANAGER_KUBECONFIG,
+            user: "system:kube-controller-manager",
+            cert: CONTROLLER_MANAGER,
+            key: CONTROLLER_MANAGER_KEY,
+            purpose: "kube-controller-manager",
+        },
+        ClientFiles {
+            kubeconfig: SCHEDULER_KUBECONFIG,
+            user: "system:kube-scheduler",
+            cert: SCHEDULER,
+            key: SCHEDULER_KEY,
+            purpose: "kube-scheduler",
+        },
+    ]
+    .map(|client| kubeconfig(plan, master, &server, &client))
+}
+
+/// The kubeconfigs of kubelet and kube-proxy on `worker`.
+pub(super) fn worker_kubeconfigs(plan: &Plan, worker: &Host) -> [FileSpec; 2] {
+    let server = plan.api_url();
+    let node = format!("system:node:{}", worker.name);
+    [
+        ClientFiles {
+            kubeconfig: KUBELET_KUBECONFIG,
+            user: &node,
+            cert: KUBELET,
+            key: KUBELET_KEY,
+            purpose: "kubelet",
+        },
+        ClientFiles {
+            kubeconfig: KUBE_PROXY_KUBECONFIG,
+            user: "system:kube-proxy",
+            cert: KUBE_PROXY,
+            key: KUBE_PROXY_KEY,
+            purpose: "kube-proxy",
+        },
+    ]
+    .map(|client| kubeconfig(plan, worker, &server, &client))
+}
+
+/// A kubeconfig that names its certificate files on `host` (the guide's form).
+fn kubeconfig(plan: &Plan, host: &Host, server: &str, client: &ClientFiles<'_>) -> FileSpec {
+    let kubeconfig = Kubeconfig {
+        purpose: format!("kubeconfig of {} on {}", client.purpose, host.name),
+        cluster: plan.cluster.name.to_string(),
+        server: server.to_owned(),
+        user: client.user.to_owned(),
+        ca: Source::Path(CA),
+        cert: Source::Path(client.cert),
+        key: Source::Path(client.key),
+    };
+    FileSpec::new(
+        client.kubeconfig,
+        FileKind::Kubeconfig,
+        Contents::Kubeconfig(kubeconfig),
+    )
+}
+
+/// `admin/admin.kubeconfig`: the cluster administrator's, with its certificates embedded so
+/// it works from any machine.
+pub(super) fn admin_kubeconfig(plan: &Plan, certs: &CertSet) -> Result<Kubeconfig, Error> {
+    let admin = shared_leaf(certs, "admin")?;
+    Ok(Kubeconfig {
+        purpose: "kubeconfig of the cluster administrator (system:masters); keep it private"
+            .to_owned(),
+        cluster: plan.cluster.name.to_string(),
+        server: plan.api_url(),
+        user: "admin".to_owned(),
+        ca: Source::Data(base64(&ca_pem(certs, Ca::Kubernetes)?)),
+        cert: Source::Data(base64(admin.cert_pem.as_bytes())),
+        key: Source::Data(base64(admin.key_pem.as_bytes())),
+    })
+}

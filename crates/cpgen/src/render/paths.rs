@@ -1,0 +1,73 @@
+//! Where every file lives on a host (absolute paths, as the units and kubeconfigs name them).
+
+/// etcd's CA certificate on a master.
+pub(crate) const ETCD_CA: &str = "/etc/etcd/pki/ca.pem";
+/// The member's serving and peer certificate.
+pub(crate) const ETCD_SERVER: &str = "/etc/etcd/pki/etcd-server.pem";
+/// Its key.
+pub(crate) const ETCD_SERVER_KEY: &str = "/etc/etcd/pki/etcd-server-key.pem";
+/// kube-apiserver's etcd client certificate.
+pub(crate) const ETCD_CLIENT: &str = "/etc/etcd/pki/etcd-client.pem";
+/// Its key.
+pub(crate) const ETCD_CLIENT_KEY: &str = "/etc/etcd/pki/etcd-client-key.pem";
+/// The Kubernetes CA certificate.
+pub(crate) const CA: &str = "/etc/kubernetes/pki/ca.pem";
+/// The Kubernetes CA key (controller-manager signs kubelet certificates with it).
+pub(crate) const CA_KEY: &str = "/etc/kubernetes/pki/ca-key.pem";
+/// kube-apiserver's serving certificate.
+pub(crate) const APISERVER: &str = "/etc/kubernetes/pki/apiserver.pem";
+/// Its key.
+pub(crate) const APISERVER_KEY: &str = "/etc/kubernetes/pki/apiserver-key.pem";
+/// kube-apiserver's client certificate towards kubelets.
+pub(crate) const KUBELET_CLIENT: &str = "/etc/kubernetes/pki/kubelet-client.pem";
+/// Its key.
+pub(crate) const KUBELET_CLIENT_KEY: &str = "/etc/kubernetes/pki/kubelet-client-key.pem";
+/// The front-proxy CA certificate.
+pub(crate) const FRONT_PROXY_CA: &str = "/etc/kubernetes/pki/front-proxy-ca.pem";
+/// kube-apiserver's front-proxy client certificate.
+pub(crate) const FRONT_PROXY_CLIENT: &str = "/etc/kubernetes/pki/front-proxy-client.pem";
+/// Its key.
+pub(crate) const FRONT_PROXY_CLIENT_KEY: &str = "/etc/kubernetes/pki/front-proxy-client-key.pem";
+/// The service-account signing key.
+pub(crate) const SA_KEY: &str = "/etc/kubernetes/pki/sa.key";
+/// Its public key.
+pub(crate) const SA_PUB: &str = "/etc/kubernetes/pki/sa.pub";
+/// Encryption at rest.
+pub(crate) const ENCRYPTION_CONFIG: &str = "/etc/kubernetes/encryption-config.yaml";
+/// kube-controller-manager's kubeconfig.
+pub(crate) const CONTROLLER_MANAGER_KUBECONFIG: &str =
+    "/var/lib/kube-controller-manager/kubeconfig";
+/// Its client certificate.
+pub(crate) const CONTROLLER_MANAGER: &str =
+    "/var/lib/kube-controller-manager/pki/controller-manager.pem";
+/// Its key.
+pub(crate) const CONTROLLER_MANAGER_KEY: &str =
+    "/var/lib/kube-controller-manager/pki/controller-manager-key.pem";
+/// kube-scheduler's kubeconfig.
+pub(crate) const SCHEDULER_KUBECONFIG: &str = "/var/lib/kube-scheduler/kubeconfig";
+/// Its client certificate.
+pub(crate) const SCHEDULER: &str = "/var/lib/kube-scheduler/pki/scheduler.pem";
+/// Its key.
+pub(crate) const SCHEDULER_KEY: &str = "/var/lib/kube-scheduler/pki/scheduler-key.pem";
+/// HAProxy's configuration.
+pub(crate) const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
+/// keepalived's configuration.
+pub(crate) const KEEPALIVED_CONF: &str = "/etc/keepalived/keepalived.conf";
+/// Where systemd units go.
+pub(crate) const SYSTEMD: &str = "/etc/systemd/system";
+/// A worker's kubelet kubeconfig.
+pub(crate) const KUBELET_KUBECONFIG: &str = "/var/lib/kubelet/kubeconfig";
+/// A worker's kubelet client certificate.
+pub(crate) const KUBELET: &str = "/var/lib/kubelet/pki/kubelet.pem";
+/// Its key.
+pub(crate) const KUBELET_KEY: &str = "/var/lib/kubelet/pki/kubelet-key.pem";
+/// A worker's kubelet serving certificate.
+pub(crate) const KUBELET_SERVER: &str = "/var/lib/kubelet/pki/kubelet-server.pem";
+/// Its key.
+pub(crate) const KUBELET_SERVER_KEY: &str = "/var/lib/kubelet/pki/kubelet-server-key.pem";
+/// A worker's kube-proxy kubeconfig.
+pub(crate) const KUBE_PROXY_KUBECONFIG: &str = "/var/lib/kube-proxy/kubeconfig";
+/// Its client certificate.
+pub(crate) const KUBE_PROXY: &str = "/var/lib/kube-proxy/pki/kube-proxy.pem";
+/// Its key.
+pub(crate) const KUBE_PROXY_KEY: &str = "/var/lib/kube-proxy/pki/kube-proxy-key.pem";
