@@ -71,3 +71,56 @@ pub(crate) const KUBE_PROXY_KUBECONFIG: &str = "/var/lib/kube-proxy/kubeconfig";
 pub(crate) const KUBE_PROXY: &str = "/var/lib/kube-proxy/pki/kube-proxy.pem";
 /// Its key.
 pub(crate) const KUBE_PROXY_KEY: &str = "/var/lib/kube-proxy/pki/kube-proxy-key.pem";
+/// etcd's unit file name.
+pub(crate) const ETCD_UNIT: &str = "etcd.service";
+/// kube-apiserver's unit file name.
+pub(crate) const APISERVER_UNIT: &str = "kube-apiserver.service";
+/// kube-controller-manager's unit file name.
+pub(crate) const CONTROLLER_MANAGER_UNIT: &str = "kube-controller-manager.service";
+/// kube-scheduler's unit file name.
+pub(crate) const SCHEDULER_UNIT: &str = "kube-scheduler.service";
+
+/// Every unit cpgen writes, in [`SYSTEMD`], in start order.
+pub(crate) const UNITS: [&str; 4] = [
+    ETCD_UNIT,
+    APISERVER_UNIT,
+    CONTROLLER_MANAGER_UNIT,
+    SCHEDULER_UNIT,
+];
+
+/// Every other file cpgen can put on a host: what verify accepts there.
+pub(crate) const HOST_FILES: &[&str] = &[
+    ETCD_CA,
+    ETCD_SERVER,
+    ETCD_SERVER_KEY,
+    ETCD_CLIENT,
+    ETCD_CLIENT_KEY,
+    CA,
+    CA_KEY,
+    APISERVER,
+    APISERVER_KEY,
+    KUBELET_CLIENT,
+    KUBELET_CLIENT_KEY,
+    FRONT_PROXY_CA,
+    FRONT_PROXY_CLIENT,
+    FRONT_PROXY_CLIENT_KEY,
+    SA_KEY,
+    SA_PUB,
+    ENCRYPTION_CONFIG,
+    CONTROLLER_MANAGER_KUBECONFIG,
+    CONTROLLER_MANAGER,
+    CONTROLLER_MANAGER_KEY,
+    SCHEDULER_KUBECONFIG,
+    SCHEDULER,
+    SCHEDULER_KEY,
+    HAPROXY_CFG,
+    KEEPALIVED_CONF,
+    KUBELET_KUBECONFIG,
+    KUBELET,
+    KUBELET_KEY,
+    KUBELET_SERVER,
+    KUBELET_SERVER_KEY,
+    KUBE_PROXY_KUBECONFIG,
+    KUBE_PROXY,
+    KUBE_PROXY_KEY,
+];

@@ -69,7 +69,7 @@ pub(crate) fn master_unit_specs(plan: &Plan, master: &Host) -> Vec<(&'static str
     let kubernetes_docs = "https://kubernetes.io/docs/reference/command-line-tools-reference/";
     vec![
         (
-            "etcd.service",
+            ETCD_UNIT,
             Unit {
                 description: "etcd",
                 documentation: "https://etcd.io/docs/",
@@ -81,7 +81,7 @@ pub(crate) fn master_unit_specs(plan: &Plan, master: &Host) -> Vec<(&'static str
             },
         ),
         (
-            "kube-apiserver.service",
+            APISERVER_UNIT,
             Unit {
                 description: "Kubernetes API Server",
                 documentation: kubernetes_docs,
@@ -93,7 +93,7 @@ pub(crate) fn master_unit_specs(plan: &Plan, master: &Host) -> Vec<(&'static str
             },
         ),
         (
-            "kube-controller-manager.service",
+            CONTROLLER_MANAGER_UNIT,
             Unit {
                 description: "Kubernetes Controller Manager",
                 documentation: kubernetes_docs,
@@ -105,7 +105,7 @@ pub(crate) fn master_unit_specs(plan: &Plan, master: &Host) -> Vec<(&'static str
             },
         ),
         (
-            "kube-scheduler.service",
+            SCHEDULER_UNIT,
             Unit {
                 description: "Kubernetes Scheduler",
                 documentation: kubernetes_docs,
