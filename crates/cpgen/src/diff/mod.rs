@@ -251,4 +251,68 @@ mod tests {
         assert_eq!(Part::of("hosts/x"), Part::TopLevel);
         assert_eq!(Part::of("hosts//x"), Part::TopLevel);
     }
+
+    fn tree(files: &[(&str, &str)]) -> Tree {
+        let mut tree = Tree::default();
+        for (path, text) in files {
+            let entry = crate::verify::source::Entry {
+                mode: 0o644,
+                data: text.as_bytes().to_vec(),
+            };
+            tree.files.insert((*path).to_owned(), entry);
+        }
+        tree
+    }
+
+    #[test]
+    fn units_follow_their_flags_kubeconfigs_and_drop_ins() {
+        let unit = "[Service]\nExecStart=/usr/bin/x --kubeconfig=/var/lib/x/kubeconfig --v=2\n";
+        let kubeconfig = "users:\n- name: x\n  user:\n    client-certificate: pki/x.pem\n";
+        let common = [
+            ("hosts/m/etc/systemd/system/x.service", unit),
+            ("hosts/m/etc/systemd/system/y.service", unit),
+            ("hosts/m/var/lib/x/kubeconfig", kubeconfig),
+        ];
+        let old = tree(&[
+            common[0],
+            common[1],
+            common[2],
+            ("hosts/m/var/lib/x/pki/x.pem", "old"),
+            ("hosts/m/etc/systemd/system/gone.service", unit),
+        ]);
+        let new = tree(&[
+            common[0],
+            common[1],
+            common[2],
+            ("hosts/m/var/lib/x/pki/x.pem", "new"),
+            ("hosts/m/etc/systemd/system/new.service", unit),
+            ("hosts/m/etc/keepalived/keepalived.conf", "vrrp"),
+        ]);
+        let diff = diff_trees(&old, &new);
+        let (host, units) = diff.restarts().next().expect("m has units to act on");
+        assert_eq!(host, "m");
+        let names = |list: &[UnitName]| {
+            list.iter()
+                .map(|u| u.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        // x.service and y.service read x.pem through the kubeconfig, by a relative path.
+        assert_eq!(names(&units.restart), ["x.service", "y.service"]);
+        assert_eq!(names(&units.start), ["keepalived.service", "new.service"]);
+        assert_eq!(names(&units.stop), ["gone.service"]);
+        assert!(units.daemon_reload);
+        // A drop-in restarts its unit alone.
+        let mut with_drop_in = new.clone();
+        with_drop_in.files.insert(
+            "hosts/m/etc/systemd/system/y.service.d/override.conf".to_owned(),
+            crate::verify::source::Entry {
+                mode: 0o644,
+                data: Vec::new(),
+            },
+        );
+        let diff = diff_trees(&new, &with_drop_in);
+        let (_, units) = diff.restarts().next().expect("a drop-in restarts");
+        assert_eq!(names(&units.restart), ["y.service"]);
+        assert!(diff_trees(&new, &new).is_empty());
+    }
 }

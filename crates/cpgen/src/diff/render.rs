@@ -105,15 +105,27 @@ fn certificate(cert: &CertChange, out: &mut String) {
     }
     if cert.reasons.contains(&CertReason::Issuer) {
         let issuer = if cert.old_issuer == cert.new_issuer {
-            format!("{}, signed by another CA key", escape(&cert.new_issuer))
+            format!(
+                "{}, but another CA: its name or its key differs",
+                common_name(&cert.new_issuer)
+            )
         } else {
             format!(
                 "{} -> {}",
-                escape(&cert.old_issuer),
-                escape(&cert.new_issuer)
+                common_name(&cert.old_issuer),
+                common_name(&cert.new_issuer)
             )
         };
         out.push_str(&format!("{indent}issuer: {issuer}\n"));
+    }
+}
+
+/// An issuer's CN for text, `(no CN)` when it has none.
+fn common_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.is_empty() {
+        "(no CN)".into()
+    } else {
+        escape(name)
     }
 }
 
