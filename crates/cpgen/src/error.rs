@@ -4,7 +4,7 @@
 
 use camino::Utf8PathBuf;
 
-use crate::diag::Report;
+use crate::diag::{Diagnostic, Report};
 use crate::types::KeyAlgorithm;
 
 /// Everything that can go wrong in the library.
@@ -111,6 +111,15 @@ pub enum Error {
         which: &'static str,
         /// Why.
         problem: ImportProblem,
+    },
+    /// A bundle given to `cpgen diff` holds hostile entries (CP800) or is not a bundle
+    /// (CP814): nothing in it can be trusted to compare.
+    #[error("{path} cannot be compared: it holds hostile entries or is not a bundle")]
+    NotComparable {
+        /// The bundle.
+        path: Utf8PathBuf,
+        /// What reading it found, the hostile entries and CP814 among them.
+        findings: Vec<Diagnostic>,
     },
     /// rcgen refused to build a certificate (a bug in cpgen, not in the input).
     #[error("internal error while issuing {identity}: {source}")]

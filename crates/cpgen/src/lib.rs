@@ -130,6 +130,7 @@ pub mod bundle;
 pub mod config;
 mod deploy;
 pub mod diag;
+pub mod diff;
 mod error;
 pub mod init;
 mod kubernetes;

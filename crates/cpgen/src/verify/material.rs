@@ -96,6 +96,13 @@ impl CertInfo {
         Ok(info)
     }
 
+    /// The serial number as colon-separated hex, from the DER parsed at construction.
+    pub(crate) fn serial(&self) -> String {
+        X509Certificate::from_der(&self.der)
+            .map(|(_, cert)| cert.raw_serial_as_string())
+            .unwrap_or_default()
+    }
+
     /// True when `ca`'s key made this certificate's signature.
     pub(crate) fn signed_by(&self, ca: &CertInfo) -> bool {
         signed_by(&self.der, &ca.der)
@@ -149,6 +156,13 @@ fn algorithm(spki: &SubjectPublicKeyInfo<'_>) -> String {
         _ if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" => "Ed25519".to_owned(),
         _ => spki.algorithm.algorithm.to_id_string(),
     }
+}
+
+/// Every certificate of the tree (the first of each file, and those embedded in kubeconfigs)
+/// by where it is, parsed as an audit parses them; what does not parse is left out.
+pub(crate) fn certificates(tree: &Tree) -> BTreeMap<String, CertInfo> {
+    let (hosts, _) = super::model::hosts(tree);
+    collect(tree, &hosts, &mut Vec::new()).certs
 }
 
 /// Every piece of key material, by where it is: a bundle path, or

@@ -21,6 +21,10 @@ use crate::Error;
 
 use source::{read_bundle, Tree};
 
+// For `diff`, which compares two bundles read and parsed exactly as an audit reads them.
+pub(crate) use material::{certificates, CertInfo};
+pub(crate) use model::{kubeconfig_files, parse_unit};
+
 use crate::pki::EXPIRES_SOON;
 
 /// Where a certificate stands at a given time.
@@ -70,7 +74,7 @@ impl Validity {
 /// hand-made — has: files under `hosts/<host>/` and certificates. An empty directory, a
 /// directory of configs, a 0-byte or garbage file would otherwise pass with 0 errors.
 /// `manifest.json` is not required: a hand-made bundle has none.
-fn not_a_bundle(tree: &Tree, certificates: usize) -> Option<Diagnostic> {
+pub(crate) fn not_a_bundle(tree: &Tree, certificates: usize) -> Option<Diagnostic> {
     let has_hosts = tree.files.keys().any(|path| {
         path.strip_prefix("hosts/")
             .and_then(|rest| rest.split_once('/'))

@@ -10,7 +10,7 @@ use crate::diag::{Code, Diagnostic};
 
 /// A systemd unit's ExecStart: program and flags.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Unit {
+pub(crate) struct Unit {
     /// Path inside the bundle.
     pub(super) file: String,
     /// Program basename, e.g. `etcd`, `kube-apiserver`.
@@ -37,6 +37,15 @@ impl Unit {
     /// The value of `--name`.
     pub(super) fn flag(&self, name: &str) -> Option<&str> {
         self.flags.get(name).map(String::as_str)
+    }
+
+    /// Every absolute path among the flags' values, a comma-separated list's items included:
+    /// the files the program reads.
+    pub(crate) fn absolute_paths(&self) -> impl Iterator<Item = &str> {
+        self.flags
+            .values()
+            .flat_map(|value| value.split(','))
+            .filter(|item| item.starts_with('/'))
     }
 }
 
@@ -294,6 +303,24 @@ pub(super) fn hosts(tree: &Tree) -> (Vec<HostModel>, Vec<Diagnostic>) {
     (hosts.into_values().collect(), problems)
 }
 
+/// The files the kubeconfig at `path` names (`certificate-authority`, `client-certificate`,
+/// `client-key`), as written; none when it does not parse.
+pub(crate) fn kubeconfig_files(path: &str, text: &str) -> Vec<String> {
+    let Ok(kubeconfig) = Kubeconfig::parse(path, text) else {
+        return Vec::new();
+    };
+    let clusters = kubeconfig
+        .clusters
+        .into_iter()
+        .filter_map(|cluster| cluster.entry.certificate_authority);
+    let users = kubeconfig
+        .users
+        .into_iter()
+        .flat_map(|user| [user.entry.client_certificate, user.entry.client_key])
+        .flatten();
+    clusters.chain(users).collect()
+}
+
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
@@ -492,7 +519,7 @@ fn unescape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<char
 }
 
 /// The ExecStart of a unit, read as systemd reads it; `None` without one.
-pub(super) fn parse_unit(file: &str, text: &str) -> Option<Unit> {
+pub(crate) fn parse_unit(file: &str, text: &str) -> Option<Unit> {
     let (directives, mut oddities) = unit_directives(text);
     let mut exec = None;
     let mut extra_directives = Vec::new();
