@@ -8,6 +8,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use cpgen::bundle::{OutputKind, WriteMode, WriteOptions};
+use cpgen::change::Deployed;
 use cpgen::diag::escape;
 use cpgen::pki::{self, Ca, FillOptions, ImportMode, Secrets, SecretsProblem};
 use cpgen::verify::VerifyOptions;
@@ -89,6 +90,11 @@ enum Command {
         /// Replace an existing output.
         #[arg(long)]
         force: bool,
+        /// The bundle the cluster runs now (.tar.gz or directory): the new bundle changes
+        /// it in place. Joining etcd members join the running cluster, and changes.json
+        /// (also in its README) says in which order to add, remove and restart what.
+        #[arg(long)]
+        previous: Option<Utf8PathBuf>,
     },
     /// Re-issue every leaf certificate: new validity from --at (default now), same keys.
     ///
@@ -264,6 +270,7 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
             out_dir,
             secrets,
             force,
+            previous,
         } => {
             let target = match (output, out_dir) {
                 (Some(file), _) => Output::TarGz(file),
@@ -278,7 +285,7 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
                         .exit()
                 }
             };
-            match bundle(&config, &target, secrets, force, colour) {
+            match bundle(&config, &target, secrets, (force, previous), colour) {
                 Err(Error::AlreadyExists { path }) => {
                     eprintln!(
                         "cpgen: error: {} already exists; pass --force to replace it",
@@ -327,16 +334,57 @@ enum Output {
     Dir(Utf8PathBuf),
 }
 
+/// Without `--previous`, masters added or removed since the secrets file was made would
+/// bootstrap a second etcd cluster: say so.
+fn warn_membership_change(
+    plan: &cpgen::Plan,
+    secrets: &Secrets,
+    new_keys: &[String],
+    created: bool,
+) {
+    if created {
+        return;
+    }
+    let Some(moved) = cpgen::change::MembershipSinceSecrets::of(plan, secrets, new_keys) else {
+        return;
+    };
+    eprintln!(
+        "warning: the masters changed since the secrets file was made (added: {}; removed: {}): \
+         this bundle bootstraps etcd as if new, so new members would start a separate cluster; \
+         pass --previous DEPLOYED_BUNDLE to get a bundle that changes the running cluster, \
+         with its runbook",
+        escape(&join_or_none(&moved.added)),
+        escape(&join_or_none(&moved.removed))
+    );
+}
+
+fn join_or_none<T: AsRef<str>>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "none".to_owned();
+    }
+    items
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn bundle(
     config: &Utf8PathBuf,
     target: &Output,
     secrets: Option<Utf8PathBuf>,
-    force: bool,
+    (force, previous): (bool, Option<Utf8PathBuf>),
     colour: bool,
 ) -> Result<ExitCode, Error> {
     let started = std::time::SystemTime::now();
     let checked = Config::from_path(config)?.validate()?;
     print_warnings(&checked.report, colour);
+    // Refused before any key is made: a change from a bundle that does not verify, or of
+    // another cluster, must not touch the secrets file.
+    let deployed = previous
+        .as_deref()
+        .map(|path| Deployed::read(path, OffsetDateTime::now_utc()))
+        .transpose()?;
     let out = match target {
         Output::TarGz(path) | Output::Dir(path) => path,
     };
@@ -408,6 +456,29 @@ fn bundle(
     for notice in pki::ca_notices(plan, &secrets, OffsetDateTime::now_utc())? {
         eprintln!("warning: {notice}");
     }
+    let unused = secrets.unused_keys(plan);
+    if !unused.is_empty() {
+        eprintln!(
+            "note: {} keeps keys of hosts the config no longer has (kept in case they come back): {}",
+            escape(secrets_path.as_str()),
+            escape(&unused.join(", "))
+        );
+    }
+    if let Some(deployed) = &deployed {
+        let changed = cpgen::change::change_bundle(plan, &secrets, deployed)?;
+        match target {
+            Output::TarGz(path) => changed.write_tar_gz(path, mode)?,
+            Output::Dir(path) => changed.write_dir(path, mode)?,
+        }
+        eprintln!(
+            "wrote {}: {} files for {} hosts; changes.json and its README say in which order to apply the change",
+            escape(out.as_str()),
+            changed.files().count(),
+            plan.hosts().count()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    warn_membership_change(plan, &secrets, &change.new_keys, change.created);
     let hosts_bar = progress_bar("writing hosts");
     let progress = |done, total| update(&hosts_bar, done, total);
     let options = WriteOptions {

@@ -121,6 +121,14 @@ pub enum Error {
         /// What reading it found, the hostile entries and CP814 among them.
         findings: Vec<Diagnostic>,
     },
+    /// The deployed bundle given for a change (`--previous`) cannot be changed from.
+    #[error("previous bundle {path}: {problem}")]
+    Previous {
+        /// The deployed bundle.
+        path: Utf8PathBuf,
+        /// Why.
+        problem: PreviousProblem,
+    },
     /// rcgen refused to build a certificate (a bug in cpgen, not in the input).
     #[error("internal error while issuing {identity}: {source}")]
     Issue {
@@ -291,6 +299,44 @@ impl std::fmt::Display for StaleKeys {
         }
         Ok(())
     }
+}
+
+/// Why a deployed bundle cannot be the start of a change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PreviousProblem {
+    /// Verifying it found errors (each a finding about one of its files).
+    #[error("it does not verify ({} error(s)); a change computed from it could not be trusted: run `cpgen verify` on it", .0.len())]
+    DoesNotVerify(Vec<Diagnostic>),
+    /// It has no `manifest.json`, which records the members.
+    #[error("it has no manifest.json, so the members it runs are unknown; give the bundle `cpgen bundle` wrote")]
+    NoManifest,
+    /// It is of another cluster.
+    #[error("it is of cluster `{deployed}`, the config is of `{config}`")]
+    OtherCluster {
+        /// Its cluster's name.
+        deployed: String,
+        /// The config's.
+        config: String,
+    },
+    /// Its CA differs from the secrets file's.
+    #[error("{file} is another CA than the secrets file's: the bundle is of another cluster, or of other secrets")]
+    OtherCa {
+        /// The CA file that differs.
+        file: String,
+    },
+    /// The change would remove etcd's last member.
+    #[error("removing etcd member {member} would remove the last one: no order keeps the cluster; keep at least one master of the running cluster")]
+    LastMember {
+        /// The member.
+        member: String,
+    },
+    /// The change would remove a member from a two-member cluster.
+    #[error("removing etcd member {member} would leave from a two-member cluster, which etcd documents as unsafe (both must agree, and a failure during the removal leaves a cluster that cannot make progress); keep at least three masters of the running cluster, or change in two steps")]
+    TwoMembers {
+        /// The member.
+        member: String,
+    },
 }
 
 /// What is wrong with a secrets file. Never quotes key material.

@@ -41,6 +41,12 @@ pub(crate) const DIR_MODE: u32 = 0o755;
 /// Owner of every file.
 pub(crate) const OWNER: &str = "root:root";
 
+/// The bundle's README, for the operator.
+pub(crate) const README: &str = "README.md";
+
+/// The runbook of a bundle that changes a running cluster (`bundle --previous`).
+pub(crate) const CHANGES: &str = "changes.json";
+
 /// What a host is in the cluster; decides which files it gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {

@@ -127,6 +127,7 @@ macro_rules! stable_codes {
 mod atomic;
 pub mod build;
 pub mod bundle;
+pub mod change;
 pub mod config;
 mod deploy;
 pub mod diag;

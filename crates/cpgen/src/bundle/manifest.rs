@@ -7,7 +7,9 @@ use sha2::{Digest, Sha256};
 
 use super::BundleFile;
 use crate::layout::{hosts, FileKind, Role, OWNER};
-use crate::plan::{LoadBalancerMode, Plan};
+use std::collections::BTreeMap;
+
+use crate::plan::{EtcdJoin, LoadBalancerMode, Plan};
 use crate::Error;
 
 /// The manifest's path in the bundle; it sorts after `hosts/`, so it is written last.
@@ -32,6 +34,10 @@ pub(crate) struct Header {
     config_sha256: Option<String>,
     cluster: String,
     members: Vec<Member>,
+    /// How each etcd member joined, in a bundle that changes a running cluster (`bundle
+    /// --previous`); absent otherwise, as every member then bootstraps together.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    etcd_joins: BTreeMap<String, EtcdJoin>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +91,7 @@ impl Header {
             config_sha256: plan.config_sha256.as_ref().map(|digest| hex(digest)),
             cluster: plan.cluster.name.to_string(),
             members,
+            etcd_joins: plan.etcd.joins.clone(),
         }
     }
 
@@ -101,6 +108,11 @@ impl Header {
     /// The cluster's machines, in the order the bundle lists them.
     pub(crate) fn members(&self) -> &[Member] {
         &self.members
+    }
+
+    /// How each etcd member joined, when the bundle changes a running cluster.
+    pub(crate) fn etcd_joins(&self) -> &BTreeMap<String, EtcdJoin> {
+        &self.etcd_joins
     }
 }
 

@@ -331,6 +331,29 @@ impl Secrets {
         keys
     }
 
+    /// Keys of hosts `plan` no longer has (`etcd-server/kubem03` after kubem03 left):
+    /// kept, as a host may come back, and named so the operator knows they are unused.
+    pub fn unused_keys(&self, plan: &Plan) -> Vec<String> {
+        let used: std::collections::BTreeSet<String> =
+            leaf_identities(plan).into_iter().map(|i| i.id).collect();
+        self.keys
+            .keys()
+            .filter(|id| id.contains('/') && !used.contains(*id))
+            .cloned()
+            .collect()
+    }
+
+    /// The masters the keys were made for (`etcd-server/<master>`), so that a change of
+    /// etcd's membership shows even without the bundle that runs.
+    pub fn etcd_member_names(&self) -> Vec<String> {
+        let stem = crate::plan::ServerRole::EtcdServer.identity();
+        self.keys
+            .keys()
+            .filter_map(|id| id.strip_prefix(stem)?.strip_prefix('/'))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The key of `id`, parsed.
     pub fn key(&self, id: &str) -> Result<PrivateKey, Error> {
         let pem = self.keys.get(id).ok_or_else(|| Error::MissingKey {

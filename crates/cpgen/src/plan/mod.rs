@@ -9,6 +9,7 @@ mod listeners;
 mod sans;
 mod summary;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use camino::Utf8PathBuf;
@@ -201,6 +202,40 @@ pub(crate) struct Etcd {
     pub(crate) initial_cluster_token: String,
     /// `--data-dir`.
     pub(crate) data_dir: Utf8PathBuf,
+    /// How each member joined, for a bundle that changes a running cluster: a member not
+    /// listed here bootstraps with every master (`--initial-cluster-state=new`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) joins: BTreeMap<String, EtcdJoin>,
+}
+
+/// How an etcd member joined its cluster: what its unit's `--initial-cluster-state` and
+/// `--initial-cluster` say. etcd reads both only on the member's first start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub(crate) struct EtcdJoin {
+    /// `new` (it bootstrapped the cluster) or `existing` (it joined a running one).
+    pub(crate) state: JoinState,
+    /// The membership at its first start, `name=peer-url,...`.
+    pub(crate) initial_cluster: String,
+}
+
+/// `--initial-cluster-state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum JoinState {
+    /// The member bootstrapped the cluster.
+    New,
+    /// The member joined a running cluster.
+    Existing,
+}
+
+impl JoinState {
+    /// The flag's value.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            JoinState::New => "new",
+            JoinState::Existing => "existing",
+        }
+    }
 }
 
 /// `[pki]`, resolved.

@@ -152,7 +152,7 @@ pub(crate) fn shared_files(
 ) -> Result<Vec<(String, FileKind, Vec<u8>)>, Error> {
     let mut files = admin_files(plan, certs)?;
     files.push((
-        "README.md".to_owned(),
+        crate::layout::README.to_owned(),
         FileKind::Readme,
         readme::render(plan, listing)?,
     ));

@@ -4,7 +4,7 @@
 use askama::Template;
 
 use super::paths::*;
-use crate::plan::{wildcard_and_loopback, Host, Plan};
+use crate::plan::{wildcard_and_loopback, Host, JoinState, Plan};
 
 /// One `--name=value` of an ExecStart line.
 pub(crate) struct UnitFlag {
@@ -139,7 +139,13 @@ fn etcd_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {
     let host = master.address.url_host();
     let client_url = format!("https://{host}:{}", plan.etcd.client_port);
     let peer_url = format!("https://{host}:{}", plan.etcd.peer_port);
-    let initial_cluster = initial_cluster_members(plan);
+    let (initial_cluster, state) = match plan.etcd.joins.get(master.name.as_str()) {
+        Some(join) => (join.initial_cluster.clone(), join.state.word()),
+        None => (
+            initial_cluster_members(plan).join(","),
+            JoinState::New.word(),
+        ),
+    };
     vec![
         flag("name", &master.name),
         flag("trusted-ca-file", ETCD_CA),
@@ -155,8 +161,8 @@ fn etcd_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {
         flag("initial-advertise-peer-urls", &peer_url),
         flag("listen-peer-urls", &peer_url),
         flag("initial-cluster-token", &plan.etcd.initial_cluster_token),
-        flag("initial-cluster", initial_cluster.join(",")),
-        flag("initial-cluster-state", "new"),
+        flag("initial-cluster", initial_cluster),
+        flag("initial-cluster-state", state),
         flag("data-dir", &plan.etcd.data_dir),
     ]
 }

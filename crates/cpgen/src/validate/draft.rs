@@ -208,6 +208,7 @@ impl Draft {
                 peer_port: self.etcd_peer_port?,
                 initial_cluster_token: self.cluster_token?,
                 data_dir: self.data_dir?,
+                joins: Default::default(),
             },
             pki: Pki {
                 key_algorithm: self.key_algorithm?,

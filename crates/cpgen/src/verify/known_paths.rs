@@ -3,12 +3,15 @@
 //! (`usr/bin/etcd`, `etc/ld.so.preload`, `root/.ssh/authorized_keys`) without any check
 //! knowing what it does.
 
+use crate::bundle::manifest::MANIFEST;
+use crate::layout::{CHANGES, README};
 use crate::render::paths::{HOST_FILES, SYSTEMD, UNITS};
 
 /// Paths outside `hosts/`, for the operator and the deployment tools.
 const OTHER_FILES: &[&str] = &[
-    "README.md",
-    "manifest.json",
+    README,
+    MANIFEST,
+    CHANGES,
     "admin/admin.kubeconfig",
     "admin/etcd-ca.pem",
     "admin/etcd-healthcheck-client-key.pem",

@@ -35,7 +35,7 @@ pub(crate) struct Unit {
 
 impl Unit {
     /// The value of `--name`.
-    pub(super) fn flag(&self, name: &str) -> Option<&str> {
+    pub(crate) fn flag(&self, name: &str) -> Option<&str> {
         self.flags.get(name).map(String::as_str)
     }
 

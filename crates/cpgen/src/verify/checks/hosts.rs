@@ -33,11 +33,17 @@ fn canonical(target: &str) -> String {
 
 impl Audit<'_> {
     pub(super) fn etcd_members(&mut self) {
+        let header = self.manifest_header();
         let mut found = Vec::new();
         for host in self.hosts {
             let Some(etcd) = host.unit("etcd") else {
                 continue;
             };
+            // A member that joined a running cluster lists the membership at its join,
+            // which is history, not the cluster's size.
+            if header.etcd_joins().contains_key(&host.name) {
+                continue;
+            }
             let Some(cluster) = etcd.flag("initial-cluster") else {
                 continue;
             };
@@ -50,6 +56,47 @@ impl Audit<'_> {
                     "run an odd number of etcd members",
                 ));
             }
+        }
+        self.findings.extend(found);
+    }
+
+    /// A member's recorded join (a bundle that changes a running cluster) is what its etcd
+    /// unit says, and names the member itself at its own peer URL: the record is why the
+    /// unit may list members the bundle no longer has.
+    pub(super) fn etcd_join_records(&mut self) {
+        let header = self.manifest_header();
+        let mut found = Vec::new();
+        for (name, join) in header.etcd_joins() {
+            let Some(etcd) = self.host(name).and_then(|h| h.unit("etcd")) else {
+                found.push(Diagnostic::file_error(
+                    Code::ManifestMismatch,
+                    MANIFEST,
+                    format!("manifest.json records how etcd member {name} joined, but the bundle has no etcd unit for it"),
+                    "build the bundle again",
+                ));
+                continue;
+            };
+            let own = format!(
+                "{name}={}",
+                etcd.flag("initial-advertise-peer-urls").unwrap_or_default()
+            );
+            let problem = if etcd.flag("initial-cluster") != Some(join.initial_cluster.as_str()) {
+                Some("--initial-cluster differs from the membership manifest.json records at its join")
+            } else if etcd.flag("initial-cluster-state") != Some(join.state.word()) {
+                Some("--initial-cluster-state differs from how manifest.json records it joined")
+            } else if !join.initial_cluster.split(',').any(|m| m == own) {
+                Some("the membership at its join does not name the member itself at its peer URL")
+            } else {
+                None
+            };
+            found.extend(problem.map(|problem| {
+                Diagnostic::file_error(
+                    Code::ManifestMismatch,
+                    &etcd.file,
+                    problem,
+                    "build the bundle again with `cpgen bundle --previous`; never edit a member's join by hand",
+                )
+            }));
         }
         self.findings.extend(found);
     }
@@ -109,6 +156,11 @@ impl Audit<'_> {
         let Some(etcd) = host.unit("etcd") else {
             return Vec::new();
         };
+        // The membership at a recorded join may name members that have left since; the
+        // record itself is checked against the unit (CP810).
+        if self.manifest_header().etcd_joins().contains_key(&host.name) {
+            return Vec::new();
+        }
         let cluster = etcd.flag("initial-cluster").unwrap_or_default();
         let mut gaps = Vec::new();
         for member in cluster.split(',').filter(|m| !m.is_empty()) {

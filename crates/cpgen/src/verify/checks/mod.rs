@@ -98,6 +98,7 @@ impl Audit<'_> {
         self.manifest();
         self.key_modes();
         self.etcd_members();
+        self.etcd_join_records();
         self.shared_ca();
         self.named_hosts();
         self.unsafe_settings();

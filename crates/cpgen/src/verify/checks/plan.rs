@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::diag::counted;
 use crate::diag::{Code, Diagnostic};
-use crate::plan::{ComponentsVia, Host, PkiLayout, Plan};
+use crate::plan::{ComponentsVia, EtcdJoin, Host, PkiLayout, Plan};
 use crate::types::KeyAlgorithm;
 use crate::verify::model::{url_host, HostModel};
 use crate::verify::source::Tree;
@@ -65,11 +65,14 @@ impl Audit<'_> {
         let mut out = Mismatches::default();
         self.manifest_against(plan, &mut out);
         self.hosts_against(plan, &mut out);
+        let header = self.manifest_header();
+        let joins = header.etcd_joins();
         for master in &plan.masters {
             let Some(host) = self.host(master.name.as_str()) else {
                 continue;
             };
-            etcd_against(plan, master, host, &mut out);
+            let join = joins.get(master.name.as_str());
+            etcd_against(plan, master, host, join, &mut out);
             apiserver_against(plan, master, host, &mut out);
         }
         self.kubeconfigs_against(plan, &mut out);
@@ -307,7 +310,13 @@ impl Mismatches {
 }
 
 /// A master's etcd unit: its name, ports, members and advertised addresses.
-fn etcd_against(plan: &Plan, master: &Host, host: &HostModel, out: &mut Mismatches) {
+fn etcd_against(
+    plan: &Plan,
+    master: &Host,
+    host: &HostModel,
+    recorded: Option<&EtcdJoin>,
+    out: &mut Mismatches,
+) {
     let address = master.address.ip().to_string();
     match host.unit("etcd") {
         None => out.add(
@@ -347,9 +356,15 @@ fn etcd_against(plan: &Plan, master: &Host, host: &HostModel, out: &mut Mismatch
                     }
                 }
             }
-            let want: BTreeSet<String> = crate::render::initial_cluster_members(plan)
-                .into_iter()
-                .collect();
+            // A member that joined a running cluster lists the membership at its join, which
+            // manifest.json records (and CP810 holds the unit to); one that bootstrapped
+            // lists every master.
+            let want: BTreeSet<String> = match recorded {
+                Some(join) => join.initial_cluster.split(',').map(str::to_owned).collect(),
+                None => crate::render::initial_cluster_members(plan)
+                    .into_iter()
+                    .collect(),
+            };
             if let Some(cluster) = etcd.flag("initial-cluster") {
                 let got: BTreeSet<String> = cluster
                     .split(',')

@@ -1,11 +1,45 @@
 //! The bundle rebuilt from its config and secrets, byte for byte (CP834).
 
-use crate::bundle::Bundle;
+use crate::bundle::manifest::{Header, MANIFEST};
+use crate::bundle::{Bundle, FileKind};
 use crate::diag::{Code, Diagnostic};
+use crate::layout::{CHANGES, README};
 use crate::pki::Secrets;
 use crate::plan::Plan;
 use crate::verify::source::Tree;
 use crate::Error;
+
+/// What `plan` and `secrets` build for this bundle. A bundle that changes a running cluster
+/// (`bundle --previous`) records how each etcd member joined, and carries the runbook
+/// (`changes.json`, and the "Changes" section its README ends with): those come from the
+/// deployed bundle, which a rebuild does not have, so they are taken as the bundle has them
+/// and everything else is rebuilt around them.
+fn rebuilt(tree: &Tree, plan: &Plan, secrets: &Secrets) -> Result<Bundle, Error> {
+    let header = tree
+        .files
+        .get(MANIFEST)
+        .map(|entry| Header::read(&entry.data))
+        .unwrap_or_default();
+    let mut plan = plan.clone();
+    plan.etcd.joins = header.etcd_joins().clone();
+    let mut built = Bundle::build(&plan, secrets)?;
+    let Some(changes) = tree.files.get(CHANGES) else {
+        return Ok(built);
+    };
+    built.insert(CHANGES, FileKind::Config, changes.data.clone());
+    let readme = built
+        .get(README)
+        .map(|f| f.contents.clone())
+        .unwrap_or_default();
+    if let Some(given) = tree
+        .files
+        .get(README)
+        .filter(|g| g.data.starts_with(&readme))
+    {
+        built.insert(README, FileKind::Readme, given.data.clone());
+    }
+    built.with_manifest()
+}
 
 /// Every file that `plan` and `secrets` do not build exactly as the bundle has it: changed
 /// (contents or mode), missing or added. The secrets are only read: a key they lack is an
@@ -15,7 +49,7 @@ pub(in crate::verify) fn rebuild(
     plan: &Plan,
     secrets: &Secrets,
 ) -> Result<Vec<Diagnostic>, Error> {
-    let built = Bundle::build(plan, secrets)?;
+    let built = rebuilt(tree, plan, secrets)?;
     let mut found = Vec::new();
     let help = "the bundle is not what the config and secrets build: build it again with `cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`, and find out who changed it";
     for (path, file) in built.files() {

@@ -1,0 +1,411 @@
+//! Day 2: the bundle for a change to a running cluster (`cpgen bundle --previous`). The
+//! config states the target; the deployed bundle says what runs now. Out comes the target's
+//! bundle, in which joining etcd members join a running cluster, plus its runbook
+//! (`changes.json`): members join and leave one at a time, changed services restart host by
+//! host.
+
+mod members;
+mod runbook;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use askama::Template;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::bundle::manifest::{Header, MANIFEST};
+use crate::bundle::{Bundle, FileKind};
+use crate::diag::{Code, Diagnostic, Severity};
+use crate::diff::{self, BundleDiff};
+pub use crate::error::PreviousProblem;
+use crate::layout::{CHANGES, README};
+use crate::pki::Secrets;
+use crate::plan::{EtcdJoin, JoinState, Plan};
+use crate::render::paths::{
+    APISERVER_UNIT, CA, ETCD_CA, ETCD_UNIT, FRONT_PROXY_CA, SYSTEMD, UNITS,
+};
+use crate::template::render_text;
+use crate::verify::source::{read_bundle, Entry, Tree};
+use crate::verify::{parse_unit, verify_tree};
+use crate::Error;
+
+use members::{Member, Move, Unsafe};
+use runbook::{Check, Machine, Ports, Runbook, Step, Verb};
+
+/// The bundle that runs now, read and audited.
+#[derive(Debug)]
+pub struct Deployed {
+    path: Utf8PathBuf,
+    tree: Tree,
+    header: Header,
+}
+
+impl Deployed {
+    /// Reads the deployed bundle at `path` (a `.tar.gz` or a directory) and audits it as of
+    /// `at`: one that does not verify is refused, as a change computed from it could not be
+    /// trusted. Expired certificates are no reason to refuse: renewing them is a change.
+    pub fn read(path: &Utf8Path, at: OffsetDateTime) -> Result<Deployed, Error> {
+        let refuse = |problem| Error::Previous {
+            path: path.to_owned(),
+            problem,
+        };
+        let mut findings = Vec::new();
+        let tree = read_bundle(path, &mut findings)?;
+        let report = verify_tree(&tree, None, at, findings);
+        let errors: Vec<Diagnostic> = report
+            .findings
+            .into_iter()
+            .filter(|f| f.severity == Severity::Error && f.code != Code::Expired)
+            .collect();
+        if !errors.is_empty() {
+            return Err(refuse(PreviousProblem::DoesNotVerify(errors)));
+        }
+        let Some(manifest) = tree.files.get(MANIFEST) else {
+            return Err(refuse(PreviousProblem::NoManifest));
+        };
+        let header = Header::read(&manifest.data);
+        Ok(Deployed {
+            path: path.to_owned(),
+            tree,
+            header,
+        })
+    }
+
+    /// The etcd members it runs, in the manifest's order, with how each joined.
+    fn etcd_members(&self) -> Vec<(Member, Option<EtcdJoin>)> {
+        let with_etcd = self
+            .header
+            .members()
+            .iter()
+            .filter(|m| m.roles.iter().any(|r| r == "etcd"));
+        with_etcd
+            .filter_map(|m| {
+                let path = format!("hosts/{}{SYSTEMD}/{ETCD_UNIT}", m.name);
+                let entry = self.tree.files.get(&path)?;
+                let unit = parse_unit(&path, &String::from_utf8_lossy(&entry.data))?;
+                let member = Member {
+                    name: m.name.clone(),
+                    peer_url: unit.flag("initial-advertise-peer-urls")?.to_owned(),
+                    client_url: unit.flag("advertise-client-urls")?.to_owned(),
+                };
+                let state = match unit.flag("initial-cluster-state") {
+                    Some("existing") => JoinState::Existing,
+                    _ => JoinState::New,
+                };
+                let join = unit.flag("initial-cluster").map(|cluster| EtcdJoin {
+                    state,
+                    initial_cluster: cluster.to_owned(),
+                });
+                Some((member, join))
+            })
+            .collect()
+    }
+}
+
+/// Masters added or removed since a secrets file was made, as its keys show: without the
+/// deployed bundle, a bundle would bootstrap them as a new cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MembershipSinceSecrets {
+    /// Masters that got their keys just now.
+    pub added: Vec<String>,
+    /// Masters with keys that the config no longer has.
+    pub removed: Vec<String>,
+}
+
+impl MembershipSinceSecrets {
+    /// The change, if any: `new_keys` are the identities that filling `secrets` for `plan`
+    /// added (an existing file's; a new file has no history).
+    pub fn of(plan: &Plan, secrets: &Secrets, new_keys: &[String]) -> Option<Self> {
+        let masters: BTreeSet<&str> = plan.masters.iter().map(|m| m.name.as_str()).collect();
+        let known = secrets.etcd_member_names();
+        let added: Vec<String> = masters
+            .iter()
+            .filter(|m| known.iter().any(|k| k == *m))
+            .filter(|m| new_keys.iter().any(|k| k.ends_with(&format!("/{m}"))))
+            .map(|m| (*m).to_owned())
+            .collect();
+        let removed: Vec<String> = known
+            .into_iter()
+            .filter(|k| !masters.contains(k.as_str()))
+            .collect();
+        (!added.is_empty() || !removed.is_empty())
+            .then_some(MembershipSinceSecrets { added, removed })
+    }
+}
+
+/// The etcd member a master of `plan` is.
+fn planned_member(plan: &Plan, name: &str, url_host: &str) -> Member {
+    Member {
+        name: name.to_owned(),
+        peer_url: format!("https://{url_host}:{}", plan.etcd.peer_port),
+        client_url: format!("https://{url_host}:{}", plan.etcd.client_port),
+    }
+}
+
+/// The target's bundle for a change from `deployed`, with `changes.json` and the runbook in
+/// its README; refused for another cluster's bundle or a change etcd cannot make safely.
+pub fn change_bundle(plan: &Plan, secrets: &Secrets, deployed: &Deployed) -> Result<Bundle, Error> {
+    let refuse = |problem| Error::Previous {
+        path: deployed.path.clone(),
+        problem,
+    };
+    if deployed.header.cluster() != plan.cluster.name.as_str() {
+        return Err(refuse(PreviousProblem::OtherCluster {
+            deployed: deployed.header.cluster().to_owned(),
+            config: plan.cluster.name.to_string(),
+        }));
+    }
+    let current = deployed.etcd_members();
+    let target: Vec<Member> = plan
+        .masters
+        .iter()
+        .map(|m| planned_member(plan, m.name.as_str(), &m.address.url_host()))
+        .collect();
+    let now: Vec<Member> = current.iter().map(|(m, _)| m.clone()).collect();
+    let moves = members::moves(&now, &target).map_err(|unsafe_change| {
+        refuse(match unsafe_change {
+            Unsafe::LastMember { member } => PreviousProblem::LastMember { member },
+            Unsafe::TwoMembers { member } => PreviousProblem::TwoMembers { member },
+        })
+    })?;
+    let mut changed = plan.clone();
+    changed.etcd.joins = joins(&current, &moves);
+    let mut bundle = Bundle::build(&changed, secrets)?;
+    let target = tree_of(&bundle);
+    same_cas(&deployed.tree, &target).map_err(refuse)?;
+    let difference = diff::diff_trees(&deployed.tree, &target);
+    let steps = steps(&changed, deployed, &moves, &difference);
+    let mut json = serde_json::to_vec_pretty(&Changes { steps: &steps })
+        .map_err(|_| Error::Internal("the runbook does not serialize"))?;
+    json.push(b'\n');
+    bundle.insert(CHANGES, FileKind::Config, json);
+    let readme = with_changes(
+        bundle.get(README).map(|f| f.contents.as_slice()),
+        &changed,
+        &steps,
+    )?;
+    bundle.insert(README, FileKind::Readme, readme);
+    bundle.with_manifest()
+}
+
+/// The README's "Changes" section: the runbook for people.
+#[derive(Template)]
+#[template(path = "changes.md", escape = "none")]
+struct ChangesSection<'a> {
+    steps: Vec<StepView<'a>>,
+    data_dir: &'a str,
+}
+
+struct StepView<'a> {
+    action: &'static str,
+    host: &'a str,
+    why: &'a str,
+    command: &'a str,
+}
+
+/// `readme` with the runbook appended.
+fn with_changes(readme: Option<&[u8]>, plan: &Plan, steps: &[Step]) -> Result<Vec<u8>, Error> {
+    let section = ChangesSection {
+        steps: steps
+            .iter()
+            .map(|step| StepView {
+                action: step.action.word(),
+                host: step.action.host(),
+                why: &step.why,
+                command: &step.command,
+            })
+            .collect(),
+        data_dir: plan.etcd.data_dir.as_str(),
+    };
+    let mut text = readme.unwrap_or_default().to_vec();
+    text.extend(render_text(&section, "changes.md")?.into_bytes());
+    Ok(text)
+}
+
+#[derive(Serialize)]
+struct Changes<'a> {
+    steps: &'a [Step],
+}
+
+/// Each target member's join: a kept member keeps the one it has (etcd read it on its first
+/// start; changing it would only restart it for nothing); a joining member joins the
+/// running cluster with the membership at its join.
+fn joins(current: &[(Member, Option<EtcdJoin>)], moves: &[Move]) -> BTreeMap<String, EtcdJoin> {
+    let mut joins: BTreeMap<String, EtcdJoin> = current
+        .iter()
+        .filter_map(|(m, join)| Some((m.name.clone(), join.clone()?)))
+        .collect();
+    for change in moves {
+        match change {
+            Move::Join { member, voters } => {
+                let cluster: Vec<String> = voters
+                    .iter()
+                    .map(|v| format!("{}={}", v.name, v.peer_url))
+                    .collect();
+                joins.insert(
+                    member.name.clone(),
+                    EtcdJoin {
+                        state: JoinState::Existing,
+                        initial_cluster: cluster.join(","),
+                    },
+                );
+            }
+            Move::Leave { member, .. } => {
+                joins.remove(&member.name);
+            }
+        }
+    }
+    joins
+}
+
+/// The bundle's files as verify and diff read a tree.
+fn tree_of(bundle: &Bundle) -> Tree {
+    Tree {
+        files: bundle
+            .files()
+            .map(|(path, file)| {
+                let entry = Entry {
+                    mode: file.mode(),
+                    data: file.contents.clone(),
+                };
+                (path.to_owned(), entry)
+            })
+            .collect(),
+    }
+}
+
+/// The CA certificates both bundles have must be the same: a bundle of other CAs is another
+/// cluster's (or a rotation, which has its own command), and its members would not trust
+/// the new ones.
+fn same_cas(deployed: &Tree, target: &Tree) -> Result<(), PreviousProblem> {
+    let is_ca = |path: &str| {
+        path == "admin/etcd-ca.pem"
+            || [CA, ETCD_CA, FRONT_PROXY_CA]
+                .iter()
+                .any(|ca| path.starts_with("hosts/") && path.ends_with(ca))
+    };
+    for (path, entry) in deployed.files.iter().filter(|(path, _)| is_ca(path)) {
+        if let Some(ours) = target.files.get(path) {
+            if ours.data != entry.data {
+                return Err(PreviousProblem::OtherCa { file: path.clone() });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The machine `name` is, as the commands reach it: from the target, else from the
+/// deployed bundle (a host that goes).
+fn machine(plan: &Plan, deployed: &Deployed, name: &str) -> Option<Machine> {
+    let planned = plan
+        .masters
+        .iter()
+        .chain(&plan.load_balancer.hosts)
+        .chain(&plan.workers)
+        .find(|h| h.name.as_str() == name)
+        .map(|h| h.address.url_host());
+    let deployed = || {
+        deployed
+            .header
+            .members()
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.address.clone())
+    };
+    Some(Machine {
+        name: name.to_owned(),
+        url_host: planned.or_else(deployed)?,
+    })
+}
+
+/// The runbook: members that join (and members that move) first, then every other host
+/// whose files changed, one at a time, then members that go, once nothing dials them.
+fn steps(plan: &Plan, deployed: &Deployed, moves: &[Move], difference: &BundleDiff) -> Vec<Step> {
+    let find = |name: &str| machine(plan, deployed, name);
+    let ports = Ports {
+        etcd_client: plan.etcd.client_port.get(),
+        apiserver: plan.api.bind_port.get(),
+        load_balancer: plan.load_balancer.bind_port.get(),
+    };
+    let mut book = Runbook::new(ports, &find);
+    let target: BTreeSet<&str> = plan.masters.iter().map(|m| m.name.as_str()).collect();
+    let goes = |change: &&Move| matches!(change, Move::Leave { member, .. } if !target.contains(member.name.as_str()));
+    let joined: BTreeSet<&str> = moves
+        .iter()
+        .filter_map(|change| match change {
+            Move::Join { member, .. } => Some(member.name.as_str()),
+            Move::Leave { .. } => None,
+        })
+        .collect();
+    for change in moves.iter().filter(|c| !goes(c)) {
+        book.member(change);
+    }
+    for part in &difference.parts {
+        let Some(host) = part.part.host() else {
+            continue;
+        };
+        if joined.contains(host) {
+            continue;
+        }
+        let leaving = moves
+            .iter()
+            .filter(goes)
+            .any(|c| matches!(c, Move::Leave { member, .. } if member.name == host));
+        if leaving {
+            continue;
+        }
+        roll(&mut book, host, part);
+    }
+    for change in moves.iter().filter(goes) {
+        book.member(change);
+    }
+    book.into_steps()
+}
+
+/// One host's part of the roll: its files, then each unit to stop, start or restart, with
+/// a wait after the services others depend on.
+fn roll(book: &mut Runbook<'_>, host: &str, part: &diff::PartDiff) {
+    let units = &part.units;
+    if !part.added.is_empty() || !part.changed.is_empty() {
+        book.install(host, "its files changed");
+    }
+    for unit in &units.stop {
+        book.unit(
+            Verb::Stop,
+            host,
+            &unit.to_string(),
+            "the new bundle has no such unit on this host",
+        );
+    }
+    let ordered = |names: &[diff::UnitName]| {
+        let mut names: Vec<String> = names.iter().map(ToString::to_string).collect();
+        names.sort_by_key(|n| UNITS.iter().position(|u| u == n).unwrap_or(UNITS.len()));
+        names
+    };
+    for unit in ordered(&units.start) {
+        book.unit(Verb::Start, host, &unit, "new on this host");
+        wait_after(book, host, &unit);
+    }
+    for unit in ordered(&units.restart) {
+        book.unit(
+            Verb::Restart,
+            host,
+            &unit,
+            "it, or a file it reads, changed",
+        );
+        wait_after(book, host, &unit);
+    }
+}
+
+/// The wait that lets the next host go: etcd healthy, the apiserver ready, the API through
+/// a restarted load balancer.
+fn wait_after(book: &mut Runbook<'_>, host: &str, unit: &str) {
+    match unit {
+        ETCD_UNIT => book.wait(host, Check::EtcdHealthy),
+        APISERVER_UNIT => book.wait(host, Check::ApiserverReady),
+        "haproxy.service" => book.wait(host, Check::LoadBalancerReady),
+        _ => {}
+    }
+}

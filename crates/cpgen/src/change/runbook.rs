@@ -1,0 +1,376 @@
+//! The runbook of a change to a running cluster (`changes.json`): the steps an operator, or
+//! the playbook, takes in order, each with the exact command line. Commands run from the
+//! bundle's root on the operator's machine: etcdctl with the bundle's admin certificates,
+//! kubectl with its admin kubeconfig, systemctl on a host over ssh.
+
+use serde::Serialize;
+
+use super::members::{Member, Move};
+
+/// The admin files the commands use, relative to the bundle's root.
+const ETCDCTL_TLS: &str = "--cacert=admin/etcd-ca.pem --cert=admin/etcd-healthcheck-client.pem \
+                           --key=admin/etcd-healthcheck-client-key.pem";
+const ADMIN_KUBECONFIG: &str = "admin/admin.kubeconfig";
+
+/// etcd refuses a reconfiguration until every member has been up a few seconds, and a
+/// learner cannot be promoted before it has caught up: each such command retries, for at
+/// most this many seconds.
+const RETRY_SECONDS: u32 = 300;
+
+/// What a step does, with its own fields, as `changes.json` names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub(crate) enum Action {
+    /// Copy the host's files from `hosts/<host>/` onto it.
+    Install { host: String },
+    /// Add a member to etcd before it starts.
+    EtcdMemberAdd {
+        host: String,
+        member: String,
+        peer_urls: Vec<String>,
+        learner: bool,
+    },
+    /// Make a learner a voting member once it has caught up.
+    EtcdMemberPromote { host: String, member: String },
+    /// Remove a member from etcd before it stops.
+    EtcdMemberRemove { host: String, member: String },
+    /// Start a unit.
+    Start { host: String, unit: String },
+    /// Restart a unit whose files changed.
+    Restart { host: String, unit: String },
+    /// Stop a unit for good.
+    Stop { host: String, unit: String },
+    /// Wait until a service answers.
+    Wait { host: String, check: Check },
+}
+
+impl Action {
+    /// The action's name in `changes.json`.
+    pub(crate) fn word(&self) -> &'static str {
+        match self {
+            Action::Install { .. } => "install",
+            Action::EtcdMemberAdd { .. } => "etcd-member-add",
+            Action::EtcdMemberPromote { .. } => "etcd-member-promote",
+            Action::EtcdMemberRemove { .. } => "etcd-member-remove",
+            Action::Start { .. } => "start",
+            Action::Restart { .. } => "restart",
+            Action::Stop { .. } => "stop",
+            Action::Wait { .. } => "wait",
+        }
+    }
+
+    /// The host the step is about.
+    pub(crate) fn host(&self) -> &str {
+        match self {
+            Action::Install { host }
+            | Action::EtcdMemberAdd { host, .. }
+            | Action::EtcdMemberPromote { host, .. }
+            | Action::EtcdMemberRemove { host, .. }
+            | Action::Start { host, .. }
+            | Action::Restart { host, .. }
+            | Action::Stop { host, .. }
+            | Action::Wait { host, .. } => host,
+        }
+    }
+}
+
+/// What a `wait` step waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Check {
+    /// The host's etcd member answers a health check.
+    EtcdHealthy,
+    /// The host's kube-apiserver is ready.
+    ApiserverReady,
+    /// The API answers through the host's load balancer.
+    LoadBalancerReady,
+}
+
+/// One step of the runbook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Step {
+    #[serde(flatten)]
+    pub(crate) action: Action,
+    /// The line an operator pastes, from the bundle's root.
+    pub(crate) command: String,
+    /// Why this step is here, in words.
+    pub(crate) why: String,
+}
+
+/// A host of the cluster as the commands reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Machine {
+    /// Its host name.
+    pub(crate) name: String,
+    /// The address ssh and the health checks dial (a URL's host: IPv6 in brackets).
+    pub(crate) url_host: String,
+}
+
+/// The services of a master besides etcd, in start order.
+const CONTROL_PLANE: [&str; 3] = [
+    "kube-apiserver.service",
+    "kube-controller-manager.service",
+    "kube-scheduler.service",
+];
+
+/// The ports the health checks dial.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ports {
+    /// etcd's client port.
+    pub(crate) etcd_client: u16,
+    /// kube-apiserver's secure port on a master.
+    pub(crate) apiserver: u16,
+    /// The load balancer's port.
+    pub(crate) load_balancer: u16,
+}
+
+/// Builds the steps; `machine` says how to reach each host.
+pub(crate) struct Runbook<'a> {
+    steps: Vec<Step>,
+    ports: Ports,
+    machine: &'a dyn Fn(&str) -> Option<Machine>,
+}
+
+impl<'a> Runbook<'a> {
+    pub(crate) fn new(ports: Ports, machine: &'a dyn Fn(&str) -> Option<Machine>) -> Self {
+        Runbook {
+            steps: Vec::new(),
+            ports,
+            machine,
+        }
+    }
+
+    /// The address a host is reached at (a URL's host: IPv6 in brackets).
+    fn url_host(&self, host: &str) -> String {
+        (self.machine)(host).map_or_else(|| host.to_owned(), |m| m.url_host)
+    }
+
+    pub(crate) fn into_steps(self) -> Vec<Step> {
+        self.steps
+    }
+
+    fn ssh(&self, host: &str) -> String {
+        let address = self.url_host(host);
+        format!(
+            "ssh root@{}",
+            address.trim_start_matches('[').trim_end_matches(']')
+        )
+    }
+
+    fn push(&mut self, action: Action, command: String, why: impl Into<String>) {
+        self.steps.push(Step {
+            action,
+            command,
+            why: why.into(),
+        });
+    }
+
+    /// Copies a host's files onto it.
+    pub(crate) fn install(&mut self, host: &str, why: &str) {
+        let command = format!(
+            "tar -C hosts/{host} -cf - . | {} 'tar -C / -xpf - && systemctl daemon-reload'",
+            self.ssh(host)
+        );
+        self.push(
+            Action::Install {
+                host: host.to_owned(),
+            },
+            command,
+            why,
+        );
+    }
+
+    /// Starts, restarts or stops `unit` on `host`.
+    pub(crate) fn unit(&mut self, verb: Verb, host: &str, unit: &str, why: &str) {
+        let (action, systemctl) = match verb {
+            Verb::Start => (
+                Action::Start {
+                    host: host.to_owned(),
+                    unit: unit.to_owned(),
+                },
+                format!("systemctl enable --now {unit}"),
+            ),
+            Verb::Restart => (
+                Action::Restart {
+                    host: host.to_owned(),
+                    unit: unit.to_owned(),
+                },
+                format!("systemctl restart {unit}"),
+            ),
+            Verb::Stop => (
+                Action::Stop {
+                    host: host.to_owned(),
+                    unit: unit.to_owned(),
+                },
+                format!("systemctl disable --now {unit}"),
+            ),
+        };
+        let command = format!("{} '{systemctl}'", self.ssh(host));
+        self.push(action, command, why);
+    }
+
+    /// Waits until `check` holds on `host`.
+    pub(crate) fn wait(&mut self, host: &str, check: Check) {
+        let address = self.url_host(host);
+        let readyz = |port: u16| {
+            format!(
+                "kubectl --kubeconfig {ADMIN_KUBECONFIG} --server https://{address}:{port} get --raw /readyz"
+            )
+        };
+        let probe = match check {
+            Check::EtcdHealthy => format!(
+                "{} endpoint health",
+                etcdctl(&format!("https://{address}:{}", self.ports.etcd_client))
+            ),
+            Check::ApiserverReady => readyz(self.ports.apiserver),
+            Check::LoadBalancerReady => readyz(self.ports.load_balancer),
+        };
+        let why = match check {
+            Check::EtcdHealthy => "the next step needs this member healthy",
+            Check::ApiserverReady => "one apiserver at a time: the next host waits for this one",
+            Check::LoadBalancerReady => "the load balancer forwards to the new set of apiservers",
+        };
+        self.push(
+            Action::Wait {
+                host: host.to_owned(),
+                check,
+            },
+            retrying(&probe),
+            why,
+        );
+    }
+
+    /// The steps of one membership move.
+    pub(crate) fn member(&mut self, change: &Move) {
+        match change {
+            Move::Join { member, voters } => self.join(member, voters),
+            Move::Leave { member, voters } => self.leave(member, voters),
+        }
+    }
+
+    /// A member joins on a new machine (a new name, or a name at a new address): its files,
+    /// its place in etcd, then its control plane.
+    fn join(&mut self, member: &Member, voters: &[Member]) {
+        let host = &member.name;
+        let before: Vec<&Member> = voters.iter().filter(|v| v.name != *host).collect();
+        let endpoints = client_urls(&before);
+        self.install(
+            host,
+            "the joining member's files must be in place before it starts",
+        );
+        let listed = format!(
+            "{} member list | grep -q \", {}, \"",
+            etcdctl(&endpoints),
+            member.peer_url
+        );
+        let add = format!(
+            "{} member add {host} --peer-urls={} --learner",
+            etcdctl(&endpoints),
+            member.peer_url
+        );
+        self.push(
+            Action::EtcdMemberAdd {
+                host: host.clone(),
+                member: host.clone(),
+                peer_urls: vec![member.peer_url.clone()],
+                learner: true,
+            },
+            retrying(&format!("{listed} || {add}")),
+            "a member is added before it starts, as a learner: it does not vote, so the quorum \
+             does not grow, until it has caught up",
+        );
+        self.unit(
+            Verb::Start,
+            host,
+            "etcd.service",
+            "its unit says --initial-cluster-state=existing and the membership at its join",
+        );
+        let promoted = format!(
+            "{} member list | grep \", {}, \" | grep -q \", false\\$\"",
+            etcdctl(&endpoints),
+            member.peer_url
+        );
+        let promote = format!(
+            "{} member promote $({} member list | grep \", {}, \" | cut -d, -f1)",
+            etcdctl(&endpoints),
+            etcdctl(&endpoints),
+            member.peer_url
+        );
+        self.push(
+            Action::EtcdMemberPromote {
+                host: host.clone(),
+                member: host.clone(),
+            },
+            retrying(&format!("{promoted} || {promote}")),
+            "etcd promotes a learner only once it is in sync with the leader: retried until then",
+        );
+        self.wait(host, Check::EtcdHealthy);
+        for unit in CONTROL_PLANE {
+            self.unit(Verb::Start, host, unit, "the new master's control plane");
+        }
+        self.wait(host, Check::ApiserverReady);
+    }
+
+    fn leave(&mut self, member: &Member, voters: &[Member]) {
+        let host = &member.name;
+        for unit in CONTROL_PLANE.iter().rev() {
+            self.unit(
+                Verb::Stop,
+                host,
+                unit,
+                "the leaving master's control plane stops first",
+            );
+        }
+        let endpoints = client_urls(&voters.iter().collect::<Vec<_>>());
+        let gone = format!(
+            "! {} member list | grep -q \", {}, \"",
+            etcdctl(&endpoints),
+            member.peer_url
+        );
+        let remove = format!(
+            "{} member remove $({} member list | grep \", {}, \" | cut -d, -f1)",
+            etcdctl(&endpoints),
+            etcdctl(&endpoints),
+            member.peer_url
+        );
+        self.push(
+            Action::EtcdMemberRemove {
+                host: host.clone(),
+                member: host.clone(),
+            },
+            retrying(&format!("{gone} || {remove}")),
+            "a member is removed before it stops, so the quorum shrinks while it still answers",
+        );
+        self.unit(
+            Verb::Stop,
+            host,
+            "etcd.service",
+            "removed from the cluster: stopped for good (its data directory can go)",
+        );
+    }
+}
+
+/// `start`, `restart` or `stop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Start,
+    Restart,
+    Stop,
+}
+
+fn client_urls(members: &[&Member]) -> String {
+    members
+        .iter()
+        .map(|m| m.client_url.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn etcdctl(endpoints: &str) -> String {
+    format!("etcdctl --endpoints={endpoints} {ETCDCTL_TLS}")
+}
+
+/// `command`, retried every 2 seconds until it succeeds, for at most [`RETRY_SECONDS`].
+fn retrying(command: &str) -> String {
+    format!("timeout {RETRY_SECONDS} sh -c 'until {command}; do sleep 2; done'")
+}

@@ -1,0 +1,367 @@
+//! Day 2 with the real etcd: a three-member cluster started from bundle v1 grows to five
+//! members and shrinks back to three by following each new bundle's `changes.json` step by
+//! step (the etcdctl commands run as written; starting, restarting and stopping a unit starts
+//! or kills etcd from the unit's own ExecStart; installing copies the host's files onto its
+//! "machine", a directory that keeps etcd's data across bundles). After every step the
+//! cluster accepts a write, and at the end the data written first is still there.
+//! kube-apiserver, controller-manager, scheduler and HAProxy steps are checked for their
+//! shape only: no Kubernetes binary installs here.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Addresses of the five masters: none of the other suites' (127.0.1.80-82).
+const ADDRESSES: [&str; 5] = [
+    "127.0.1.100",
+    "127.0.1.101",
+    "127.0.1.102",
+    "127.0.1.103",
+    "127.0.1.104",
+];
+const LB_ADDRESS: &str = "127.0.1.105";
+
+/// An etcd client and peer port free on every address (21000-29999, below NodePorts).
+fn free_ports() -> (u16, u16) {
+    let start = (std::process::id() % 90) as u16;
+    (0..90)
+        .map(|i| 21000 + 100 * ((start + i) % 90) + 50)
+        .map(|base| (base, base + 1))
+        .find(|(client, peer)| {
+            ADDRESSES.iter().all(|address| {
+                std::net::TcpListener::bind((*address, *client)).is_ok()
+                    && std::net::TcpListener::bind((*address, *peer)).is_ok()
+            })
+        })
+        .expect("no free ports")
+}
+
+fn config(masters: usize, (client, peer): (u16, u16)) -> String {
+    let mut text = format!(
+        "[cluster]\nname = \"day2\"\n\
+         [api]\nendpoint = \"{LB_ADDRESS}\"\n\
+         [[load_balancer.hosts]]\nname = \"lb\"\naddress = \"{LB_ADDRESS}\"\n\
+         [etcd]\nclient_port = {client}\npeer_port = {peer}\n\
+         [pki]\nkey_algorithm = \"ecdsa-p256\"\nlayout = \"separate-cas\"\n"
+    );
+    for (i, address) in ADDRESSES.iter().take(masters).enumerate() {
+        text.push_str(&format!(
+            "[[masters]]\nname = \"kubem0{i}\"\naddress = \"{address}\"\n"
+        ));
+    }
+    text
+}
+
+/// A process killed when dropped.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The machines: each host's installed files (and etcd's data) under `dir/machines/<host>`,
+/// and the etcd processes running there.
+struct Machines {
+    dir: PathBuf,
+    running: BTreeMap<String, Daemon>,
+}
+
+impl Machines {
+    fn root(&self, host: &str) -> PathBuf {
+        self.dir.join("machines").join(host)
+    }
+
+    /// `tar -C hosts/<host> -cf - . | tar -C / -xpf -`, onto the machine's root.
+    fn install(&self, bundle: &Path, host: &str) {
+        let root = self.root(host);
+        std::fs::create_dir_all(&root).unwrap();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(bundle.join("hosts").join(host).join("."))
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// etcd from the installed unit's ExecStart, every absolute path moved under the
+    /// machine's root.
+    fn start_etcd(&mut self, host: &str) {
+        let root = self.root(host);
+        let unit = std::fs::read_to_string(root.join("etc/systemd/system/etcd.service"))
+            .unwrap_or_else(|e| panic!("{host} has no installed etcd unit: {e}"));
+        let joined = unit.replace("\\\n", " ");
+        let exec = joined
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap();
+        let mut words = exec.split_whitespace();
+        assert_eq!(words.next(), Some("/usr/bin/etcd"));
+        let args: Vec<String> = words
+            .map(|arg| match arg.split_once("=/") {
+                Some((flag, path)) => format!("{flag}={}/{path}", root.display()),
+                None => arg.to_owned(),
+            })
+            .collect();
+        let log = std::fs::File::create(self.dir.join(format!("{host}.log"))).unwrap();
+        let child = Command::new("/usr/bin/etcd")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start etcd: install the Debian package etcd-server");
+        self.running.insert(host.to_owned(), Daemon(child));
+    }
+
+    fn stop_etcd(&mut self, host: &str) {
+        assert!(
+            self.running.remove(host).is_some(),
+            "{host}'s etcd is not running"
+        );
+    }
+
+    fn logs(&self) -> String {
+        self.running
+            .keys()
+            .map(|host| {
+                let log = std::fs::read_to_string(self.dir.join(format!("{host}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                format!(
+                    "--- {host}\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// etcdctl with `bundle`'s admin certificates against `endpoints`.
+fn etcdctl(bundle: &Path, endpoints: &[String], args: &[&str]) -> Result<String, String> {
+    let out = Command::new("etcdctl")
+        .current_dir(bundle)
+        .arg(format!("--endpoints={}", endpoints.join(",")))
+        .args([
+            "--cacert=admin/etcd-ca.pem",
+            "--cert=admin/etcd-healthcheck-client.pem",
+            "--key=admin/etcd-healthcheck-client-key.pem",
+            "--command-timeout=5s",
+        ])
+        .args(args)
+        .output()
+        .expect("cannot run etcdctl: install the Debian package etcd-client");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+fn client_urls(machines: &Machines, client: u16) -> Vec<String> {
+    machines
+        .running
+        .keys()
+        .map(|host| {
+            let i: usize = host.trim_start_matches("kubem0").parse().unwrap();
+            format!("https://{}:{client}", ADDRESSES[i])
+        })
+        .collect()
+}
+
+/// A write through the running members (it needs a quorum of voters), retried briefly: a
+/// leader election after a member left takes a moment.
+fn write(machines: &Machines, bundle: &Path, client: u16, key: &str) -> Result<(), String> {
+    let endpoints = client_urls(machines, client);
+    let start = Instant::now();
+    loop {
+        match etcdctl(bundle, &endpoints, &["put", key, "written"]) {
+            Ok(_) => return Ok(()),
+            Err(e) if start.elapsed() > Duration::from_secs(30) => {
+                return Err(format!("{key}: {e}\n{}", machines.logs()))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+fn steps(bundle: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(bundle.join("changes.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    json["steps"].as_array().unwrap().clone()
+}
+
+/// Runs every step of `bundle`'s runbook, writing after each.
+fn follow(machines: &mut Machines, bundle: &Path, client: u16, tag: &str) {
+    for (i, step) in steps(bundle).iter().enumerate() {
+        let action = step["action"].as_str().unwrap();
+        let host = step["host"].as_str().unwrap();
+        let command = step["command"].as_str().unwrap();
+        let unit = step["unit"].as_str().unwrap_or_default();
+        match (action, unit) {
+            ("install", _) => machines.install(bundle, host),
+            ("start", "etcd.service") => machines.start_etcd(host),
+            ("restart", "etcd.service") => {
+                machines.stop_etcd(host);
+                machines.start_etcd(host);
+            }
+            ("stop", "etcd.service") => machines.stop_etcd(host),
+            ("start" | "restart" | "stop", _) => assert!(
+                command.starts_with("ssh root@127.0.1.") && command.contains(unit),
+                "{command}"
+            ),
+            ("wait", _) if step["check"] != "etcd-healthy" => {
+                assert!(command.contains("get --raw /readyz"), "{command}")
+            }
+            _ => {
+                let out = Command::new("sh")
+                    .arg("-c")
+                    .arg(command)
+                    .current_dir(bundle)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "step {i} ({action} {host}) failed: {}{}\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr),
+                    machines.logs()
+                );
+            }
+        }
+        write(machines, bundle, client, &format!("{tag}-after-step-{i}"))
+            .unwrap_or_else(|e| panic!("no write after step {i} ({action} {host}): {e}"));
+    }
+}
+
+fn members(bundle: &Path, machines: &Machines, client: u16) -> Vec<(String, bool)> {
+    let list = etcdctl(bundle, &client_urls(machines, client), &["member", "list"]).unwrap();
+    list.lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(", ").collect();
+            (fields[2].to_owned(), fields[5].trim() == "true")
+        })
+        .collect()
+}
+
+fn bundle(dir: &Path, config: &str, out: &str, previous: Option<&str>) -> std::process::Output {
+    std::fs::write(dir.join(format!("{out}.toml")), config).unwrap();
+    let mut args = vec![
+        format!("{out}.toml"),
+        "--secrets".to_owned(),
+        "day2.secrets.toml".to_owned(),
+        "--out-dir".to_owned(),
+        out.to_owned(),
+    ];
+    if let Some(previous) = previous {
+        args.extend(["--previous".to_owned(), previous.to_owned()]);
+    }
+    let mut all = vec!["bundle"];
+    all.extend(args.iter().map(String::as_str));
+    util::cpgen_in(dir, &all)
+}
+
+#[test]
+fn three_members_grow_to_five_and_shrink_to_three_following_the_runbooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports();
+    let (client, _) = ports;
+    let out = bundle(dir.path(), &config(3, ports), "v1", None);
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let mut machines = Machines {
+        dir: dir.path().to_owned(),
+        running: BTreeMap::new(),
+    };
+    let v1 = dir.path().join("v1");
+    for host in ["kubem00", "kubem01", "kubem02"] {
+        machines.install(&v1, host);
+        machines.start_etcd(host);
+    }
+    write(&machines, &v1, client, "before").unwrap();
+
+    // 3 -> 5.
+    let out = bundle(dir.path(), &config(5, ports), "v2", Some("v1"));
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let v2 = dir.path().join("v2");
+    let unit =
+        std::fs::read_to_string(v2.join("hosts/kubem04/etc/systemd/system/etcd.service")).unwrap();
+    assert!(unit.contains("--initial-cluster-state=existing"), "{unit}");
+    let actions: Vec<String> = steps(&v2)
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["action"].as_str().unwrap(),
+                s["host"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let position = |wanted: &str| actions.iter().position(|a| a == wanted).unwrap();
+    assert!(position("etcd-member-add kubem03") < position("start kubem03"));
+    assert!(position("etcd-member-promote kubem03") < position("etcd-member-add kubem04"));
+    follow(&mut machines, &v2, client, "grow");
+    let five = members(&v2, &machines, client);
+    assert_eq!(five.len(), 5, "{five:?}");
+    assert!(five.iter().all(|(_, learner)| !learner), "{five:?}");
+    let newest = format!("https://{}:{client}", ADDRESSES[4]);
+    let old = etcdctl(&v2, &[newest], &["get", "before", "--print-value-only"]).unwrap();
+    assert_eq!(old.trim(), "written");
+    let diff = util::cpgen_in(dir.path(), &["diff", "v1", "v2"]);
+    assert_eq!(util::code(&diff), 1, "{}", util::stderr(&diff));
+
+    // 5 -> 3.
+    let out = bundle(dir.path(), &config(3, ports), "v3", Some("v2"));
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let v3 = dir.path().join("v3");
+    let order: Vec<String> = steps(&v3)
+        .iter()
+        .map(|s| s["action"].as_str().unwrap().to_owned())
+        .collect();
+    let remove = order
+        .iter()
+        .position(|a| a == "etcd-member-remove")
+        .unwrap();
+    assert!(order[remove + 1] == "stop", "{order:?}");
+    follow(&mut machines, &v3, client, "shrink");
+    let mut three: Vec<String> = members(&v3, &machines, client)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    three.sort();
+    assert_eq!(three, ["kubem00", "kubem01", "kubem02"]);
+    let old = etcdctl(
+        &v3,
+        &client_urls(&machines, client),
+        &["get", "grow-after-step-0", "--print-value-only"],
+    )
+    .unwrap();
+    assert_eq!(old.trim(), "written");
+    for version in ["v2", "v3"] {
+        let verify = util::cpgen_in(
+            dir.path(),
+            &[
+                "verify",
+                version,
+                "--config",
+                &format!("{version}.toml"),
+                "--secrets",
+                "day2.secrets.toml",
+            ],
+        );
+        assert_eq!(util::code(&verify), 0, "{}", util::stdout(&verify));
+    }
+}
