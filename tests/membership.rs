@@ -26,9 +26,12 @@ const ADDRESSES: [&str; 5] = [
 ];
 const LB_ADDRESS: &str = "127.0.1.105";
 
-/// An etcd client and peer port free on every address (21000-29999, below NodePorts).
+/// An etcd client and peer port free on every address (21000-29999, below NodePorts); each
+/// test of this binary starts from its own slot, as they run at once.
 fn free_ports() -> (u16, u16) {
-    let start = (std::process::id() % 90) as u16;
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let start = (std::process::id() % 90) as u16
+        + 7 * NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     (0..90)
         .map(|i| 21000 + 100 * ((start + i) % 90) + 50)
         .map(|base| (base, base + 1))
@@ -41,7 +44,17 @@ fn free_ports() -> (u16, u16) {
         .expect("no free ports")
 }
 
-fn config(masters: usize, (client, peer): (u16, u16)) -> String {
+fn config(masters: usize, ports: (u16, u16)) -> String {
+    let addresses: Vec<(String, &str)> = ADDRESSES
+        .iter()
+        .take(masters)
+        .enumerate()
+        .map(|(i, address)| (format!("kubem0{i}"), *address))
+        .collect();
+    config_of(&addresses, ports)
+}
+
+fn config_of(masters: &[(String, &str)], (client, peer): (u16, u16)) -> String {
     let mut text = format!(
         "[cluster]\nname = \"day2\"\n\
          [api]\nendpoint = \"{LB_ADDRESS}\"\n\
@@ -49,9 +62,9 @@ fn config(masters: usize, (client, peer): (u16, u16)) -> String {
          [etcd]\nclient_port = {client}\npeer_port = {peer}\n\
          [pki]\nkey_algorithm = \"ecdsa-p256\"\nlayout = \"separate-cas\"\n"
     );
-    for (i, address) in ADDRESSES.iter().take(masters).enumerate() {
+    for (name, address) in masters {
         text.push_str(&format!(
-            "[[masters]]\nname = \"kubem0{i}\"\naddress = \"{address}\"\n"
+            "[[masters]]\nname = \"{name}\"\naddress = \"{address}\"\n"
         ));
     }
     text
@@ -172,13 +185,19 @@ fn etcdctl(bundle: &Path, endpoints: &[String], args: &[&str]) -> Result<String,
     }
 }
 
-fn client_urls(machines: &Machines, client: u16) -> Vec<String> {
+/// The client URLs of the running members, read from their installed units.
+fn client_urls(machines: &Machines, _client: u16) -> Vec<String> {
     machines
         .running
         .keys()
         .map(|host| {
-            let i: usize = host.trim_start_matches("kubem0").parse().unwrap();
-            format!("https://{}:{client}", ADDRESSES[i])
+            let unit = std::fs::read_to_string(
+                machines.root(host).join("etc/systemd/system/etcd.service"),
+            )
+            .unwrap();
+            let flag = "--advertise-client-urls=";
+            let at = unit.find(flag).unwrap() + flag.len();
+            unit[at..].split_whitespace().next().unwrap().to_owned()
         })
         .collect()
 }
@@ -205,21 +224,32 @@ fn steps(bundle: &Path) -> Vec<Value> {
     json["steps"].as_array().unwrap().clone()
 }
 
-/// Runs every step of `bundle`'s runbook, writing after each.
+/// Runs every step of `bundle`'s runbook, writing after each. A host installed after its
+/// etcd stopped in the same runbook is a member that moves: it gets a fresh machine.
 fn follow(machines: &mut Machines, bundle: &Path, client: u16, tag: &str) {
+    let mut stopped = std::collections::BTreeSet::new();
     for (i, step) in steps(bundle).iter().enumerate() {
         let action = step["action"].as_str().unwrap();
         let host = step["host"].as_str().unwrap();
         let command = step["command"].as_str().unwrap();
         let unit = step["unit"].as_str().unwrap_or_default();
         match (action, unit) {
-            ("install", _) => machines.install(bundle, host),
+            ("install", _) => {
+                if stopped.contains(host) {
+                    let old = machines.root(host);
+                    std::fs::rename(&old, old.with_extension("retired")).unwrap();
+                }
+                machines.install(bundle, host)
+            }
             ("start", "etcd.service") => machines.start_etcd(host),
             ("restart", "etcd.service") => {
                 machines.stop_etcd(host);
                 machines.start_etcd(host);
             }
-            ("stop", "etcd.service") => machines.stop_etcd(host),
+            ("stop", "etcd.service") => {
+                machines.stop_etcd(host);
+                stopped.insert(host.to_owned());
+            }
             ("start" | "restart" | "stop", _) => assert!(
                 command.starts_with("ssh root@127.0.1.") && command.contains(unit),
                 "{command}"
@@ -364,4 +394,134 @@ fn three_members_grow_to_five_and_shrink_to_three_following_the_runbooks() {
         );
         assert_eq!(util::code(&verify), 0, "{}", util::stdout(&verify));
     }
+}
+
+#[test]
+fn a_member_that_moves_leaves_then_joins_at_its_new_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports();
+    let (client, _) = ports;
+    let out = bundle(dir.path(), &config(3, ports), "v1", None);
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let mut machines = Machines {
+        dir: dir.path().to_owned(),
+        running: BTreeMap::new(),
+    };
+    let v1 = dir.path().join("v1");
+    for host in ["kubem00", "kubem01", "kubem02"] {
+        machines.install(&v1, host);
+        machines.start_etcd(host);
+    }
+    write(&machines, &v1, client, "before").unwrap();
+    let moved: Vec<(String, &str)> = [
+        ("kubem00", ADDRESSES[0]),
+        ("kubem01", ADDRESSES[1]),
+        ("kubem02", ADDRESSES[3]),
+    ]
+    .iter()
+    .map(|(n, a)| ((*n).to_owned(), *a))
+    .collect();
+    let out = bundle(dir.path(), &config_of(&moved, ports), "v2", Some("v1"));
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let v2 = dir.path().join("v2");
+    let etcd: Vec<String> = steps(&v2)
+        .iter()
+        .filter(|s| s["action"].as_str().unwrap().starts_with("etcd-member"))
+        .map(|s| s["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        etcd,
+        [
+            "etcd-member-remove",
+            "etcd-member-add",
+            "etcd-member-promote"
+        ]
+    );
+    follow(&mut machines, &v2, client, "move");
+    let names = members(&v2, &machines, client);
+    assert_eq!(names.len(), 3, "{names:?}");
+    let new_member = format!("https://{}:{client}", ADDRESSES[3]);
+    let old = etcdctl(&v2, &[new_member], &["get", "before", "--print-value-only"]).unwrap();
+    assert_eq!(old.trim(), "written");
+}
+
+#[test]
+fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = (2379, 2380);
+    let out = bundle(dir.path(), &config(3, ports), "v1", None);
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    // Another cluster's name.
+    let other = config(3, ports).replace("name = \"day2\"", "name = \"other\"");
+    let out = bundle(dir.path(), &other, "x1", Some("v1"));
+    assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out).contains("of cluster `day2`, the config is of `other`"),
+        "{}",
+        util::stderr(&out)
+    );
+    // Other CAs: the same config with a fresh secrets file.
+    std::fs::write(dir.path().join("x2.toml"), config(3, ports)).unwrap();
+    let out = util::cpgen_in(
+        dir.path(),
+        &[
+            "bundle",
+            "x2.toml",
+            "--secrets",
+            "other.secrets.toml",
+            "--out-dir",
+            "x2",
+            "--previous",
+            "v1",
+        ],
+    );
+    assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out).contains("is another CA than the secrets file's"),
+        "{}",
+        util::stderr(&out)
+    );
+    // A previous bundle that does not verify: a unit with a flag cpgen never writes.
+    let unit = dir
+        .path()
+        .join("v1/hosts/kubem01/etc/systemd/system/etcd.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    std::fs::write(
+        &unit,
+        text.replace("--name=kubem01", "--name=kubem01 --config-file=/tmp/x"),
+    )
+    .unwrap();
+    let out = bundle(dir.path(), &config(5, ports), "x3", Some("v1"));
+    assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out).contains("does not verify"),
+        "{}",
+        util::stderr(&out)
+    );
+    assert!(
+        util::stderr(&out).contains("config-file"),
+        "{}",
+        util::stderr(&out)
+    );
+    std::fs::write(&unit, text).unwrap();
+    // 3 -> 1 passes through a two-member cluster.
+    let out = bundle(dir.path(), &config(1, ports), "x4", Some("v1"));
+    assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out).contains("two-member cluster"),
+        "{}",
+        util::stderr(&out)
+    );
+    for refused in ["x1", "x2", "x3", "x4"] {
+        assert!(!dir.path().join(refused).exists(), "{refused} was written");
+    }
+    // Without --previous, the change is named and --previous suggested.
+    let out = bundle(dir.path(), &config(5, ports), "x5", None);
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out).contains("added: kubem03, kubem04")
+            && util::stderr(&out).contains("--previous"),
+        "{}",
+        util::stderr(&out)
+    );
 }

@@ -828,6 +828,13 @@ fn report_error(error: &Error, colour: bool) {
                 report.summary()
             );
         }
+        Error::Previous {
+            problem: cpgen::change::PreviousProblem::DoesNotVerify(findings),
+            ..
+        } => {
+            eprint!("{}", cpgen::verify::render_findings(findings));
+            eprintln!("cpgen: error: {}", escape(&error.to_string()));
+        }
         // Paths from the command line may hold anything; the terminal sees it escaped.
         other => eprintln!("cpgen: error: {}", escape(&other.to_string())),
     }

@@ -171,6 +171,7 @@ impl Error {
                 | Error::KeyAlgorithmMismatch(_)
                 | Error::IssueTime { .. }
                 | Error::Import { .. }
+                | Error::Previous { .. }
         )
     }
 }
