@@ -512,6 +512,28 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
         "{}",
         util::stderr(&out)
     );
+    // The deployed bundle is never the output, even with --force.
+    let out = util::cpgen_in(
+        dir.path(),
+        &[
+            "bundle",
+            "v1.toml",
+            "--secrets",
+            "day2.secrets.toml",
+            "--out-dir",
+            "v1",
+            "--previous",
+            "v1",
+            "--force",
+        ],
+    );
+    assert_eq!(util::code(&out), 2, "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out).contains("the deployed bundle it changes"),
+        "{}",
+        util::stderr(&out)
+    );
+    assert!(dir.path().join("v1/manifest.json").exists());
     for refused in ["x1", "x2", "x3", "x4"] {
         assert!(!dir.path().join(refused).exists(), "{refused} was written");
     }

@@ -399,15 +399,14 @@ fn bundle(
     } else {
         WriteMode::CreateNew
     };
-    cpgen::bundle::check_output(
-        out,
-        kind,
-        mode,
-        &[
-            (config, "the configuration"),
-            (&secrets_path, "the secrets file"),
-        ],
-    )?;
+    let mut protected: Vec<(&Utf8Path, &str)> = vec![
+        (config, "the configuration"),
+        (&secrets_path, "the secrets file"),
+    ];
+    if let Some(previous) = &previous {
+        protected.push((previous, "the deployed bundle it changes"));
+    }
+    cpgen::bundle::check_output(out, kind, mode, &protected)?;
     for (dir, mode) in Secrets::writable_directories(config, &secrets_path) {
         eprintln!(
             "warning: {} is writable by group or others (mode {mode:04o}): whoever can write there can replace the configuration or the secrets file; run `chmod go-w {}`",
