@@ -288,6 +288,23 @@ fn members(bundle: &Path, machines: &Machines, client: u16) -> Vec<(String, bool
         .collect()
 }
 
+/// Bundle v1 of three masters, installed and running, with a first key written.
+fn started_v1(dir: &Path, ports: (u16, u16)) -> Machines {
+    let out = bundle(dir, &config(3, ports), "v1", None);
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let mut machines = Machines {
+        dir: dir.to_owned(),
+        running: BTreeMap::new(),
+    };
+    let v1 = dir.join("v1");
+    for host in ["kubem00", "kubem01", "kubem02"] {
+        machines.install(&v1, host);
+        machines.start_etcd(host);
+    }
+    write(&machines, &v1, ports.0, "before").unwrap();
+    machines
+}
+
 fn bundle(dir: &Path, config: &str, out: &str, previous: Option<&str>) -> std::process::Output {
     std::fs::write(dir.join(format!("{out}.toml")), config).unwrap();
     let mut args = vec![
@@ -310,18 +327,7 @@ fn three_members_grow_to_five_and_shrink_to_three_following_the_runbooks() {
     let dir = tempfile::tempdir().unwrap();
     let ports = free_ports();
     let (client, _) = ports;
-    let out = bundle(dir.path(), &config(3, ports), "v1", None);
-    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
-    let mut machines = Machines {
-        dir: dir.path().to_owned(),
-        running: BTreeMap::new(),
-    };
-    let v1 = dir.path().join("v1");
-    for host in ["kubem00", "kubem01", "kubem02"] {
-        machines.install(&v1, host);
-        machines.start_etcd(host);
-    }
-    write(&machines, &v1, client, "before").unwrap();
+    let mut machines = started_v1(dir.path(), ports);
 
     // 3 -> 5.
     let out = bundle(dir.path(), &config(5, ports), "v2", Some("v1"));
@@ -401,18 +407,7 @@ fn a_member_that_moves_leaves_then_joins_at_its_new_address() {
     let dir = tempfile::tempdir().unwrap();
     let ports = free_ports();
     let (client, _) = ports;
-    let out = bundle(dir.path(), &config(3, ports), "v1", None);
-    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
-    let mut machines = Machines {
-        dir: dir.path().to_owned(),
-        running: BTreeMap::new(),
-    };
-    let v1 = dir.path().join("v1");
-    for host in ["kubem00", "kubem01", "kubem02"] {
-        machines.install(&v1, host);
-        machines.start_etcd(host);
-    }
-    write(&machines, &v1, client, "before").unwrap();
+    let mut machines = started_v1(dir.path(), ports);
     let moved: Vec<(String, &str)> = [
         ("kubem00", ADDRESSES[0]),
         ("kubem01", ADDRESSES[1]),

@@ -258,11 +258,8 @@ impl<'a> Runbook<'a> {
             host,
             "the joining member's files must be in place before it starts",
         );
-        let listed = format!(
-            "{} member list | grep -q \", {}, \"",
-            etcdctl(&endpoints),
-            member.peer_url
-        );
+        let etcd = Etcdctl::new(&endpoints, &member.peer_url);
+        let listed = etcd.listed();
         let add = format!(
             "{} member add {host} --peer-urls={} --learner",
             etcdctl(&endpoints),
@@ -285,17 +282,8 @@ impl<'a> Runbook<'a> {
             "etcd.service",
             "its unit says --initial-cluster-state=existing and the membership at its join",
         );
-        let promoted = format!(
-            "{} member list | grep \", {}, \" | grep -q \", false\\$\"",
-            etcdctl(&endpoints),
-            member.peer_url
-        );
-        let promote = format!(
-            "{} member promote $({} member list | grep \", {}, \" | cut -d, -f1)",
-            etcdctl(&endpoints),
-            etcdctl(&endpoints),
-            member.peer_url
-        );
+        let promoted = format!("{} | grep -q \", false\\$\"", etcd.line());
+        let promote = etcd.by_id("promote");
         self.push(
             Action::EtcdMemberPromote {
                 host: host.clone(),
@@ -322,17 +310,9 @@ impl<'a> Runbook<'a> {
             );
         }
         let endpoints = client_urls(&voters.iter().collect::<Vec<_>>());
-        let gone = format!(
-            "! {} member list | grep -q \", {}, \"",
-            etcdctl(&endpoints),
-            member.peer_url
-        );
-        let remove = format!(
-            "{} member remove $({} member list | grep \", {}, \" | cut -d, -f1)",
-            etcdctl(&endpoints),
-            etcdctl(&endpoints),
-            member.peer_url
-        );
+        let etcd = Etcdctl::new(&endpoints, &member.peer_url);
+        let gone = format!("! {}", etcd.listed());
+        let remove = etcd.by_id("remove");
         self.push(
             Action::EtcdMemberRemove {
                 host: host.clone(),
@@ -364,6 +344,46 @@ fn client_urls(members: &[&Member]) -> String {
         .map(|m| m.client_url.as_str())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// etcdctl lines about one member, found by its peer URL: etcd's member commands take its
+/// hexadecimal id, and an added member has no name until it starts.
+struct Etcdctl {
+    base: String,
+    peer_url: String,
+}
+
+impl Etcdctl {
+    fn new(endpoints: &str, peer_url: &str) -> Etcdctl {
+        Etcdctl {
+            base: etcdctl(endpoints),
+            peer_url: peer_url.to_owned(),
+        }
+    }
+
+    /// `member list`, one member a line: `id, status, name, peer URLs, client URLs, learner`.
+    fn list(&self) -> String {
+        format!("{} member list", self.base)
+    }
+
+    /// True when the member is in the list.
+    fn listed(&self) -> String {
+        format!("{} | grep -q \", {}, \"", self.list(), self.peer_url)
+    }
+
+    /// The member's line of the list.
+    fn line(&self) -> String {
+        format!("{} | grep \", {}, \"", self.list(), self.peer_url)
+    }
+
+    /// `member VERB ID`.
+    fn by_id(&self, verb: &str) -> String {
+        format!(
+            "{} member {verb} $({} | cut -d, -f1)",
+            self.base,
+            self.line()
+        )
+    }
 }
 
 fn etcdctl(endpoints: &str) -> String {
