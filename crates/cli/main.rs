@@ -547,9 +547,14 @@ fn verify(
             print_stdout(&report.render());
             if let (true, Some(config), Some(secrets)) = (proved, config, secrets_path) {
                 print_stdout(&format!(
-                    "every file is byte for byte what {} and {} build\n",
+                    "every file is byte for byte what {} and {} build{}\n",
                     escape(config.as_str()),
-                    escape(secrets.as_str())
+                    escape(secrets.as_str()),
+                    if report.has_runbook {
+                        ", given its runbook (changes.json comes from the deployed bundle; its commands have cpgen's shapes)"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }

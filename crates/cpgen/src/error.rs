@@ -333,10 +333,20 @@ pub enum PreviousProblem {
         member: String,
     },
     /// The change would remove a member from a two-member cluster.
-    #[error("removing etcd member {member} would leave from a two-member cluster, which etcd documents as unsafe (both must agree, and a failure during the removal leaves a cluster that cannot make progress); keep at least three masters of the running cluster, or change in two steps")]
+    #[error("removing etcd member {member} would leave from a two-member cluster, which etcd documents as unsafe (both must agree, and a failure during the removal leaves a cluster that cannot make progress); a running cluster of three or more masters keeps at least three")]
     TwoMembers {
         /// The member.
         member: String,
+    },
+    /// A joining member would take the address of a member that still runs there.
+    #[error("etcd member {member} would join at {address}, where member {holder} still runs; move {holder} away in one change, then give its address to {member} in the next")]
+    AddressInUse {
+        /// The joining member.
+        member: String,
+        /// The address.
+        address: String,
+        /// The member there now.
+        holder: String,
     },
 }
 

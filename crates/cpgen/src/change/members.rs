@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::runbook::At;
+
 /// An etcd member as its peers know it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Member {
@@ -12,6 +14,24 @@ pub(crate) struct Member {
     pub(crate) peer_url: String,
     /// Its client URL, `https://address:port`.
     pub(crate) client_url: String,
+    /// The machine's address as a URL's host (IPv6 in brackets).
+    pub(crate) url_host: String,
+}
+
+impl Member {
+    /// Where the steps about this member run.
+    pub(crate) fn at(&self) -> At<'_> {
+        At {
+            host: &self.name,
+            url_host: &self.url_host,
+        }
+    }
+
+    /// The same member of etcd: the same name at the same peer URL. A client URL that
+    /// changes is a restart, not a new member.
+    fn same_as(&self, other: &Member) -> bool {
+        self.name == other.name && self.peer_url == other.peer_url
+    }
 }
 
 /// One change of membership.
@@ -32,6 +52,12 @@ pub(crate) enum Unsafe {
     /// Removing a member of a two-member cluster needs both to agree, and etcd documents it
     /// as unsafe: a failure during the removal leaves a cluster that cannot make progress.
     TwoMembers { member: String },
+    /// A joining member would take the address of another member that still runs there.
+    AddressInUse {
+        member: String,
+        address: String,
+        holder: String,
+    },
 }
 
 /// The moves from `current` to `target`, in order: new names join first (as learners, so
@@ -41,6 +67,21 @@ pub(crate) enum Unsafe {
 /// voters; otherwise the change is refused.
 pub(crate) fn moves(current: &[Member], target: &[Member]) -> Result<Vec<Move>, Unsafe> {
     let now: BTreeMap<&str, &Member> = current.iter().map(|m| (m.name.as_str(), m)).collect();
+    let joining = target
+        .iter()
+        .filter(|m| !now.get(m.name.as_str()).is_some_and(|old| old.same_as(m)));
+    for member in joining {
+        let holder = current
+            .iter()
+            .find(|c| c.name != member.name && c.url_host == member.url_host);
+        if let Some(holder) = holder {
+            return Err(Unsafe::AddressInUse {
+                member: member.name.clone(),
+                address: member.url_host.clone(),
+                holder: holder.name.clone(),
+            });
+        }
+    }
     let then: BTreeMap<&str, &Member> = target.iter().map(|m| (m.name.as_str(), m)).collect();
     let mut voters: Vec<Member> = current.to_vec();
     let mut moves = Vec::new();
@@ -50,7 +91,7 @@ pub(crate) fn moves(current: &[Member], target: &[Member]) -> Result<Vec<Move>, 
     }
     let moved = target
         .iter()
-        .filter(|m| now.get(m.name.as_str()).is_some_and(|old| old != m));
+        .filter(|m| now.get(m.name.as_str()).is_some_and(|old| !old.same_as(m)));
     for member in moved {
         if let Some(old) = now.get(member.name.as_str()) {
             moves.push(leave(&mut voters, old)?);
@@ -97,6 +138,7 @@ mod tests {
             name: name.to_owned(),
             peer_url: format!("https://127.0.1.{last}:2380"),
             client_url: format!("https://127.0.1.{last}:2379"),
+            url_host: format!("127.0.1.{last}"),
         }
     }
 
@@ -155,5 +197,13 @@ mod tests {
             })
         );
         assert_eq!(moves(&three, &three).unwrap(), []);
+        let swapped = [member("a", 1), member("b", 3), member("c", 2)];
+        assert!(matches!(
+            moves(&three, &swapped),
+            Err(Unsafe::AddressInUse { .. })
+        ));
+        let mut new_client_port = three.clone();
+        new_client_port[0].client_url = "https://127.0.1.1:2479".to_owned();
+        assert_eq!(moves(&three, &new_client_port).unwrap(), []);
     }
 }

@@ -9,7 +9,6 @@ mod runbook;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use askama::Template;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -22,16 +21,16 @@ pub use crate::error::PreviousProblem;
 use crate::layout::{CHANGES, README};
 use crate::pki::Secrets;
 use crate::plan::{EtcdJoin, JoinState, Plan};
+use crate::render::changes::{changes_section, RunbookLine};
 use crate::render::paths::{
     APISERVER_UNIT, CA, ETCD_CA, ETCD_UNIT, FRONT_PROXY_CA, SYSTEMD, UNITS,
 };
-use crate::template::render_text;
 use crate::verify::source::{read_bundle, Entry, Tree};
 use crate::verify::{parse_unit, verify_tree};
 use crate::Error;
 
 use members::{Member, Move, Unsafe};
-use runbook::{Check, Machine, Ports, Runbook, Step, Verb};
+use runbook::{At, Check, Ports, Runbook, Step, Verb};
 
 /// The bundle that runs now, read and audited.
 #[derive(Debug)]
@@ -84,10 +83,16 @@ impl Deployed {
                 let path = format!("hosts/{}{SYSTEMD}/{ETCD_UNIT}", m.name);
                 let entry = self.tree.files.get(&path)?;
                 let unit = parse_unit(&path, &String::from_utf8_lossy(&entry.data))?;
+                let peer_url = unit.flag("initial-advertise-peer-urls")?.to_owned();
+                let url_host = peer_url
+                    .strip_prefix("https://")
+                    .and_then(|rest| rest.rsplit_once(':'))
+                    .map(|(host, _)| host.to_owned())?;
                 let member = Member {
                     name: m.name.clone(),
-                    peer_url: unit.flag("initial-advertise-peer-urls")?.to_owned(),
+                    peer_url,
                     client_url: unit.flag("advertise-client-urls")?.to_owned(),
+                    url_host,
                 };
                 let state = match unit.flag("initial-cluster-state") {
                     Some("existing") => JoinState::Existing,
@@ -141,6 +146,7 @@ fn planned_member(plan: &Plan, name: &str, url_host: &str) -> Member {
         name: name.to_owned(),
         peer_url: format!("https://{url_host}:{}", plan.etcd.peer_port),
         client_url: format!("https://{url_host}:{}", plan.etcd.client_port),
+        url_host: url_host.to_owned(),
     }
 }
 
@@ -168,6 +174,15 @@ pub fn change_bundle(plan: &Plan, secrets: &Secrets, deployed: &Deployed) -> Res
         refuse(match unsafe_change {
             Unsafe::LastMember { member } => PreviousProblem::LastMember { member },
             Unsafe::TwoMembers { member } => PreviousProblem::TwoMembers { member },
+            Unsafe::AddressInUse {
+                member,
+                address,
+                holder,
+            } => PreviousProblem::AddressInUse {
+                member,
+                address,
+                holder,
+            },
         })
     })?;
     let mut changed = plan.clone();
@@ -190,37 +205,18 @@ pub fn change_bundle(plan: &Plan, secrets: &Secrets, deployed: &Deployed) -> Res
     bundle.with_manifest()
 }
 
-/// The README's "Changes" section: the runbook for people.
-#[derive(Template)]
-#[template(path = "changes.md", escape = "none")]
-struct ChangesSection<'a> {
-    steps: Vec<StepView<'a>>,
-    data_dir: &'a str,
-}
-
-struct StepView<'a> {
-    action: &'static str,
-    host: &'a str,
-    why: &'a str,
-    command: &'a str,
-}
-
-/// `readme` with the runbook appended.
 fn with_changes(readme: Option<&[u8]>, plan: &Plan, steps: &[Step]) -> Result<Vec<u8>, Error> {
-    let section = ChangesSection {
-        steps: steps
-            .iter()
-            .map(|step| StepView {
-                action: step.action.word(),
-                host: step.action.host(),
-                why: &step.why,
-                command: &step.command,
-            })
-            .collect(),
-        data_dir: plan.etcd.data_dir.as_str(),
-    };
+    let lines: Vec<RunbookLine> = steps
+        .iter()
+        .map(|step| RunbookLine {
+            action: step.action.word().to_owned(),
+            host: step.action.host().to_owned(),
+            why: step.why.clone(),
+            command: step.command.clone(),
+        })
+        .collect();
     let mut text = readme.unwrap_or_default().to_vec();
-    text.extend(render_text(&section, "changes.md")?.into_bytes());
+    text.extend(changes_section(&lines, plan.etcd.data_dir.as_str())?.into_bytes());
     Ok(text)
 }
 
@@ -296,85 +292,132 @@ fn same_cas(deployed: &Tree, target: &Tree) -> Result<(), PreviousProblem> {
     Ok(())
 }
 
-/// The machine `name` is, as the commands reach it: from the target, else from the
-/// deployed bundle (a host that goes).
-fn machine(plan: &Plan, deployed: &Deployed, name: &str) -> Option<Machine> {
+/// The address of host `name`, as a URL's host: from the target, else from the deployed
+/// bundle (a host that goes).
+fn url_host(plan: &Plan, deployed: &Deployed, name: &str) -> String {
     let planned = plan
-        .masters
-        .iter()
-        .chain(&plan.load_balancer.hosts)
-        .chain(&plan.workers)
+        .hosts()
         .find(|h| h.name.as_str() == name)
         .map(|h| h.address.url_host());
     let deployed = || {
-        deployed
-            .header
-            .members()
-            .iter()
-            .find(|m| m.name == name)
-            .map(|m| m.address.clone())
+        let member = deployed.header.members().iter().find(|m| m.name == name)?;
+        let address = member.address.as_str();
+        Some(if address.contains(':') {
+            format!("[{address}]")
+        } else {
+            address.to_owned()
+        })
     };
-    Some(Machine {
-        name: name.to_owned(),
-        url_host: planned.or_else(deployed)?,
-    })
+    planned.or_else(deployed).unwrap_or_else(|| name.to_owned())
 }
 
 /// The runbook: members that join (and members that move) first, then every other host
 /// whose files changed, one at a time, then members that go, once nothing dials them.
 fn steps(plan: &Plan, deployed: &Deployed, moves: &[Move], difference: &BundleDiff) -> Vec<Step> {
-    let find = |name: &str| machine(plan, deployed, name);
     let ports = Ports {
         etcd_client: plan.etcd.client_port.get(),
         apiserver: plan.api.bind_port.get(),
         load_balancer: plan.load_balancer.bind_port.get(),
     };
-    let mut book = Runbook::new(ports, &find);
-    let target: BTreeSet<&str> = plan.masters.iter().map(|m| m.name.as_str()).collect();
-    let goes = |change: &&Move| matches!(change, Move::Leave { member, .. } if !target.contains(member.name.as_str()));
-    let joined: BTreeSet<&str> = moves
+    let mut book = Runbook::new(ports, plan.etcd.data_dir.as_str());
+    let target: BTreeMap<&str, Member> = plan
+        .masters
         .iter()
-        .filter_map(|change| match change {
-            Move::Join { member, .. } => Some(member.name.as_str()),
-            Move::Leave { .. } => None,
+        .map(|m| {
+            (
+                m.name.as_str(),
+                planned_member(plan, m.name.as_str(), &m.address.url_host()),
+            )
         })
         .collect();
+    let goes = |change: &&Move| matches!(change, Move::Leave { member, .. } if !target.contains_key(member.name.as_str()));
+    let parts: BTreeMap<&str, &diff::PartDiff> = difference
+        .parts
+        .iter()
+        .filter_map(|part| Some((part.part.host()?, part)))
+        .collect();
+    let mut joined = BTreeSet::new();
     for change in moves.iter().filter(|c| !goes(c)) {
         book.member(change);
+        if let Move::Join { member, .. } = change {
+            joined.insert(member.name.as_str());
+            // What else the new master runs (HAProxy and keepalived on masters).
+            if let Some(part) = parts.get(member.name.as_str()) {
+                for unit in part.units.start.iter().map(ToString::to_string) {
+                    if unit != ETCD_UNIT && !UNITS.contains(&unit.as_str()) {
+                        book.unit(
+                            Verb::Start,
+                            member.at(),
+                            &unit,
+                            "the new master's part of the load balancer",
+                        );
+                    }
+                }
+            }
+        }
     }
-    for part in &difference.parts {
-        let Some(host) = part.part.host() else {
+    let leaving: BTreeSet<&str> = moves
+        .iter()
+        .filter(goes)
+        .filter_map(|change| match change {
+            Move::Leave { member, .. } => Some(member.name.as_str()),
+            Move::Join { .. } => None,
+        })
+        .collect();
+    for (host, part) in &parts {
+        if joined.contains(host) || leaving.contains(host) {
             continue;
+        }
+        let address = url_host(plan, deployed, host);
+        let at = At {
+            host,
+            url_host: &address,
         };
-        if joined.contains(host) {
-            continue;
-        }
-        let leaving = moves
-            .iter()
-            .filter(goes)
-            .any(|c| matches!(c, Move::Leave { member, .. } if member.name == host));
-        if leaving {
-            continue;
-        }
-        roll(&mut book, host, part);
+        roll(&mut book, at, part);
     }
+    // Once the roll is done, the members that stay answer at their new client URLs.
     for change in moves.iter().filter(goes) {
-        book.member(change);
+        book.member(&with_target_urls(change, &target));
     }
     book.into_steps()
 }
 
+/// `change` with each voter's client URL as the target has it.
+fn with_target_urls(change: &Move, target: &BTreeMap<&str, Member>) -> Move {
+    let update = |voters: &[Member]| -> Vec<Member> {
+        voters
+            .iter()
+            .map(|v| {
+                target
+                    .get(v.name.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| v.clone())
+            })
+            .collect()
+    };
+    match change {
+        Move::Join { member, voters } => Move::Join {
+            member: member.clone(),
+            voters: update(voters),
+        },
+        Move::Leave { member, voters } => Move::Leave {
+            member: member.clone(),
+            voters: update(voters),
+        },
+    }
+}
+
 /// One host's part of the roll: its files, then each unit to stop, start or restart, with
 /// a wait after the services others depend on.
-fn roll(book: &mut Runbook<'_>, host: &str, part: &diff::PartDiff) {
+fn roll(book: &mut Runbook, at: At<'_>, part: &diff::PartDiff) {
     let units = &part.units;
     if !part.added.is_empty() || !part.changed.is_empty() {
-        book.install(host, "its files changed");
+        book.install(at, "its files changed");
     }
     for unit in &units.stop {
         book.unit(
             Verb::Stop,
-            host,
+            at,
             &unit.to_string(),
             "the new bundle has no such unit on this host",
         );
@@ -385,27 +428,22 @@ fn roll(book: &mut Runbook<'_>, host: &str, part: &diff::PartDiff) {
         names
     };
     for unit in ordered(&units.start) {
-        book.unit(Verb::Start, host, &unit, "new on this host");
-        wait_after(book, host, &unit);
+        book.unit(Verb::Start, at, &unit, "new on this host");
+        wait_after(book, at, &unit);
     }
     for unit in ordered(&units.restart) {
-        book.unit(
-            Verb::Restart,
-            host,
-            &unit,
-            "it, or a file it reads, changed",
-        );
-        wait_after(book, host, &unit);
+        book.unit(Verb::Restart, at, &unit, "it, or a file it reads, changed");
+        wait_after(book, at, &unit);
     }
 }
 
 /// The wait that lets the next host go: etcd healthy, the apiserver ready, the API through
 /// a restarted load balancer.
-fn wait_after(book: &mut Runbook<'_>, host: &str, unit: &str) {
+fn wait_after(book: &mut Runbook, at: At<'_>, unit: &str) {
     match unit {
-        ETCD_UNIT => book.wait(host, Check::EtcdHealthy),
-        APISERVER_UNIT => book.wait(host, Check::ApiserverReady),
-        "haproxy.service" => book.wait(host, Check::LoadBalancerReady),
+        ETCD_UNIT => book.wait(at, Check::EtcdHealthy),
+        APISERVER_UNIT => book.wait(at, Check::ApiserverReady),
+        "haproxy.service" | "keepalived.service" => book.wait(at, Check::LoadBalancerReady),
         _ => {}
     }
 }

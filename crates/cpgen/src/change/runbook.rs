@@ -97,15 +97,6 @@ pub(crate) struct Step {
     pub(crate) why: String,
 }
 
-/// A host of the cluster as the commands reach it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Machine {
-    /// Its host name.
-    pub(crate) name: String,
-    /// The address ssh and the health checks dial (a URL's host: IPv6 in brackets).
-    pub(crate) url_host: String,
-}
-
 /// The services of a master besides etcd, in start order.
 const CONTROL_PLANE: [&str; 3] = [
     "kube-apiserver.service",
@@ -124,37 +115,44 @@ pub(crate) struct Ports {
     pub(crate) load_balancer: u16,
 }
 
-/// Builds the steps; `machine` says how to reach each host.
-pub(crate) struct Runbook<'a> {
-    steps: Vec<Step>,
-    ports: Ports,
-    machine: &'a dyn Fn(&str) -> Option<Machine>,
+/// A machine as the commands reach it: its host name and its address. The address is
+/// the one the step is about: a member that moves is stopped at its old address and
+/// started at its new one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At<'a> {
+    /// The host's name.
+    pub(crate) host: &'a str,
+    /// Its address as a URL's host (IPv6 in brackets).
+    pub(crate) url_host: &'a str,
 }
 
-impl<'a> Runbook<'a> {
-    pub(crate) fn new(ports: Ports, machine: &'a dyn Fn(&str) -> Option<Machine>) -> Self {
+impl At<'_> {
+    /// `ssh root@ADDRESS`.
+    fn ssh(&self) -> String {
+        let address = self.url_host.trim_start_matches('[').trim_end_matches(']');
+        format!("ssh root@{address}")
+    }
+}
+
+/// Builds the steps.
+pub(crate) struct Runbook {
+    steps: Vec<Step>,
+    ports: Ports,
+    /// etcd's data directory: a joining machine's must be empty.
+    data_dir: String,
+}
+
+impl Runbook {
+    pub(crate) fn new(ports: Ports, data_dir: &str) -> Self {
         Runbook {
             steps: Vec::new(),
             ports,
-            machine,
+            data_dir: data_dir.to_owned(),
         }
-    }
-
-    /// The address a host is reached at (a URL's host: IPv6 in brackets).
-    fn url_host(&self, host: &str) -> String {
-        (self.machine)(host).map_or_else(|| host.to_owned(), |m| m.url_host)
     }
 
     pub(crate) fn into_steps(self) -> Vec<Step> {
         self.steps
-    }
-
-    fn ssh(&self, host: &str) -> String {
-        let address = self.url_host(host);
-        format!(
-            "ssh root@{}",
-            address.trim_start_matches('[').trim_end_matches(']')
-        )
     }
 
     fn push(&mut self, action: Action, command: String, why: impl Into<String>) {
@@ -165,11 +163,18 @@ impl<'a> Runbook<'a> {
         });
     }
 
-    /// Copies a host's files onto it.
-    pub(crate) fn install(&mut self, host: &str, why: &str) {
+    /// Copies a host's files onto it, owned by root whoever unpacked the bundle, without
+    /// touching the directories that exist (`/`, `/etc`).
+    pub(crate) fn install(&mut self, at: At<'_>, why: &str) {
+        self.install_then(at, "", why);
+    }
+
+    /// [`Runbook::install`], after `first` runs on the machine.
+    fn install_then(&mut self, at: At<'_>, first: &str, why: &str) {
+        let host = at.host;
         let command = format!(
-            "tar -C hosts/{host} -cf - . | {} 'tar -C / -xpf - && systemctl daemon-reload'",
-            self.ssh(host)
+            "tar --owner=0 --group=0 --numeric-owner -C hosts/{host} -cf - . | {} '{first}tar --no-overwrite-dir -C / -xpf - && systemctl daemon-reload'",
+            at.ssh()
         );
         self.push(
             Action::Install {
@@ -181,7 +186,8 @@ impl<'a> Runbook<'a> {
     }
 
     /// Starts, restarts or stops `unit` on `host`.
-    pub(crate) fn unit(&mut self, verb: Verb, host: &str, unit: &str, why: &str) {
+    pub(crate) fn unit(&mut self, verb: Verb, at: At<'_>, unit: &str, why: &str) {
+        let host = at.host;
         let (action, systemctl) = match verb {
             Verb::Start => (
                 Action::Start {
@@ -205,13 +211,13 @@ impl<'a> Runbook<'a> {
                 format!("systemctl disable --now {unit}"),
             ),
         };
-        let command = format!("{} '{systemctl}'", self.ssh(host));
+        let command = format!("{} '{systemctl}'", at.ssh());
         self.push(action, command, why);
     }
 
     /// Waits until `check` holds on `host`.
-    pub(crate) fn wait(&mut self, host: &str, check: Check) {
-        let address = self.url_host(host);
+    pub(crate) fn wait(&mut self, at: At<'_>, check: Check) {
+        let (host, address) = (at.host, at.url_host);
         let readyz = |port: u16| {
             format!(
                 "kubectl --kubeconfig {ADMIN_KUBECONFIG} --server https://{address}:{port} get --raw /readyz"
@@ -252,11 +258,19 @@ impl<'a> Runbook<'a> {
     /// its place in etcd, then its control plane.
     fn join(&mut self, member: &Member, voters: &[Member]) {
         let host = &member.name;
+        let at = member.at();
         let before: Vec<&Member> = voters.iter().filter(|v| v.name != *host).collect();
         let endpoints = client_urls(&before);
-        self.install(
-            host,
-            "the joining member's files must be in place before it starts",
+        // etcd starts a member added by `member add` only from an empty data directory; a
+        // machine that ran a member before (a re-addressed one) keeps its old data aside.
+        let aside = format!(
+            "if [ -e {dir}/member ]; then mv {dir} {dir}.before-join; fi && ",
+            dir = self.data_dir
+        );
+        self.install_then(
+            at,
+            &aside,
+            "the joining member's files must be in place before it starts, with an empty data directory",
         );
         let etcd = Etcdctl::new(&endpoints, &member.peer_url);
         let listed = etcd.listed();
@@ -278,7 +292,7 @@ impl<'a> Runbook<'a> {
         );
         self.unit(
             Verb::Start,
-            host,
+            at,
             "etcd.service",
             "its unit says --initial-cluster-state=existing and the membership at its join",
         );
@@ -292,19 +306,20 @@ impl<'a> Runbook<'a> {
             retrying(&format!("{promoted} || {promote}")),
             "etcd promotes a learner only once it is in sync with the leader: retried until then",
         );
-        self.wait(host, Check::EtcdHealthy);
+        self.wait(at, Check::EtcdHealthy);
         for unit in CONTROL_PLANE {
-            self.unit(Verb::Start, host, unit, "the new master's control plane");
+            self.unit(Verb::Start, at, unit, "the new master's control plane");
         }
-        self.wait(host, Check::ApiserverReady);
+        self.wait(at, Check::ApiserverReady);
     }
 
     fn leave(&mut self, member: &Member, voters: &[Member]) {
         let host = &member.name;
+        let at = member.at();
         for unit in CONTROL_PLANE.iter().rev() {
             self.unit(
                 Verb::Stop,
-                host,
+                at,
                 unit,
                 "the leaving master's control plane stops first",
             );
@@ -323,9 +338,9 @@ impl<'a> Runbook<'a> {
         );
         self.unit(
             Verb::Stop,
-            host,
+            at,
             "etcd.service",
-            "removed from the cluster: stopped for good (its data directory can go)",
+            "removed from the cluster: stopped for good; its data directory and keys (/etc/etcd/pki, /etc/kubernetes/pki, the encryption config) can be wiped",
         );
     }
 }
@@ -368,12 +383,12 @@ impl Etcdctl {
 
     /// True when the member is in the list.
     fn listed(&self) -> String {
-        format!("{} | grep -q \", {}, \"", self.list(), self.peer_url)
+        format!("{} | grep -qF \", {}, \"", self.list(), self.peer_url)
     }
 
     /// The member's line of the list.
     fn line(&self) -> String {
-        format!("{} | grep \", {}, \"", self.list(), self.peer_url)
+        format!("{} | grep -F \", {}, \"", self.list(), self.peer_url)
     }
 
     /// `member VERB ID`.

@@ -12,6 +12,7 @@
 //! HAProxy's and keepalived's configurations, `units` the masters' systemd units and
 //! `readme` the bundle's README.
 
+pub(crate) mod changes;
 mod kubeconfigs;
 mod load_balancer;
 pub(crate) mod paths;

@@ -134,6 +134,10 @@ pub struct VerifyReport {
     pub files: usize,
     /// How many certificates were checked.
     pub certificates: usize,
+    /// True when the bundle carries a runbook (`changes.json`, from `bundle --previous`):
+    /// it comes from the deployed bundle, so no rebuild proves it; its commands are held to
+    /// cpgen's shapes instead (CP833).
+    pub has_runbook: bool,
 }
 
 impl VerifyReport {
@@ -219,6 +223,7 @@ pub(crate) fn verify_tree(
         findings,
         files: tree.files.len(),
         certificates,
+        has_runbook: tree.files.contains_key(crate::layout::CHANGES),
     }
 }
 

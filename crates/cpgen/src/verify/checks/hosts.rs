@@ -1,10 +1,11 @@
 //! Hosts: every host the bundle's files name is there with what its part needs, and etcd's member
 //! count.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::bundle::manifest::{Member, MANIFEST};
 use crate::diag::{Code, Diagnostic};
+use crate::plan::JoinState;
 use crate::verify::model::{url_host, HaproxyServer, HostModel};
 
 use super::{is_loopback, Audit};
@@ -66,6 +67,13 @@ impl Audit<'_> {
     pub(super) fn etcd_join_records(&mut self) {
         let header = self.manifest_header();
         let mut found = Vec::new();
+        // Every member that bootstrapped lists the same first membership.
+        let bootstraps: BTreeSet<&str> = header
+            .etcd_joins()
+            .values()
+            .filter(|join| join.state == JoinState::New)
+            .map(|join| join.initial_cluster.as_str())
+            .collect();
         for (name, join) in header.etcd_joins() {
             let Some(etcd) = self.host(name).and_then(|h| h.unit("etcd")) else {
                 found.push(Diagnostic::file_error(
@@ -80,12 +88,21 @@ impl Audit<'_> {
                 "{name}={}",
                 etcd.flag("initial-advertise-peer-urls").unwrap_or_default()
             );
+            let others = join
+                .initial_cluster
+                .split(',')
+                .filter(|m| *m != own)
+                .count();
             let problem = if etcd.flag("initial-cluster") != Some(join.initial_cluster.as_str()) {
                 Some("--initial-cluster differs from the membership manifest.json records at its join")
             } else if etcd.flag("initial-cluster-state") != Some(join.state.word()) {
                 Some("--initial-cluster-state differs from how manifest.json records it joined")
             } else if !join.initial_cluster.split(',').any(|m| m == own) {
                 Some("the membership at its join does not name the member itself at its peer URL")
+            } else if join.state == JoinState::Existing && others == 0 {
+                Some("it joins a running cluster whose membership names no member but itself")
+            } else if join.state == JoinState::New && bootstraps.len() > 1 {
+                Some("it bootstrapped a cluster other members that bootstrapped do not list: one of them would start a second etcd cluster")
             } else {
                 None
             };

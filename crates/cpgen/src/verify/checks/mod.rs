@@ -9,6 +9,7 @@ mod operators;
 mod pki;
 mod plan;
 mod reproduce;
+mod runbook;
 mod units;
 
 pub(super) use reproduce::rebuild;
@@ -99,6 +100,7 @@ impl Audit<'_> {
         self.key_modes();
         self.etcd_members();
         self.etcd_join_records();
+        self.runbook();
         self.shared_ca();
         self.named_hosts();
         self.unsafe_settings();

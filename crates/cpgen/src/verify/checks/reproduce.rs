@@ -6,14 +6,16 @@ use crate::diag::{Code, Diagnostic};
 use crate::layout::{CHANGES, README};
 use crate::pki::Secrets;
 use crate::plan::Plan;
+use crate::render::changes::{changes_section, RunbookLines};
 use crate::verify::source::Tree;
 use crate::Error;
 
 /// What `plan` and `secrets` build for this bundle. A bundle that changes a running cluster
 /// (`bundle --previous`) records how each etcd member joined, and carries the runbook
-/// (`changes.json`, and the "Changes" section its README ends with): those come from the
-/// deployed bundle, which a rebuild does not have, so they are taken as the bundle has them
-/// and everything else is rebuilt around them.
+/// (`changes.json`): those come from the deployed bundle, which a rebuild does not have, so
+/// they are taken as the bundle has them (the runbook's commands are held to their shapes
+/// apart, CP833) and everything else, the README's "Changes" section included, is rebuilt
+/// from them.
 fn rebuilt(tree: &Tree, plan: &Plan, secrets: &Secrets) -> Result<Bundle, Error> {
     let header = tree
         .files
@@ -27,16 +29,13 @@ fn rebuilt(tree: &Tree, plan: &Plan, secrets: &Secrets) -> Result<Bundle, Error>
         return Ok(built);
     };
     built.insert(CHANGES, FileKind::Config, changes.data.clone());
-    let readme = built
-        .get(README)
-        .map(|f| f.contents.clone())
-        .unwrap_or_default();
-    if let Some(given) = tree
-        .files
-        .get(README)
-        .filter(|g| g.data.starts_with(&readme))
-    {
-        built.insert(README, FileKind::Readme, given.data.clone());
+    if let Ok(runbook) = serde_json::from_slice::<RunbookLines>(&changes.data) {
+        let mut readme = built
+            .get(README)
+            .map(|f| f.contents.clone())
+            .unwrap_or_default();
+        readme.extend(changes_section(&runbook.steps, plan.etcd.data_dir.as_str())?.into_bytes());
+        built.insert(README, FileKind::Readme, readme);
     }
     built.with_manifest()
 }
