@@ -809,3 +809,24 @@ fn kubeconfig_data_wrapped_over_lines_is_read_as_kubectl_reads_it() {
         "{findings:?}"
     );
 }
+
+#[test]
+fn a_key_given_as_a_bundle_is_never_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let body: String = (0..40)
+        .map(|i| format!("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDR{i:012}\n"))
+        .collect();
+    let key = format!("-----BEGIN PRIVATE KEY-----\n{body}-----END PRIVATE KEY-----\n");
+    let path = dir.path().join("key.pem");
+    std::fs::write(&path, &key).unwrap();
+    for command in ["verify", "certs"] {
+        let out = util::cpgen(&[command, path.to_str().unwrap()]);
+        let text = format!("{}{}", util::stdout(&out), util::stderr(&out));
+        assert_eq!(util::code(&out), 1, "{text}");
+        assert!(text.contains("CP800"), "{text}");
+        assert!(
+            !text.contains("PRIVATE KEY") && !text.contains("MIIE") && !text.contains("0u1n"),
+            "{command} quotes the input: {text}"
+        );
+    }
+}
