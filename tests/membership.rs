@@ -457,6 +457,18 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
     );
     // Other CAs: the same config with a fresh secrets file.
     std::fs::write(dir.path().join("x2.toml"), config(3, ports)).unwrap();
+    let other = util::cpgen_in(
+        dir.path(),
+        &[
+            "bundle",
+            "x2.toml",
+            "--secrets",
+            "other.secrets.toml",
+            "--out-dir",
+            "y2",
+        ],
+    );
+    assert_eq!(util::code(&other), 0, "{}", util::stderr(&other));
     let out = util::cpgen_in(
         dir.path(),
         &[
@@ -499,6 +511,19 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
         util::stderr(&out)
     );
     std::fs::write(&unit, text).unwrap();
+    // Without the running cluster's secrets file, nothing is made (a new one has new CAs).
+    std::fs::write(dir.path().join("x6.toml"), config(5, ports)).unwrap();
+    let out = util::cpgen_in(
+        dir.path(),
+        &["bundle", "x6.toml", "--out-dir", "x6", "--previous", "v1"],
+    );
+    assert_eq!(util::code(&out), 2, "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out).contains("needs the secrets file"),
+        "{}",
+        util::stderr(&out)
+    );
+    assert!(!dir.path().join("x6.secrets.toml").exists() && !dir.path().join("x6").exists());
     // 3 -> 1 passes through a two-member cluster.
     let out = bundle(dir.path(), &config(1, ports), "x4", Some("v1"));
     assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));

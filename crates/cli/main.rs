@@ -389,6 +389,15 @@ fn bundle(
         Output::TarGz(path) | Output::Dir(path) => path,
     };
     let secrets_path = secrets.unwrap_or_else(|| Config::default_secrets_path(config));
+    // A change is made with the secrets of the cluster that runs: a new file would hold new
+    // CAs, which the running members do not trust.
+    if previous.is_some() && !secrets_path.exists() {
+        eprintln!(
+            "cpgen: error: {} does not exist: a change to a running cluster needs the secrets file its bundle was made with (pass --secrets)",
+            escape(secrets_path.as_str())
+        );
+        return Ok(ExitCode::from(2));
+    }
     // Fail before generating keys when the output is in the way or is the project itself.
     let kind = match target {
         Output::TarGz(_) => OutputKind::TarGz,
