@@ -66,3 +66,47 @@ impl std::fmt::Display for UnitName {
         f.write_str(self.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn units_of<'a>(readers: &'a Readers, path: &str) -> Vec<&'a str> {
+        readers
+            .get(path)
+            .map(|units| units.iter().map(|unit| unit.0).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_kubeconfigs_certificates_feed_the_unit_that_names_the_kubeconfig() {
+        let config =
+            crate::Config::parse("t.toml", include_str!("../../../../examples/seed-ha.toml"))
+                .and_then(|c| c.validate())
+                .map(|c| c.plan);
+        let Ok(plan) = config else {
+            panic!("the seed-ha example is valid")
+        };
+        let master = readers(&plan, &plan.masters[0], Role::Master);
+        assert_eq!(
+            units_of(&master, "/var/lib/kube-scheduler/pki/scheduler.pem"),
+            ["kube-scheduler"]
+        );
+        assert_eq!(
+            units_of(&master, "/etc/kubernetes/pki/ca.pem"),
+            [
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-scheduler"
+            ]
+        );
+        assert_eq!(
+            units_of(&master, "/etc/systemd/system/etcd.service"),
+            ["etcd"]
+        );
+        // HAProxy runs on the load balancer machine in this example, not on the masters.
+        assert!(units_of(&master, HAPROXY_CFG).is_empty());
+        let balancer = readers(&plan, &plan.load_balancer.hosts[0], Role::LoadBalancer);
+        assert_eq!(units_of(&balancer, HAPROXY_CFG), ["haproxy"]);
+    }
+}
