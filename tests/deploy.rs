@@ -146,7 +146,8 @@ fn the_playbook_starts_services_in_order_under_one_tag() {
     assert!(position("name: etcd") < position("name: kube-apiserver"));
     assert!(position("name: kube-apiserver") < position("name: kube-controller-manager"));
     assert!(position("name: kube-scheduler") < position("name: haproxy"));
-    assert_eq!(playbook.matches("tags: [services]").count(), 4);
+    // Four start plays and two rolls (masters, then the load balancer machine).
+    assert_eq!(playbook.matches("tags: [services]").count(), 6);
     let inventory =
         String::from_utf8_lossy(&bundle.get("deploy/ansible/inventory.ini").unwrap().contents)
             .into_owned();
@@ -346,4 +347,260 @@ fn a_build_script_compiles_the_clusters_constants_or_fails_on_its_diagnostics() 
         stderr.contains("cluster.toml:14:11"),
         "the error names file, line and column:\n{stderr}"
     );
+}
+
+/// Stand-ins for systemctl, etcdctl and kubectl, first on `PATH`: each logs its arguments to
+/// `CPGEN_LOG`, so the playbook runs for real while no service starts and nothing dials the
+/// cluster's addresses. systemctl says every unit is loaded, enabled and active.
+fn stand_ins(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = "echo \"$(basename \"$0\") $*\" >> \"$CPGEN_LOG\"";
+    // Every host runs here, so no stand-in can tell whose unit is asked about: each says
+    // active (a start is then a no-op; the step shows as its is-enabled query).
+    let systemctl = format!(
+        "#!/bin/sh\n{log}\ncase \"$1\" in\n  \
+         show) printf 'Id=%s\\nNames=%s\\nLoadState=loaded\\nActiveState=active\\nUnitFileState=enabled\\n' \"$2\" \"$2\" ;;\n  \
+         is-enabled) echo enabled ;;\nesac\nexit 0\n"
+    );
+    for (name, script) in [
+        ("systemctl", systemctl),
+        ("etcdctl", format!("#!/bin/sh\n{log}\nexit 0\n")),
+        ("kubectl", format!("#!/bin/sh\n{log}\nexit 0\n")),
+    ] {
+        let path = bin.join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    bin
+}
+
+/// Runs the playbook of the bundle at `bundle` locally, every host into `root/<host>`, with
+/// the stand-ins; returns what they logged, minus systemctl's queries.
+fn play(bundle: &Path, root: &Path, work: &Path) -> Vec<String> {
+    let log = work.join("calls.log");
+    let _ = std::fs::remove_file(&log);
+    let path = format!(
+        "{}:{}",
+        stand_ins(work).display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = run(
+        ansible(bundle, work)
+            .env("PATH", path)
+            .env("CPGEN_LOG", &log)
+            .args(["-c", "local"])
+            .arg(format!(
+                "-e cpgen_root={}/{{{{ inventory_hostname }}}}",
+                root.display()
+            )),
+        "ansible-core",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with("systemctl show"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The calls of `log` that act: systemctl start/restart/stop, etcdctl and kubectl.
+fn acts(log: &[String]) -> Vec<&str> {
+    log.iter()
+        .map(String::as_str)
+        .filter(|l| !l.starts_with("systemctl daemon-reload"))
+        .filter(|l| !l.starts_with("systemctl is-enabled"))
+        .collect()
+}
+
+#[test]
+fn a_second_bundle_restarts_exactly_the_units_whose_files_changed_one_master_at_a_time() {
+    let dir = util::dir_with_config("seed-ha");
+    let work = dir.path();
+    let out = util::cpgen_in(work, &["bundle", "cluster.toml", "--out-dir", "v1"]);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    let root = work.join("root");
+
+    // A first install starts everything in order and restarts nothing.
+    let first = play(&work.join("v1"), &root, work);
+    let enabled: Vec<&str> = first
+        .iter()
+        .filter_map(|l| l.strip_prefix("systemctl is-enabled "))
+        .map(|l| l.trim_end_matches(" -l"))
+        .collect();
+    let mut order = enabled.clone();
+    order.dedup();
+    assert_eq!(
+        order,
+        [
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "haproxy"
+        ]
+    );
+    assert_eq!(acts(&first), Vec::<&str>::new(), "nothing restarts");
+
+    // One more SAN re-issues the apiservers' certificates; the health check rewrites
+    // haproxy.cfg. Nothing else reads a changed file.
+    let config = util::example_text("seed-ha")
+        .replace("extra_sans = []", "extra_sans = [\"api.example.test\"]")
+        .replace("health_check = \"tcp\"", "health_check = \"https-readyz\"");
+    std::fs::write(work.join("v2.toml"), config).unwrap();
+    let out = util::cpgen_in(
+        work,
+        &[
+            "bundle",
+            "v2.toml",
+            "--secrets",
+            "cluster.secrets.toml",
+            "--out-dir",
+            "v2",
+        ],
+    );
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    let out = util::cpgen(&[
+        "diff",
+        work.join("v1").to_str().unwrap(),
+        work.join("v2").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let diff: serde_json::Value = serde_json::from_str(&util::stdout(&out)).unwrap();
+    let restarts_by_diff: Vec<String> = diff["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|h| h["restart"].as_array().unwrap().clone())
+        .map(|u| {
+            format!(
+                "systemctl restart {}",
+                u.as_str().unwrap().trim_end_matches(".service")
+            )
+        })
+        .collect();
+
+    let second = play(&work.join("v2"), &root, work);
+    let restarts: Vec<&str> = acts(&second)
+        .into_iter()
+        .filter(|l| l.starts_with("systemctl restart"))
+        .collect();
+    assert_eq!(
+        restarts, restarts_by_diff,
+        "the playbook restarts what diff says"
+    );
+    let readyz = |address: &str| {
+        format!(
+            "kubectl --kubeconfig admin/admin.kubeconfig --server https://{address}:6443 get --raw /readyz"
+        )
+    };
+    assert_eq!(
+        acts(&second),
+        [
+            "systemctl restart kube-apiserver".to_owned(),
+            readyz("10.10.10.80"),
+            "systemctl restart kube-apiserver".to_owned(),
+            readyz("10.10.10.81"),
+            "systemctl restart kube-apiserver".to_owned(),
+            readyz("10.10.10.82"),
+            "systemctl restart haproxy".to_owned(),
+            readyz("10.10.10.2"),
+        ],
+        "one master at a time, each ready before the next"
+    );
+}
+
+/// What a step of `changes.json` leaves in the stand-ins' log, one call it must make.
+fn trace_of(step: &serde_json::Value) -> String {
+    let field = |name: &str| step[name].as_str().unwrap_or_default().to_owned();
+    match step["action"].as_str().unwrap() {
+        "install" => "systemctl daemon-reload".to_owned(),
+        "etcd-member-add" => format!("member add {}", field("member")),
+        "etcd-member-promote" => "member promote".to_owned(),
+        "etcd-member-remove" => "member list".to_owned(),
+        // The stand-in says every unit is active: a start or stop shows as its query.
+        "start" | "stop" => format!("systemctl is-enabled {}", field("unit")),
+        "restart" => format!("systemctl restart {}", field("unit")),
+        // The wait's own command line, as etcdctl or kubectl received it.
+        "wait" => {
+            let command = field("command");
+            let start = command
+                .find("etcdctl ")
+                .or_else(|| command.find("kubectl "))
+                .unwrap();
+            let end = command[start..]
+                .find(';')
+                .map_or(command.len(), |e| start + e);
+            command[start..end].to_owned()
+        }
+        other => panic!("unknown action {other}"),
+    }
+}
+
+#[test]
+fn with_changes_json_the_playbook_follows_its_steps_in_order() {
+    let dir = util::dir_with_config("seed-ha");
+    let work = dir.path();
+    let out = util::cpgen_in(work, &["bundle", "cluster.toml", "--out-dir", "v1"]);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    let root = work.join("root");
+
+    let config = util::example_text("seed-ha").replace(
+        "[load_balancer]",
+        "[[masters]]\nname = \"kubem03\"\naddress = \"10.10.10.83\"\n\n\
+         [[masters]]\nname = \"kubem04\"\naddress = \"10.10.10.84\"\n\n[load_balancer]",
+    );
+    std::fs::write(work.join("v2.toml"), config).unwrap();
+    let out = util::cpgen_in(
+        work,
+        &[
+            "bundle",
+            "v2.toml",
+            "--secrets",
+            "cluster.secrets.toml",
+            "--previous",
+            "v1",
+            "--out-dir",
+            "v2",
+        ],
+    );
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    let changes: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("v2/changes.json")).unwrap()).unwrap();
+    let steps = changes["steps"].as_array().unwrap();
+
+    let log = play(&work.join("v2"), &root, work);
+    // Every step's call, in the steps' order (a step may make more calls, e.g. etcdctl's
+    // `member list` before `member add`).
+    let mut rest = log.iter();
+    for (index, step) in steps.iter().enumerate() {
+        let trace = trace_of(step);
+        assert!(
+            rest.any(|call| call.contains(&trace)),
+            "step {index} ({step}): no {trace:?} after the previous step's call in\n{}",
+            log.join("\n")
+        );
+    }
+    // The steps are the roll: nothing restarts or starts but what they say.
+    let acted = |verb: &str| log.iter().filter(|l| l.starts_with(verb)).count();
+    let stepped = |action: &str| steps.iter().filter(|s| s["action"] == action).count();
+    assert_eq!(acted("systemctl restart"), stepped("restart"));
+    // The start plays name units without `.service`; the steps with it.
+    assert!(
+        log.iter()
+            .filter(|l| l.starts_with("systemctl is-enabled"))
+            .all(|l| l.contains(".service")),
+        "{}",
+        log.join("\n")
+    );
+    // Each new master's files are installed under its own root.
+    for host in ["kubem03", "kubem04"] {
+        assert!(root
+            .join(host)
+            .join("etc/systemd/system/etcd.service")
+            .is_file());
+    }
 }

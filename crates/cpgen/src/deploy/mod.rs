@@ -1,6 +1,10 @@
-//! Deployment glue in every bundle: an Ansible inventory, per-host variables and a playbook
-//! that installs each host's files and starts services in order, and a NixOS module that
-//! installs one host's files and declares its services.
+//! Deployment glue in every bundle: an Ansible inventory, per-host variables (each file with
+//! the units that read it) and a playbook that installs each host's files, starts services in
+//! order, restarts exactly the units whose files changed (masters one at a time, with health
+//! waits) or follows `changes.json`; and a NixOS module that installs one host's files and
+//! declares its services.
+
+mod readers;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -13,6 +17,7 @@ use crate::plan::{LoadBalancerMode, Plan};
 use crate::render::master_unit_specs;
 use crate::template::render_template;
 use crate::Error;
+use readers::{readers, runs_haproxy, runs_keepalived, Readers, UnitName};
 
 struct InventoryHost {
     name: String,
@@ -34,14 +39,41 @@ struct Inventory<'a> {
 struct HostFile {
     path: String,
     mode: String,
+    /// The units that read the file, restarted when an install changes it.
+    units: Vec<UnitName>,
 }
 
 #[derive(Template)]
 #[template(path = "ansible/host_vars.yml", escape = "none")]
 struct HostVars<'a> {
     host: &'a str,
+    /// What the health waits after a restart on this host ask: etcd's client URL (masters).
+    etcd_endpoint: Option<String>,
+    /// The URL whose `/readyz` says this host serves the API again (masters: the apiserver;
+    /// load balancer machines: HAProxy's front end).
+    ready_url: Option<String>,
     dirs: Vec<String>,
     files: &'a [HostFile],
+}
+
+/// A health check the roll waits for after restarting a unit, before the next host.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Etcd,
+    Ready,
+}
+
+/// A unit the roll may restart, in the order it restarts them on one host.
+struct RollUnit {
+    name: &'static str,
+    wait: Option<Wait>,
+}
+
+/// One group's restarts, one host at a time.
+struct Roll {
+    name: &'static str,
+    hosts: &'static str,
+    units: Vec<RollUnit>,
 }
 
 struct Step {
@@ -50,11 +82,17 @@ struct Step {
     services: Vec<&'static str>,
 }
 
+/// The tasks of one step of `changes.json`, included by the playbook's last play.
+#[derive(Template)]
+#[template(path = "ansible/changes-step.yml", escape = "none")]
+struct ChangesStep;
+
 #[derive(Template)]
 #[template(path = "ansible/playbook.yml", escape = "none")]
 struct Playbook<'a> {
     cluster: &'a str,
     steps: Vec<Step>,
+    rolls: Vec<Roll>,
 }
 
 /// Text inside a Nix double-quoted string, escaped.
@@ -129,16 +167,71 @@ fn grouped_hosts(plan: &Plan) -> Vec<Group> {
     groups
 }
 
-/// The files of a host: path on the host without the leading `/`, and mode.
-fn host_files(listed: &HostListing<'_>) -> Vec<HostFile> {
+/// The files of a host: path on the host without the leading `/`, mode, and the units that
+/// read it.
+fn host_files(listed: &HostListing<'_>, readers: &Readers) -> Vec<HostFile> {
     listed
         .files
         .iter()
         .map(|(target, kind)| HostFile {
             path: target.trim_start_matches('/').to_owned(),
             mode: format!("{:04o}", kind.mode()),
+            units: readers
+                .get(target)
+                .map(|units| units.iter().copied().collect())
+                .unwrap_or_default(),
         })
         .collect()
+}
+
+/// The host variables of `listed`'s health waits: etcd's client URL and the `/readyz` URL.
+fn health_urls(plan: &Plan, listed: &HostListing<'_>) -> (Option<String>, Option<String>) {
+    let address = listed.host.address.url_host();
+    match listed.role {
+        Role::Master => (
+            Some(format!("https://{address}:{}", plan.etcd.client_port)),
+            Some(format!("https://{address}:{}", plan.api.bind_port)),
+        ),
+        Role::LoadBalancer => (
+            None,
+            Some(format!(
+                "https://{address}:{}",
+                plan.load_balancer.bind_port
+            )),
+        ),
+        Role::Worker => (None, None),
+    }
+}
+
+/// The restarts of a running cluster, group by group: the masters' units in start order,
+/// each host healthy before the next; then the load balancer machines.
+fn rolls(plan: &Plan) -> Vec<Roll> {
+    let unit = |name, wait| RollUnit { name, wait };
+    let mut masters = vec![
+        unit("etcd", Some(Wait::Etcd)),
+        unit("kube-apiserver", Some(Wait::Ready)),
+        unit("kube-controller-manager", None),
+        unit("kube-scheduler", None),
+    ];
+    if runs_haproxy(plan, Role::Master) {
+        masters.push(unit("haproxy", None));
+    }
+    if runs_keepalived(plan, Role::Master) {
+        masters.push(unit("keepalived", None));
+    }
+    let mut rolls = vec![Roll {
+        name: "Restart what changed on the masters, one at a time",
+        hosts: "masters",
+        units: masters,
+    }];
+    if runs_haproxy(plan, Role::LoadBalancer) && !plan.load_balancer.hosts.is_empty() {
+        rolls.push(Roll {
+            name: "Restart what changed on the load balancers, one at a time",
+            hosts: "load_balancers",
+            units: vec![unit("haproxy", Some(Wait::Ready))],
+        });
+    }
+    rolls
 }
 
 /// The start order that keeps each component able to reach what it needs: etcd everywhere at once, then the API servers, then the
@@ -211,11 +304,7 @@ fn nix_units(plan: &Plan, host: &crate::plan::Host, role: Role) -> Vec<NixUnit> 
             });
         }
     }
-    let runs_haproxy = match plan.load_balancer.mode {
-        LoadBalancerMode::OnMasters => role == Role::Master,
-        _ => role == Role::LoadBalancer,
-    };
-    if runs_haproxy {
+    if runs_haproxy(plan, role) {
         units.push(NixUnit {
             name: "haproxy",
             description: nix("HAProxy in front of the kube-apiservers"),
@@ -227,10 +316,7 @@ fn nix_units(plan: &Plan, host: &crate::plan::Host, role: Role) -> Vec<NixUnit> 
             args: ["-Ws", "-f", "/etc/haproxy/haproxy.cfg"].map(nix).into(),
         });
     }
-    if runs_haproxy
-        && plan.load_balancer.mode == LoadBalancerMode::OnMasters
-        && plan.load_balancer.vip.is_some()
-    {
+    if runs_keepalived(plan, role) {
         units.push(NixUnit {
             name: "keepalived",
             description: nix("keepalived: the API virtual IP"),
@@ -263,13 +349,16 @@ pub(crate) fn deploy_files(
     let mut files = Vec::new();
     for listed in listing {
         let name = listed.host.name.as_str();
-        let host_files = host_files(listed);
+        let host_files = host_files(listed, &readers(plan, listed.host, listed.role));
+        let (etcd_endpoint, ready_url) = health_urls(plan, listed);
         let dirs: BTreeSet<String> = host_files
             .iter()
             .filter_map(|f| f.path.rsplit_once('/').map(|(dir, _)| dir.to_owned()))
             .collect();
         let host_vars = HostVars {
             host: name,
+            etcd_endpoint,
+            ready_url,
             dirs: dirs.into_iter().collect(),
             files: &host_files,
         };
@@ -301,11 +390,17 @@ pub(crate) fn deploy_files(
     let playbook = Playbook {
         cluster,
         steps: steps(plan),
+        rolls: rolls(plan),
     };
     files.push((
         "deploy/ansible/playbook.yml".to_owned(),
         FileKind::Deploy,
         render_template(&playbook, "ansible/playbook.yml")?,
+    ));
+    files.push((
+        "deploy/ansible/changes-step.yml".to_owned(),
+        FileKind::Deploy,
+        render_template(&ChangesStep, "ansible/changes-step.yml")?,
     ));
     let module = NixModule {
         cluster,

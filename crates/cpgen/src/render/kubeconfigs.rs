@@ -43,6 +43,34 @@ struct ClientFiles<'a> {
     purpose: &'a str,
 }
 
+/// The client identities of controller-manager and scheduler on every master.
+const MASTER_CLIENTS: [ClientFiles<'static>; 2] = [
+    ClientFiles {
+        kubeconfig: CONTROLLER_MANAGER_KUBECONFIG,
+        user: "system:kube-controller-manager",
+        cert: CONTROLLER_MANAGER,
+        key: CONTROLLER_MANAGER_KEY,
+        purpose: "kube-controller-manager",
+    },
+    ClientFiles {
+        kubeconfig: SCHEDULER_KUBECONFIG,
+        user: "system:kube-scheduler",
+        cert: SCHEDULER,
+        key: SCHEDULER_KEY,
+        purpose: "kube-scheduler",
+    },
+];
+
+/// The files a master's kubeconfig at `path` names (CA, certificate, key), so whoever reads
+/// the kubeconfig reads them too; empty for any other path.
+pub(crate) fn master_kubeconfig_reads(path: &str) -> Vec<&'static str> {
+    MASTER_CLIENTS
+        .iter()
+        .filter(|client| client.kubeconfig == path)
+        .flat_map(|client| [CA, client.cert, client.key])
+        .collect()
+}
+
 /// The kubeconfigs of controller-manager and scheduler on `master`.
 pub(super) fn master_kubeconfigs(plan: &Plan, master: &Host) -> [FileSpec; 2] {
     let server = match plan.api.components_via {
@@ -53,23 +81,7 @@ pub(super) fn master_kubeconfigs(plan: &Plan, master: &Host) -> [FileSpec; 2] {
         ),
         _ => plan.api_url(),
     };
-    [
-        ClientFiles {
-            kubeconfig: CONTROLLER_MANAGER_KUBECONFIG,
-            user: "system:kube-controller-manager",
-            cert: CONTROLLER_MANAGER,
-            key: CONTROLLER_MANAGER_KEY,
-            purpose: "kube-controller-manager",
-        },
-        ClientFiles {
-            kubeconfig: SCHEDULER_KUBECONFIG,
-            user: "system:kube-scheduler",
-            cert: SCHEDULER,
-            key: SCHEDULER_KEY,
-            purpose: "kube-scheduler",
-        },
-    ]
-    .map(|client| kubeconfig(plan, master, &server, &client))
+    MASTER_CLIENTS.map(|client| kubeconfig(plan, master, &server, &client))
 }
 
 /// The kubeconfigs of kubelet and kube-proxy on `worker`.

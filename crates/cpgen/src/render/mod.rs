@@ -27,6 +27,7 @@ use crate::pki::{Ca, CertSet, IdentityId, LeafCertificate};
 use crate::plan::{Host, LoadBalancerMode, Plan, ServerRole};
 use crate::template::render_template;
 use crate::Error;
+pub(crate) use kubeconfigs::master_kubeconfig_reads;
 use kubeconfigs::Kubeconfig;
 pub(crate) use units::{initial_cluster_members, master_unit_specs};
 

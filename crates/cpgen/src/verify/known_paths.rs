@@ -17,6 +17,7 @@ const OTHER_FILES: &[&str] = &[
     "admin/etcd-healthcheck-client-key.pem",
     "admin/etcd-healthcheck-client.pem",
     "admin/etcdctl.env",
+    "deploy/ansible/changes-step.yml",
     "deploy/ansible/inventory.ini",
     "deploy/ansible/playbook.yml",
     "deploy/nix/module.nix",
