@@ -288,6 +288,13 @@ fn members(bundle: &Path, machines: &Machines, client: u16) -> Vec<(String, bool
         .collect()
 }
 
+/// `out` exited with `code` and said `words` on stderr.
+fn assert_refused(out: &std::process::Output, code: i32, words: &str) {
+    let stderr = util::stderr(out);
+    assert_eq!(util::code(out), code, "{stderr}");
+    assert!(stderr.contains(words), "{stderr}");
+}
+
 /// Bundle v1 of three masters, installed and running, with a first key written.
 fn started_v1(dir: &Path, ports: (u16, u16)) -> Machines {
     let out = bundle(dir, &config(3, ports), "v1", None);
@@ -449,12 +456,7 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
     // Another cluster's name.
     let other = config(3, ports).replace("name = \"day2\"", "name = \"other\"");
     let out = bundle(dir.path(), &other, "x1", Some("v1"));
-    assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
-    assert!(
-        util::stderr(&out).contains("of cluster `day2`, the config is of `other`"),
-        "{}",
-        util::stderr(&out)
-    );
+    assert_refused(&out, 1, "of cluster `day2`, the config is of `other`");
     // Other CAs: the same config with a fresh secrets file.
     std::fs::write(dir.path().join("x2.toml"), config(3, ports)).unwrap();
     let other = util::cpgen_in(
@@ -482,12 +484,7 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
             "v1",
         ],
     );
-    assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
-    assert!(
-        util::stderr(&out).contains("is another CA than the secrets file's"),
-        "{}",
-        util::stderr(&out)
-    );
+    assert_refused(&out, 1, "is another CA than the secrets file's");
     // A previous bundle that does not verify: a unit with a flag cpgen never writes.
     let unit = dir
         .path()
@@ -499,12 +496,7 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
     )
     .unwrap();
     let out = bundle(dir.path(), &config(5, ports), "x3", Some("v1"));
-    assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
-    assert!(
-        util::stderr(&out).contains("does not verify"),
-        "{}",
-        util::stderr(&out)
-    );
+    assert_refused(&out, 1, "does not verify");
     assert!(
         util::stderr(&out).contains("config-file"),
         "{}",
@@ -517,21 +509,11 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
         dir.path(),
         &["bundle", "x6.toml", "--out-dir", "x6", "--previous", "v1"],
     );
-    assert_eq!(util::code(&out), 2, "{}", util::stderr(&out));
-    assert!(
-        util::stderr(&out).contains("needs the secrets file"),
-        "{}",
-        util::stderr(&out)
-    );
+    assert_refused(&out, 2, "needs the secrets file");
     assert!(!dir.path().join("x6.secrets.toml").exists() && !dir.path().join("x6").exists());
     // 3 -> 1 passes through a two-member cluster.
     let out = bundle(dir.path(), &config(1, ports), "x4", Some("v1"));
-    assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
-    assert!(
-        util::stderr(&out).contains("two-member cluster"),
-        "{}",
-        util::stderr(&out)
-    );
+    assert_refused(&out, 1, "two-member cluster");
     // The deployed bundle is never the output, even with --force.
     let out = util::cpgen_in(
         dir.path(),
@@ -547,12 +529,7 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
             "--force",
         ],
     );
-    assert_eq!(util::code(&out), 2, "{}", util::stderr(&out));
-    assert!(
-        util::stderr(&out).contains("the deployed bundle it changes"),
-        "{}",
-        util::stderr(&out)
-    );
+    assert_refused(&out, 2, "the deployed bundle it changes");
     assert!(dir.path().join("v1/manifest.json").exists());
     for refused in ["x1", "x2", "x3", "x4"] {
         assert!(!dir.path().join(refused).exists(), "{refused} was written");
@@ -656,12 +633,7 @@ fn a_moved_member_is_stopped_at_its_old_address_and_started_at_its_new_one() {
             ("10.10.10.82\"", "10.10.10.81\""),
         ],
     );
-    assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
-    assert!(
-        util::stderr(&out).contains("where member kubem01 still runs"),
-        "{}",
-        util::stderr(&out)
-    );
+    assert_refused(&out, 1, "where member kubem01 still runs");
     assert!(!after.exists());
 }
 
