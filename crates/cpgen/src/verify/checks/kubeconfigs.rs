@@ -4,7 +4,7 @@
 use crate::diag::{Code, Diagnostic};
 use crate::verify::model::Kubeconfig;
 
-use super::Audit;
+use super::{unsafe_setting, Audit};
 
 impl Audit<'_> {
     pub(super) fn kubeconfig_references(&mut self) {
@@ -55,39 +55,31 @@ impl Audit<'_> {
 /// program: each hands the client to whoever controls the network or the file.
 pub(super) fn unsafe_settings(path: &str, kubeconfig: &Kubeconfig) -> Vec<Diagnostic> {
     let mut found = Vec::new();
-    let mut unsafe_setting = |file: &str, message: String, help: &str| {
-        found.push(Diagnostic::file_error(
-            Code::UnsafeSetting,
-            file,
-            message,
-            help,
-        ));
-    };
     for key in &kubeconfig.unexpected_keys {
-        unsafe_setting(
+        found.push(unsafe_setting(
             path,
             format!("{key}: a kubeconfig setting cpgen does not write (a credential, a proxy, another server name?)"),
             "restore the kubeconfig cpgen wrote; cpgen's authenticate with a client certificate and trust one CA",
-        );
+        ));
     }
     for cluster in &kubeconfig.clusters {
         let entry = &cluster.entry;
         if entry.certificate_authority.is_none() && entry.certificate_authority_data.is_none() {
-            unsafe_setting(
+            found.push(unsafe_setting(
                 path,
                 format!("cluster {}: no certificate-authority: the client trusts every CA of the machine", cluster.name),
                 "give the cluster's CA, as cpgen's kubeconfigs do",
-            );
+            ));
         }
         if cluster.entry.insecure_skip_tls_verify {
-            unsafe_setting(
+            found.push(unsafe_setting(
                 path,
                 format!(
                     "cluster {}: insecure-skip-tls-verify: true: the client accepts any server",
                     cluster.name
                 ),
                 "remove insecure-skip-tls-verify and give the cluster's CA",
-            );
+            ));
         }
         if cluster
             .entry
@@ -95,14 +87,14 @@ pub(super) fn unsafe_settings(path: &str, kubeconfig: &Kubeconfig) -> Vec<Diagno
             .to_ascii_lowercase()
             .starts_with("http://")
         {
-            unsafe_setting(
+            found.push(unsafe_setting(
                 path,
                 format!(
                     "cluster {}: server {} is http://: credentials in clear text to any server",
                     cluster.name, cluster.entry.server
                 ),
                 "dial the API over https://",
-            );
+            ));
         }
     }
     for user in &kubeconfig.users {
@@ -111,14 +103,14 @@ pub(super) fn unsafe_settings(path: &str, kubeconfig: &Kubeconfig) -> Vec<Diagno
             (user.entry.auth_provider.is_some(), "auth-provider"),
         ] {
             if present {
-                unsafe_setting(
+                found.push(unsafe_setting(
                     path,
                     format!(
                         "user {}: an {what} plugin: the client runs a program the bundle chose",
                         user.name
                     ),
                     "remove the plugin; cpgen's kubeconfigs authenticate with a client certificate",
-                );
+                ));
             }
         }
     }

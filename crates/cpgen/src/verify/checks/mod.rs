@@ -22,7 +22,7 @@ use super::material::{self, CertInfo, Material};
 use super::model::{self, url_host, HostModel};
 use super::source::Tree;
 use crate::bundle::manifest::{Header, MANIFEST};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::plan::Plan;
 
 /// Runs every rule; returns how many certificates were checked.
@@ -128,6 +128,11 @@ impl Audit<'_> {
     fn master_at(&self, target: &str) -> Option<&HostModel> {
         self.master_names.get(target).copied()
     }
+}
+
+/// A setting that opens the control plane (CP832), in `file`.
+fn unsafe_setting(file: &str, message: String, help: &str) -> Diagnostic {
+    Diagnostic::file_error(Code::UnsafeSetting, file, message, help)
 }
 
 fn is_loopback(target: &str) -> bool {

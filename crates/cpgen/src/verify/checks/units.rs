@@ -4,7 +4,7 @@
 use crate::diag::{Code, Diagnostic};
 use crate::verify::model::Unit;
 
-use super::{has_plain_url, Audit};
+use super::{has_plain_url, unsafe_setting, Audit};
 
 /// The units cpgen writes, by file name, with the one program each runs.
 /// The flags cpgen writes for each program: any other (`--token-auth-file`,
@@ -163,58 +163,50 @@ fn unit_unsafe_settings(unit: &Unit) -> Vec<Diagnostic> {
 /// text.
 fn apiserver_unsafe_settings(unit: &Unit) -> Vec<Diagnostic> {
     let mut found = Vec::new();
-    let mut unsafe_setting = |file: &str, message: String, help: &str| {
-        found.push(Diagnostic::file_error(
-            Code::UnsafeSetting,
-            file,
-            message,
-            help,
-        ));
-    };
     let client_ca = unit.flag("client-ca-file");
     let header_ca = unit.flag("requestheader-client-ca-file");
     if header_ca.is_some() && header_ca == client_ca {
-        unsafe_setting(
+        found.push(unsafe_setting(
             &unit.file,
             "--requestheader-client-ca-file is --client-ca-file: any client of the cluster may send X-Remote-User and act as anyone".into(),
             "trust the front-proxy CA for request headers, as cpgen writes it",
-        );
+        ));
     }
     if unit
         .flag("requestheader-allowed-names")
         .is_some_and(|names| names.trim().is_empty())
     {
-        unsafe_setting(
+        found.push(unsafe_setting(
             &unit.file,
             "--requestheader-allowed-names is empty: every certificate of the request-header CA may send X-Remote-User and act as anyone".into(),
             "allow front-proxy-client only, as cpgen writes it",
-        );
+        ));
     }
     let modes = unit.flag("authorization-mode").unwrap_or_default();
     if modes.split(',').any(|m| m.trim() == "AlwaysAllow") {
-        unsafe_setting(
+        found.push(unsafe_setting(
             &unit.file,
             format!("--authorization-mode={modes} includes AlwaysAllow: every authenticated request is allowed"),
             "use --authorization-mode=Node,RBAC",
-        );
+        ));
     }
     if unit.flag("anonymous-auth").is_some_and(flag_true) {
-        unsafe_setting(
+        found.push(unsafe_setting(
             &unit.file,
             "--anonymous-auth=true: requests without credentials are served as system:anonymous"
                 .into(),
             "remove --anonymous-auth=true",
-        );
+        ));
     }
     if let Some(servers) = unit
         .flag("etcd-servers")
         .filter(|servers| has_plain_url(servers))
     {
-        unsafe_setting(
+        found.push(unsafe_setting(
             &unit.file,
             format!("--etcd-servers={servers} has a URL that is not https://: the cluster's data travels in clear text without authentication"),
             "dial etcd over https://",
-        );
+        ));
     }
     found
 }
@@ -222,42 +214,34 @@ fn apiserver_unsafe_settings(unit: &Unit) -> Vec<Diagnostic> {
 /// Clients or peers without certificates, self-made certificates, traffic without TLS.
 fn etcd_unsafe_settings(unit: &Unit) -> Vec<Diagnostic> {
     let mut found = Vec::new();
-    let mut unsafe_setting = |file: &str, message: String, help: &str| {
-        found.push(Diagnostic::file_error(
-            Code::UnsafeSetting,
-            file,
-            message,
-            help,
-        ));
-    };
     for flag in ["client-cert-auth", "peer-client-cert-auth"] {
         let message = match unit.flag(flag) {
             Some(value) if flag_true(value) => continue,
             Some(value) => format!("--{flag}={value}"),
             None => format!("--{flag} is not set (etcd's default is false)"),
         };
-        unsafe_setting(
+        found.push(unsafe_setting(
             &unit.file,
             format!("{message}: etcd accepts connections without a certificate its CA signed"),
             &format!("set --{flag}=true"),
-        );
+        ));
     }
     for flag in ["auto-tls", "peer-auto-tls"] {
         if unit.flag(flag).is_some_and(flag_true) {
-            unsafe_setting(
+            found.push(unsafe_setting(
                 &unit.file,
                 format!("--{flag}=true: etcd makes itself a certificate nobody can check"),
                 &format!("remove --{flag}"),
-            );
+            ));
         }
     }
     for (flag, value) in &unit.flags {
         if has_plain_url(value) {
-            unsafe_setting(
+            found.push(unsafe_setting(
                 &unit.file,
                 format!("--{flag}={value} has a URL that is not https:// (http://, unix://): etcd traffic without TLS, so without certificate authentication"),
                 "use https:// URLs",
-            );
+            ));
         }
     }
     found
