@@ -23,7 +23,8 @@ use crate::pki::Secrets;
 use crate::plan::{EtcdJoin, JoinState, Plan};
 use crate::render::changes::{changes_section, RunbookLine};
 use crate::render::paths::{
-    APISERVER_UNIT, CA, ETCD_CA, ETCD_UNIT, FRONT_PROXY_CA, SYSTEMD, UNITS,
+    APISERVER_UNIT, CA, ETCD_CA, ETCD_UNIT, FRONT_PROXY_CA, HAPROXY_UNIT, KEEPALIVED_UNIT, SYSTEMD,
+    UNITS,
 };
 use crate::verify::source::{read_bundle, Entry, Tree};
 use crate::verify::{parse_unit, verify_tree};
@@ -443,7 +444,7 @@ fn wait_after(book: &mut Runbook, at: At<'_>, unit: &str) {
     match unit {
         ETCD_UNIT => book.wait(at, Check::EtcdHealthy),
         APISERVER_UNIT => book.wait(at, Check::ApiserverReady),
-        "haproxy.service" | "keepalived.service" => book.wait(at, Check::LoadBalancerReady),
+        HAPROXY_UNIT | KEEPALIVED_UNIT => book.wait(at, Check::LoadBalancerReady),
         _ => {}
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::PartDiff;
+use crate::render::paths::{HAPROXY_UNIT, KEEPALIVED_UNIT};
 use crate::verify::source::Tree;
 use crate::verify::{kubeconfig_files, parse_unit};
 
@@ -53,8 +54,8 @@ const UNIT_DIR: &str = "etc/systemd/system/";
 
 /// Configs whose units the bundle does not carry: the Debian packages' own.
 const PACKAGED: &[(&str, &str)] = &[
-    ("etc/haproxy/haproxy.cfg", "haproxy.service"),
-    ("etc/keepalived/keepalived.conf", "keepalived.service"),
+    ("etc/haproxy/haproxy.cfg", HAPROXY_UNIT),
+    ("etc/keepalived/keepalived.conf", KEEPALIVED_UNIT),
 ];
 
 /// The units `diff` (one host's changes) restarts, starts and stops on `host`.

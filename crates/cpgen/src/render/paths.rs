@@ -80,6 +80,11 @@ pub(crate) const CONTROLLER_MANAGER_UNIT: &str = "kube-controller-manager.servic
 /// kube-scheduler's unit file name.
 pub(crate) const SCHEDULER_UNIT: &str = "kube-scheduler.service";
 
+/// HAProxy's unit: the Debian package's, which [`HAPROXY_CFG`] configures.
+pub(crate) const HAPROXY_UNIT: &str = "haproxy.service";
+/// keepalived's unit: the Debian package's, which [`KEEPALIVED_CONF`] configures.
+pub(crate) const KEEPALIVED_UNIT: &str = "keepalived.service";
+
 /// Every unit cpgen writes, in [`SYSTEMD`], in start order.
 pub(crate) const UNITS: [&str; 4] = [
     ETCD_UNIT,

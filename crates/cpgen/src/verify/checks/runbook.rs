@@ -9,13 +9,13 @@ use serde_json::Value;
 
 use crate::diag::{Code, Diagnostic};
 use crate::layout::CHANGES;
-use crate::render::paths::UNITS;
+use crate::render::paths::{HAPROXY_UNIT, KEEPALIVED_UNIT, UNITS};
 use crate::types::HostName;
 
 use super::Audit;
 
 /// The units a step may start, restart or stop: cpgen's and the packages' it configures.
-const PACKAGED_UNITS: [&str; 2] = ["haproxy.service", "keepalived.service"];
+const PACKAGED_UNITS: [&str; 2] = [HAPROXY_UNIT, KEEPALIVED_UNIT];
 
 impl Audit<'_> {
     pub(super) fn runbook(&mut self) {
