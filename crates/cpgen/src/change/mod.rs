@@ -128,7 +128,6 @@ impl MembershipSinceSecrets {
         let known = secrets.etcd_member_names();
         let added: Vec<String> = masters
             .iter()
-            .filter(|m| known.iter().any(|k| k == *m))
             .filter(|m| new_keys.iter().any(|k| k.ends_with(&format!("/{m}"))))
             .map(|m| (*m).to_owned())
             .collect();
