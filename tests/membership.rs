@@ -485,6 +485,28 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
         ],
     );
     assert_refused(&out, 1, "is another CA than the secrets file's");
+    // ... also when the change adds masters: their keys never reach the wrong file.
+    std::fs::write(dir.path().join("x2.toml"), config(5, ports)).unwrap();
+    let before = std::fs::read(dir.path().join("other.secrets.toml")).unwrap();
+    let out = util::cpgen_in(
+        dir.path(),
+        &[
+            "bundle",
+            "x2.toml",
+            "--secrets",
+            "other.secrets.toml",
+            "--out-dir",
+            "x2",
+            "--previous",
+            "v1",
+        ],
+    );
+    assert_refused(&out, 1, "is another CA than the secrets file's");
+    assert_eq!(
+        std::fs::read(dir.path().join("other.secrets.toml")).unwrap(),
+        before,
+        "a refused change wrote to the secrets file"
+    );
     // A previous bundle that does not verify: a unit with a flag cpgen never writes.
     let unit = dir
         .path()
@@ -610,6 +632,15 @@ fn a_moved_member_is_stopped_at_its_old_address_and_started_at_its_new_one() {
     let dir = tempfile::tempdir().unwrap();
     let (after, out) = changed(dir.path(), "seed-ha", &[("10.10.10.82\"", "10.10.10.92\"")]);
     assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    for step in steps(&after) {
+        let (address, command) = (
+            step["address"].as_str().unwrap(),
+            step["command"].as_str().unwrap(),
+        );
+        if command.starts_with("ssh ") || command.starts_with("tar ") {
+            assert!(command.contains(&format!("ssh root@{address} ")), "{step}");
+        }
+    }
     for (step, unit, command) in commands(&after) {
         let old = command.contains("ssh root@10.10.10.82 ");
         match step.as_str() {
@@ -623,6 +654,34 @@ fn a_moved_member_is_stopped_at_its_old_address_and_started_at_its_new_one() {
             _ => {}
         }
     }
+    // A load balancer that is replaced stops, at its address, before any master restarts
+    // with certificates that no longer name it.
+    let dir = tempfile::tempdir().unwrap();
+    let (after, out) = changed(
+        dir.path(),
+        "seed-ha",
+        &[(
+            "name = \"kubernetes\"\naddress = \"10.10.10.2\"",
+            "name = \"lb2\"\naddress = \"10.10.10.3\"",
+        )],
+    );
+    assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
+    let book = commands(&after);
+    let first = |prefix: &str| {
+        book.iter()
+            .position(|(step, _, _)| step.starts_with(prefix))
+    };
+    let stop = first("stop kubernetes").expect("the old load balancer stops");
+    assert!(
+        book[stop].2.starts_with("ssh root@10.10.10.2 "),
+        "{:?}",
+        book[stop]
+    );
+    assert!(
+        stop < first("restart kubem").expect("masters restart"),
+        "{book:#?}"
+    );
+    assert!(first("start lb2").is_some(), "{book:#?}");
     // Two masters that swap addresses would stop each other's etcd: refused.
     let dir = tempfile::tempdir().unwrap();
     let (after, out) = changed(
@@ -736,6 +795,21 @@ fn verify_holds_a_change_bundle_to_its_runbook_and_its_joins() {
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains("error[CP833]: changes.json: step 1"),
+        "{text}"
+    );
+    // A step the playbook would run on another machine than its command reaches.
+    let elsewhere = original.replacen(
+        "\"address\": \"10.10.10.83\"",
+        "\"address\": \"10.10.10.80\"",
+        1,
+    );
+    assert_ne!(elsewhere, original);
+    std::fs::write(&runbook, &elsewhere).unwrap();
+    redo_manifest(&after);
+    let (code, text) = verify(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("the command reaches 10.10.10.83, the step says it acts at 10.10.10.80"),
         "{text}"
     );
     std::fs::write(&runbook, &original).unwrap();

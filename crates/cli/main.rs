@@ -436,6 +436,10 @@ fn bundle(
             _ => {}
         }
     }
+    // Another cluster's secrets file is refused before the new masters' keys go into it.
+    if let Some(deployed) = &deployed {
+        deployed.check_secrets(&checked.plan, &Secrets::load(&secrets_path)?)?;
+    }
     let keys_bar = progress_bar("generating keys");
     let (secrets, change) = Secrets::load_or_create(
         &secrets_path,

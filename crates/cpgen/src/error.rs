@@ -326,6 +326,12 @@ pub enum PreviousProblem {
         /// The CA file that differs.
         file: String,
     },
+    /// The secrets file has no key for a CA the config's PKI needs.
+    #[error("the secrets file has no key for the {ca} CA: a new CA would be one the running members do not trust; keep the deployed bundle's PKI layout and secrets file")]
+    NoCaKey {
+        /// The CA (`kubernetes`, `etcd`, `front-proxy`).
+        ca: &'static str,
+    },
     /// The change would remove etcd's last member.
     #[error("removing etcd member {member} would remove the last one: no order keeps the cluster; keep at least one master of the running cluster")]
     LastMember {

@@ -19,7 +19,7 @@ use crate::diag::{Code, Diagnostic, Severity};
 use crate::diff::{self, BundleDiff};
 pub use crate::error::PreviousProblem;
 use crate::layout::{CHANGES, README};
-use crate::pki::Secrets;
+use crate::pki::{Authority, Ca, Secrets};
 use crate::plan::{EtcdJoin, JoinState, Plan};
 use crate::render::changes::{changes_section, RunbookLine};
 use crate::render::paths::{
@@ -70,6 +70,36 @@ impl Deployed {
             tree,
             header,
         })
+    }
+
+    /// Refuses another cluster's config or secrets file before a key is added to the file:
+    /// the CAs the secrets make must be the ones the deployed bundle's members trust (a
+    /// new CA is a rotation, which has its own command).
+    pub fn check_secrets(&self, plan: &Plan, secrets: &Secrets) -> Result<(), Error> {
+        let refuse = |problem| Error::Previous {
+            path: self.path.clone(),
+            problem,
+        };
+        if self.header.cluster() != plan.cluster.name.as_str() {
+            return Err(refuse(PreviousProblem::OtherCluster {
+                deployed: self.header.cluster().to_owned(),
+                config: plan.cluster.name.to_string(),
+            }));
+        }
+        if let Some(ca) = Ca::all_in(plan.pki.layout)
+            .into_iter()
+            .find(|ca| secrets.public_key(ca.id()).is_err())
+        {
+            return Err(refuse(PreviousProblem::NoCaKey { ca: ca.name() }));
+        }
+        let authority = Authority::new(plan, secrets)?;
+        for (path, entry) in &self.tree.files {
+            let Some(ca) = ca_of(path) else { continue };
+            if authority.ca(ca).map(|c| c.cert_pem.as_bytes()) != Some(entry.data.as_slice()) {
+                return Err(refuse(PreviousProblem::OtherCa { file: path.clone() }));
+            }
+        }
+        Ok(())
     }
 
     /// The etcd members it runs, in the manifest's order, with how each joined.
@@ -157,12 +187,7 @@ pub fn change_bundle(plan: &Plan, secrets: &Secrets, deployed: &Deployed) -> Res
         path: deployed.path.clone(),
         problem,
     };
-    if deployed.header.cluster() != plan.cluster.name.as_str() {
-        return Err(refuse(PreviousProblem::OtherCluster {
-            deployed: deployed.header.cluster().to_owned(),
-            config: plan.cluster.name.to_string(),
-        }));
-    }
+    deployed.check_secrets(plan, secrets)?;
     let current = deployed.etcd_members();
     let target: Vec<Member> = plan
         .masters
@@ -188,9 +213,7 @@ pub fn change_bundle(plan: &Plan, secrets: &Secrets, deployed: &Deployed) -> Res
     let mut changed = plan.clone();
     changed.etcd.joins = joins(&current, &moves);
     let mut bundle = Bundle::build(&changed, secrets)?;
-    let target = tree_of(&bundle);
-    same_cas(&deployed.tree, &target).map_err(refuse)?;
-    let difference = diff::diff_trees(&deployed.tree, &target);
+    let difference = diff::diff_trees(&deployed.tree, &tree_of(&bundle));
     let steps = steps(&changed, deployed, &moves, &difference);
     let mut json = serde_json::to_vec_pretty(&Changes { steps: &steps })
         .map_err(|_| Error::Internal("the runbook does not serialize"))?;
@@ -272,24 +295,18 @@ fn tree_of(bundle: &Bundle) -> Tree {
     }
 }
 
-/// The CA certificates both bundles have must be the same: a bundle of other CAs is another
-/// cluster's (or a rotation, which has its own command), and its members would not trust
-/// the new ones.
-fn same_cas(deployed: &Tree, target: &Tree) -> Result<(), PreviousProblem> {
-    let is_ca = |path: &str| {
-        path == "admin/etcd-ca.pem"
-            || [CA, ETCD_CA, FRONT_PROXY_CA]
-                .iter()
-                .any(|ca| path.starts_with("hosts/") && path.ends_with(ca))
-    };
-    for (path, entry) in deployed.files.iter().filter(|(path, _)| is_ca(path)) {
-        if let Some(ours) = target.files.get(path) {
-            if ours.data != entry.data {
-                return Err(PreviousProblem::OtherCa { file: path.clone() });
-            }
-        }
+/// The CA a trust file of a bundle holds.
+fn ca_of(path: &str) -> Option<Ca> {
+    let on_host = path.starts_with("hosts/");
+    if path == "admin/etcd-ca.pem" || (on_host && path.ends_with(ETCD_CA)) {
+        Some(Ca::Etcd)
+    } else if on_host && path.ends_with(FRONT_PROXY_CA) {
+        Some(Ca::FrontProxy)
+    } else if on_host && path.ends_with(CA) {
+        Some(Ca::Kubernetes)
+    } else {
+        None
     }
-    Ok(())
 }
 
 /// The address of host `name`, as a URL's host: from the target, else from the deployed
@@ -364,10 +381,16 @@ fn steps(plan: &Plan, deployed: &Deployed, moves: &[Move], difference: &BundleDi
             Move::Join { .. } => None,
         })
         .collect();
-    for (host, part) in &parts {
-        if joined.contains(host) || leaving.contains(host) {
-            continue;
-        }
+    // A machine that leaves the cluster (a load balancer) stops before the others restart
+    // without it: the apiservers' new certificates no longer name it, and a keepalived that
+    // stops first hands its VIP to a machine that stays.
+    let in_plan: BTreeSet<&str> = plan.hosts().map(|h| h.name.as_str()).collect();
+    let mut rolled: Vec<(&&str, &&diff::PartDiff)> = parts
+        .iter()
+        .filter(|(host, _)| !joined.contains(*host) && !leaving.contains(*host))
+        .collect();
+    rolled.sort_by_key(|(host, _)| in_plan.contains(**host));
+    for (host, part) in rolled {
         let address = url_host(plan, deployed, host);
         let at = At {
             host,

@@ -91,6 +91,9 @@ pub(crate) enum Check {
 pub(crate) struct Step {
     #[serde(flatten)]
     pub(crate) action: Action,
+    /// The address the step reaches the machine at (a member that moves is stopped at its
+    /// old address), so the playbook acts where the command does.
+    pub(crate) address: String,
     /// The line an operator pastes, from the bundle's root.
     pub(crate) command: String,
     /// Why this step is here, in words.
@@ -127,10 +130,14 @@ pub(crate) struct At<'a> {
 }
 
 impl At<'_> {
+    /// The address, without an IPv6 address's brackets.
+    fn address(&self) -> &str {
+        self.url_host.trim_start_matches('[').trim_end_matches(']')
+    }
+
     /// `ssh root@ADDRESS`.
     fn ssh(&self) -> String {
-        let address = self.url_host.trim_start_matches('[').trim_end_matches(']');
-        format!("ssh root@{address}")
+        format!("ssh root@{}", self.address())
     }
 }
 
@@ -155,9 +162,10 @@ impl Runbook {
         self.steps
     }
 
-    fn push(&mut self, action: Action, command: String, why: impl Into<String>) {
+    fn push(&mut self, at: At<'_>, action: Action, command: String, why: impl Into<String>) {
         self.steps.push(Step {
             action,
+            address: at.address().to_owned(),
             command,
             why: why.into(),
         });
@@ -177,6 +185,7 @@ impl Runbook {
             at.ssh()
         );
         self.push(
+            at,
             Action::Install {
                 host: host.to_owned(),
             },
@@ -212,7 +221,7 @@ impl Runbook {
             ),
         };
         let command = format!("{} '{systemctl}'", at.ssh());
-        self.push(action, command, why);
+        self.push(at, action, command, why);
     }
 
     /// Waits until `check` holds on `host`.
@@ -237,6 +246,7 @@ impl Runbook {
             Check::LoadBalancerReady => "the load balancer forwards to the new set of apiservers",
         };
         self.push(
+            at,
             Action::Wait {
                 host: host.to_owned(),
                 check,
@@ -280,6 +290,7 @@ impl Runbook {
             member.peer_url
         );
         self.push(
+            at,
             Action::EtcdMemberAdd {
                 host: host.clone(),
                 member: host.clone(),
@@ -299,6 +310,7 @@ impl Runbook {
         let promoted = format!("{} | grep -q \", false\\$\"", etcd.line());
         let promote = etcd.by_id("promote");
         self.push(
+            at,
             Action::EtcdMemberPromote {
                 host: host.clone(),
                 member: host.clone(),
@@ -329,6 +341,7 @@ impl Runbook {
         let gone = format!("! {}", etcd.listed());
         let remove = etcd.by_id("remove");
         self.push(
+            at,
             Action::EtcdMemberRemove {
                 host: host.clone(),
                 member: host.clone(),

@@ -77,16 +77,20 @@ impl std::fmt::Debug for CertSet {
 impl CertSet {
     /// The CA that signs for `ca`'s role (the shared one in shared-ca).
     pub fn ca(&self, ca: Ca) -> Option<&CaCertificate> {
-        self.cas
-            .iter()
-            .find(|c| c.ca == ca)
-            .or_else(|| self.cas.iter().find(|c| c.ca == Ca::Kubernetes))
+        signing_ca(&self.cas, ca)
     }
 
     /// The leaf with this id (e.g. `apiserver/kubem00`).
     pub fn leaf(&self, id: &str) -> Option<&LeafCertificate> {
         self.index.get(id).and_then(|&i| self.leaves.get(i))
     }
+}
+
+/// The CA of `cas` that signs for `ca`'s role: the shared one in shared-ca.
+fn signing_ca(cas: &[CaCertificate], ca: Ca) -> Option<&CaCertificate> {
+    cas.iter()
+        .find(|c| c.ca == ca)
+        .or_else(|| cas.iter().find(|c| c.ca == Ca::Kubernetes))
 }
 
 /// A CA ready to sign.
@@ -122,6 +126,11 @@ impl<'a> Authority<'a> {
             cas,
             signers,
         })
+    }
+
+    /// The CA certificate that signs for `ca`'s role (the shared one in shared-ca).
+    pub fn ca(&self, ca: Ca) -> Option<&CaCertificate> {
+        signing_ca(&self.cas, ca)
     }
 
     /// When each CA of the layout expires.

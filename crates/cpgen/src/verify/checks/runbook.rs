@@ -52,27 +52,42 @@ impl Audit<'_> {
 /// Why `step` is not one cpgen writes.
 fn step_shape(step: &Value) -> Result<(), String> {
     let text = |key: &str| step.get(key).and_then(Value::as_str);
-    let (Some(action), Some(host), Some(command)) = (text("action"), text("host"), text("command"))
-    else {
-        return Err("a step needs an action, a host and a command".to_owned());
+    let (Some(action), Some(host), Some(address), Some(command)) = (
+        text("action"),
+        text("host"),
+        text("address"),
+        text("command"),
+    ) else {
+        return Err("a step needs an action, a host, an address and a command".to_owned());
     };
     if host.parse::<HostName>().is_err() {
         return Err(format!("`{host}` is no host name"));
     }
-    match action {
-        "install" => install_shape(host, command),
+    address_shape(address)?;
+    // The playbook acts at the step's address, the operator's command at its own: the two
+    // must be one machine.
+    let reached = match action {
+        "install" => install_shape(host, command)?,
         "start" | "restart" | "stop" => {
-            unit_shape(action, text("unit").unwrap_or_default(), command)
+            unit_shape(action, text("unit").unwrap_or_default(), command)?
         }
         "etcd-member-add" | "etcd-member-promote" | "etcd-member-remove" | "wait" => {
-            retry_shape(command)
+            return retry_shape(command)
         }
-        other => Err(format!("unknown action `{other}`")),
+        other => return Err(format!("unknown action `{other}`")),
+    };
+    if reached == address {
+        Ok(())
+    } else {
+        Err(format!(
+            "the command reaches {reached}, the step says it acts at {address}"
+        ))
     }
 }
 
-/// `tar ... -C hosts/HOST -cf - . | ssh root@IP '[aside && ]tar ... -C / -xpf - && systemctl daemon-reload'`.
-fn install_shape(host: &str, command: &str) -> Result<(), String> {
+/// `tar ... -C hosts/HOST -cf - . | ssh root@IP '[aside && ]tar ... -C / -xpf - && systemctl daemon-reload'`;
+/// the address it reaches.
+fn install_shape<'c>(host: &str, command: &'c str) -> Result<&'c str, String> {
     let head =
         format!("tar --owner=0 --group=0 --numeric-owner -C hosts/{host} -cf - . | ssh root@");
     let tail = "tar --no-overwrite-dir -C / -xpf - && systemctl daemon-reload'";
@@ -87,7 +102,7 @@ fn install_shape(host: &str, command: &str) -> Result<(), String> {
         .ok_or_else(|| format!("an install to no address: `{command}`"))?;
     address_shape(address)?;
     if first.is_empty() {
-        return Ok(());
+        return Ok(address);
     }
     // The joining member's old data, set aside: `if [ -e D/member ]; then mv D D.before-join; fi && `.
     let dir = first
@@ -101,7 +116,7 @@ fn install_shape(host: &str, command: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
     if first == aside && plain {
-        Ok(())
+        Ok(address)
     } else {
         Err(format!(
             "an install that runs more than cpgen's: `{command}`"
@@ -116,8 +131,8 @@ fn address_shape(address: &str) -> Result<(), String> {
         .map_err(|_| format!("`{address}` is no address"))
 }
 
-/// `ssh root@IP 'systemctl VERB UNIT'`.
-fn unit_shape(action: &str, unit: &str, command: &str) -> Result<(), String> {
+/// `ssh root@IP 'systemctl VERB UNIT'`; the address it reaches.
+fn unit_shape<'c>(action: &str, unit: &str, command: &'c str) -> Result<&'c str, String> {
     if !UNITS.contains(&unit) && !PACKAGED_UNITS.contains(&unit) {
         return Err(format!("`{unit}` is no unit cpgen runs"));
     }
@@ -130,7 +145,8 @@ fn unit_shape(action: &str, unit: &str, command: &str) -> Result<(), String> {
         .strip_prefix("ssh root@")
         .and_then(|r| r.strip_suffix(&format!(" 'systemctl {verb} {unit}'")))
         .ok_or_else(|| format!("a {action} that is not `systemctl {verb} {unit}`: `{command}`"))?;
-    address_shape(rest)
+    address_shape(rest)?;
+    Ok(rest)
 }
 
 /// `timeout 300 sh -c 'until CHECK; do sleep 2; done'`, where CHECK chains only etcdctl's
