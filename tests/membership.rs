@@ -9,12 +9,12 @@
 
 mod util;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use util::etcd::{etcdctl, Machines};
 
 /// Addresses of the five masters: none of the other suites' (127.0.1.80-82).
 const ADDRESSES: [&str; 5] = [
@@ -26,22 +26,10 @@ const ADDRESSES: [&str; 5] = [
 ];
 const LB_ADDRESS: &str = "127.0.1.105";
 
-/// An etcd client and peer port free on every address (21000-29999, below NodePorts); each
-/// test of this binary starts from its own slot, as they run at once.
+/// An etcd client and peer port free on every address; each test of this binary starts
+/// from its own slot, as they run at once.
 fn free_ports() -> (u16, u16) {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let start = (std::process::id() % 90) as u16
-        + 7 * NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    (0..90)
-        .map(|i| 21000 + 100 * ((start + i) % 90) + 50)
-        .map(|base| (base, base + 1))
-        .find(|(client, peer)| {
-            ADDRESSES.iter().all(|address| {
-                std::net::TcpListener::bind((*address, *client)).is_ok()
-                    && std::net::TcpListener::bind((*address, *peer)).is_ok()
-            })
-        })
-        .expect("no free ports")
+    util::etcd::free_ports(&ADDRESSES, 50)
 }
 
 fn config(masters: usize, ports: (u16, u16)) -> String {
@@ -68,121 +56,6 @@ fn config_of(masters: &[(String, &str)], (client, peer): (u16, u16)) -> String {
         ));
     }
     text
-}
-
-/// A process killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The machines: each host's installed files (and etcd's data) under `dir/machines/<host>`,
-/// and the etcd processes running there.
-struct Machines {
-    dir: PathBuf,
-    running: BTreeMap<String, Daemon>,
-}
-
-impl Machines {
-    fn root(&self, host: &str) -> PathBuf {
-        self.dir.join("machines").join(host)
-    }
-
-    /// `tar -C hosts/<host> -cf - . | tar -C / -xpf -`, onto the machine's root.
-    fn install(&self, bundle: &Path, host: &str) {
-        let root = self.root(host);
-        std::fs::create_dir_all(&root).unwrap();
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(bundle.join("hosts").join(host).join("."))
-            .arg(&root)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// etcd from the installed unit's ExecStart, every absolute path moved under the
-    /// machine's root.
-    fn start_etcd(&mut self, host: &str) {
-        let root = self.root(host);
-        let unit = std::fs::read_to_string(root.join("etc/systemd/system/etcd.service"))
-            .unwrap_or_else(|e| panic!("{host} has no installed etcd unit: {e}"));
-        let joined = unit.replace("\\\n", " ");
-        let exec = joined
-            .lines()
-            .find_map(|l| l.strip_prefix("ExecStart="))
-            .unwrap();
-        let mut words = exec.split_whitespace();
-        assert_eq!(words.next(), Some("/usr/bin/etcd"));
-        let args: Vec<String> = words
-            .map(|arg| match arg.split_once("=/") {
-                Some((flag, path)) => format!("{flag}={}/{path}", root.display()),
-                None => arg.to_owned(),
-            })
-            .collect();
-        let log = std::fs::File::create(self.dir.join(format!("{host}.log"))).unwrap();
-        let child = Command::new("/usr/bin/etcd")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start etcd: install the Debian package etcd-server");
-        self.running.insert(host.to_owned(), Daemon(child));
-    }
-
-    fn stop_etcd(&mut self, host: &str) {
-        assert!(
-            self.running.remove(host).is_some(),
-            "{host}'s etcd is not running"
-        );
-    }
-
-    fn logs(&self) -> String {
-        self.running
-            .keys()
-            .map(|host| {
-                let log = std::fs::read_to_string(self.dir.join(format!("{host}.log")))
-                    .unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                format!(
-                    "--- {host}\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-/// etcdctl with `bundle`'s admin certificates against `endpoints`.
-fn etcdctl(bundle: &Path, endpoints: &[String], args: &[&str]) -> Result<String, String> {
-    let out = Command::new("etcdctl")
-        .current_dir(bundle)
-        .arg(format!("--endpoints={}", endpoints.join(",")))
-        .args([
-            "--cacert=admin/etcd-ca.pem",
-            "--cert=admin/etcd-healthcheck-client.pem",
-            "--key=admin/etcd-healthcheck-client-key.pem",
-            "--command-timeout=5s",
-        ])
-        .args(args)
-        .output()
-        .expect("cannot run etcdctl: install the Debian package etcd-client");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(text)
-    }
 }
 
 /// The client URLs of the running members, read from their installed units.
@@ -299,10 +172,7 @@ fn assert_refused(out: &std::process::Output, code: i32, words: &str) {
 fn started_v1(dir: &Path, ports: (u16, u16)) -> Machines {
     let out = bundle(dir, &config(3, ports), "v1", None);
     assert_eq!(util::code(&out), 0, "{}", util::stderr(&out));
-    let mut machines = Machines {
-        dir: dir.to_owned(),
-        running: BTreeMap::new(),
-    };
+    let mut machines = Machines::new(dir);
     let v1 = dir.join("v1");
     for host in ["kubem00", "kubem01", "kubem02"] {
         machines.install(&v1, host);

@@ -1104,8 +1104,11 @@ fn certs_shows_not_before_and_status_at_the_given_time() {
 #[test]
 fn an_expiring_ca_is_not_sent_to_cpgen_renew_and_a_leafs_commands_run_as_printed() {
     let (plan, bundle) = faulty(|_, _, _| {});
-    let is_ca =
-        |file: &str| file.ends_with("ca.pem") || file.ends_with("certificate-authority-data");
+    let is_ca = |file: &str| {
+        file.ends_with("ca.pem")
+            || file.ends_with("ca-signing.pem")
+            || file.ends_with("certificate-authority-data")
+    };
     let mut leaf_help = None;
     // CAs expire 2035-12-30: first soon, then past.
     for at in [

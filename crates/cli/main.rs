@@ -165,9 +165,68 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Rotate a CA or the service-account key in stages, without downtime.
+    ///
+    /// `start` makes the new one beside the old (trust files carry both; the old still
+    /// signs), `issue` makes the new one sign (every leaf it signs is re-issued), `finish`
+    /// drops the old. After each stage, bundle with `--previous` and roll the bundle out
+    /// host by host before the next stage. `status` shows where each rotation stands.
+    Rotate {
+        /// The stage to run, or `status`.
+        stage: RotateStage,
+        /// The cluster description.
+        config: Utf8PathBuf,
+        /// What rotates (not for `status`).
+        #[arg(long, value_enum)]
+        which: Option<WhichRotated>,
+        /// The secrets file (default: <config dir>/<config stem>.secrets.toml).
+        #[arg(long)]
+        secrets: Option<Utf8PathBuf>,
+        /// With `start` of a CA: the new CA's certificate (PEM), imported instead of made.
+        #[arg(long, requires = "key")]
+        cert: Option<Utf8PathBuf>,
+        /// With `start` of a CA: the new CA's private key (PEM).
+        #[arg(long, requires = "cert")]
+        key: Option<Utf8PathBuf>,
+    },
     /// Manage the secrets file.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RotateStage {
+    /// Make the new CA or key; trust both.
+    Start,
+    /// Sign with the new one; trust both.
+    Issue,
+    /// Drop the old one.
+    Finish,
+    /// Show where each rotation stands.
+    Status,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum WhichRotated {
+    /// The Kubernetes CA.
+    Kubernetes,
+    /// The etcd CA.
+    Etcd,
+    /// The front-proxy CA.
+    FrontProxy,
+    /// The service-account key pair.
+    ServiceAccount,
+}
+
+impl From<WhichRotated> for pki::Rotated {
+    fn from(which: WhichRotated) -> pki::Rotated {
+        match which {
+            WhichRotated::Kubernetes => pki::Rotated::Ca(Ca::Kubernetes),
+            WhichRotated::Etcd => pki::Rotated::Ca(Ca::Etcd),
+            WhichRotated::FrontProxy => pki::Rotated::Ca(Ca::FrontProxy),
+            WhichRotated::ServiceAccount => pki::Rotated::ServiceAccount,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -319,6 +378,28 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
         ),
         Command::Certs { bundle, at, format } => certs(&bundle, at, format),
         Command::Diff { old, new, format } => diff(&old, &new, format),
+        Command::Rotate {
+            stage,
+            config,
+            which,
+            secrets,
+            cert,
+            key,
+        } => {
+            let secrets = secrets.unwrap_or_else(|| Config::default_secrets_path(&config));
+            let stage = match stage {
+                RotateStage::Start => pki::Stage::Start,
+                RotateStage::Issue => pki::Stage::Issue,
+                RotateStage::Finish => pki::Stage::Finish,
+                RotateStage::Status => return rotation_status(&secrets),
+            };
+            let Some(which) = which else {
+                eprintln!("cpgen: error: give --which kubernetes|etcd|front-proxy|service-account");
+                return Ok(ExitCode::from(2));
+            };
+            let import = cert.zip(key);
+            rotate(&config, &secrets, which.into(), stage, import)
+        }
         Command::Secrets(SecretsCommand::ImportCa {
             cert,
             key,
@@ -716,6 +797,82 @@ fn renew(
         shell_word(config.as_str()),
         shell_word(&format!("{stem}.tar.gz"))
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rotate(
+    config: &Utf8PathBuf,
+    path: &Utf8PathBuf,
+    rotated: pki::Rotated,
+    stage: pki::Stage,
+    import: Option<(Utf8PathBuf, Utf8PathBuf)>,
+) -> Result<ExitCode, Error> {
+    let checked = Config::from_path(config)?.validate()?;
+    if !path.exists() {
+        eprintln!(
+            "cpgen: error: there is no secrets file {}: a rotation replaces what it holds; pass --secrets with the file the cluster's bundles are made with",
+            escape(path.as_str())
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let read = |p: &Utf8PathBuf| {
+        std::fs::read_to_string(p).map_err(|source| Error::Read {
+            path: p.clone(),
+            source,
+        })
+    };
+    let pems = match &import {
+        Some((cert, key)) => Some((read(cert)?, read(key)?)),
+        None => None,
+    };
+    let new_ca = pems
+        .as_ref()
+        .map(|(cert_pem, key_pem)| pki::NewCa { cert_pem, key_pem });
+    let now = OffsetDateTime::now_utc();
+    Secrets::rotate_file(path, &checked.plan, rotated, stage, now, new_ca)?;
+    let what = match rotated {
+        pki::Rotated::Ca(_) => format!("the {rotated} CA"),
+        pki::Rotated::ServiceAccount => "the service-account key".to_owned(),
+    };
+    let done = match stage {
+        pki::Stage::Start => {
+            format!("{what}: a new one is made; bundles now trust both, the old one still signs")
+        }
+        pki::Stage::Issue => format!("{what}: the new one now signs; bundles still trust both"),
+        pki::Stage::Finish => {
+            format!("{what}: the old one is dropped; bundles trust only the new one")
+        }
+    };
+    eprintln!(
+        "rotation of {rotated}: `{stage}` recorded in {}; {done}",
+        escape(path.as_str())
+    );
+    let next = match stage.next() {
+        Some(next) => format!(
+            "; once every host runs it, `cpgen rotate {next} --which {rotated} {}`",
+            shell_word(config.as_str())
+        ),
+        None => String::new(),
+    };
+    eprintln!(
+        "next: `cpgen bundle {} -o NEW.tar.gz --previous DEPLOYED` and roll it out host by host (its changes.json says in which order){next}",
+        shell_word(config.as_str())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rotation_status(path: &Utf8PathBuf) -> Result<ExitCode, Error> {
+    let secrets = Secrets::load(path)?;
+    for rotated in pki::Rotated::ALL {
+        let line = match secrets.rotation(rotated) {
+            None => "no rotation (next: start)".to_owned(),
+            Some(stage) => format!(
+                "at `{stage}` (next: {})",
+                stage.next().map_or("none", pki::Stage::name)
+            ),
+        };
+        print_stdout(&format!("{:<16} {line}\n", rotated.name()));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

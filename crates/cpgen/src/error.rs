@@ -121,6 +121,9 @@ pub enum Error {
         /// What reading it found, the hostile entries and CP814 among them.
         findings: Vec<Diagnostic>,
     },
+    /// A rotation stage cannot run (`cpgen rotate`).
+    #[error("{0}")]
+    Rotation(RotationProblem),
     /// The deployed bundle given for a change (`--previous`) cannot be changed from.
     #[error("previous bundle {path}: {problem}")]
     Previous {
@@ -172,6 +175,7 @@ impl Error {
                 | Error::IssueTime { .. }
                 | Error::Import { .. }
                 | Error::Previous { .. }
+                | Error::Rotation(_)
         )
     }
 }
@@ -302,6 +306,50 @@ impl std::fmt::Display for StaleKeys {
     }
 }
 
+/// Why a stage of a rotation cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RotationProblem {
+    /// `--which` named nothing that rotates.
+    #[error(
+        "`{0}` does not rotate: the choices are kubernetes, etcd, front-proxy and service-account"
+    )]
+    Unknown(String),
+    /// In shared-ca, the etcd and front-proxy CAs are the Kubernetes CA.
+    #[error(
+        "the {0} CA is the kubernetes CA in this cluster's shared-ca layout: rotate kubernetes"
+    )]
+    SharedCa(&'static str),
+    /// Only a `start` of a CA takes a CA to import.
+    #[error("a CA to import is the new CA of a `start`, of a CA (not of the service-account key)")]
+    ImportOnlyAtStart,
+    /// A stage out of order.
+    #[error("{}", out_of_order(.rotated, *.asked, *.at, *.next))]
+    OutOfOrder {
+        /// What rotates.
+        rotated: &'static str,
+        /// The stage asked for.
+        asked: crate::pki::Stage,
+        /// Where the rotation stands (`None`: none runs).
+        at: Option<crate::pki::Stage>,
+        /// The stage that comes next.
+        next: crate::pki::Stage,
+    },
+}
+
+fn out_of_order(
+    rotated: &str,
+    asked: crate::pki::Stage,
+    at: Option<crate::pki::Stage>,
+    next: crate::pki::Stage,
+) -> String {
+    let now = match at {
+        Some(stage) => format!("the rotation of {rotated} stands at `{stage}`"),
+        None => format!("no rotation of {rotated} runs"),
+    };
+    format!("cannot `{asked}` {rotated}: {now}; the next stage is `cpgen rotate {next} --which {rotated}`, after its bundle is rolled out")
+}
+
 /// Why a deployed bundle cannot be the start of a change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -325,6 +373,20 @@ pub enum PreviousProblem {
     OtherCa {
         /// The CA file that differs.
         file: String,
+    },
+    /// A rotation stage was skipped: the hosts of the two bundles would not trust each
+    /// other while the new one rolls out.
+    #[error("{file}: {}", if *.deployed_first {
+        "what signs the deployed bundle's certificates (or tokens) is not trusted by the new bundle: roll out the bundle of the previous rotation stage first (`cpgen rotate status` says where each rotation stands)"
+    } else {
+        "the new bundle's certificates (or tokens) are signed by what the deployed bundle does not trust yet: roll out the bundle of the rotation's `start` first (`cpgen rotate status` says where each rotation stands)"
+    })]
+    RotationSkipped {
+        /// The trust file.
+        file: String,
+        /// True when the deployed bundle's signer is dropped; false when the target's
+        /// signer is not yet trusted.
+        deployed_first: bool,
     },
     /// The secrets file has no key for a CA the config's PKI needs.
     #[error("the secrets file has no key for the {ca} CA: a new CA would be one the running members do not trust; keep the deployed bundle's PKI layout and secrets file")]

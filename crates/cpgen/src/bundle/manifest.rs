@@ -9,6 +9,7 @@ use super::BundleFile;
 use crate::layout::{hosts, FileKind, Role, OWNER};
 use std::collections::BTreeMap;
 
+use crate::pki::{Rotated, Secrets};
 use crate::plan::{EtcdJoin, LoadBalancerMode, Plan};
 use crate::Error;
 
@@ -38,6 +39,10 @@ pub(crate) struct Header {
     /// --previous`); absent otherwise, as every member then bootstraps together.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     etcd_joins: BTreeMap<String, EtcdJoin>,
+    /// The rotations in progress (`kubernetes`, `etcd`, `front-proxy`, `service-account`)
+    /// and their stage: their trust files carry two generations. Absent when none runs.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    rotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,7 +97,22 @@ impl Header {
             cluster: plan.cluster.name.to_string(),
             members,
             etcd_joins: plan.etcd.joins.clone(),
+            rotations: BTreeMap::new(),
         }
+    }
+
+    /// The header with the rotations `secrets` records.
+    pub(crate) fn rotating(mut self, secrets: &Secrets) -> Header {
+        self.rotations = Rotated::ALL
+            .into_iter()
+            .filter_map(|r| Some((r.name().to_owned(), secrets.rotation(r)?.name().to_owned())))
+            .collect();
+        self
+    }
+
+    /// The stage of each rotation in progress, by what rotates.
+    pub(crate) fn rotations(&self) -> &BTreeMap<String, String> {
+        &self.rotations
     }
 
     /// The header of an existing `manifest.json`, or an empty one.

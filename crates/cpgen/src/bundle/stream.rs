@@ -76,7 +76,7 @@ pub fn emit(
     };
     let mut out = Writer {
         sink,
-        manifest: Manifest::new(Header::of(plan)),
+        manifest: Manifest::new(Header::of(plan).rotating(secrets)),
     };
     // Hosts are made on the rayon pool while this thread writes what comes before them and
     // then hands each batch to the sink; the channel holds one batch, so at most three are

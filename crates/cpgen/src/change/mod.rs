@@ -23,8 +23,8 @@ use crate::pki::{Authority, Ca, Secrets};
 use crate::plan::{EtcdJoin, JoinState, Plan};
 use crate::render::changes::{changes_section, RunbookLine};
 use crate::render::paths::{
-    APISERVER_UNIT, CA, ETCD_CA, ETCD_UNIT, FRONT_PROXY_CA, HAPROXY_UNIT, KEEPALIVED_UNIT, SYSTEMD,
-    UNITS,
+    APISERVER_UNIT, CA, ETCD_CA, ETCD_UNIT, FRONT_PROXY_CA, HAPROXY_UNIT, KEEPALIVED_UNIT, SA_PUB,
+    SYSTEMD, UNITS,
 };
 use crate::verify::source::{read_bundle, Entry, Tree};
 use crate::verify::{parse_unit, verify_tree};
@@ -92,12 +92,27 @@ impl Deployed {
         {
             return Err(refuse(PreviousProblem::NoCaKey { ca: ca.name() }));
         }
-        let authority = Authority::new(plan, secrets)?;
+        let certs = Authority::new(plan, secrets)?.cert_set(Vec::new())?;
         for (path, entry) in &self.tree.files {
-            let Some(ca) = ca_of(path) else { continue };
-            if authority.ca(ca).map(|c| c.cert_pem.as_bytes()) != Some(entry.data.as_slice()) {
-                return Err(refuse(PreviousProblem::OtherCa { file: path.clone() }));
-            }
+            let target = match trust_of(path) {
+                Some(Trust::Ca(ca)) => certs.trust(ca),
+                Some(Trust::ServiceAccount) => Some(certs.service_account_public_pem.as_str()),
+                None => continue,
+            };
+            let target = target.map(str::as_bytes).unwrap_or_default();
+            trust_step(&entry.data, target).map_err(|step| {
+                refuse(match step {
+                    TrustStep::Disjoint => PreviousProblem::OtherCa { file: path.clone() },
+                    TrustStep::DeployedSignerDropped => PreviousProblem::RotationSkipped {
+                        file: path.clone(),
+                        deployed_first: true,
+                    },
+                    TrustStep::SignerNotYetTrusted => PreviousProblem::RotationSkipped {
+                        file: path.clone(),
+                        deployed_first: false,
+                    },
+                })
+            })?;
         }
         Ok(())
     }
@@ -295,17 +310,57 @@ fn tree_of(bundle: &Bundle) -> Tree {
     }
 }
 
-/// The CA a trust file of a bundle holds.
-fn ca_of(path: &str) -> Option<Ca> {
+/// What a trust file of a bundle trusts.
+enum Trust {
+    Ca(Ca),
+    /// `sa.pub`: the keys that check service-account tokens.
+    ServiceAccount,
+}
+
+fn trust_of(path: &str) -> Option<Trust> {
     let on_host = path.starts_with("hosts/");
     if path == "admin/etcd-ca.pem" || (on_host && path.ends_with(ETCD_CA)) {
-        Some(Ca::Etcd)
+        Some(Trust::Ca(Ca::Etcd))
     } else if on_host && path.ends_with(FRONT_PROXY_CA) {
-        Some(Ca::FrontProxy)
+        Some(Trust::Ca(Ca::FrontProxy))
     } else if on_host && path.ends_with(CA) {
-        Some(Ca::Kubernetes)
+        Some(Trust::Ca(Ca::Kubernetes))
+    } else if on_host && path.ends_with(SA_PUB) {
+        Some(Trust::ServiceAccount)
     } else {
         None
+    }
+}
+
+/// Why a trust file cannot go from the deployed bundle's to the target's in one roll.
+enum TrustStep {
+    /// Nothing in common: another cluster's, or other secrets.
+    Disjoint,
+    /// What signs the deployed certificates (or tokens) is no longer trusted.
+    DeployedSignerDropped,
+    /// What signs the target's is not trusted by the deployed bundle yet.
+    SignerNotYetTrusted,
+}
+
+/// While a bundle rolls out host by host, hosts of both bundles talk to each other: each
+/// side's signer (the first certificate or key of a trust file) must be trusted by the
+/// other. That is what makes a rotation's stages safe, and what a skipped stage breaks.
+fn trust_step(deployed: &[u8], target: &[u8]) -> Result<(), TrustStep> {
+    let blocks = |data: &[u8]| -> Vec<Vec<u8>> {
+        pem::parse_many(data)
+            .unwrap_or_default()
+            .into_iter()
+            .map(pem::Pem::into_contents)
+            .collect()
+    };
+    let (deployed, target) = (blocks(deployed), blocks(target));
+    if !deployed.iter().any(|d| target.contains(d)) {
+        return Err(TrustStep::Disjoint);
+    }
+    match (deployed.first(), target.first()) {
+        (Some(signer), _) if !target.contains(signer) => Err(TrustStep::DeployedSignerDropped),
+        (_, Some(signer)) if !deployed.contains(signer) => Err(TrustStep::SignerNotYetTrusted),
+        _ => Ok(()),
     }
 }
 

@@ -35,15 +35,43 @@ pub fn import_ca(
     now: OffsetDateTime,
     mode: ImportMode,
 ) -> Result<OffsetDateTime, Error> {
+    if mode == ImportMode::KeepExisting
+        && (secrets.keys.contains_key(ca.id()) || secrets.imported_cas.contains_key(ca.name()))
+    {
+        return Err(Error::Import {
+            which: ca.name(),
+            problem: ImportProblem::AlreadyPresent,
+        });
+    }
+    let slot = ImportSlot {
+        key_id: ca.id().to_owned(),
+        cert_name: ca.name().to_owned(),
+    };
+    import_into(secrets, ca, &slot, cert_pem, key_pem, now)
+}
+
+/// Where in the secrets file an imported CA goes: the CA in use, or a rotation's new one.
+pub(crate) struct ImportSlot {
+    /// The key's name.
+    pub(crate) key_id: String,
+    /// The certificate's name among the imported CAs.
+    pub(crate) cert_name: String,
+}
+
+/// Checks `cert_pem` and `key_pem` as a CA for `ca` valid at `now`, and stores them in
+/// `slot`. Returns the CA's NotAfter.
+pub(crate) fn import_into(
+    secrets: &mut Secrets,
+    ca: Ca,
+    slot: &ImportSlot,
+    cert_pem: &str,
+    key_pem: &str,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, Error> {
     let problem = |problem| Error::Import {
         which: ca.name(),
         problem,
     };
-    if mode == ImportMode::KeepExisting
-        && (secrets.keys.contains_key(ca.id()) || secrets.imported_cas.contains_key(ca.name()))
-    {
-        return Err(problem(ImportProblem::AlreadyPresent));
-    }
     let der = certificate_der(cert_pem).map_err(problem)?;
     let key = PrivateKey::from_pem(key_pem).map_err(|e| problem(ImportProblem::BadKey(e)))?;
     check_ca(&der, &key, now).map_err(problem)?;
@@ -55,12 +83,15 @@ pub fn import_ca(
     let key_pkcs8 = key
         .to_pkcs8_pem()
         .map_err(|e| problem(ImportProblem::BadKey(e)))?;
+    let info = super::keys::PublicKeyInfo::from_private_pem(&key_pkcs8)
+        .map_err(|e| problem(ImportProblem::BadKey(e)))?;
+    secrets.public.insert(slot.key_id.clone(), info);
     secrets
         .keys
-        .insert(ca.id().to_owned(), zeroize::Zeroizing::new(key_pkcs8));
+        .insert(slot.key_id.clone(), zeroize::Zeroizing::new(key_pkcs8));
     secrets
         .imported_cas
-        .insert(ca.name().to_owned(), pem_encode("CERTIFICATE", der));
+        .insert(slot.cert_name.clone(), pem_encode("CERTIFICATE", der));
     Ok(not_after)
 }
 

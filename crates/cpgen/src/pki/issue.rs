@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use super::identities::{leaf_identities, Ca, Identity, Usage, SERVICE_ACCOUNT_KEY};
+use super::identities::{leaf_identities, Ca, Identity, Usage};
 use super::keys::PrivateKey;
+use super::rotation::{CaSource, Generation, Rotated};
 use super::secrets::Secrets;
 use crate::plan::Plan;
 use crate::types::{KeyAlgorithm, San};
@@ -51,8 +52,12 @@ pub struct LeafCertificate {
 /// Everything the PKI of a plan consists of.
 #[derive(Clone)]
 pub struct CertSet {
-    /// The distinct CAs of the layout (one in shared-ca, three otherwise).
+    /// The distinct CAs of the layout (one in shared-ca, three otherwise): the generation
+    /// that signs, during a rotation.
     pub cas: Vec<CaCertificate>,
+    /// What trusts each CA: its certificates, PEM, the signing one first (two during a
+    /// rotation's `start` and `issue`).
+    pub trust: Vec<(Ca, String)>,
     /// Every leaf certificate it was asked for, in that order.
     pub leaves: Vec<LeafCertificate>,
     /// The service-account signing key, PKCS#8 PEM.
@@ -77,20 +82,24 @@ impl std::fmt::Debug for CertSet {
 impl CertSet {
     /// The CA that signs for `ca`'s role (the shared one in shared-ca).
     pub fn ca(&self, ca: Ca) -> Option<&CaCertificate> {
-        signing_ca(&self.cas, ca)
+        self.cas
+            .iter()
+            .find(|c| c.ca == ca)
+            .or_else(|| self.cas.iter().find(|c| c.ca == Ca::Kubernetes))
+    }
+
+    /// The trust bundle of `ca`'s role, PEM: every generation a trust file carries.
+    pub fn trust(&self, ca: Ca) -> Option<&str> {
+        let find = |ca: Ca| self.trust.iter().find(|(c, _)| *c == ca);
+        find(ca)
+            .or_else(|| find(Ca::Kubernetes))
+            .map(|(_, pem)| pem.as_str())
     }
 
     /// The leaf with this id (e.g. `apiserver/kubem00`).
     pub fn leaf(&self, id: &str) -> Option<&LeafCertificate> {
         self.index.get(id).and_then(|&i| self.leaves.get(i))
     }
-}
-
-/// The CA of `cas` that signs for `ca`'s role: the shared one in shared-ca.
-fn signing_ca(cas: &[CaCertificate], ca: Ca) -> Option<&CaCertificate> {
-    cas.iter()
-        .find(|c| c.ca == ca)
-        .or_else(|| cas.iter().find(|c| c.ca == Ca::Kubernetes))
 }
 
 /// A CA ready to sign.
@@ -107,6 +116,7 @@ pub struct Authority<'a> {
     plan: &'a Plan,
     secrets: &'a Secrets,
     cas: Vec<CaCertificate>,
+    trust: Vec<(Ca, String)>,
     signers: Vec<(Ca, Signer)>,
 }
 
@@ -114,23 +124,29 @@ impl<'a> Authority<'a> {
     /// Loads or makes every CA certificate of the plan's layout.
     pub fn new(plan: &'a Plan, secrets: &'a Secrets) -> Result<Authority<'a>, Error> {
         let mut cas = Vec::new();
+        let mut trust = Vec::new();
         let mut signers = Vec::new();
         for ca in Ca::all_in(plan.pki.layout) {
-            let (certificate, signer) = ca_certificate(plan, secrets, ca)?;
+            let stage = secrets.rotation(Rotated::Ca(ca));
+            let mut generations = Generation::trusted(stage).iter();
+            let signing = generations.next().copied().unwrap_or(Generation::Current);
+            let (certificate, signer) = ca_certificate(plan, ca, &secrets.ca_source(ca, signing))?;
+            let mut pem = certificate.cert_pem.clone();
+            for other in generations {
+                let (certificate, _) = ca_certificate(plan, ca, &secrets.ca_source(ca, *other))?;
+                pem.push_str(&certificate.cert_pem);
+            }
             cas.push(certificate);
+            trust.push((ca, pem));
             signers.push((ca, signer));
         }
         Ok(Authority {
             plan,
             secrets,
             cas,
+            trust,
             signers,
         })
-    }
-
-    /// The CA certificate that signs for `ca`'s role (the shared one in shared-ca).
-    pub fn ca(&self, ca: Ca) -> Option<&CaCertificate> {
-        signing_ca(&self.cas, ca)
     }
 
     /// When each CA of the layout expires.
@@ -169,7 +185,7 @@ impl<'a> Authority<'a> {
             .into_par_iter()
             .map(|identity| self.sign(identity))
             .collect::<Result<Vec<_>, Error>>()?;
-        let service_account = self.secrets.key(SERVICE_ACCOUNT_KEY)?;
+        let (service_account_key_pem, service_account_public_pem) = self.service_account()?;
         let index = leaves
             .iter()
             .enumerate()
@@ -178,11 +194,31 @@ impl<'a> Authority<'a> {
         Ok(CertSet {
             index,
             cas: self.cas.clone(),
+            trust: self.trust.clone(),
             leaves,
-            service_account_key_pem: self.secrets.key_pem(SERVICE_ACCOUNT_KEY)?.to_owned(),
-            service_account_public_pem: service_account.public_key_pem(),
+            service_account_key_pem,
+            service_account_public_pem,
             encryption_key: *self.secrets.encryption_key(),
         })
+    }
+
+    /// The service-account key that signs, and every public key that checks tokens (two
+    /// during a rotation), signer first.
+    fn service_account(&self) -> Result<(String, String), Error> {
+        let rotated = Rotated::ServiceAccount;
+        let id = |generation: &Generation| match generation {
+            Generation::Current => rotated.key_id().to_owned(),
+            Generation::Next => rotated.next_key_id(),
+        };
+        let generations = Generation::trusted(self.secrets.rotation(rotated));
+        let signing = generations
+            .first()
+            .map_or_else(|| rotated.key_id().to_owned(), id);
+        let mut public = String::new();
+        for generation in generations {
+            public.push_str(&self.secrets.key(&id(generation))?.public_key_pem());
+        }
+        Ok((self.secrets.key_pem(&signing)?.to_owned(), public))
     }
 }
 
@@ -194,16 +230,16 @@ pub fn issue(plan: &Plan, secrets: &Secrets) -> Result<CertSet, Error> {
 
 fn ca_certificate(
     plan: &Plan,
-    secrets: &Secrets,
     ca: Ca,
+    source: &CaSource<'_>,
 ) -> Result<(CaCertificate, Signer), Error> {
-    let key = secrets.key(ca.id())?;
-    let key_pem = secrets.key_pem(ca.id())?.to_owned();
+    let key = source.secrets.key(&source.key_id)?;
+    let key_pem = source.secrets.key_pem(&source.key_id)?.to_owned();
     let issue_error = |source| Error::Issue {
         identity: ca.id().to_owned(),
         source,
     };
-    if let Some(cert_pem) = secrets.imported_cas.get(ca.name()) {
+    if let Some(cert_pem) = source.imported {
         let not_after = super::import::not_after(cert_pem).map_err(|problem| Error::Import {
             which: ca.name(),
             problem,
@@ -216,7 +252,7 @@ fn ca_certificate(
             })?;
         let certificate = CaCertificate {
             ca,
-            cert_pem: cert_pem.clone(),
+            cert_pem: cert_pem.to_owned(),
             key_pem,
             imported: true,
         };
@@ -227,7 +263,7 @@ fn ca_certificate(
         };
         return Ok((certificate, signer));
     }
-    let (not_before, not_after) = validity(secrets.ca_issued_at(), plan.pki.ca_validity.days());
+    let (not_before, not_after) = validity(source.issued_at, plan.pki.ca_validity.days());
     let mut params = CertificateParams::default();
     params.distinguished_name = subject(ca.common_name(), None);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));

@@ -1,5 +1,6 @@
 //! The PKI (the README's PKI table): the secrets file, key generation and parsing, deterministic
-//! issuance of every identity, and importing an existing CA.
+//! issuance of every identity, importing an existing CA, and the staged rotation of a CA or
+//! of the service-account key.
 //!
 //! ```text
 //! Plan + Secrets --issue--> CertSet
@@ -14,13 +15,17 @@ mod import;
 pub(crate) mod issue;
 pub(crate) mod keys;
 mod lifetime;
+mod rotation;
 mod secrets;
 
-pub use crate::error::{ImportProblem, KeyError, SecretsProblem, StaleKey, StaleKeys};
+pub use crate::error::{
+    ImportProblem, KeyError, RotationProblem, SecretsProblem, StaleKey, StaleKeys,
+};
 pub use identities::Ca;
 pub(crate) use identities::{leaf_identities, Identity, IdentityId};
 pub use import::{import_ca, ImportMode};
-pub(crate) use issue::{Authority, CertSet, LeafCertificate};
+pub(crate) use issue::{Authority, CaCertificate, CertSet, LeafCertificate};
 pub(crate) use keys::PublicKeyInfo;
 pub use lifetime::{ca_notices, renewal_time, CaNotice, RenewalTime, EXPIRES_SOON};
+pub use rotation::{NewCa, Rotated, Stage};
 pub use secrets::{FillOptions, Secrets, SecretsChange};

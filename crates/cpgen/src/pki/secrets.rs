@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::identities::{leaf_identities, Ca, SERVICE_ACCOUNT_KEY};
 use super::keys::{PrivateKey, PublicKeyInfo};
+use super::rotation::{Rotated, Rotation, Stage, NEXT};
 use crate::error::{KeyRole, SecretsProblem, StaleKey, StaleKeys};
 use crate::plan::Plan;
 use crate::types::KeyAlgorithm;
@@ -34,6 +35,10 @@ pub struct Secrets {
     /// Algorithm and public key of each key, read once.
     pub(crate) public: BTreeMap<String, PublicKeyInfo>,
     pub(crate) imported_cas: BTreeMap<String, String>,
+    /// Rotations in progress, by what rotates (`etcd`, `service-account`).
+    pub(crate) rotations: BTreeMap<String, Rotation>,
+    /// When each CA that a rotation brought was issued (the others: `ca_issued_at`).
+    pub(crate) ca_issued_at_of: BTreeMap<String, OffsetDateTime>,
     test_only: bool,
 }
 
@@ -48,6 +53,7 @@ impl std::fmt::Debug for Secrets {
                 "imported_cas",
                 &self.imported_cas.keys().collect::<Vec<_>>(),
             )
+            .field("rotations", &self.rotations)
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +72,18 @@ struct SecretsFile {
     keys: BTreeMap<String, String>,
     #[serde(default)]
     imported_cas: BTreeMap<String, String>,
+    #[serde(default)]
+    ca_issued_at_of: BTreeMap<String, String>,
+    #[serde(default)]
+    rotations: BTreeMap<String, RotationEntry>,
+}
+
+/// A rotation in progress as serde reads it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotationEntry {
+    stage: String,
+    issued_at: String,
 }
 
 #[derive(Template)]
@@ -78,6 +96,8 @@ struct SecretsTemplate<'a> {
     encryption_key: String,
     keys: Vec<(&'a str, &'a str)>,
     imported_cas: Vec<(&'a str, &'a str)>,
+    ca_issued_at_of: Vec<(&'a str, String)>,
+    rotations: Vec<(&'a str, &'static str, String)>,
 }
 
 /// What [`Secrets::load_or_create`] did.
@@ -110,6 +130,8 @@ impl Secrets {
             keys: BTreeMap::new(),
             public: BTreeMap::new(),
             imported_cas: BTreeMap::new(),
+            rotations: BTreeMap::new(),
+            ca_issued_at_of: BTreeMap::new(),
             test_only: false,
         })
     }
@@ -184,14 +206,45 @@ impl Secrets {
             })
             .collect::<Result<BTreeMap<_, _>, String>>()?;
         for (name, cert) in &file.imported_cas {
-            let ca: Ca = name.parse().map_err(|_| {
+            // A rotation's new CA is `<name>.next`, with the key `<id>.next`.
+            let (base, suffix) = match name.strip_suffix(NEXT) {
+                Some(base) => (base, NEXT),
+                None => (name.as_str(), ""),
+            };
+            let ca: Ca = base.parse().map_err(|_| {
                 format!("imported CA `{name}` is not kubernetes, etcd or front-proxy")
             })?;
+            let key_id = format!("{}{suffix}", ca.id());
             let key = keys
-                .get(ca.id())
-                .ok_or_else(|| format!("imported CA `{name}` has no key `{}`", ca.id()))?;
+                .get(&key_id)
+                .ok_or_else(|| format!("imported CA `{name}` has no key `{key_id}`"))?;
             super::import::check_pair(cert, key)
                 .map_err(|problem| format!("imported CA `{name}`: {problem}"))?;
+        }
+        let mut ca_issued_at_of = BTreeMap::new();
+        for (name, at) in &file.ca_issued_at_of {
+            let ca: Ca = name
+                .parse()
+                .map_err(|_| format!("`ca_issued_at_of.{name}`: no such CA"))?;
+            ca_issued_at_of.insert(ca.name().to_owned(), time("ca_issued_at_of", at)?);
+        }
+        let mut rotations = BTreeMap::new();
+        for (name, entry) in &file.rotations {
+            let rotated: Rotated = name
+                .parse()
+                .map_err(|_| format!("`rotations.{name}`: nothing of that name rotates"))?;
+            let stage = match entry.stage.parse::<Stage>() {
+                Ok(stage @ (Stage::Start | Stage::Issue)) => stage,
+                _ => return Err(format!("`rotations.{name}.stage` is not start or issue")),
+            };
+            if !keys.contains_key(&rotated.next_key_id()) {
+                return Err(format!(
+                    "the rotation of {name} has no key `{}`",
+                    rotated.next_key_id()
+                ));
+            }
+            let issued_at = time("rotations.issued_at", &entry.issued_at)?;
+            rotations.insert(rotated.name().to_owned(), Rotation { stage, issued_at });
         }
         Ok(Secrets {
             ca_issued_at: time("ca_issued_at", &file.ca_issued_at)?,
@@ -200,6 +253,8 @@ impl Secrets {
             keys,
             public,
             imported_cas: file.imported_cas,
+            rotations,
+            ca_issued_at_of,
             test_only: file.test_only,
         })
     }
@@ -218,6 +273,16 @@ impl Secrets {
             encryption_key: base64::engine::general_purpose::STANDARD.encode(self.encryption_key),
             keys: pairs(&self.keys),
             imported_cas: pairs(&self.imported_cas),
+            ca_issued_at_of: self
+                .ca_issued_at_of
+                .iter()
+                .map(|(name, at)| Ok((name.as_str(), rfc3339(*at)?)))
+                .collect::<Result<_, Error>>()?,
+            rotations: self
+                .rotations
+                .iter()
+                .map(|(name, r)| Ok((name.as_str(), r.stage.name(), rfc3339(r.issued_at)?)))
+                .collect::<Result<_, Error>>()?,
         };
         crate::template::render_text(&template, "secrets.toml").map(Zeroizing::new)
     }

@@ -23,7 +23,7 @@ use askama::Template;
 use base64::Engine;
 
 use crate::layout::{FileKind, HostListing, Role};
-use crate::pki::{Ca, CertSet, IdentityId, LeafCertificate};
+use crate::pki::{Ca, CaCertificate, CertSet, IdentityId, LeafCertificate};
 use crate::plan::{Host, LoadBalancerMode, Plan, ServerRole};
 use crate::template::render_template;
 use crate::Error;
@@ -54,6 +54,8 @@ pub(crate) enum Contents {
     CaCert(Ca),
     /// The Kubernetes CA's key (kube-controller-manager signs kubelet certificates with it).
     CaKey,
+    /// The Kubernetes CA certificate that signs, alone.
+    SigningCa,
     Cert(IdentityId),
     Key(IdentityId),
     ServiceAccountKey,
@@ -104,13 +106,14 @@ impl FileSpec {
     pub(crate) fn contents(&self, certs: &HostCerts<'_>) -> Result<Vec<u8>, Error> {
         Ok(match &self.contents {
             Contents::CaCert(ca) => ca_pem(certs.shared, *ca)?,
-            Contents::CaKey => certs
-                .shared
-                .ca(Ca::Kubernetes)
-                .map(|c| c.key_pem.clone().into_bytes())
-                .ok_or_else(|| Error::MissingKey {
-                    identity: Ca::Kubernetes.id().to_owned(),
-                })?,
+            Contents::CaKey => signing_kubernetes_ca(certs.shared)?
+                .key_pem
+                .clone()
+                .into_bytes(),
+            Contents::SigningCa => signing_kubernetes_ca(certs.shared)?
+                .cert_pem
+                .clone()
+                .into_bytes(),
             Contents::Cert(id) => certs.leaf(id.as_str())?.cert_pem.clone().into_bytes(),
             Contents::Key(id) => certs.leaf(id.as_str())?.key_pem.clone().into_bytes(),
             Contents::ServiceAccountKey => certs.shared.service_account_key_pem.clone().into(),
@@ -161,10 +164,19 @@ pub(crate) fn shared_files(
     Ok(files)
 }
 
+/// The Kubernetes CA that signs (the new one from a rotation's `issue` on).
+fn signing_kubernetes_ca(certs: &CertSet) -> Result<&CaCertificate, Error> {
+    certs.ca(Ca::Kubernetes).ok_or_else(|| Error::MissingKey {
+        identity: Ca::Kubernetes.id().to_owned(),
+    })
+}
+
+/// What a trust file of `ca`'s role holds: its certificate, or both generations during a
+/// rotation, the signing one first.
 fn ca_pem(certs: &CertSet, ca: Ca) -> Result<Vec<u8>, Error> {
     certs
-        .ca(ca)
-        .map(|c| c.cert_pem.clone().into_bytes())
+        .trust(ca)
+        .map(|pem| pem.as_bytes().to_vec())
         .ok_or_else(|| Error::MissingKey {
             identity: ca.id().to_owned(),
         })
@@ -210,6 +222,7 @@ fn master_shared_files(plan: &Plan) -> Vec<FileSpec> {
         ca(ETCD_CA, Ca::Etcd.effective(layout)),
         ca(CA, Ca::Kubernetes),
         FileSpec::new(CA_KEY, FileKind::PrivateKey, Contents::CaKey),
+        FileSpec::new(CA_SIGNING, FileKind::Certificate, Contents::SigningCa),
         ca(FRONT_PROXY_CA, Ca::FrontProxy.effective(layout)),
         FileSpec::new(SA_KEY, FileKind::PrivateKey, Contents::ServiceAccountKey),
         FileSpec::new(

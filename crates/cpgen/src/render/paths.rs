@@ -14,6 +14,9 @@ pub(crate) const ETCD_CLIENT_KEY: &str = "/etc/etcd/pki/etcd-client-key.pem";
 pub(crate) const CA: &str = "/etc/kubernetes/pki/ca.pem";
 /// The Kubernetes CA key (controller-manager signs kubelet certificates with it).
 pub(crate) const CA_KEY: &str = "/etc/kubernetes/pki/ca-key.pem";
+/// The Kubernetes CA certificate that signs, alone: kube-controller-manager's signer takes
+/// exactly one certificate, while `ca.pem` carries two during a rotation.
+pub(crate) const CA_SIGNING: &str = "/etc/kubernetes/pki/ca-signing.pem";
 /// kube-apiserver's serving certificate.
 pub(crate) const APISERVER: &str = "/etc/kubernetes/pki/apiserver.pem";
 /// Its key.
@@ -102,6 +105,7 @@ pub(crate) const HOST_FILES: &[&str] = &[
     ETCD_CLIENT_KEY,
     CA,
     CA_KEY,
+    CA_SIGNING,
     APISERVER,
     APISERVER_KEY,
     KUBELET_CLIENT,

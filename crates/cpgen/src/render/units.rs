@@ -224,7 +224,7 @@ fn controller_manager_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {
         flag("client-ca-file", CA),
         flag("cluster-cidr", plan.network.pod_cidr),
         flag("cluster-name", &plan.cluster.name),
-        flag("cluster-signing-cert-file", CA),
+        flag("cluster-signing-cert-file", CA_SIGNING),
         flag("cluster-signing-key-file", CA_KEY),
         flag("controllers", "*"),
         flag("kubeconfig", CONTROLLER_MANAGER_KUBECONFIG),

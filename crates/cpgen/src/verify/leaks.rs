@@ -8,11 +8,14 @@ use base64::Engine;
 
 use super::material::{CertInfo, Material};
 use super::source::Tree;
+use crate::bundle::manifest::{Header, MANIFEST};
 use crate::diag::{Code, Diagnostic};
+use crate::render::paths;
 
 /// Runs the checks.
 pub(super) fn run(tree: &Tree, material: &Material, findings: &mut Vec<Diagnostic>) {
-    stacks(material, findings);
+    let rotating = rotating_pairs(tree, material, findings);
+    stacks(material, &rotating, findings);
     keys(tree, findings);
     other_certificate_blocks(tree, findings);
 }
@@ -57,7 +60,7 @@ fn local_path(id: &str) -> Option<&str> {
 /// file), each further certificate must be a CA that signs a certificate of the bundle and
 /// that the same file carries on every other host; after a leaf, only its issuer chain may
 /// follow.
-fn stacks(material: &Material, findings: &mut Vec<Diagnostic>) {
+fn stacks(material: &Material, rotating: &[Pair<'_>], findings: &mut Vec<Diagnostic>) {
     // What the bundle presents: the first certificate of each file or datum, and the chain
     // after a leaf (a trusted CA may sign an intermediate rather than the leaf).
     // Only a file cpgen writes counts: a leaf pasted into README.md presents nothing.
@@ -96,6 +99,9 @@ fn stacks(material: &Material, findings: &mut Vec<Diagnostic>) {
         let Some(first) = stack.first() else {
             continue;
         };
+        if is_rotating(stack, rotating) {
+            continue;
+        }
         for (index, cert) in stack.iter().enumerate().skip(1) {
             let number = index + 1;
             let problem = if first.is_ca {
@@ -123,6 +129,72 @@ fn stacks(material: &Material, findings: &mut Vec<Diagnostic>) {
             }
         }
     }
+}
+
+/// The two generations (DER) of a CA in rotation, as its trust files carry them.
+type Pair<'a> = [&'a [u8]; 2];
+
+/// Where the trust of each CA kind is read from, to learn a rotation's two generations;
+/// every other trust file of a rotating CA must carry the same two.
+fn canonical_trust_file(rotated: &str, path: &str) -> bool {
+    let on_host = |suffix: &str| path.starts_with("hosts/") && path.ends_with(suffix);
+    match rotated {
+        "kubernetes" => on_host(paths::CA),
+        "etcd" => path == "admin/etcd-ca.pem",
+        "front-proxy" => on_host(paths::FRONT_PROXY_CA),
+        _ => false,
+    }
+}
+
+/// The generations of each CA the manifest says is in rotation (`start` or `issue`): two
+/// CAs in one trust file are expected then and only then. A recorded rotation whose trust
+/// file does not hold two CAs is a finding.
+fn rotating_pairs<'m>(
+    tree: &Tree,
+    material: &'m Material,
+    findings: &mut Vec<Diagnostic>,
+) -> Vec<Pair<'m>> {
+    let Some(manifest) = tree.files.get(MANIFEST) else {
+        return Vec::new();
+    };
+    let header = Header::read(&manifest.data);
+    let mut pairs = Vec::new();
+    for (rotated, stage) in header.rotations() {
+        if rotated == "service-account" {
+            continue;
+        }
+        let stack = material
+            .stacks
+            .iter()
+            .find(|(path, _)| canonical_trust_file(rotated, path));
+        match stack.map(|(_, stack)| stack.as_slice()) {
+            Some([old, new]) if old.is_ca && new.is_ca => {
+                pairs.push([old.der.as_slice(), new.der.as_slice()]);
+            }
+            _ => findings.push(Diagnostic::file_error(
+                Code::ManifestMismatch,
+                MANIFEST,
+                format!(
+                    "it records the rotation of the {} CA at `{}`, yet its trust files do not carry two CAs",
+                    crate::diag::escape(rotated),
+                    crate::diag::escape(stage)
+                ),
+                "rebuild the bundle with cpgen from the secrets file of the rotation",
+            )),
+        }
+    }
+    pairs
+}
+
+/// A trust file of exactly the two generations of a CA in rotation.
+fn is_rotating(stack: &[CertInfo], rotating: &[Pair<'_>]) -> bool {
+    let [a, b] = stack else {
+        return false;
+    };
+    rotating.iter().any(|pair| {
+        let ours = [a.der.as_slice(), b.der.as_slice()];
+        ours == *pair || ours == [pair[1], pair[0]]
+    })
 }
 
 /// Why `ca`, after the first CA of the trust file `id`, is not one the bundle expects.

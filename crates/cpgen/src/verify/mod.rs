@@ -279,25 +279,34 @@ pub fn certificate_table(
     findings.extend(unreadable);
     let material = material::collect(&tree, &hosts, &mut findings);
     findings.extend(not_a_bundle(&tree, material.certs.len()));
+    let row = |file: String, info: &CertInfo| CertRow {
+        host: file
+            .strip_prefix("hosts/")
+            .and_then(|r| r.split('/').next())
+            .unwrap_or("admin")
+            .to_owned(),
+        certificate: file,
+        common_name: info.common_name.clone(),
+        not_before: info.not_before,
+        expires: info.not_after,
+        status: Validity::at(info.not_before, info.not_after, at),
+        ca: info.issuer_common_name.clone(),
+        algorithm: info.algorithm.clone(),
+        is_ca: info.is_ca,
+    };
     let mut rows: Vec<CertRow> = material
         .certs
-        .into_iter()
-        .map(|(file, info)| CertRow {
-            host: file
-                .strip_prefix("hosts/")
-                .and_then(|r| r.split('/').next())
-                .unwrap_or("admin")
-                .to_owned(),
-            certificate: file,
-            common_name: info.common_name,
-            not_before: info.not_before,
-            expires: info.not_after,
-            status: Validity::at(info.not_before, info.not_after, at),
-            ca: info.issuer_common_name,
-            algorithm: info.algorithm,
-            is_ca: info.is_ca,
-        })
+        .iter()
+        .map(|(file, info)| row(file.clone(), info))
         .collect();
+    // A trust file's further CAs: the other generation during a rotation.
+    for (file, stack) in &material.stacks {
+        if stack.first().is_some_and(|first| first.is_ca) {
+            for (index, info) in stack.iter().enumerate().skip(1) {
+                rows.push(row(format!("{file}#{}", index + 1), info));
+            }
+        }
+    }
     rows.sort_by(|a, b| (a.expires, &a.certificate).cmp(&(b.expires, &b.certificate)));
     Ok((rows, findings))
 }

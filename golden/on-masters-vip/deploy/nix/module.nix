@@ -21,6 +21,7 @@ let
         { path = "etc/kubernetes/pki/apiserver-key.pem"; mode = "0600"; }
         { path = "etc/kubernetes/pki/apiserver.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca-key.pem"; mode = "0600"; }
+        { path = "etc/kubernetes/pki/ca-signing.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-client-key.pem"; mode = "0600"; }
@@ -119,7 +120,7 @@ let
             "--client-ca-file=/etc/kubernetes/pki/ca.pem"
             "--cluster-cidr=10.38.0.0/16"
             "--cluster-name=prod-eu1"
-            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.pem"
+            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca-signing.pem"
             "--cluster-signing-key-file=/etc/kubernetes/pki/ca-key.pem"
             "--controllers=*"
             "--kubeconfig=/var/lib/kube-controller-manager/kubeconfig"
@@ -190,6 +191,7 @@ let
         { path = "etc/kubernetes/pki/apiserver-key.pem"; mode = "0600"; }
         { path = "etc/kubernetes/pki/apiserver.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca-key.pem"; mode = "0600"; }
+        { path = "etc/kubernetes/pki/ca-signing.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-client-key.pem"; mode = "0600"; }
@@ -288,7 +290,7 @@ let
             "--client-ca-file=/etc/kubernetes/pki/ca.pem"
             "--cluster-cidr=10.38.0.0/16"
             "--cluster-name=prod-eu1"
-            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.pem"
+            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca-signing.pem"
             "--cluster-signing-key-file=/etc/kubernetes/pki/ca-key.pem"
             "--controllers=*"
             "--kubeconfig=/var/lib/kube-controller-manager/kubeconfig"
@@ -359,6 +361,7 @@ let
         { path = "etc/kubernetes/pki/apiserver-key.pem"; mode = "0600"; }
         { path = "etc/kubernetes/pki/apiserver.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca-key.pem"; mode = "0600"; }
+        { path = "etc/kubernetes/pki/ca-signing.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-client-key.pem"; mode = "0600"; }
@@ -457,7 +460,7 @@ let
             "--client-ca-file=/etc/kubernetes/pki/ca.pem"
             "--cluster-cidr=10.38.0.0/16"
             "--cluster-name=prod-eu1"
-            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.pem"
+            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca-signing.pem"
             "--cluster-signing-key-file=/etc/kubernetes/pki/ca-key.pem"
             "--controllers=*"
             "--kubeconfig=/var/lib/kube-controller-manager/kubeconfig"

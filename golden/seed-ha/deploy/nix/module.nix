@@ -19,6 +19,7 @@ let
         { path = "etc/kubernetes/pki/apiserver-key.pem"; mode = "0600"; }
         { path = "etc/kubernetes/pki/apiserver.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca-key.pem"; mode = "0600"; }
+        { path = "etc/kubernetes/pki/ca-signing.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-client-key.pem"; mode = "0600"; }
@@ -117,7 +118,7 @@ let
             "--client-ca-file=/etc/kubernetes/pki/ca.pem"
             "--cluster-cidr=10.38.0.0/16"
             "--cluster-name=kubernetes"
-            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.pem"
+            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca-signing.pem"
             "--cluster-signing-key-file=/etc/kubernetes/pki/ca-key.pem"
             "--controllers=*"
             "--kubeconfig=/var/lib/kube-controller-manager/kubeconfig"
@@ -159,6 +160,7 @@ let
         { path = "etc/kubernetes/pki/apiserver-key.pem"; mode = "0600"; }
         { path = "etc/kubernetes/pki/apiserver.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca-key.pem"; mode = "0600"; }
+        { path = "etc/kubernetes/pki/ca-signing.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-client-key.pem"; mode = "0600"; }
@@ -257,7 +259,7 @@ let
             "--client-ca-file=/etc/kubernetes/pki/ca.pem"
             "--cluster-cidr=10.38.0.0/16"
             "--cluster-name=kubernetes"
-            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.pem"
+            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca-signing.pem"
             "--cluster-signing-key-file=/etc/kubernetes/pki/ca-key.pem"
             "--controllers=*"
             "--kubeconfig=/var/lib/kube-controller-manager/kubeconfig"
@@ -299,6 +301,7 @@ let
         { path = "etc/kubernetes/pki/apiserver-key.pem"; mode = "0600"; }
         { path = "etc/kubernetes/pki/apiserver.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca-key.pem"; mode = "0600"; }
+        { path = "etc/kubernetes/pki/ca-signing.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-ca.pem"; mode = "0644"; }
         { path = "etc/kubernetes/pki/front-proxy-client-key.pem"; mode = "0600"; }
@@ -397,7 +400,7 @@ let
             "--client-ca-file=/etc/kubernetes/pki/ca.pem"
             "--cluster-cidr=10.38.0.0/16"
             "--cluster-name=kubernetes"
-            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.pem"
+            "--cluster-signing-cert-file=/etc/kubernetes/pki/ca-signing.pem"
             "--cluster-signing-key-file=/etc/kubernetes/pki/ca-key.pem"
             "--controllers=*"
             "--kubeconfig=/var/lib/kube-controller-manager/kubeconfig"

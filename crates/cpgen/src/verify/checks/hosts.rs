@@ -137,15 +137,12 @@ impl Audit<'_> {
         };
         let (has, what) = match need {
             Need::Files => (true, ""),
-            Need::Etcd => (host.unit("etcd").is_some(), "an etcd unit"),
-            Need::Apiserver => (
-                host.unit("kube-apiserver").is_some(),
-                "a kube-apiserver unit",
-            ),
-            Need::Haproxy => (host.haproxy_config.is_some(), "an HAProxy config"),
+            Need::Etcd => (host.unit("etcd").is_some(), "etcd unit"),
+            Need::Apiserver => (host.unit("kube-apiserver").is_some(), "kube-apiserver unit"),
+            Need::Haproxy => (host.haproxy_config.is_some(), "HAProxy config"),
             Need::Api => (
                 host.unit("kube-apiserver").is_some() || host.haproxy_config.is_some(),
-                "a kube-apiserver unit or an HAProxy config",
+                "kube-apiserver unit and no HAProxy config",
             ),
         };
         (!has).then(|| format!("hosts/{name}/ has no {what}"))

@@ -16,8 +16,8 @@ use super::Audit;
 const LEAF_RENEWAL: &str =
     "renew it: `cpgen renew CLUSTER.toml`, then `cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`";
 const LEAF_RENEWAL_SOON: &str = "renew it soon: `cpgen renew CLUSTER.toml`, then `cpgen bundle CLUSTER.toml -o OUT.tar.gz --force`";
-const CA_REPLACEMENT: &str = "replace the CA and re-issue everything it signed: a new CA means re-bootstrapping every node that trusts it, unless a staged rotation (nodes trust the old and the new CA while certificates are re-issued, then the old one is dropped) keeps the cluster running";
-const CA_REPLACEMENT_SOON: &str = "plan the CA's replacement now: a new CA means re-issuing everything it signed and re-bootstrapping every node that trusts it, unless a staged rotation (nodes trust the old and the new CA while certificates are re-issued, then the old one is dropped) keeps the cluster running";
+const CA_REPLACEMENT: &str = "replace the CA: once it has expired, no staged rotation keeps the cluster running (what it signed is refused already); a new CA means re-issuing everything it signed and re-bootstrapping every node that trusts it";
+const CA_REPLACEMENT_SOON: &str = "rotate the CA now, while it is valid, without downtime: `cpgen rotate start --which kubernetes|etcd|front-proxy CLUSTER.toml`, then issue and finish, each stage's bundle rolled out host by host (see the README's rotation section)";
 
 /// Unit flags that name a certificate and the key that goes with it.
 const CERT_KEY_FLAGS: &[(&str, &str)] = &[
