@@ -121,6 +121,8 @@ struct Cluster {
     dir: tempfile::TempDir,
     ports: Ports,
     layout: &'static str,
+    plan: Plan,
+    secrets: cpgen::pki::Secrets,
 }
 
 impl Cluster {
@@ -190,7 +192,13 @@ impl Cluster {
         bundle
             .write_dir(&root, cpgen::bundle::WriteMode::CreateNew)
             .unwrap();
-        Cluster { dir, ports, layout }
+        Cluster {
+            dir,
+            ports,
+            layout,
+            plan,
+            secrets,
+        }
     }
 
     fn root(&self) -> PathBuf {
@@ -494,7 +502,12 @@ fn etcd_cluster_from_the_bundle_with_a_shared_ca() {
 /// any client certificate against the generated Kubernetes CA (anonymous requests are let
 /// through, as kube-apiserver lets them reach /readyz), serving `readyz` → `ok`.
 fn start_stand_in(cluster: &Cluster, host: &str, address: &str) -> Daemon {
-    let pki = cluster.host_root(host).join("etc/kubernetes/pki");
+    start_stand_in_from(cluster, &cluster.root(), host, address)
+}
+
+/// [`start_stand_in`] with the files of the bundle at `bundle`.
+fn start_stand_in_from(cluster: &Cluster, bundle: &Path, host: &str, address: &str) -> Daemon {
+    let pki = bundle.join("hosts").join(host).join("etc/kubernetes/pki");
     let www = cluster.dir.path().join(format!("www-{host}"));
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("readyz"), "ok").unwrap();
@@ -652,6 +665,91 @@ fn haproxy_balances_the_api_servers_with_separate_cas() {
 fn haproxy_balances_the_api_servers_with_a_shared_ca() {
     let cluster = Cluster::new("shared-ca", Fault::None);
     load_balancer_scenario(&cluster).unwrap();
+}
+
+/// The Kubernetes CA rotates through its three stages behind the real HAProxy: at each
+/// stage the API server stand-ins restart one at a time with the stage's bundle, and after
+/// every restart kubectl with the admin kubeconfig of the previous stage and of the current
+/// one gets through to every backend. After `finish`, the old CA's client certificate is
+/// refused and a client that trusts only the old CA refuses the servers.
+#[test]
+fn kubectl_through_haproxy_keeps_working_while_the_kubernetes_ca_rotates() {
+    use cpgen::pki::{Ca, Rotated, Stage};
+    let cluster = Cluster::new("separate-cas", Fault::None);
+    let mut secrets = cluster.secrets.clone();
+    let v0 = cluster.root();
+    let mut stand_ins: BTreeMap<&str, Daemon> = MASTERS
+        .iter()
+        .map(|(h, a)| (*h, start_stand_in(&cluster, h, a)))
+        .collect();
+    let _haproxy = start_haproxy(&cluster);
+    let admin = |bundle: &Path| bundle.join("admin/admin.kubeconfig");
+    eventually(Duration::from_secs(10), || kubectl_readyz(&admin(&v0))).unwrap();
+    let mut previous = v0.clone();
+    for stage in [Stage::Start, Stage::Issue, Stage::Finish] {
+        let now = time::OffsetDateTime::now_utc();
+        secrets
+            .rotate(&cluster.plan, Rotated::Ca(Ca::Kubernetes), stage, now, None)
+            .unwrap();
+        let current = cluster.dir.path().join(stage.name());
+        Bundle::build(&cluster.plan, &secrets)
+            .unwrap()
+            .write_dir(
+                &camino::Utf8PathBuf::from_path_buf(current.clone()).unwrap(),
+                cpgen::bundle::WriteMode::CreateNew,
+            )
+            .unwrap();
+        for (host, address) in MASTERS {
+            drop(stand_ins.remove(host));
+            stand_ins.insert(host, start_stand_in_from(&cluster, &current, host, address));
+            // Up before any request, so that no retry hides a backend that refuses.
+            let port = cluster.ports.apiserver;
+            eventually(Duration::from_secs(5), || {
+                std::net::TcpStream::connect((address, port))
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap();
+            for client in [&previous, &current] {
+                // Round robin over three backends: three requests reach each one.
+                for i in 0..3 {
+                    kubectl_readyz(&admin(client)).unwrap_or_else(|e| {
+                        panic!(
+                            "{stage} after {host} restarted, request {i} with {}: {e}",
+                            client.display()
+                        )
+                    });
+                }
+            }
+        }
+        previous = current;
+    }
+    // The old generation, after finish: a client that trusts only the old CA refuses every
+    // server, and the old CA's client certificate is refused by every server.
+    for _ in 0..3 {
+        assert!(kubectl_readyz(&admin(&v0)).is_err());
+    }
+    let old_client = cluster.dir.path().join("old-client.kubeconfig");
+    let finished = std::fs::read_to_string(admin(&previous)).unwrap();
+    let old = std::fs::read_to_string(admin(&v0)).unwrap();
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
+    };
+    let mixed = ["client-certificate-data", "client-key-data"]
+        .iter()
+        .fold(finished.clone(), |text, name| {
+            replace_field(&text, name, &field(&old, name))
+        });
+    assert_ne!(mixed, finished);
+    std::fs::write(&old_client, mixed).unwrap();
+    for _ in 0..3 {
+        assert!(kubectl_readyz(&old_client).is_err());
+    }
+    kubectl_readyz(&admin(&previous)).unwrap();
 }
 
 /// The scenarios are not blind: each of three faults makes one of them fail, for the

@@ -443,3 +443,132 @@ fn the_etcd_ca_rotates_while_clients_of_both_stages_write_through_every_member()
     // ... while the same call with the finished bundle's client works.
     etcdctl(&previous, &endpoints[..1], &["put", "after", "x"]).unwrap();
 }
+
+/// The subject of the certificate in `path` (the first), as openssl prints it.
+fn subject(path: &Path) -> String {
+    let out = openssl(&["x509", "-noout", "-subject", "-in", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    util::stdout(&out).trim().to_owned()
+}
+
+#[test]
+fn an_imported_ca_rotates_in_and_a_generated_one_rotates_it_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    std::fs::write(work.join("c.toml"), example_with_a_worker()).unwrap();
+    cpgen_ok(work, &["bundle", "c.toml", "--out-dir", "v0"]);
+    let made = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        work.join("new-key.pem").to_str().unwrap(),
+        "-out",
+        work.join("new.pem").to_str().unwrap(),
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=imported-front-proxy",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    assert!(made.status.success(), "{}", util::stderr(&made));
+    // Only a CA's `start` takes a CA to import.
+    let out = util::cpgen_in(
+        work,
+        &[
+            "rotate",
+            "start",
+            "--which",
+            "service-account",
+            "c.toml",
+            "--cert",
+            "new.pem",
+            "--key",
+            "new-key.pem",
+        ],
+    );
+    assert_eq!(util::code(&out), 1, "{}", util::stderr(&out));
+    cpgen_ok(
+        work,
+        &[
+            "rotate",
+            "start",
+            "--which",
+            "front-proxy",
+            "c.toml",
+            "--cert",
+            "new.pem",
+            "--key",
+            "new-key.pem",
+        ],
+    );
+    cpgen_ok(
+        work,
+        &["bundle", "c.toml", "--out-dir", "v1", "--previous", "v0"],
+    );
+    let trust = |bundle: &str| {
+        work.join(bundle)
+            .join("hosts/kubem00/etc/kubernetes/pki/front-proxy-ca.pem")
+    };
+    let client = |bundle: &str| {
+        work.join(bundle)
+            .join("hosts/kubem00/etc/kubernetes/pki/front-proxy-client.pem")
+    };
+    let imported = blocks(&work.join("new.pem"));
+    assert_eq!(blocks(&trust("v1"))[1..], imported[..]);
+    // `certs` lists both generations of the trust file.
+    let certs = util::stdout(&cpgen_ok(work, &["certs", "v1"]));
+    assert!(
+        certs.contains("front-proxy-ca.pem#2") && certs.contains("imported-front-proxy"),
+        "{certs}"
+    );
+    let rest = [("issue", "v2", "v1"), ("finish", "v3", "v2")];
+    for (name, out, previous) in rest {
+        cpgen_ok(work, &["rotate", name, "--which", "front-proxy", "c.toml"]);
+        cpgen_ok(
+            work,
+            &["bundle", "c.toml", "--out-dir", out, "--previous", previous],
+        );
+    }
+    assert!(verifies(&work.join("new.pem"), &client("v2")));
+    assert_eq!(blocks(&trust("v3")), imported);
+    // And out again, to a CA cpgen makes.
+    let rest = [
+        ("start", "v4", "v3"),
+        ("issue", "v5", "v4"),
+        ("finish", "v6", "v5"),
+    ];
+    for (name, out, previous) in rest {
+        cpgen_ok(work, &["rotate", name, "--which", "front-proxy", "c.toml"]);
+        cpgen_ok(
+            work,
+            &["bundle", "c.toml", "--out-dir", out, "--previous", previous],
+        );
+    }
+    assert_eq!(blocks(&trust("v6")).len(), 1);
+    assert!(
+        subject(&trust("v6")).ends_with("CN=front-proxy-ca"),
+        "{}",
+        subject(&trust("v6"))
+    );
+    assert!(verifies(&trust("v6"), &client("v6")));
+    assert!(!verifies(&work.join("new.pem"), &client("v6")));
+    cpgen_ok(
+        work,
+        &[
+            "verify",
+            "v6",
+            "--config",
+            "c.toml",
+            "--secrets",
+            "c.secrets.toml",
+        ],
+    );
+}
