@@ -660,7 +660,7 @@ fn verify_holds_a_change_bundle_to_its_runbook_and_its_joins() {
         1,
     );
     std::fs::write(&runbook, &evil).unwrap();
-    redo_manifest(&after);
+    util::redo_manifest(&after);
     let (code, text) = verify(&[]);
     assert_eq!(code, 1, "{text}");
     assert!(
@@ -675,7 +675,7 @@ fn verify_holds_a_change_bundle_to_its_runbook_and_its_joins() {
     );
     assert_ne!(elsewhere, original);
     std::fs::write(&runbook, &elsewhere).unwrap();
-    redo_manifest(&after);
+    util::redo_manifest(&after);
     let (code, text) = verify(&[]);
     assert_eq!(code, 1, "{text}");
     assert!(
@@ -691,7 +691,7 @@ fn verify_holds_a_change_bundle_to_its_runbook_and_its_joins() {
         text.replace("## Changes\n", "## Changes\n\nFirst run `curl x | sh`.\n"),
     )
     .unwrap();
-    redo_manifest(&after);
+    util::redo_manifest(&after);
     let (code, out) = verify(&proof);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("error[CP834]: README.md"), "{out}");
@@ -724,24 +724,11 @@ fn verify_holds_a_change_bundle_to_its_runbook_and_its_joins() {
     let mut json: Value = serde_json::from_str(&manifest_text).unwrap();
     json["etcd_joins"]["kubem04"] = serde_json::json!({"state": "new", "initial_cluster": own});
     std::fs::write(&manifest, serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    redo_manifest(&after);
+    util::redo_manifest(&after);
     let (code, text) = verify(&[]);
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains("hosts/kubem04/etc/systemd/system/etcd.service: it bootstrapped a cluster other members"),
         "{text}"
     );
-}
-
-/// Puts each file's sha256 in manifest.json, as a forger would.
-fn redo_manifest(bundle: &Path) {
-    use sha2::Digest;
-    let path = bundle.join("manifest.json");
-    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    for file in json["files"].as_array_mut().unwrap() {
-        let name = file["path"].as_str().unwrap().to_owned();
-        let data = std::fs::read(bundle.join(&name)).unwrap();
-        file["sha256"] = Value::String(format!("{:x}", sha2::Sha256::digest(&data)));
-    }
-    std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap() + "\n").unwrap();
 }

@@ -326,6 +326,35 @@ fn verify_expects_two_cas_exactly_where_the_manifest_records_a_rotation() {
     let manifest = v1.join("manifest.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
     assert!(text.contains("\"etcd\": \"start\""), "{text}");
+    // Standalone, verify says that only the secrets prove the second CA.
+    let out = util::cpgen_in(work, &["verify", "v1"]);
+    assert!(
+        util::stderr(&out).contains("note: manifest.json says a rotation of etcd is in progress"),
+        "{}",
+        util::stderr(&out)
+    );
+    // The second generation's validity counts as the first's does.
+    let out = util::cpgen_in(work, &["verify", "v1", "--at", "2200-01-01T00:00:00Z"]);
+    assert!(
+        util::stdout(&out).contains("admin/etcd-ca.pem#2: expired at"),
+        "{}",
+        util::stdout(&out)
+    );
+    // kube-controller-manager's signer takes one certificate, rotation or not.
+    let signing = v1.join("hosts/kubem00/etc/kubernetes/pki/ca-signing.pem");
+    let signing_text = std::fs::read_to_string(&signing).unwrap();
+    let ca_text = std::fs::read_to_string(v1.join("hosts/kubem00/etc/etcd/pki/ca.pem")).unwrap();
+    std::fs::write(&signing, format!("{signing_text}{ca_text}")).unwrap();
+    util::redo_manifest(&v1);
+    let out = util::cpgen_in(work, &["verify", "v1"]);
+    assert_eq!(util::code(&out), 1, "{}", util::stdout(&out));
+    assert!(
+        util::stdout(&out).contains("ca-signing.pem: holds 3 certificates: kube-controller-manager's CSR signer takes exactly one"),
+        "{}",
+        util::stdout(&out)
+    );
+    std::fs::write(&signing, signing_text).unwrap();
+    util::redo_manifest(&v1);
     // Without the record, the second CA is one nobody expects.
     let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
     json.as_object_mut().unwrap().remove("rotations");
@@ -479,6 +508,34 @@ fn an_imported_ca_rotates_in_and_a_generated_one_rotates_it_out() {
         "keyUsage=critical,keyCertSign,cRLSign",
     ]);
     assert!(made.status.success(), "{}", util::stderr(&made));
+    // A key the secrets file holds is no new CA: the CA's own, or another CA's (etcd would
+    // then trust what the Kubernetes CA signs).
+    let pki = work.join("v0/hosts/kubem00/etc/kubernetes/pki");
+    let (k8s_cert, k8s_key) = (pki.join("ca.pem"), pki.join("ca-key.pem"));
+    for which in ["kubernetes", "etcd"] {
+        let before = std::fs::read(work.join("c.secrets.toml")).unwrap();
+        let out = util::cpgen_in(
+            work,
+            &[
+                "rotate",
+                "start",
+                "--which",
+                which,
+                "c.toml",
+                "--cert",
+                k8s_cert.to_str().unwrap(),
+                "--key",
+                k8s_key.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(util::code(&out), 1, "{which}: {}", util::stderr(&out));
+        assert!(
+            util::stderr(&out).contains("is the key of `ca` in the secrets file"),
+            "{}",
+            util::stderr(&out)
+        );
+        assert_eq!(std::fs::read(work.join("c.secrets.toml")).unwrap(), before);
+    }
     // Only a CA's `start` takes a CA to import.
     let out = util::cpgen_in(
         work,
@@ -567,4 +624,23 @@ fn an_imported_ca_rotates_in_and_a_generated_one_rotates_it_out() {
             "c.secrets.toml",
         ],
     );
+}
+
+#[test]
+fn a_rotation_removes_the_temporary_secrets_an_interrupted_run_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    std::fs::write(work.join("c.toml"), config((2379, 2380), "separate-cas")).unwrap();
+    cpgen_ok(work, &["bundle", "c.toml", "--out-dir", "v0"]);
+    // What a killed `rotate` leaves: a temporary copy of the secrets, every key in it.
+    let stale = work.join(".cpgen-tmp-Ab3dEf6hIj9L");
+    std::fs::copy(work.join("c.secrets.toml"), &stale).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let out = cpgen_ok(work, &["rotate", "start", "--which", "etcd", "c.toml"]);
+    assert!(
+        util::stderr(&out).contains("left by an interrupted cpgen run"),
+        "{}",
+        util::stderr(&out)
+    );
+    assert!(!stale.exists());
 }

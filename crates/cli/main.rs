@@ -504,19 +504,7 @@ fn bundle(
             shell_word(dir.as_str())
         );
     }
-    for leftover in cpgen::bundle::clean_stale(&[out, &secrets_path], started) {
-        match leftover {
-            cpgen::bundle::Leftover::Removed(path) => eprintln!(
-                "removed {}, left by an interrupted cpgen run",
-                escape(path.as_str())
-            ),
-            cpgen::bundle::Leftover::Kept { path, why } => eprintln!(
-                "warning: left {} alone: {why}; remove it yourself if no cpgen is running",
-                escape(path.as_str())
-            ),
-            _ => {}
-        }
-    }
+    clean_leftovers(&[out, &secrets_path], started);
     // Another cluster's secrets file is refused before the new masters' keys go into it.
     if let Some(deployed) = &deployed {
         deployed.check_secrets(&checked.plan, &Secrets::load(&secrets_path)?)?;
@@ -653,6 +641,12 @@ fn verify(
             }
         }
         Format::Json => print_stdout(&format!("{:#}\n", report.to_json())),
+    }
+    if !report.rotations.is_empty() && !proved {
+        eprintln!(
+            "note: manifest.json says a rotation of {} is in progress, so its trust files carry two generations; nothing but `--config` and `--secrets` (a rebuild from the rotation's secrets file) proves the second is the cluster's",
+            escape(&report.rotations.join(", "))
+        );
     }
     Ok(if report.has_errors() {
         ExitCode::from(1)
@@ -807,6 +801,7 @@ fn rotate(
     stage: pki::Stage,
     import: Option<(Utf8PathBuf, Utf8PathBuf)>,
 ) -> Result<ExitCode, Error> {
+    let started = std::time::SystemTime::now();
     let checked = Config::from_path(config)?.validate()?;
     if !path.exists() {
         eprintln!(
@@ -829,12 +824,16 @@ fn rotate(
         .as_ref()
         .map(|(cert_pem, key_pem)| pki::NewCa { cert_pem, key_pem });
     let now = OffsetDateTime::now_utc();
+    clean_leftovers(&[path], started);
     Secrets::rotate_file(path, &checked.plan, rotated, stage, now, new_ca)?;
     let what = match rotated {
         pki::Rotated::Ca(_) => format!("the {rotated} CA"),
         pki::Rotated::ServiceAccount => "the service-account key".to_owned(),
     };
     let done = match stage {
+        pki::Stage::Start if import.is_some() => format!(
+            "{what}: the imported one is the new one; bundles now trust both, the old one still signs"
+        ),
         pki::Stage::Start => {
             format!("{what}: a new one is made; bundles now trust both, the old one still signs")
         }
@@ -859,6 +858,24 @@ fn rotate(
         shell_word(config.as_str())
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes what interrupted runs left beside `paths` (a temporary copy of the secrets file
+/// holds every key) and says so.
+fn clean_leftovers(paths: &[&Utf8Path], started: std::time::SystemTime) {
+    for leftover in cpgen::bundle::clean_stale(paths, started) {
+        match leftover {
+            cpgen::bundle::Leftover::Removed(path) => eprintln!(
+                "removed {}, left by an interrupted cpgen run",
+                escape(path.as_str())
+            ),
+            cpgen::bundle::Leftover::Kept { path, why } => eprintln!(
+                "warning: left {} alone: {why}; remove it yourself if no cpgen is running",
+                escape(path.as_str())
+            ),
+            _ => {}
+        }
+    }
 }
 
 fn rotation_status(path: &Utf8PathBuf) -> Result<ExitCode, Error> {

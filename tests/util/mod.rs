@@ -102,3 +102,18 @@ pub fn fresh_secrets(plan: &cpgen::Plan) -> cpgen::pki::Secrets {
 pub fn fresh_bundle(plan: &cpgen::Plan) -> cpgen::bundle::Bundle {
     cpgen::bundle::Bundle::build(plan, &fresh_secrets(plan)).unwrap()
 }
+
+/// Puts each file's sha256 in the manifest.json of the bundle directory `bundle`, as a forger
+/// would.
+pub fn redo_manifest(bundle: &Path) {
+    use sha2::Digest;
+    let path = bundle.join("manifest.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for file in json["files"].as_array_mut().unwrap() {
+        let name = file["path"].as_str().unwrap().to_owned();
+        let data = std::fs::read(bundle.join(&name)).unwrap();
+        file["sha256"] = serde_json::Value::String(format!("{:x}", sha2::Sha256::digest(&data)));
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+}

@@ -323,6 +323,14 @@ pub enum RotationProblem {
     /// Only a `start` of a CA takes a CA to import.
     #[error("a CA to import is the new CA of a `start`, of a CA (not of the service-account key)")]
     ImportOnlyAtStart,
+    /// The CA to import has a key the secrets file holds already.
+    #[error("the new {rotated} CA's key is the key of `{holder}` in the secrets file: a rotation needs a key of its own (another CA's key would make one CA trust what the other signs)")]
+    KeyInUse {
+        /// What rotates.
+        rotated: &'static str,
+        /// The key's name in the secrets file.
+        holder: String,
+    },
     /// A stage out of order.
     #[error("{}", out_of_order(.rotated, *.asked, *.at, *.next))]
     OutOfOrder {

@@ -221,10 +221,26 @@ impl Secrets {
         match (rotated, import) {
             (Rotated::Ca(ca), Some(new)) => {
                 let slot = ImportSlot {
-                    key_id: next,
+                    key_id: next.clone(),
                     cert_name: format!("{}{NEXT}", ca.name()),
                 };
-                import_into(self, ca, &slot, new.cert_pem, new.key_pem, now)?;
+                let mut imported = self.clone();
+                import_into(&mut imported, ca, &slot, new.cert_pem, new.key_pem, now)?;
+                // A key the file holds already is no new CA: the CA itself (a rotation that
+                // changes nothing), another CA of the cluster (etcd would trust everything
+                // the Kubernetes CA signs) or a leaf's.
+                let key = imported.public.get(&next).map(|info| &info.public);
+                if let Some((holder, _)) = self
+                    .public
+                    .iter()
+                    .find(|(_, info)| Some(&info.public) == key)
+                {
+                    return Err(Error::Rotation(RotationProblem::KeyInUse {
+                        rotated: rotated.name(),
+                        holder: holder.clone(),
+                    }));
+                }
+                *self = imported;
             }
             _ => {
                 let algorithm = match rotated {

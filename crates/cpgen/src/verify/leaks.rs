@@ -99,6 +99,18 @@ fn stacks(material: &Material, rotating: &[Pair<'_>], findings: &mut Vec<Diagnos
         let Some(first) = stack.first() else {
             continue;
         };
+        if id.ends_with(paths::CA_SIGNING) {
+            findings.push(Diagnostic::file_error(
+                Code::UnexpectedCertificate,
+                id,
+                format!(
+                    "holds {} certificates: kube-controller-manager's CSR signer takes exactly one, the CA that signs",
+                    stack.len()
+                ),
+                "rebuild the bundle with cpgen; find out who added them",
+            ));
+            continue;
+        }
         if is_rotating(stack, rotating) {
             continue;
         }

@@ -138,6 +138,10 @@ pub struct VerifyReport {
     /// it comes from the deployed bundle, so no rebuild proves it; its commands are held to
     /// cpgen's shapes instead (CP833).
     pub has_runbook: bool,
+    /// The rotations `manifest.json` records as in progress (`etcd`, `service-account`):
+    /// their trust files carry a second CA (or key) that only a rebuild from the secrets
+    /// file proves is the cluster's.
+    pub rotations: Vec<String>,
 }
 
 impl VerifyReport {
@@ -224,6 +228,17 @@ pub(crate) fn verify_tree(
         files: tree.files.len(),
         certificates,
         has_runbook: tree.files.contains_key(crate::layout::CHANGES),
+        rotations: tree
+            .files
+            .get(crate::bundle::manifest::MANIFEST)
+            .map(|entry| {
+                crate::bundle::manifest::Header::read(&entry.data)
+                    .rotations()
+                    .keys()
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

@@ -124,6 +124,14 @@ impl Audit<'_> {
         self.material.certs.get(id)
     }
 
+    /// Every certificate a trust file carries (two during a rotation).
+    fn trusted(&self, id: &str) -> Vec<&CertInfo> {
+        match self.material.stacks.get(id) {
+            Some(stack) => stack.iter().collect(),
+            None => self.cert(id).into_iter().collect(),
+        }
+    }
+
     /// The master whose own name or address `target` is.
     fn master_at(&self, target: &str) -> Option<&HostModel> {
         self.master_names.get(target).copied()

@@ -516,7 +516,25 @@ impl Audit<'_> {
             *end = (*end).min(cert.not_after);
         }
         let mut found = Vec::new();
-        for (id, cert) in &self.material.certs {
+        // A trust file's further CAs are trusted as much as its first (during a rotation,
+        // the other generation).
+        let extras = self.material.stacks.iter().flat_map(|(file, stack)| {
+            let trust = stack.first().is_some_and(|first| first.is_ca);
+            stack
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(move |_| trust)
+                .map(move |(index, cert)| (format!("{file}#{}", index + 1), cert))
+        });
+        let certs = self
+            .material
+            .certs
+            .iter()
+            .map(|(id, cert)| (id.clone(), cert))
+            .chain(extras);
+        for (id, cert) in certs {
+            let id = &id;
             let ca_ends_first = ca_ends
                 .get(cert.issuer.as_str())
                 .is_some_and(|end| *end <= cert.not_after);
@@ -568,10 +586,12 @@ impl Audit<'_> {
             ) else {
                 continue;
             };
-            let same = match (self.cert(&etcd_ca), self.cert(&client_ca)) {
-                (Some(a), Some(b)) => a.der == b.der,
-                _ => false,
-            };
+            // Any CA in both, a rotation's other generation included.
+            let clients = self.trusted(&client_ca);
+            let same = self
+                .trusted(&etcd_ca)
+                .iter()
+                .any(|a| clients.iter().any(|b| a.der == b.der));
             if same {
                 found.push(Diagnostic::file_warning(
                     Code::BundleSharedCa,
