@@ -194,6 +194,22 @@ fn the_kubernetes_ca_and_the_service_account_key_are_trusted_twice_exactly_durin
             "{at}"
         );
     }
+    // The bundle's README says where each rotation stands and what must come first.
+    let readme = |bundle: &Path| std::fs::read_to_string(bundle.join("README.md")).unwrap();
+    assert!(!readme(&bundles[0]).contains("## Rotation in progress"));
+    assert!(
+        readme(&bundles[1]).contains("- **the kubernetes CA: `start`.**")
+            && readme(&bundles[1]).contains("`cpgen rotate issue --which service-account"),
+        "{}",
+        readme(&bundles[1])
+    );
+    assert!(
+        readme(&bundles[2]).contains("webhook `caBundle`s")
+            && readme(&bundles[2]).contains("wait at least 24 hours"),
+        "{}",
+        readme(&bundles[2])
+    );
+    assert!(!readme(&bundles[3]).contains("## Rotation in progress"));
     // Leaves stay with the old CA at start and move to the new one at issue.
     assert!(verifies(&old_ca, &pki(&bundles[1], "apiserver.pem")));
     assert!(!verifies(&new_ca, &pki(&bundles[1], "apiserver.pem")));

@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::identities::{leaf_identities, Ca, Identity, Usage};
 use super::keys::PrivateKey;
-use super::rotation::{CaSource, Generation, Rotated};
+use super::rotation::{CaSource, Generation, Rotated, Stage};
 use super::secrets::Secrets;
 use crate::plan::Plan;
 use crate::types::{KeyAlgorithm, San};
@@ -66,6 +66,8 @@ pub struct CertSet {
     pub service_account_public_pem: String,
     /// The encryption-at-rest key.
     pub encryption_key: [u8; 32],
+    /// The rotations in progress and their stage.
+    pub rotations: Vec<(Rotated, Stage)>,
     /// Position of each leaf by id: thousands of workers make a scan quadratic.
     index: std::collections::HashMap<String, usize>,
 }
@@ -199,6 +201,10 @@ impl<'a> Authority<'a> {
             service_account_key_pem,
             service_account_public_pem,
             encryption_key: *self.secrets.encryption_key(),
+            rotations: Rotated::ALL
+                .into_iter()
+                .filter_map(|r| Some((r, self.secrets.rotation(r)?)))
+                .collect(),
         })
     }
 

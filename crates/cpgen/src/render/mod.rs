@@ -159,7 +159,7 @@ pub(crate) fn shared_files(
     files.push((
         crate::layout::README.to_owned(),
         FileKind::Readme,
-        readme::render(plan, listing)?,
+        readme::render(plan, listing, &certs.rotations)?,
     ));
     Ok(files)
 }

@@ -4,7 +4,7 @@
 use askama::Template;
 
 use crate::layout::HostListing;
-use crate::pki::Ca;
+use crate::pki::{Ca, Rotated, Stage};
 use crate::plan::{ComponentsVia, Host, LoadBalancerMode, Plan};
 use crate::template::render_template;
 use crate::Error;
@@ -48,9 +48,67 @@ struct Readme<'a> {
     layout: String,
     nodes: Vec<Node>,
     edges: Vec<Edge>,
+    rotations: Vec<RotationNote>,
 }
 
-pub(super) fn render(plan: &Plan, listing: &[HostListing<'_>]) -> Result<Vec<u8>, Error> {
+/// A rotation in progress: where it stands, why rolling this bundle out is safe, and what
+/// comes next.
+struct RotationNote {
+    what: String,
+    stage: &'static str,
+    now: String,
+    safe: &'static str,
+    next: String,
+}
+
+impl RotationNote {
+    fn of(rotated: Rotated, stage: Stage) -> RotationNote {
+        let what = match rotated {
+            Rotated::Ca(ca) => format!("the {} CA", ca.name()),
+            Rotated::ServiceAccount => "the service-account key".to_owned(),
+        };
+        let which = rotated.name();
+        let (now, safe, next) = match stage {
+            Stage::Start => (
+                format!("Every trust file carries the old and the new one, the old first; {what}'s old generation still signs everything."),
+                "Safe host by host: hosts not yet rolled trust only the old one, which signs every certificate and token in use.",
+                format!("once every host runs this bundle, `cpgen rotate issue --which {which} CLUSTER.toml`."),
+            ),
+            _ => (
+                format!("The new generation of {what} signs (every certificate it signs was re-issued, or tokens are signed with the new key); trust files still carry both, the new first."),
+                "Safe host by host: every host trusts both generations since the `start` bundle ran everywhere.",
+                finish_note(rotated),
+            ),
+        };
+        RotationNote {
+            what,
+            stage: stage.name(),
+            now,
+            safe,
+            next,
+        }
+    }
+}
+
+/// What must hold outside the bundle before the old generation is dropped.
+fn finish_note(rotated: Rotated) -> String {
+    let outside = match rotated {
+        Rotated::Ca(Ca::Kubernetes) => "give clients outside the bundle the new CA first (kubeconfigs handed to users, webhook `caBundle`s, anything else that trusts `ca.pem`: this bundle's `ca.pem` carries both), and renew kubelet certificates that a CSR got before `issue` (the old CA signed them)",
+        Rotated::Ca(Ca::Etcd) => "give etcd clients outside the bundle (backup jobs, monitoring) the new CA and certificates signed by it first",
+        Rotated::Ca(Ca::FrontProxy) => "aggregated API servers read the front-proxy CA from the `extension-apiserver-authentication` ConfigMap, which kube-apiserver keeps current: nothing outside the bundle",
+        Rotated::ServiceAccount => "wait at least 24 hours, so that kubelets have refreshed every projected token, and re-create legacy token Secrets (never refreshed): tokens of the old key stop working then",
+    };
+    format!(
+        "once every host runs this bundle, {outside}; then `cpgen rotate finish --which {} CLUSTER.toml`.",
+        rotated.name()
+    )
+}
+
+pub(super) fn render(
+    plan: &Plan,
+    listing: &[HostListing<'_>],
+    rotations: &[(Rotated, Stage)],
+) -> Result<Vec<u8>, Error> {
     let (nodes, edges) = topology(plan);
     let readme = Readme {
         cluster: plan.cluster.name.as_str(),
@@ -66,6 +124,10 @@ pub(super) fn render(plan: &Plan, listing: &[HostListing<'_>]) -> Result<Vec<u8>
         layout: plan.pki.layout.to_string(),
         nodes,
         edges,
+        rotations: rotations
+            .iter()
+            .map(|(rotated, stage)| RotationNote::of(*rotated, *stage))
+            .collect(),
     };
     render_template(&readme, "bundle-README.md")
 }
