@@ -4,7 +4,7 @@
 mod util;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -50,31 +50,7 @@ fn renewing_far_ahead_or_far_back_needs_a_flag_and_changes_nothing_without() {
 
 /// A CA made by openssl that ends `days` from now.
 fn short_lived_ca(dir: &Path, days: u32) {
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args([
-            "-nodes",
-            "-keyout",
-            "ca-key.pem",
-            "-out",
-            "ca.pem",
-            "-subj",
-            "/CN=short-ca",
-        ])
-        .args(["-days", &days.to_string()])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{}", util::stderr(&status));
+    util::openssl_ca(dir, "ca", "short-ca", days);
 }
 
 /// `cpgen secrets import-ca` of `ca.pem` in `dir` as the etcd CA.

@@ -341,9 +341,8 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
         ],
     );
     assert_eq!(util::code(&other), 0, "{}", util::stderr(&other));
-    let out = util::cpgen_in(
-        dir.path(),
-        &[
+    let with_other_secrets = || {
+        let args = [
             "bundle",
             "x2.toml",
             "--secrets",
@@ -352,26 +351,22 @@ fn refused_previous_bundles_and_unsafe_changes_write_nothing() {
             "x2",
             "--previous",
             "v1",
-        ],
+        ];
+        util::cpgen_in(dir.path(), &args)
+    };
+    assert_refused(
+        &with_other_secrets(),
+        1,
+        "is another CA than the secrets file's",
     );
-    assert_refused(&out, 1, "is another CA than the secrets file's");
     // ... also when the change adds masters: their keys never reach the wrong file.
     std::fs::write(dir.path().join("x2.toml"), config(5, ports)).unwrap();
     let before = std::fs::read(dir.path().join("other.secrets.toml")).unwrap();
-    let out = util::cpgen_in(
-        dir.path(),
-        &[
-            "bundle",
-            "x2.toml",
-            "--secrets",
-            "other.secrets.toml",
-            "--out-dir",
-            "x2",
-            "--previous",
-            "v1",
-        ],
+    assert_refused(
+        &with_other_secrets(),
+        1,
+        "is another CA than the secrets file's",
     );
-    assert_refused(&out, 1, "is another CA than the secrets file's");
     assert_eq!(
         std::fs::read(dir.path().join("other.secrets.toml")).unwrap(),
         before,

@@ -502,28 +502,7 @@ fn an_imported_ca_rotates_in_and_a_generated_one_rotates_it_out() {
     let work = dir.path();
     std::fs::write(work.join("c.toml"), example_with_a_worker()).unwrap();
     cpgen_ok(work, &["bundle", "c.toml", "--out-dir", "v0"]);
-    let made = openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        work.join("new-key.pem").to_str().unwrap(),
-        "-out",
-        work.join("new.pem").to_str().unwrap(),
-        "-days",
-        "3650",
-        "-subj",
-        "/CN=imported-front-proxy",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    assert!(made.status.success(), "{}", util::stderr(&made));
+    util::openssl_ca(work, "new", "imported-front-proxy", 3650);
     // A key the secrets file holds is no new CA: the CA's own, or another CA's (etcd would
     // then trust what the Kubernetes CA signs).
     let pki = work.join("v0/hosts/kubem00/etc/kubernetes/pki");

@@ -117,3 +117,31 @@ pub fn redo_manifest(bundle: &Path) {
     }
     std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
 }
+
+/// A P-256 CA made by openssl in `dir`: `stem.pem` and `stem-key.pem`, with common name
+/// `cn`, valid for `days` from now.
+pub fn openssl_ca(dir: &Path, stem: &str, cn: &str, days: u32) {
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-keyout", &format!("{stem}-key.pem")])
+        .args([
+            "-out",
+            &format!("{stem}.pem"),
+            "-subj",
+            &format!("/CN={cn}"),
+        ])
+        .args(["-days", &days.to_string()])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .current_dir(dir)
+        .output()
+        .expect("cannot run openssl: install the Debian package openssl");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
