@@ -332,25 +332,20 @@ pub enum RotationProblem {
         holder: String,
     },
     /// A stage out of order.
-    #[error("{}", out_of_order(.rotated, *.asked, *.at, *.next))]
+    #[error("{}", out_of_order(.rotated, .asked, *.at, .next))]
     OutOfOrder {
         /// What rotates.
         rotated: &'static str,
-        /// The stage asked for.
-        asked: crate::pki::Stage,
+        /// The stage asked for (`start`, `issue`, `finish`).
+        asked: &'static str,
         /// Where the rotation stands (`None`: none runs).
-        at: Option<crate::pki::Stage>,
+        at: Option<&'static str>,
         /// The stage that comes next.
-        next: crate::pki::Stage,
+        next: &'static str,
     },
 }
 
-fn out_of_order(
-    rotated: &str,
-    asked: crate::pki::Stage,
-    at: Option<crate::pki::Stage>,
-    next: crate::pki::Stage,
-) -> String {
+fn out_of_order(rotated: &str, asked: &str, at: Option<&str>, next: &str) -> String {
     let now = match at {
         Some(stage) => format!("the rotation of {rotated} stands at `{stage}`"),
         None => format!("no rotation of {rotated} runs"),

@@ -174,9 +174,9 @@ impl Secrets {
         if stage != expected {
             return refuse(RotationProblem::OutOfOrder {
                 rotated: rotated.name(),
-                asked: stage,
-                at: current,
-                next: expected,
+                asked: stage.name(),
+                at: current.map(Stage::name),
+                next: expected.name(),
             });
         }
         match stage {
