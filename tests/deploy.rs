@@ -71,10 +71,6 @@ fn ansible(bundle_root: &Path, home: &Path) -> Command {
         .env("HOME", home)
         .env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_LOCAL_TEMP", home.join("ansible-tmp"))
-        // Modules piped to one known interpreter: no temporary files per task and no
-        // interpreter discovery per host (the test's cost is ansible's own, per task).
-        .env("ANSIBLE_PIPELINING", "True")
-        .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
         .args([
             "-i",
             "deploy/ansible/inventory.ini",

@@ -90,8 +90,13 @@ pub fn plan_from(text: &str) -> cpgen::Plan {
 
 /// Fresh keys for every identity of `plan`, issued at a fixed time.
 pub fn fresh_secrets(plan: &cpgen::Plan) -> cpgen::pki::Secrets {
-    let mut secrets =
-        cpgen::pki::Secrets::new(time::macros::datetime!(2026-01-01 00:00:00 UTC)).unwrap();
+    secrets_issued_at(plan, time::macros::datetime!(2026-01-01 00:00:00 UTC))
+}
+
+/// Fresh keys for `plan`, certificates issued at `at`: live tests, whose TLS peers check
+/// validity against the clock, issue a day before now rather than at a fixed date.
+pub fn secrets_issued_at(plan: &cpgen::Plan, at: time::OffsetDateTime) -> cpgen::pki::Secrets {
+    let mut secrets = cpgen::pki::Secrets::new(at).unwrap();
     secrets
         .fill(plan, &cpgen::pki::FillOptions::default())
         .unwrap();
