@@ -192,8 +192,9 @@ impl Secrets {
     }
 
     /// [`Secrets::rotate`] on the secrets file at `path`, under its lock, then saved
-    /// atomically; the new secrets must issue every certificate of `plan` first, so a
-    /// failure leaves the file as it was.
+    /// atomically; the CAs and the service-account keys of the new secrets must load first,
+    /// so a failure leaves the file as it was. Keys of hosts added to the config since are
+    /// not its business: the next `bundle` makes them.
     pub fn rotate_file(
         path: &camino::Utf8Path,
         plan: &Plan,
@@ -205,7 +206,7 @@ impl Secrets {
         let _lock = crate::atomic::lock_directory(crate::atomic::parent_dir(path))?;
         let mut secrets = Secrets::load(path)?;
         secrets.rotate(plan, rotated, stage, now, import)?;
-        secrets.check_issuance(plan)?;
+        super::issue::Authority::new(plan, &secrets)?.cert_set(Vec::new())?;
         secrets.save(path)?;
         Ok(secrets)
     }
