@@ -455,18 +455,7 @@ fn a_second_bundle_restarts_exactly_the_units_whose_files_changed_one_master_at_
     let config = util::example_text("seed-ha")
         .replace("extra_sans = []", "extra_sans = [\"api.example.test\"]")
         .replace("health_check = \"tcp\"", "health_check = \"https-readyz\"");
-    std::fs::write(work.join("v2.toml"), config).unwrap();
-    let out = util::cpgen_in(
-        work,
-        &[
-            "bundle",
-            "v2.toml",
-            "--secrets",
-            "cluster.secrets.toml",
-            "--out-dir",
-            "v2",
-        ],
-    );
+    let out = util::bundle_config(work, &config, "cluster.secrets.toml", "v2", None);
     assert!(out.status.success(), "{}", util::stderr(&out));
     let out = util::cpgen(&[
         "diff",
@@ -559,20 +548,7 @@ fn with_changes_json_the_playbook_follows_its_steps_in_order() {
         "name = \"kubem02\"\naddress = \"10.10.10.82\"",
         "name = \"kubem03\"\naddress = \"10.10.10.83\"",
     );
-    std::fs::write(work.join("v2.toml"), config).unwrap();
-    let out = util::cpgen_in(
-        work,
-        &[
-            "bundle",
-            "v2.toml",
-            "--secrets",
-            "cluster.secrets.toml",
-            "--previous",
-            "v1",
-            "--out-dir",
-            "v2",
-        ],
-    );
+    let out = util::bundle_config(work, &config, "cluster.secrets.toml", "v2", Some("v1"));
     assert!(out.status.success(), "{}", util::stderr(&out));
     let changes: serde_json::Value =
         serde_json::from_slice(&std::fs::read(work.join("v2/changes.json")).unwrap()).unwrap();

@@ -183,20 +183,7 @@ fn started_v1(dir: &Path, ports: (u16, u16)) -> Machines {
 }
 
 fn bundle(dir: &Path, config: &str, out: &str, previous: Option<&str>) -> std::process::Output {
-    std::fs::write(dir.join(format!("{out}.toml")), config).unwrap();
-    let mut args = vec![
-        format!("{out}.toml"),
-        "--secrets".to_owned(),
-        "day2.secrets.toml".to_owned(),
-        "--out-dir".to_owned(),
-        out.to_owned(),
-    ];
-    if let Some(previous) = previous {
-        args.extend(["--previous".to_owned(), previous.to_owned()]);
-    }
-    let mut all = vec!["bundle"];
-    all.extend(args.iter().map(String::as_str));
-    util::cpgen_in(dir, &all)
+    util::bundle_config(dir, config, "day2.secrets.toml", out, previous)
 }
 
 #[test]
@@ -443,33 +430,9 @@ fn changed(dir: &Path, example: &str, edits: &[(&str, &str)]) -> (PathBuf, std::
         assert!(after.contains(from), "{example} lacks {from:?}");
         after = after.replacen(from, to, 1);
     }
-    std::fs::write(dir.join("before.toml"), before).unwrap();
-    std::fs::write(dir.join("after.toml"), after).unwrap();
-    let first = util::cpgen_in(
-        dir,
-        &[
-            "bundle",
-            "before.toml",
-            "--secrets",
-            "s.toml",
-            "--out-dir",
-            "before",
-        ],
-    );
+    let first = util::bundle_config(dir, &before, "s.toml", "before", None);
     assert_eq!(util::code(&first), 0, "{}", util::stderr(&first));
-    let out = util::cpgen_in(
-        dir,
-        &[
-            "bundle",
-            "after.toml",
-            "--secrets",
-            "s.toml",
-            "--out-dir",
-            "after",
-            "--previous",
-            "before",
-        ],
-    );
+    let out = util::bundle_config(dir, &after, "s.toml", "after", Some("before"));
     (dir.join("after"), out)
 }
 

@@ -150,3 +150,21 @@ pub fn openssl_ca(dir: &Path, stem: &str, cn: &str, days: u32) {
         .expect("cannot run openssl: install the Debian package openssl");
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// Writes `config` to `dir/<out>.toml` and runs `cpgen bundle <out>.toml --secrets SECRETS
+/// --out-dir OUT [--previous PREVIOUS]` in `dir`.
+pub fn bundle_config(
+    dir: &Path,
+    config: &str,
+    secrets: &str,
+    out: &str,
+    previous: Option<&str>,
+) -> Output {
+    let file = format!("{out}.toml");
+    std::fs::write(dir.join(&file), config).unwrap();
+    let mut args = vec!["bundle", &file, "--secrets", secrets, "--out-dir", out];
+    if let Some(previous) = previous {
+        args.extend(["--previous", previous]);
+    }
+    cpgen_in(dir, &args)
+}

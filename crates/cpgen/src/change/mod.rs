@@ -23,8 +23,7 @@ use crate::pki::{Authority, Ca, Secrets};
 use crate::plan::{EtcdJoin, JoinState, Plan};
 use crate::render::changes::{changes_section, RunbookLine};
 use crate::render::paths::{
-    APISERVER_UNIT, CA, ETCD_CA, ETCD_UNIT, FRONT_PROXY_CA, HAPROXY_UNIT, KEEPALIVED_UNIT, SA_PUB,
-    SYSTEMD, UNITS,
+    trust_file_ca, APISERVER_UNIT, ETCD_UNIT, HAPROXY_UNIT, KEEPALIVED_UNIT, SA_PUB, SYSTEMD, UNITS,
 };
 use crate::verify::source::{read_bundle, Entry, Tree};
 use crate::verify::{parse_unit, verify_tree};
@@ -318,18 +317,10 @@ enum Trust {
 }
 
 fn trust_of(path: &str) -> Option<Trust> {
-    let on_host = path.starts_with("hosts/");
-    if path == "admin/etcd-ca.pem" || (on_host && path.ends_with(ETCD_CA)) {
-        Some(Trust::Ca(Ca::Etcd))
-    } else if on_host && path.ends_with(FRONT_PROXY_CA) {
-        Some(Trust::Ca(Ca::FrontProxy))
-    } else if on_host && path.ends_with(CA) {
-        Some(Trust::Ca(Ca::Kubernetes))
-    } else if on_host && path.ends_with(SA_PUB) {
-        Some(Trust::ServiceAccount)
-    } else {
-        None
-    }
+    let service_account = path.starts_with("hosts/") && path.ends_with(SA_PUB);
+    trust_file_ca(path)
+        .map(Trust::Ca)
+        .or(service_account.then_some(Trust::ServiceAccount))
 }
 
 /// Why a trust file cannot go from the deployed bundle's to the target's in one roll.

@@ -133,3 +133,19 @@ pub(crate) const HOST_FILES: &[&str] = &[
     KUBE_PROXY,
     KUBE_PROXY_KEY,
 ];
+
+/// The CA whose trust file is at bundle path `path` (`hosts/<host>/...` or `admin/`), as the
+/// renderer writes them: where a change and verify find each CA's trust.
+pub(crate) fn trust_file_ca(path: &str) -> Option<crate::pki::Ca> {
+    use crate::pki::Ca;
+    let on_host = path.starts_with("hosts/");
+    if path == "admin/etcd-ca.pem" || (on_host && path.ends_with(ETCD_CA)) {
+        Some(Ca::Etcd)
+    } else if on_host && path.ends_with(FRONT_PROXY_CA) {
+        Some(Ca::FrontProxy)
+    } else if on_host && path.ends_with(CA) {
+        Some(Ca::Kubernetes)
+    } else {
+        None
+    }
+}

@@ -10,6 +10,7 @@ use super::material::{CertInfo, Material};
 use super::source::Tree;
 use crate::bundle::manifest::{Header, MANIFEST};
 use crate::diag::{Code, Diagnostic};
+use crate::pki::Ca;
 use crate::render::paths;
 
 /// Runs the checks.
@@ -146,18 +147,6 @@ fn stacks(material: &Material, rotating: &[Pair<'_>], findings: &mut Vec<Diagnos
 /// The two generations (DER) of a CA in rotation, as its trust files carry them.
 type Pair<'a> = [&'a [u8]; 2];
 
-/// Where the trust of each CA kind is read from, to learn a rotation's two generations;
-/// every other trust file of a rotating CA must carry the same two.
-fn canonical_trust_file(rotated: &str, path: &str) -> bool {
-    let on_host = |suffix: &str| path.starts_with("hosts/") && path.ends_with(suffix);
-    match rotated {
-        "kubernetes" => on_host(paths::CA),
-        "etcd" => path == "admin/etcd-ca.pem",
-        "front-proxy" => on_host(paths::FRONT_PROXY_CA),
-        _ => false,
-    }
-}
-
 /// The generations of each CA the manifest says is in rotation (`start` or `issue`): two
 /// CAs in one trust file are expected then and only then. A recorded rotation whose trust
 /// file does not hold two CAs is a finding.
@@ -178,7 +167,7 @@ fn rotating_pairs<'m>(
         let stack = material
             .stacks
             .iter()
-            .find(|(path, _)| canonical_trust_file(rotated, path));
+            .find(|(path, _)| paths::trust_file_ca(path).map(Ca::name) == Some(rotated));
         match stack.map(|(_, stack)| stack.as_slice()) {
             Some([old, new]) if old.is_ca && new.is_ca => {
                 pairs.push([old.der.as_slice(), new.der.as_slice()]);
