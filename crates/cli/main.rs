@@ -44,6 +44,16 @@ enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ProbeFormat {
+    /// For people.
+    Text,
+    /// For machines.
+    Json,
+    /// Prometheus text exposition.
+    Prometheus,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Write a commented starter cluster.toml (the guide's three masters and load balancer).
@@ -164,6 +174,36 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Dial every endpoint of the running cluster and compare what it serves with the
+    /// bundle: etcd's client and peer URLs, each kube-apiserver, the load balancer (each LB
+    /// host, the virtual IP, the API endpoint) and each kubelet.
+    ///
+    /// Per endpoint: ok (the bundle's certificate), drift (another from the bundle's CA:
+    /// older or newer), foreign (not from the bundle's CA), expired, unreachable; with the
+    /// fix. Sends nothing but a TLS handshake (with the bundle's etcd health-check identity
+    /// where etcd asks for one) and, to etcd and the apiservers, one read-only health
+    /// request. Exit 0 when every endpoint is ok, 1 when not, 2 on usage errors.
+    Probe {
+        /// The bundle the cluster should run: .tar.gz, .tar or directory.
+        bundle: Utf8PathBuf,
+        /// The cluster description: the bundle is verified against it first.
+        #[arg(long)]
+        config: Option<Utf8PathBuf>,
+        /// How long one endpoint may take, from connecting to its health answer: 500ms,
+        /// 3s, 1m.
+        #[arg(long, default_value = "3s")]
+        timeout: cpgen::types::Timeout,
+        /// Only the endpoints of this host (repeatable; `endpoint` and `vip` name the API
+        /// endpoint and the virtual IP).
+        #[arg(long = "only", value_name = "HOST")]
+        only: Vec<String>,
+        /// How many endpoints are dialled at once.
+        #[arg(long, default_value = "512")]
+        parallel: std::num::NonZeroUsize,
+        /// Output format; prometheus writes gauges for node_exporter's textfile collector.
+        #[arg(long, value_enum, default_value_t = ProbeFormat::Text)]
+        format: ProbeFormat,
     },
     /// Rotate a CA or the service-account key in stages, without downtime.
     ///
@@ -378,6 +418,30 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
         ),
         Command::Certs { bundle, at, format } => certs(&bundle, at, format),
         Command::Diff { old, new, format } => diff(&old, &new, format),
+        Command::Probe {
+            bundle,
+            config,
+            timeout,
+            only,
+            parallel,
+            format,
+        } => {
+            let plan = match config {
+                Some(path) => {
+                    let checked = Config::from_path(&path)?.validate()?;
+                    print_warnings(&checked.report, colour);
+                    Some(checked.plan)
+                }
+                None => None,
+            };
+            let options = cpgen::probe::ProbeOptions {
+                timeout,
+                only: &only,
+                parallel,
+                plan: plan.as_ref(),
+            };
+            probe(&bundle, &options, format)
+        }
         Command::Rotate {
             stage,
             config,
@@ -721,6 +785,24 @@ fn diff(old: &Utf8Path, new: &Utf8Path, format: Format) -> Result<ExitCode, Erro
         Format::Json => print_stdout(&format!("{:#}\n", diff.to_json())),
     }
     Ok(if diff.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn probe(
+    bundle: &Utf8Path,
+    options: &cpgen::probe::ProbeOptions<'_>,
+    format: ProbeFormat,
+) -> Result<ExitCode, Error> {
+    let report = cpgen::probe::probe_path(bundle, options)?;
+    match format {
+        ProbeFormat::Text => print_stdout(&report.render()),
+        ProbeFormat::Json => print_stdout(&format!("{:#}\n", report.to_json())),
+        ProbeFormat::Prometheus => print_stdout(&report.to_prometheus()),
+    }
+    Ok(if report.all_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -8,6 +8,25 @@ use std::process::{Child, Command, Stdio};
 /// A process killed when dropped.
 pub struct Daemon(Child);
 
+impl Daemon {
+    /// `program args` in `cwd`, its output to `log`; `package` is the Debian package that
+    /// has it, named if it cannot start.
+    pub fn spawn(program: &str, package: &str, args: &[String], cwd: &Path, log: &Path) -> Daemon {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(program)
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {program} ({e}); install the Debian package `{package}` (scripts/test does)")
+            });
+        Daemon(child)
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -121,6 +121,14 @@ pub enum Error {
         /// What reading it found, the hostile entries and CP814 among them.
         findings: Vec<Diagnostic>,
     },
+    /// `probe --only` names a host the bundle has no endpoint on.
+    #[error("the bundle has no endpoint on host {name}; its hosts are: {}", .known.join(", "))]
+    UnknownHost {
+        /// The name given.
+        name: String,
+        /// The hosts it has endpoints on.
+        known: Vec<String>,
+    },
     /// A rotation stage cannot run (`cpgen rotate`).
     #[error("{0}")]
     Rotation(RotationProblem),

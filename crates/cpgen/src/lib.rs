@@ -138,6 +138,7 @@ mod kubernetes;
 mod layout;
 pub mod pki;
 mod plan;
+pub mod probe;
 mod render;
 pub mod spec;
 mod template;

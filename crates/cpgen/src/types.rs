@@ -574,6 +574,66 @@ impl TryFrom<i64> for ValidityDays {
     }
 }
 
+/// How long one network exchange may take: `500ms`, `3s`, `2m`; from 1 ms to 10 minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timeout(std::time::Duration);
+
+impl Timeout {
+    /// The longest timeout: a dial that needs more is not answering.
+    pub const MAX: Timeout = Timeout(std::time::Duration::from_secs(600));
+
+    /// The duration.
+    pub fn get(self) -> std::time::Duration {
+        self.0
+    }
+}
+
+/// The text is not a timeout.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a timeout; give a whole number with a unit, from 1ms to 10m: 500ms, 3s, 2m")]
+pub struct TimeoutError(pub String);
+
+impl FromStr for Timeout {
+    type Err = TimeoutError;
+
+    fn from_str(text: &str) -> Result<Timeout, TimeoutError> {
+        let error = || TimeoutError(text.to_owned());
+        let digits = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(error)?;
+        let (number, unit) = text.split_at(digits);
+        let number: u64 = number.parse().map_err(|_| error())?;
+        let millis = match unit {
+            "ms" => Some(number),
+            "s" => number.checked_mul(1000),
+            "m" => number.checked_mul(60_000),
+            _ => None,
+        }
+        .ok_or_else(error)?;
+        let duration = std::time::Duration::from_millis(millis);
+        if duration.is_zero() || duration > Timeout::MAX.0 {
+            return Err(error());
+        }
+        Ok(Timeout(duration))
+    }
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let millis = self.0.as_millis();
+        match millis {
+            m if m % 60_000 == 0 => write!(f, "{}m", m / 60_000),
+            m if m % 1000 == 0 => write!(f, "{}s", m / 1000),
+            m => write!(f, "{m}ms"),
+        }
+    }
+}
+
+impl Default for Timeout {
+    /// Three seconds: a TLS handshake on a working network takes milliseconds.
+    fn default() -> Timeout {
+        Timeout(std::time::Duration::from_secs(3))
+    }
+}
+
 /// A name a client dials, as it appears in a certificate's subjectAltName.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(untagged)]
@@ -614,6 +674,31 @@ impl fmt::Display for San {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_have_a_unit_and_bounds() {
+        let ms = |text: &str| text.parse::<Timeout>().map(|t| t.get().as_millis());
+        assert_eq!(ms("500ms"), Ok(500));
+        assert_eq!(ms("3s"), Ok(3000));
+        assert_eq!(ms("10m"), Ok(600_000));
+        for wrong in [
+            "",
+            "3",
+            "s",
+            "0s",
+            "11m",
+            "-1s",
+            "1.5s",
+            "3 s",
+            "3h",
+            "99999999999999999999s",
+        ] {
+            assert!(wrong.parse::<Timeout>().is_err(), "{wrong} was taken");
+        }
+        assert_eq!(Timeout::default().to_string(), "3s");
+        assert_eq!("1500ms".parse::<Timeout>().unwrap().to_string(), "1500ms");
+        assert_eq!("120s".parse::<Timeout>().unwrap().to_string(), "2m");
+    }
 
     #[test]
     fn dns_names_follow_rfc_1123() {

@@ -321,6 +321,21 @@ pub(crate) fn kubeconfig_files(path: &str, text: &str) -> Vec<String> {
     clusters.chain(users).collect()
 }
 
+/// The first cluster of the kubeconfig at `path`: its `server:` and its
+/// `certificate-authority-data:` (base64 PEM), as written; `None` when it does not parse or
+/// has no cluster.
+pub(crate) fn kubeconfig_server(path: &str, text: &str) -> Option<(String, Option<String>)> {
+    let cluster = Kubeconfig::parse(path, text)
+        .ok()?
+        .clusters
+        .into_iter()
+        .next()?;
+    Some((
+        cluster.entry.server,
+        cluster.entry.certificate_authority_data,
+    ))
+}
+
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }

@@ -208,13 +208,12 @@ impl Audit<'_> {
             let Some(target) = url_host(url) else {
                 continue;
             };
-            let lack = if is_loopback(target) {
-                self.lacks(&host.name, Need::Etcd)
-            } else {
-                match self.resolve(target, members) {
-                    Some(resolved) => self.lacks(&resolved, Need::Etcd),
-                    None => Some(format!("{target} is no host of the bundle")),
-                }
+            // A loopback address is the host itself, unless it is a host's own address
+            // (a cluster on 127.0.1.x).
+            let lack = match self.resolve(target, members) {
+                Some(resolved) => self.lacks(&resolved, Need::Etcd),
+                None if is_loopback(target) => self.lacks(&host.name, Need::Etcd),
+                None => Some(format!("{target} is no host of the bundle")),
             };
             gaps.extend(lack.map(|lack| Gap {
                 file: api.file.clone(),
@@ -259,18 +258,18 @@ impl Audit<'_> {
                 let Some(target) = url_host(server) else {
                     continue;
                 };
-                let lack = if is_loopback(target) {
-                    if host.name == "admin" {
-                        continue;
+                let lack = match self.resolve(target, members) {
+                    Some(resolved) => self.lacks(&resolved, Need::Api),
+                    // Loopback, and no host's address: the host itself.
+                    None if is_loopback(target) => {
+                        if host.name == "admin" {
+                            continue;
+                        }
+                        self.lacks(&host.name, Need::Api)
                     }
-                    self.lacks(&host.name, Need::Api)
-                } else {
                     // A name or address that is no host is a balancer outside the bundle
                     // (a VIP, a cloud load balancer): nothing to look for.
-                    let Some(resolved) = self.resolve(target, members) else {
-                        continue;
-                    };
-                    self.lacks(&resolved, Need::Api)
+                    None => continue,
                 };
                 gaps.extend(lack.map(|lack| Gap {
                     file: kubeconfig.path.clone(),

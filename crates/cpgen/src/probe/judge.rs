@@ -1,0 +1,248 @@
+//! What a dial's answer means for the cluster: the endpoint's status against the bundle, in
+//! words, and what the operator runs to fix it.
+
+use time::OffsetDateTime;
+
+use super::dial::{HealthAnswer, Outcome, Silence};
+use super::targets::Target;
+use super::{Age, CertSummary, Endpoint, Health, Service, Status};
+use crate::verify::{CertInfo, Validity};
+
+/// The report of one endpoint from what it answered at `now`.
+pub(super) fn judge(target: &Target, outcome: Outcome, now: OffsetDateTime) -> Endpoint {
+    let mut endpoint = Endpoint {
+        endpoint: target.url(),
+        host: target.host.clone(),
+        service: target.service,
+        status: Status::Unreachable,
+        detail: String::new(),
+        fix: None,
+        served: None,
+        expected: target.expected.first().map(|(_, c)| summary(c)),
+        drift: None,
+        missing_sans: Vec::new(),
+        health: None,
+    };
+    match outcome {
+        Outcome::Silent { why, message } => {
+            endpoint.detail = message;
+            endpoint.fix = Some(silent_fix(target, why));
+        }
+        Outcome::Served {
+            chain,
+            impostor,
+            handshake_error,
+            health,
+        } => {
+            served(target, &mut endpoint, &chain, impostor, now);
+            endpoint.health = health.map(|answer| health_of(target.service, answer));
+            if let Some(error) = handshake_error {
+                endpoint.detail.push_str(&format!(
+                    "; the handshake then failed: {error} (a server that refuses the bundle's client identity does not trust the bundle's CA)"
+                ));
+            }
+        }
+    }
+    endpoint
+}
+
+fn served(
+    target: &Target,
+    endpoint: &mut Endpoint,
+    chain: &[Vec<u8>],
+    impostor: bool,
+    now: OffsetDateTime,
+) {
+    let Some(leaf) = chain.first().and_then(|der| CertInfo::parse(der).ok()) else {
+        endpoint.status = Status::Foreign;
+        endpoint.detail = "serves a certificate that does not parse".to_owned();
+        endpoint.fix = Some(foreign_fix(target));
+        return;
+    };
+    endpoint.served = Some(summary(&leaf));
+    let dialled = target.address.san();
+    if !leaf.covers(&dialled) {
+        endpoint.missing_sans.push(dialled);
+    }
+    let exact = target.expected.iter().find(|(_, c)| c.der == leaf.der);
+    // The bundle's certificate for the same key: a renewal keeps the key, so this is the one
+    // the server would serve after a restart (behind a load balancer: which backend).
+    let reference = exact
+        .or_else(|| {
+            target
+                .expected
+                .iter()
+                .find(|(_, c)| c.public_key == leaf.public_key)
+        })
+        .or(target.expected.first());
+    if let Some((_, reference)) = reference {
+        endpoint.expected = Some(summary(reference));
+    }
+    let from_ca = target.trust.iter().any(|ca| leaf.signed_by(ca));
+    let validity = Validity::at(leaf.not_before, leaf.not_after, now);
+    let out_of_date = matches!(validity, Validity::Expired | Validity::NotYetValid);
+    endpoint.status = if impostor || (exact.is_none() && !from_ca) {
+        Status::Foreign
+    } else if out_of_date {
+        Status::Expired
+    } else if exact.is_some() {
+        Status::Ok
+    } else {
+        Status::Drift
+    };
+    let serves = format!("serves {}", described(&leaf));
+    endpoint.detail = match endpoint.status {
+        Status::Foreign if impostor => format!(
+            "{serves}, but its handshake is not signed by that certificate's key: it does not hold the key"
+        ),
+        Status::Foreign => format!("{serves}, not issued by this bundle's CA ({})", leaf.issuer),
+        Status::Expired => format!("{serves}: {}", validity.words()),
+        Status::Ok => format!("{serves}: the bundle's"),
+        Status::Drift | Status::Unreachable => {
+            let (age, words) = match reference {
+                Some((_, bundle)) => age(&leaf, bundle),
+                None => (Age::Older, "the bundle has none for it".to_owned()),
+            };
+            endpoint.drift = Some(age);
+            format!("{serves}, from the bundle's CA but {words}")
+        }
+    };
+    if !endpoint.missing_sans.is_empty() {
+        endpoint.detail.push_str(&format!(
+            "; its SANs do not name {}, the address dialled",
+            endpoint.missing_sans.join(", ")
+        ));
+    }
+    endpoint.fix = fix(target, endpoint, reference.map(|(host, _)| host.as_str()));
+}
+
+/// Whether `served` is older or newer than `bundle`, and how, in words.
+fn age(served: &CertInfo, bundle: &CertInfo) -> (Age, String) {
+    let bundle_words = format!("the bundle has {}", described(bundle));
+    if served.not_before < bundle.not_before {
+        (Age::Older, format!("older: {bundle_words}"))
+    } else if served.not_before > bundle.not_before {
+        (Age::Newer, format!("newer than the bundle: {bundle_words}"))
+    } else {
+        (Age::Same, format!("not the bundle's: {bundle_words}"))
+    }
+}
+
+fn described(cert: &CertInfo) -> String {
+    format!(
+        "serial {} (issued {}, expires {})",
+        short_serial(&cert.serial()),
+        date(cert.not_before),
+        date(cert.not_after)
+    )
+}
+
+/// The first 8 bytes of a serial: enough to tell two apart, short enough for a table.
+fn short_serial(serial: &str) -> String {
+    let bytes: Vec<&str> = serial.split(':').collect();
+    if bytes.len() <= 8 {
+        serial.to_owned()
+    } else {
+        format!("{}…", bytes[..8].join(":"))
+    }
+}
+
+fn date(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn summary(cert: &CertInfo) -> CertSummary {
+    CertSummary {
+        serial: cert.serial(),
+        subject: cert.subject.clone(),
+        issuer: cert.issuer.clone(),
+        not_before: cert.not_before,
+        not_after: cert.not_after,
+    }
+}
+
+fn health_of(service: Service, answer: HealthAnswer) -> Health {
+    let path = service.health_path().unwrap_or_default().to_owned();
+    match answer {
+        HealthAnswer::Status(code) => Health {
+            path,
+            ok: (200..300).contains(&code),
+            answer: format!("HTTP {code}"),
+        },
+        HealthAnswer::Failed(message) => Health {
+            path,
+            ok: false,
+            answer: message,
+        },
+    }
+}
+
+/// What restarts the service `target` reaches (behind a load balancer, on `backend`).
+fn restart(target: &Target, backend: Option<&str>) -> String {
+    let (host, unit) = match target.service {
+        Service::LoadBalancer | Service::ApiEndpoint => (
+            backend.unwrap_or("each master"),
+            Service::KubeApiserver.unit(),
+        ),
+        service => (target.host.as_str(), service.unit()),
+    };
+    format!("on {host}: install this bundle's files, then `systemctl restart {unit}`")
+}
+
+fn fix(target: &Target, endpoint: &Endpoint, backend: Option<&str>) -> Option<String> {
+    let text = match (endpoint.status, endpoint.drift) {
+        (Status::Ok, _) if !endpoint.missing_sans.is_empty() => format!(
+            "the bundle's own certificate does not name {}: add it to the config (api.extra_sans), then `cpgen check`, `cpgen bundle` and deploy",
+            endpoint.missing_sans.join(", ")
+        ),
+        (Status::Ok, _) => return None,
+        (Status::Drift, Some(Age::Newer)) => "it runs a newer certificate than this bundle: probe the bundle that was deployed last, or deploy this one on purpose".to_owned(),
+        (Status::Drift, _) => restart(target, backend),
+        (Status::Expired, _) if endpoint.expected.as_ref().map(|e| &e.serial) == endpoint.served.as_ref().map(|s| &s.serial) => {
+            format!(
+                "the bundle's certificate itself is out of date: `cpgen renew CLUSTER.toml`, `cpgen bundle`, then {}",
+                restart(target, backend)
+            )
+        }
+        (Status::Expired, _) => restart(target, backend),
+        (Status::Foreign, _) => foreign_fix(target),
+        (Status::Unreachable, _) => silent_fix(target, Silence::Failed),
+    };
+    Some(text)
+}
+
+fn foreign_fix(target: &Target) -> String {
+    format!(
+        "what answers at {}:{} is not this cluster's {}: on {}, find the process on the port (`ss -ltnp 'sport = :{}'`) and run {} with this bundle's files",
+        target.address,
+        target.port,
+        target.service.name(),
+        target.host,
+        target.port,
+        target.service.unit()
+    )
+}
+
+fn silent_fix(target: &Target, why: Silence) -> String {
+    let unit = target.service.unit();
+    let host = &target.host;
+    match why {
+        Silence::NoAddress => format!(
+            "{} must resolve, on every client, to the load balancer (or its virtual IP): add the DNS record",
+            target.address
+        ),
+        Silence::Refused => format!(
+            "on {host}: `systemctl start {unit}` (`journalctl -u {unit}` says why it stopped)"
+        ),
+        Silence::TimedOut => format!(
+            "check that {host} is up, that port {} is open to this machine, and that {unit} answers TLS there",
+            target.port
+        ),
+        Silence::NoTls => format!(
+            "what listens at {}:{} does not speak TLS (or hung up): on {host}, `ss -ltnp 'sport = :{}'`; {unit} should",
+            target.address, target.port, target.port
+        ),
+        Silence::Failed => format!("on {host}: check {unit} (`systemctl status {unit}`)"),
+    }
+}
