@@ -276,6 +276,10 @@ fn probe_tells_a_running_cluster_from_its_bundle() {
         "{}",
         util::stdout(&cluster.cpgen(&["probe", "b1"]))
     );
+    for (service, endpoint) in &endpoints {
+        let detail = endpoint["detail"].as_str().unwrap();
+        assert!(detail.ends_with(": the bundle's"), "{service:?}: {detail}");
+    }
     let pm0_client = &endpoints[&key("pm0", "etcd-client")];
     assert_eq!(
         pm0_client["endpoint"],
