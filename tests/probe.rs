@@ -298,6 +298,18 @@ fn probe_tells_a_running_cluster_from_its_bundle() {
         );
     }
 
+    // Held to the config it was built from; another cluster's config makes the bundle
+    // unsound, and the probe fails however well the endpoints answer.
+    let (_, code) = cluster.probe("b1", &["--config", "probe.toml"]);
+    assert_eq!(code, 0);
+    let other = config(&cluster.ports).replace("name = \"probe\"", "name = \"other\"");
+    std::fs::write(cluster.path("other.toml"), other).unwrap();
+    let (endpoints, code) = cluster.probe("b1", &["--config", "other.toml"]);
+    assert_eq!(code, 1);
+    assert!(statuses(&endpoints).values().all(|s| s == "ok"));
+    let text = util::stdout(&cluster.cpgen(&["probe", "b1", "--config", "other.toml"]));
+    assert!(text.contains("the bundle itself does not verify"), "{text}");
+
     // Renewed on disk, not loaded: every endpoint drifts, older, with the fix.
     let later = (time::OffsetDateTime::now_utc() + time::Duration::minutes(2))
         .format(&time::format_description::well_known::Rfc3339)

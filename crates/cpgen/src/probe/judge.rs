@@ -34,8 +34,8 @@ pub(super) fn judge(target: &Target, outcome: Outcome, now: OffsetDateTime) -> E
             handshake_error,
             health,
         } => {
-            served(target, &mut endpoint, &chain, impostor, now);
             endpoint.health = health.map(|answer| health_of(target.service, answer));
+            served(target, &mut endpoint, &chain, impostor, now);
             if let Some(error) = handshake_error {
                 endpoint.detail.push_str(&format!(
                     "; the handshake then failed: {error} (a server that refuses the bundle's client identity does not trust the bundle's CA)"
@@ -196,7 +196,16 @@ fn fix(target: &Target, endpoint: &Endpoint, backend: Option<&str>) -> Option<St
             "the bundle's own certificate does not name {}: add it to the config (api.extra_sans), then `cpgen check`, `cpgen bundle` and deploy",
             endpoint.missing_sans.join(", ")
         ),
-        (Status::Ok, _) => return None,
+        (Status::Ok, _) => match endpoint.health.as_ref().filter(|h| !h.ok) {
+            Some(health) => format!(
+                "on {}: {} serves the bundle's certificate but its health request failed ({}): `journalctl -u {}` says why",
+                target.host,
+                target.service.unit(),
+                health.answer,
+                target.service.unit()
+            ),
+            None => return None,
+        },
         (Status::Drift, Some(Age::Newer)) => "it runs a newer certificate than this bundle: probe the bundle that was deployed last, or deploy this one on purpose".to_owned(),
         (Status::Drift, _) => restart(target, backend),
         (Status::Expired, _) if endpoint.expected.as_ref().map(|e| &e.serial) == endpoint.served.as_ref().map(|s| &s.serial) => {
@@ -244,5 +253,150 @@ fn silent_fix(target: &Target, why: Silence) -> String {
             target.address, target.port, target.port
         ),
         Silence::Failed => format!("on {host}: check {unit} (`systemctl status {unit}`)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use time::Duration;
+
+    use super::*;
+    use crate::probe::dial::Address;
+
+    /// A CA, and a way to issue it leaves for 127.0.0.1 valid from `from` for `days`.
+    struct Ca {
+        issuer: Issuer<'static, KeyPair>,
+        cert: CertInfo,
+    }
+
+    impl Ca {
+        fn new(name: &str) -> Ca {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            let cert = params.self_signed(&key).unwrap();
+            Ca {
+                cert: CertInfo::parse(cert.der()).unwrap(),
+                issuer: Issuer::new(params, key),
+            }
+        }
+
+        fn leaf(&self, key: &KeyPair, san: &str, from: OffsetDateTime, days: i64) -> CertInfo {
+            let mut params = CertificateParams::new(vec![san.to_owned()]).unwrap();
+            params.not_before = from;
+            params.not_after = from + Duration::days(days);
+            let cert = params.signed_by(key, &self.issuer).unwrap();
+            CertInfo::parse(cert.der()).unwrap()
+        }
+    }
+
+    fn target(expected: &CertInfo, trust: &CertInfo) -> Target {
+        Target {
+            host: "m0".to_owned(),
+            service: Service::EtcdClient,
+            address: Address::Ip("127.0.0.1".parse().unwrap()),
+            port: 2379,
+            expected: vec![("m0".to_owned(), expected.clone())],
+            trust: vec![trust.clone()],
+            identity: None,
+        }
+    }
+
+    fn served(cert: &CertInfo, impostor: bool) -> Outcome {
+        Outcome::Served {
+            chain: vec![cert.der.clone()],
+            impostor,
+            handshake_error: None,
+            health: Some(HealthAnswer::Status(200)),
+        }
+    }
+
+    #[test]
+    fn each_status_from_what_is_served() {
+        let now = OffsetDateTime::now_utc();
+        let ca = Ca::new("bundle-ca");
+        let key = KeyPair::generate().unwrap();
+        let bundle = ca.leaf(&key, "127.0.0.1", now - Duration::days(1), 30);
+        let target = target(&bundle, &ca.cert);
+        let judged = |cert: &CertInfo, impostor: bool| judge(&target, served(cert, impostor), now);
+
+        let exact = judged(&bundle, false);
+        assert_eq!((exact.status, exact.is_ok()), (Status::Ok, true));
+        assert_eq!(exact.fix, None);
+
+        let older = ca.leaf(&key, "127.0.0.1", now - Duration::days(10), 30);
+        let newer = ca.leaf(&key, "127.0.0.1", now - Duration::hours(1), 30);
+        for (cert, age) in [(&older, Age::Older), (&newer, Age::Newer)] {
+            let drift = judged(cert, false);
+            assert_eq!((drift.status, drift.drift), (Status::Drift, Some(age)));
+        }
+        assert!(judged(&older, false)
+            .fix
+            .unwrap()
+            .contains("on m0: install this bundle's files, then `systemctl restart etcd.service`"));
+
+        let expired = ca.leaf(&key, "127.0.0.1", now - Duration::days(40), 30);
+        let early = ca.leaf(&key, "127.0.0.1", now + Duration::days(1), 30);
+        for cert in [&expired, &early] {
+            assert_eq!(judged(cert, false).status, Status::Expired);
+        }
+
+        let other = Ca::new("bundle-ca");
+        let foreign = other.leaf(&key, "127.0.0.1", now - Duration::days(1), 30);
+        assert_eq!(judged(&foreign, false).status, Status::Foreign);
+        // The bundle's very certificate, served by a handshake its key did not sign.
+        let impostor = judged(&bundle, true);
+        assert_eq!(impostor.status, Status::Foreign);
+        assert!(impostor.detail.contains("does not hold the key"));
+
+        // Another host's certificate from the same CA: drift, and it does not name the
+        // address dialled.
+        let elsewhere = ca.leaf(&key, "127.0.0.2", now - Duration::days(1), 30);
+        let wrong_host = judged(&elsewhere, false);
+        assert_eq!(wrong_host.status, Status::Drift);
+        assert_eq!(wrong_host.missing_sans, ["127.0.0.1"]);
+        assert!(!wrong_host.is_ok());
+    }
+
+    #[test]
+    fn a_failed_health_request_or_silence_is_not_ok() {
+        let now = OffsetDateTime::now_utc();
+        let ca = Ca::new("bundle-ca");
+        let key = KeyPair::generate().unwrap();
+        let bundle = ca.leaf(&key, "127.0.0.1", now - Duration::days(1), 30);
+        let target = target(&bundle, &ca.cert);
+        let unhealthy = judge(
+            &target,
+            Outcome::Served {
+                chain: vec![bundle.der.clone()],
+                impostor: false,
+                handshake_error: None,
+                health: Some(HealthAnswer::Status(503)),
+            },
+            now,
+        );
+        assert_eq!(unhealthy.status, Status::Ok);
+        assert!(!unhealthy.is_ok());
+        assert!(unhealthy
+            .fix
+            .unwrap()
+            .contains("health request failed (HTTP 503)"));
+        let silent = judge(
+            &target,
+            Outcome::Silent {
+                why: Silence::Refused,
+                message: "connection refused: nothing listens".to_owned(),
+            },
+            now,
+        );
+        assert_eq!(silent.status, Status::Unreachable);
+        assert!(silent
+            .fix
+            .unwrap()
+            .contains("`systemctl start etcd.service`"));
     }
 }
