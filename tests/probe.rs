@@ -310,6 +310,48 @@ fn probe_tells_a_running_cluster_from_its_bundle() {
     let text = util::stdout(&cluster.cpgen(&["probe", "b1", "--config", "other.toml"]));
     assert!(text.contains("the bundle itself does not verify"), "{text}");
 
+    // A bundle edited to send pm0's etcd clients elsewhere: with its config, probe names
+    // the endpoint and does not dial the stranger.
+    let stranger = std::net::TcpListener::bind(("127.0.1.139", 0)).unwrap();
+    stranger.set_nonblocking(true).unwrap();
+    let moved = cluster.path("moved");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(cluster.path("b1"))
+        .arg(&moved)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let unit = moved.join("hosts/pm0/etc/systemd/system/etcd.service");
+    let text = std::fs::read_to_string(&unit).unwrap().replace(
+        &format!(
+            "--advertise-client-urls=https://127.0.1.130:{}",
+            cluster.ports.etcd_client
+        ),
+        &format!(
+            "--advertise-client-urls=https://127.0.1.139:{}",
+            stranger.local_addr().unwrap().port()
+        ),
+    );
+    std::fs::write(&unit, text).unwrap();
+    util::redo_manifest(&moved);
+    let (endpoints, code) = cluster.probe("moved", &["--config", "probe.toml", "--only", "pm0"]);
+    assert_eq!(code, 1);
+    let client = &endpoints[&key("pm0", "etcd-client")];
+    assert_eq!(
+        (client["status"].as_str(), client["endpoint"].as_str()),
+        (Some("unreachable"), Some("(none)"))
+    );
+    assert!(client["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no address of the config: not dialled"));
+    assert_eq!(
+        stranger.accept().map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::WouldBlock),
+        "probe dialled the address the config does not have"
+    );
+
     // Renewed on disk, not loaded: every endpoint drifts, older, with the fix.
     let later = (time::OffsetDateTime::now_utc() + time::Duration::minutes(2))
         .format(&time::format_description::well_known::Rfc3339)

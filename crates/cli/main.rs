@@ -183,11 +183,13 @@ enum Command {
     /// older or newer), foreign (not from the bundle's CA), expired, unreachable; with the
     /// fix. Sends nothing but a TLS handshake (with the bundle's etcd health-check identity
     /// where etcd asks for one) and, to etcd and the apiservers, one read-only health
-    /// request. Exit 0 when every endpoint is ok, 1 when not, 2 on usage errors.
+    /// request. Exit 0 when every endpoint is ok (and answers its health request, and its
+    /// certificate names the address dialled), 1 when not, 2 on usage errors.
     Probe {
         /// The bundle the cluster should run: .tar.gz, .tar or directory.
         bundle: Utf8PathBuf,
-        /// The cluster description: the bundle is verified against it first.
+        /// The cluster description: the bundle is verified against it first, and an
+        /// address the config does not have is not dialled.
         #[arg(long)]
         config: Option<Utf8PathBuf>,
         /// How long one endpoint may take, from connecting to its health answer: 500ms,

@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 
 use super::dial::{HealthAnswer, Outcome, Silence};
-use super::targets::Target;
+use super::targets::{Gap, Target};
 use super::{Age, CertSummary, Endpoint, Health, Service, Status};
 use crate::verify::{CertInfo, Validity};
 
@@ -36,14 +36,43 @@ pub(super) fn judge(target: &Target, outcome: Outcome, now: OffsetDateTime) -> E
         } => {
             endpoint.health = health.map(|answer| health_of(target.service, answer));
             served(target, &mut endpoint, &chain, impostor, now);
-            if let Some(error) = handshake_error {
-                endpoint.detail.push_str(&format!(
-                    "; the handshake then failed: {error} (a server that refuses the bundle's client identity does not trust the bundle's CA)"
-                ));
+            match handshake_error {
+                Some(error) if target.identity.is_some() && !impostor => {
+                    endpoint.detail.push_str(&format!(
+                        "; the handshake then failed: {error} (a server that refuses the bundle's client identity does not trust the bundle's CA)"
+                    ));
+                }
+                Some(error) if !impostor => {
+                    endpoint
+                        .detail
+                        .push_str(&format!("; the handshake then failed: {error}"));
+                }
+                _ => {}
             }
         }
     }
     endpoint
+}
+
+/// The report of an endpoint the bundle gives no address for.
+pub(super) fn gap(gap: Gap) -> Endpoint {
+    Endpoint {
+        endpoint: "(none)".to_owned(),
+        fix: Some(format!(
+            "the bundle does not say where {}'s {} listens: `cpgen verify` it against its config, and build it again with `cpgen bundle`",
+            gap.host,
+            gap.service.name()
+        )),
+        host: gap.host,
+        service: gap.service,
+        status: Status::Unreachable,
+        detail: gap.why,
+        served: None,
+        expected: None,
+        drift: None,
+        missing_sans: Vec::new(),
+        health: None,
+    }
 }
 
 fn served(
@@ -78,7 +107,10 @@ fn served(
     if let Some((_, reference)) = reference {
         endpoint.expected = Some(summary(reference));
     }
+    // The bundle's own file may have been swapped: its certificate counts only when the
+    // bundle's CA signed it.
     let from_ca = target.trust.iter().any(|ca| leaf.signed_by(ca));
+    let exact = exact.filter(|_| from_ca);
     let validity = Validity::at(leaf.not_before, leaf.not_after, now);
     let out_of_date = matches!(validity, Validity::Expired | Validity::NotYetValid);
     endpoint.status = if impostor || (exact.is_none() && !from_ca) {
@@ -113,7 +145,10 @@ fn served(
             endpoint.missing_sans.join(", ")
         ));
     }
-    endpoint.fix = fix(target, endpoint, reference.map(|(host, _)| host.as_str()));
+    let backend = reference
+        .filter(|(_, c)| c.public_key == leaf.public_key)
+        .map(|(host, _)| host.as_str());
+    endpoint.fix = fix(target, endpoint, backend);
 }
 
 /// Whether `served` is older or newer than `bundle`, and how, in words.
@@ -249,7 +284,7 @@ fn silent_fix(target: &Target, why: Silence) -> String {
             target.port
         ),
         Silence::NoTls => format!(
-            "what listens at {}:{} does not speak TLS (or hung up): on {host}, `ss -ltnp 'sport = :{}'`; {unit} should",
+            "what listens at {}:{} does not speak TLS (or hung up): on {host}, `ss -ltnp 'sport = :{}'` names it; {unit} should be listening there",
             target.address, target.port, target.port
         ),
         Silence::Failed => format!("on {host}: check {unit} (`systemctl status {unit}`)"),
@@ -360,6 +395,18 @@ mod tests {
         assert_eq!(wrong_host.status, Status::Drift);
         assert_eq!(wrong_host.missing_sans, ["127.0.0.1"]);
         assert!(!wrong_host.is_ok());
+    }
+
+    #[test]
+    fn the_bundles_own_file_swapped_for_another_cas_certificate_is_foreign() {
+        let now = OffsetDateTime::now_utc();
+        let ca = Ca::new("bundle-ca");
+        let rogue = Ca::new("rogue");
+        let key = KeyPair::generate().unwrap();
+        let planted = rogue.leaf(&key, "127.0.0.1", now - Duration::days(1), 30);
+        let target = target(&planted, &ca.cert);
+        let judged = judge(&target, served(&planted, false), now);
+        assert_eq!(judged.status, Status::Foreign);
     }
 
     #[test]

@@ -277,10 +277,27 @@ pub fn probe_path(path: &Utf8Path, options: &ProbeOptions<'_>) -> Result<ProbeRe
         .into_iter()
         .filter(|f| f.severity == Severity::Error)
         .collect();
-    let mut targets = targets::targets(&tree);
+    let (mut targets, mut gaps) = targets::targets(&tree);
+    if let Some(plan) = options.plan {
+        let (kept, strangers) = targets
+            .into_iter()
+            .partition(|t| plan_dials(plan, &t.address));
+        targets = kept;
+        gaps.extend(strangers.into_iter().map(|t: Target| targets::Gap {
+            why: format!(
+                "the bundle has it at {}, which is no address of the config: not dialled",
+                t.url()
+            ),
+            host: t.host,
+            service: t.service,
+        }));
+    }
     if !options.only.is_empty() {
-        let known: std::collections::BTreeSet<&str> =
-            targets.iter().map(|t| t.host.as_str()).collect();
+        let known: std::collections::BTreeSet<&str> = targets
+            .iter()
+            .map(|t| t.host.as_str())
+            .chain(gaps.iter().map(|g| g.host.as_str()))
+            .collect();
         if let Some(unknown) = options.only.iter().find(|h| !known.contains(h.as_str())) {
             return Err(Error::UnknownHost {
                 name: unknown.clone(),
@@ -288,12 +305,14 @@ pub fn probe_path(path: &Utf8Path, options: &ProbeOptions<'_>) -> Result<ProbeRe
             });
         }
         targets.retain(|t| options.only.contains(&t.host));
+        gaps.retain(|g| options.only.contains(&g.host));
     }
     let outcomes = dial_all(&targets, options);
     let mut endpoints: Vec<Endpoint> = targets
         .iter()
         .zip(outcomes)
         .map(|(target, outcome)| judge::judge(target, outcome, at))
+        .chain(gaps.into_iter().map(judge::gap))
         .collect();
     endpoints.sort_by(|a, b| {
         b.status
@@ -306,6 +325,20 @@ pub fn probe_path(path: &Utf8Path, options: &ProbeOptions<'_>) -> Result<ProbeRe
         bundle_errors,
         at,
     })
+}
+
+/// True when `address` is one the plan's clients dial: a host's, the virtual IP, or the API
+/// endpoint.
+fn plan_dials(plan: &Plan, address: &dial::Address) -> bool {
+    let endpoint = plan.api.endpoint.to_string();
+    match address {
+        dial::Address::Ip(ip) => {
+            plan.hosts().any(|host| host.address.ip() == *ip)
+                || plan.load_balancer.vip.is_some_and(|vip| vip.ip() == *ip)
+                || endpoint == ip.to_string()
+        }
+        dial::Address::Name(name) => *name == endpoint,
+    }
 }
 
 /// Dials every target, `options.parallel` at a time, each on a thread of its own so that a

@@ -211,7 +211,21 @@ fn labels(endpoint: &Endpoint) -> String {
 
 /// A label value as the exposition format quotes it.
 fn label_value(text: &str) -> String {
-    text.replace('\\', "\\\\")
+    // Control characters are escaped first, as everywhere: a .prom file gets `cat`.
+    escape(text)
+        .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_quoted_and_carry_no_control_characters() {
+        let value = label_value("w\"0\\x\n\u{1b}[31m\u{7}");
+        assert!(!value.chars().any(char::is_control), "{value}");
+        assert!(value.starts_with("w\\\"0\\\\x"), "{value}");
+    }
 }

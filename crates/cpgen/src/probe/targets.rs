@@ -44,6 +44,15 @@ pub(super) struct Target {
     pub(super) identity: Option<std::sync::Arc<Identity>>,
 }
 
+/// An endpoint the bundle means to exist but names no way to dial: a unit without the flag,
+/// a URL that is not `https://HOST:PORT`. Reported, never skipped in silence.
+pub(super) struct Gap {
+    pub(super) host: String,
+    pub(super) service: Service,
+    /// What the bundle says instead, in words.
+    pub(super) why: String,
+}
+
 impl Target {
     /// `https://ADDRESS:PORT`.
     pub(super) fn url(&self) -> String {
@@ -51,17 +60,21 @@ impl Target {
     }
 }
 
-/// Every endpoint of the bundle `tree`, once each, in a stable order.
-pub(super) fn targets(tree: &Tree) -> Vec<Target> {
+/// Every endpoint of the bundle `tree`, once each, in a stable order, and those it means
+/// to have but gives no address for.
+pub(super) fn targets(tree: &Tree) -> (Vec<Target>, Vec<Gap>) {
     let reader = Reader { tree };
     let etcd_identity = reader.identity(ETCD_PROBE_CLIENT).map(std::sync::Arc::new);
     let addresses = reader.host_addresses();
     let (endpoint, api_trust) = reader.admin_endpoint();
     let mut targets = Vec::new();
+    let mut gaps = Vec::new();
     let mut apiservers = Vec::new();
     for (host, files) in reader.hosts() {
         if let Some(unit) = reader.unit(&files, paths::ETCD_UNIT) {
-            targets.extend(etcd_targets(&reader, &host, &unit, etcd_identity.as_ref()));
+            let (found, missing) = etcd_targets(&reader, &host, &unit, etcd_identity.as_ref());
+            targets.extend(found);
+            gaps.extend(missing);
         }
         if let Some(unit) = reader.unit(&files, paths::APISERVER_UNIT) {
             let expected = unit
@@ -69,6 +82,17 @@ pub(super) fn targets(tree: &Tree) -> Vec<Target> {
                 .and_then(|path| reader.first_certificate(&host, path));
             let address = unit.flag("advertise-address").and_then(ip_of);
             let port = unit.flag("secure-port").and_then(|p| p.parse().ok());
+            if address.is_none() || port.is_none() {
+                gaps.push(Gap {
+                    host: host.clone(),
+                    service: Service::KubeApiserver,
+                    why: format!(
+                        "its unit gives no address and port to dial (--advertise-address={}, --secure-port={})",
+                        unit.flag("advertise-address").unwrap_or("(none)"),
+                        unit.flag("secure-port").unwrap_or("(none)")
+                    ),
+                });
+            }
             if let (Some(address), Some(port)) = (address, port) {
                 let expected: Vec<_> = expected.map(|c| (host.clone(), c)).into_iter().collect();
                 apiservers.extend(expected.iter().cloned());
@@ -145,7 +169,7 @@ pub(super) fn targets(tree: &Tree) -> Vec<Target> {
             });
         }
     }
-    targets
+    (targets, gaps)
 }
 
 fn etcd_targets(
@@ -153,7 +177,7 @@ fn etcd_targets(
     host: &str,
     unit: &crate::verify::Unit,
     identity: Option<&std::sync::Arc<Identity>>,
-) -> Vec<Target> {
+) -> (Vec<Target>, Vec<Gap>) {
     let sides = [
         (
             Service::EtcdClient,
@@ -169,6 +193,7 @@ fn etcd_targets(
         ),
     ];
     let mut targets = Vec::new();
+    let mut gaps = Vec::new();
     for (service, urls, cert, ca) in sides {
         let expected: Vec<_> = unit
             .flag(cert)
@@ -180,8 +205,21 @@ fn etcd_targets(
             .flag(ca)
             .map(|path| reader.certificates(host, path))
             .unwrap_or_default();
-        for url in unit.flag(urls).unwrap_or_default().split(',') {
+        let listed = unit.flag(urls).unwrap_or_default();
+        if listed.is_empty() {
+            gaps.push(Gap {
+                host: host.to_owned(),
+                service,
+                why: format!("its etcd unit has no --{urls}"),
+            });
+        }
+        for url in listed.split(',').filter(|url| !url.is_empty()) {
             let Some((address, port)) = https_address(url) else {
+                gaps.push(Gap {
+                    host: host.to_owned(),
+                    service,
+                    why: format!("its etcd unit's --{urls} lists {url}, not https://HOST:PORT"),
+                });
                 continue;
             };
             targets.push(Target {
@@ -195,7 +233,7 @@ fn etcd_targets(
             });
         }
     }
-    targets
+    (targets, gaps)
 }
 
 /// Reads the files of a bundle tree by host.
@@ -313,7 +351,7 @@ fn ip_of(text: &str) -> Option<IpAddr> {
 fn https_address(url: &str) -> Option<(Address, u16)> {
     let authority = url.trim().strip_prefix("https://")?.split('/').next()?;
     let (host, port) = authority.rsplit_once(':')?;
-    let port = port.parse().ok()?;
+    let port = port.parse().ok().filter(|port| *port != 0)?;
     let address = match ip_of(host) {
         Some(ip) => Address::Ip(ip),
         None if !host.is_empty() && !host.contains(['[', ']', '@']) => {
@@ -376,6 +414,33 @@ mod tests {
         assert_eq!(https_address("http://10.0.0.1:2379"), None);
         assert_eq!(https_address("https://10.0.0.1"), None);
         assert_eq!(https_address("https://user@evil:1"), None);
+    }
+
+    #[test]
+    fn an_endpoint_the_bundle_gives_no_address_for_is_a_gap() {
+        let unit = "[Service]\nExecStart=/usr/bin/etcd --name=m0 \\\n  --advertise-client-urls=http://127.0.1.1:2379,https://127.0.1.1:0\n";
+        let mut tree = Tree::default();
+        tree.files.insert(
+            "hosts/m0/etc/systemd/system/etcd.service".to_owned(),
+            crate::verify::source::Entry {
+                mode: 0o644,
+                data: unit.as_bytes().to_vec(),
+            },
+        );
+        let (targets, gaps) = targets(&tree);
+        assert!(targets.is_empty());
+        let why: Vec<(&str, &str)> = gaps
+            .iter()
+            .map(|g| (g.service.name(), g.why.as_str()))
+            .collect();
+        assert_eq!(
+            why,
+            [
+                ("etcd-client", "its etcd unit's --advertise-client-urls lists http://127.0.1.1:2379, not https://HOST:PORT"),
+                ("etcd-client", "its etcd unit's --advertise-client-urls lists https://127.0.1.1:0, not https://HOST:PORT"),
+                ("etcd-peer", "its etcd unit has no --initial-advertise-peer-urls"),
+            ]
+        );
     }
 
     #[test]
