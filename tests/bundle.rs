@@ -34,6 +34,17 @@ fn golden_secrets(example: &str, plan: &Plan) -> Secrets {
     let path = util::root().join(format!("golden/{example}.secrets.toml"));
     match std::fs::read_to_string(&path) {
         // Parsed, not loaded: a git checkout makes the committed fixture 0644.
+        Ok(text) if updating() => {
+            // A new identity gets its key; every existing key stays.
+            let mut secrets = Secrets::parse(&text).unwrap();
+            let added = secrets
+                .fill(plan, &cpgen::pki::FillOptions::default())
+                .unwrap();
+            if !added.is_empty() {
+                std::fs::write(&path, secrets.render().unwrap()).unwrap();
+            }
+            secrets
+        }
         Ok(text) => Secrets::parse(&text).unwrap(),
         Err(_) if updating() => {
             let mut secrets = Secrets::new(datetime!(2026-01-01 00:00:00 UTC)).unwrap();

@@ -286,7 +286,7 @@ fn every_identity_matches_the_pki_table() {
         (
             "kubelet-client",
             "kube-apiserver-kubelet-client",
-            Some("system:masters"),
+            None,
             Ca::Kubernetes,
             false,
             true,
@@ -318,6 +318,14 @@ fn every_identity_matches_the_pki_table() {
         (
             "admin",
             "admin",
+            Some("cpgen:cluster-admins"),
+            Ca::Kubernetes,
+            false,
+            true,
+        ),
+        (
+            "super-admin",
+            "kubernetes-super-admin",
             Some("system:masters"),
             Ca::Kubernetes,
             false,
@@ -523,7 +531,7 @@ fn secrets_file_is_private_reused_and_only_grows() {
     assert!(change.created);
     assert_eq!(
         change.new_keys.len(),
-        3 + 2 + 7 + 1,
+        3 + 2 + 8 + 1,
         "{:?}",
         change.new_keys
     );
@@ -906,4 +914,132 @@ fn a_serial_names_one_certificate_across_bundles_of_one_ca() {
     // A certificate that did not change keeps its serial (and bytes).
     let client = |set: &CertSet| set.leaf("controller-manager").unwrap().cert_pem.clone();
     assert_eq!(client(&old), client(&new));
+}
+
+/// The subject openssl reads from a kubeconfig's embedded client certificate.
+fn kubeconfig_subject(kubeconfig: &Path) -> String {
+    let text = std::fs::read_to_string(kubeconfig).unwrap();
+    let data = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client-certificate-data: "))
+        .unwrap()
+        .trim_matches('"');
+    use base64::Engine;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cert.pem");
+    std::fs::write(&file, pem).unwrap();
+    let out = openssl(&[
+        "x509",
+        "-noout",
+        "-subject",
+        "-nameopt",
+        "RFC2253",
+        "-in",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Every document of a YAML file, as JSON values.
+fn yaml_documents(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_saphyr::from_multiple::<serde_json::Value>(&text).unwrap()
+}
+
+#[test]
+fn no_identity_on_a_host_or_in_daily_use_is_system_masters() {
+    let bundle = util::root().join("golden/seed-ha");
+    // openssl's view of the operator identities.
+    assert_eq!(
+        kubeconfig_subject(&bundle.join("admin/admin.kubeconfig")),
+        "subject=CN=admin,O=cpgen:cluster-admins"
+    );
+    assert_eq!(
+        kubeconfig_subject(&bundle.join("admin/super-admin.kubeconfig")),
+        "subject=CN=kubernetes-super-admin,O=system:masters"
+    );
+    let kubelet_client = openssl(&[
+        "x509",
+        "-noout",
+        "-subject",
+        "-nameopt",
+        "RFC2253",
+        "-in",
+        bundle
+            .join("hosts/kubem00/etc/kubernetes/pki/kubelet-client.pem")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&kubelet_client.stdout).trim(),
+        "subject=CN=kube-apiserver-kubelet-client"
+    );
+    // system:masters is in one file only, and that file is the operator's.
+    let mut with_masters = Vec::new();
+    let mut stack = vec![bundle.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "pem") {
+                let out = openssl(&["x509", "-noout", "-subject", "-in", path.to_str().unwrap()]);
+                if String::from_utf8_lossy(&out.stdout).contains("system:masters") {
+                    with_masters.push(path);
+                }
+            }
+        }
+    }
+    assert_eq!(with_masters, Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn the_rbac_bootstrap_binds_exactly_the_identities_the_certificates_name() {
+    let bootstrap = util::root().join("golden/seed-ha/admin/bootstrap");
+    let mut names: Vec<String> = std::fs::read_dir(&bootstrap)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["apiserver-kubelet-client.yaml", "cluster-admins.yaml"]
+    );
+    let binding = |file: &str| {
+        let docs = yaml_documents(&bootstrap.join(file));
+        assert_eq!(docs.len(), 1, "{file}");
+        let doc = docs.into_iter().next().unwrap();
+        assert_eq!(doc["apiVersion"], "rbac.authorization.k8s.io/v1", "{file}");
+        assert_eq!(doc["kind"], "ClusterRoleBinding", "{file}");
+        assert_eq!(doc["roleRef"]["apiGroup"], "rbac.authorization.k8s.io");
+        assert_eq!(doc["roleRef"]["kind"], "ClusterRole");
+        let subjects = doc["subjects"].as_array().unwrap().clone();
+        assert_eq!(subjects.len(), 1, "{file}");
+        assert_eq!(subjects[0]["apiGroup"], "rbac.authorization.k8s.io");
+        (
+            doc["roleRef"]["name"].as_str().unwrap().to_owned(),
+            subjects[0]["kind"].as_str().unwrap().to_owned(),
+            subjects[0]["name"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(
+        binding("cluster-admins.yaml"),
+        (
+            "cluster-admin".into(),
+            "Group".into(),
+            "cpgen:cluster-admins".into()
+        )
+    );
+    assert_eq!(
+        binding("apiserver-kubelet-client.yaml"),
+        (
+            "system:kubelet-api-admin".into(),
+            "User".into(),
+            "kube-apiserver-kubelet-client".into()
+        )
+    );
 }

@@ -158,6 +158,7 @@ mod flags {
         kept("etcd-certfile"),
         kept("etcd-keyfile"),
         kept("etcd-servers"),
+        kept("kubelet-certificate-authority"),
         kept("kubelet-client-certificate"),
         kept("kubelet-client-key"),
         kept("proxy-client-cert-file"),

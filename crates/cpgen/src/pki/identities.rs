@@ -159,6 +159,14 @@ impl IdentityId {
     }
 }
 
+/// The group of `admin/admin.kubeconfig`: cluster administrators through a
+/// ClusterRoleBinding (`admin/bootstrap/`), which can be revoked, unlike `system:masters`.
+pub(crate) const CLUSTER_ADMINS_GROUP: &str = "cpgen:cluster-admins";
+/// The group that bypasses RBAC: only the break-glass `admin/super-admin.kubeconfig` has it.
+pub(crate) const SUPER_ADMINS_GROUP: &str = "system:masters";
+/// The user kube-apiserver is to the kubelets, bound to `system:kubelet-api-admin`.
+pub(crate) const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
+
 /// The key name of the service-account signing key in the secrets file.
 pub const SERVICE_ACCOUNT_KEY: &str = "service-account";
 
@@ -225,8 +233,8 @@ pub fn leaf_identities(plan: &Plan) -> Vec<Identity> {
         leaf(
             "kubelet-client",
             "kubelet-client",
-            "kube-apiserver-kubelet-client",
-            Some("system:masters"),
+            KUBELET_CLIENT_USER,
+            None,
             Ca::Kubernetes,
             Client,
         ),
@@ -258,7 +266,15 @@ pub fn leaf_identities(plan: &Plan) -> Vec<Identity> {
             "admin",
             "admin",
             "admin",
-            Some("system:masters"),
+            Some(CLUSTER_ADMINS_GROUP),
+            Ca::Kubernetes,
+            Client,
+        ),
+        leaf(
+            "super-admin",
+            "super-admin",
+            "kubernetes-super-admin",
+            Some(SUPER_ADMINS_GROUP),
             Ca::Kubernetes,
             Client,
         ),

@@ -22,7 +22,10 @@ pub use crate::error::{
     ImportProblem, KeyError, RotationProblem, SecretsProblem, StaleKey, StaleKeys,
 };
 pub use identities::Ca;
-pub(crate) use identities::{leaf_identities, Identity, IdentityId};
+pub(crate) use identities::{
+    leaf_identities, Identity, IdentityId, CLUSTER_ADMINS_GROUP, KUBELET_CLIENT_USER,
+    SUPER_ADMINS_GROUP,
+};
 pub use import::{import_ca, ImportMode};
 pub(crate) use issue::{Authority, CaCertificate, CertSet, LeafCertificate};
 pub(crate) use keys::PublicKeyInfo;

@@ -19,12 +19,10 @@ use crate::verify::{kubeconfig_server, parse_unit, CertInfo};
 
 /// The kubelet's serving port: fixed, as kubeadm leaves it.
 const KUBELET_PORT: u16 = 10250;
-/// The admin kubeconfig: what the operator's kubectl dials and trusts.
-const ADMIN_KUBECONFIG: &str = "admin/admin.kubeconfig";
 /// The read-only identity etcd's health checks use.
 const ETCD_PROBE_CLIENT: (&str, &str) = (
-    "admin/etcd-healthcheck-client.pem",
-    "admin/etcd-healthcheck-client-key.pem",
+    paths::ETCD_HEALTHCHECK_CLIENT,
+    paths::ETCD_HEALTHCHECK_CLIENT_KEY,
 );
 
 /// One endpoint to dial, and what the bundle says it serves.
@@ -295,10 +293,9 @@ impl Reader<'_> {
 
     /// The server the admin kubeconfig dials, and the CAs it trusts.
     fn admin_endpoint(&self) -> (Option<(Address, u16)>, Vec<CertInfo>) {
-        let Some((server, ca_data)) = self
-            .data(ADMIN_KUBECONFIG)
-            .and_then(|data| kubeconfig_server(ADMIN_KUBECONFIG, &String::from_utf8_lossy(data)))
-        else {
+        let Some((server, ca_data)) = self.data(paths::ADMIN_KUBECONFIG).and_then(|data| {
+            kubeconfig_server(paths::ADMIN_KUBECONFIG, &String::from_utf8_lossy(data))
+        }) else {
             return (None, Vec::new());
         };
         let trust = ca_data

@@ -7,7 +7,7 @@ use askama::Template;
 use super::paths::*;
 use super::{base64, ca_pem, shared_leaf, Contents, FileSpec};
 use crate::layout::FileKind;
-use crate::pki::{Ca, CertSet};
+use crate::pki::{Ca, CertSet, CLUSTER_ADMINS_GROUP, SUPER_ADMINS_GROUP};
 use crate::plan::{wildcard_and_loopback, ComponentsVia, Host, Plan};
 use crate::types::url_host;
 use crate::Error;
@@ -125,18 +125,42 @@ fn kubeconfig(plan: &Plan, host: &Host, server: &str, client: &ClientFiles<'_>) 
     )
 }
 
-/// `admin/admin.kubeconfig`: the cluster administrator's, with its certificates embedded so
-/// it works from any machine.
+/// `admin/admin.kubeconfig`: the cluster administrator's (a group RBAC binds, so it can be
+/// revoked), with its certificates embedded so it works from any machine.
 pub(super) fn admin_kubeconfig(plan: &Plan, certs: &CertSet) -> Result<Kubeconfig, Error> {
-    let admin = shared_leaf(certs, "admin")?;
+    operator_kubeconfig(
+        plan,
+        certs,
+        "admin",
+        &format!("kubeconfig of the cluster administrator (group {CLUSTER_ADMINS_GROUP}, bound to cluster-admin by admin/bootstrap/); keep it private"),
+    )
+}
+
+/// `admin/super-admin.kubeconfig`: `system:masters`, which RBAC cannot restrict or revoke:
+/// for the RBAC bootstrap and for when RBAC is broken.
+pub(super) fn super_admin_kubeconfig(plan: &Plan, certs: &CertSet) -> Result<Kubeconfig, Error> {
+    operator_kubeconfig(
+        plan,
+        certs,
+        "super-admin",
+        &format!("break-glass kubeconfig ({SUPER_ADMINS_GROUP}: bypasses RBAC, cannot be revoked); use it to apply admin/bootstrap/ or when RBAC is broken, keep it offline, never copy it to a host"),
+    )
+}
+
+fn operator_kubeconfig(
+    plan: &Plan,
+    certs: &CertSet,
+    id: &str,
+    purpose: &str,
+) -> Result<Kubeconfig, Error> {
+    let leaf = shared_leaf(certs, id)?;
     Ok(Kubeconfig {
-        purpose: "kubeconfig of the cluster administrator (system:masters); keep it private"
-            .to_owned(),
+        purpose: purpose.to_owned(),
         cluster: plan.cluster.name.to_string(),
         server: plan.api_url(),
-        user: "admin".to_owned(),
+        user: id.to_owned(),
         ca: Source::Data(base64(&ca_pem(certs, Ca::Kubernetes)?)),
-        cert: Source::Data(base64(admin.cert_pem.as_bytes())),
-        key: Source::Data(base64(admin.key_pem.as_bytes())),
+        cert: Source::Data(base64(leaf.cert_pem.as_bytes())),
+        key: Source::Data(base64(leaf.key_pem.as_bytes())),
     })
 }

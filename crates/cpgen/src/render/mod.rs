@@ -23,7 +23,10 @@ use askama::Template;
 use base64::Engine;
 
 use crate::layout::{FileKind, HostListing, Role};
-use crate::pki::{Ca, CaCertificate, CertSet, IdentityId, LeafCertificate};
+use crate::pki::{
+    Ca, CaCertificate, CertSet, IdentityId, LeafCertificate, CLUSTER_ADMINS_GROUP,
+    KUBELET_CLIENT_USER,
+};
 use crate::plan::{Host, LoadBalancerMode, Plan, ServerRole};
 use crate::template::render_template;
 use crate::Error;
@@ -35,6 +38,18 @@ pub(crate) use units::{initial_cluster_members, master_unit_specs};
 #[template(path = "encryption-config.yaml", escape = "none")]
 struct EncryptionConfig {
     key: String,
+}
+
+/// One ClusterRoleBinding of `admin/bootstrap/`.
+#[derive(Template)]
+#[template(path = "cluster-role-binding.yaml", escape = "none")]
+struct ClusterRoleBinding<'a> {
+    purpose: &'a str,
+    cluster: &'a str,
+    name: &'a str,
+    role: &'a str,
+    subject_kind: &'a str,
+    subject: &'a str,
 }
 
 #[derive(Template)]
@@ -304,8 +319,48 @@ fn worker_layout(plan: &Plan, worker: &Host) -> Vec<FileSpec> {
     files
 }
 
+/// The RBAC the admin identities need, applied once with the super-admin kubeconfig.
+fn bootstrap_files(plan: &Plan) -> Result<Vec<(String, FileKind, Vec<u8>)>, Error> {
+    let cluster = plan.cluster.name.as_str();
+    let bindings = [
+        (
+            paths::BOOTSTRAP_CLUSTER_ADMINS,
+            ClusterRoleBinding {
+                purpose: "Members of the admin kubeconfig's group are cluster administrators through RBAC: revocable, unlike system:masters.",
+                cluster,
+                name: CLUSTER_ADMINS_GROUP,
+                role: "cluster-admin",
+                subject_kind: "Group",
+                subject: CLUSTER_ADMINS_GROUP,
+            },
+        ),
+        (
+            paths::BOOTSTRAP_KUBELET_CLIENT,
+            ClusterRoleBinding {
+                purpose: "kube-apiserver reaches the kubelets (logs, exec, port-forward) as this user, with no more than the kubelet API.",
+                cluster,
+                name: "cpgen:apiserver-kubelet-client",
+                role: "system:kubelet-api-admin",
+                subject_kind: "User",
+                subject: KUBELET_CLIENT_USER,
+            },
+        ),
+    ];
+    bindings
+        .iter()
+        .map(|(path, binding)| {
+            Ok((
+                (*path).to_owned(),
+                FileKind::Config,
+                render_template(binding, "cluster-role-binding.yaml")?,
+            ))
+        })
+        .collect()
+}
+
 fn admin_files(plan: &Plan, certs: &CertSet) -> Result<Vec<(String, FileKind, Vec<u8>)>, Error> {
     let kubeconfig = kubeconfigs::admin_kubeconfig(plan, certs)?;
+    let super_admin = kubeconfigs::super_admin_kubeconfig(plan, certs)?;
     let endpoints: Vec<String> = plan
         .masters
         .iter()
@@ -317,31 +372,38 @@ fn admin_files(plan: &Plan, certs: &CertSet) -> Result<Vec<(String, FileKind, Ve
     };
     let healthcheck = shared_leaf(certs, "etcd-healthcheck-client")?;
     let file = |path: &str, kind, contents| (path.to_owned(), kind, contents);
-    Ok(vec![
+    let mut files = vec![
         file(
-            "admin/admin.kubeconfig",
+            paths::ADMIN_KUBECONFIG,
             FileKind::Secret,
             render_template(&kubeconfig, "kubeconfig.yaml")?,
         ),
         file(
-            "admin/etcdctl.env",
+            paths::SUPER_ADMIN_KUBECONFIG,
+            FileKind::Secret,
+            render_template(&super_admin, "kubeconfig.yaml")?,
+        ),
+        file(
+            paths::ETCDCTL_ENV,
             FileKind::Config,
             render_template(&env, "etcdctl.env")?,
         ),
         file(
-            "admin/etcd-ca.pem",
+            paths::ADMIN_ETCD_CA,
             FileKind::Certificate,
             ca_pem(certs, Ca::Etcd.effective(plan.pki.layout))?,
         ),
         file(
-            "admin/etcd-healthcheck-client.pem",
+            paths::ETCD_HEALTHCHECK_CLIENT,
             FileKind::Certificate,
             healthcheck.cert_pem.clone().into_bytes(),
         ),
         file(
-            "admin/etcd-healthcheck-client-key.pem",
+            paths::ETCD_HEALTHCHECK_CLIENT_KEY,
             FileKind::PrivateKey,
             healthcheck.key_pem.clone().into_bytes(),
         ),
-    ])
+    ];
+    files.extend(bootstrap_files(plan)?);
+    Ok(files)
 }

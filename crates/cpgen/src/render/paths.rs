@@ -74,6 +74,36 @@ pub(crate) const KUBE_PROXY_KUBECONFIG: &str = "/var/lib/kube-proxy/kubeconfig";
 pub(crate) const KUBE_PROXY: &str = "/var/lib/kube-proxy/pki/kube-proxy.pem";
 /// Its key.
 pub(crate) const KUBE_PROXY_KEY: &str = "/var/lib/kube-proxy/pki/kube-proxy-key.pem";
+/// The cluster administrator's kubeconfig (group `cpgen:cluster-admins`, bound by RBAC).
+pub(crate) const ADMIN_KUBECONFIG: &str = "admin/admin.kubeconfig";
+/// The break-glass kubeconfig (`system:masters`): for the RBAC bootstrap, or when RBAC is
+/// broken; never copied to a host.
+pub(crate) const SUPER_ADMIN_KUBECONFIG: &str = "admin/super-admin.kubeconfig";
+/// etcdctl's settings.
+pub(crate) const ETCDCTL_ENV: &str = "admin/etcdctl.env";
+/// etcd's CA, for etcdctl.
+pub(crate) const ADMIN_ETCD_CA: &str = "admin/etcd-ca.pem";
+/// etcdctl's (and probe's) read-only etcd client certificate.
+pub(crate) const ETCD_HEALTHCHECK_CLIENT: &str = "admin/etcd-healthcheck-client.pem";
+/// Its key.
+pub(crate) const ETCD_HEALTHCHECK_CLIENT_KEY: &str = "admin/etcd-healthcheck-client-key.pem";
+/// The ClusterRoleBinding that makes the admin group cluster administrators.
+pub(crate) const BOOTSTRAP_CLUSTER_ADMINS: &str = "admin/bootstrap/cluster-admins.yaml";
+/// The ClusterRoleBinding that lets kube-apiserver use the kubelets' API.
+pub(crate) const BOOTSTRAP_KUBELET_CLIENT: &str = "admin/bootstrap/apiserver-kubelet-client.yaml";
+
+/// Every file of `admin/`: the operator's, never installed on a host.
+pub(crate) const ADMIN_FILES: &[&str] = &[
+    ADMIN_KUBECONFIG,
+    SUPER_ADMIN_KUBECONFIG,
+    ETCDCTL_ENV,
+    ADMIN_ETCD_CA,
+    ETCD_HEALTHCHECK_CLIENT,
+    ETCD_HEALTHCHECK_CLIENT_KEY,
+    BOOTSTRAP_CLUSTER_ADMINS,
+    BOOTSTRAP_KUBELET_CLIENT,
+];
+
 /// etcd's unit file name.
 pub(crate) const ETCD_UNIT: &str = "etcd.service";
 /// kube-apiserver's unit file name.

@@ -190,6 +190,9 @@ fn apiserver_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {
         flag("etcd-certfile", ETCD_CLIENT),
         flag("etcd-keyfile", ETCD_CLIENT_KEY),
         flag("etcd-servers", etcd_servers.join(",")),
+        // cpgen signs the kubelets' serving certificates, so the apiserver can check them
+        // (kubeadm's default cannot: its kubelets sign their own).
+        flag("kubelet-certificate-authority", CA),
         flag("kubelet-client-certificate", KUBELET_CLIENT),
         flag("kubelet-client-key", KUBELET_CLIENT_KEY),
         flag("proxy-client-cert-file", FRONT_PROXY_CLIENT),

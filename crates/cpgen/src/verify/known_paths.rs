@@ -5,18 +5,13 @@
 
 use crate::bundle::manifest::MANIFEST;
 use crate::layout::{CHANGES, README};
-use crate::render::paths::{HOST_FILES, SYSTEMD, UNITS};
+use crate::render::paths::{ADMIN_FILES, HOST_FILES, SYSTEMD, UNITS};
 
 /// Paths outside `hosts/`, for the operator and the deployment tools.
 const OTHER_FILES: &[&str] = &[
     README,
     MANIFEST,
     CHANGES,
-    "admin/admin.kubeconfig",
-    "admin/etcd-ca.pem",
-    "admin/etcd-healthcheck-client-key.pem",
-    "admin/etcd-healthcheck-client.pem",
-    "admin/etcdctl.env",
     "deploy/ansible/changes-step.yml",
     "deploy/ansible/inventory.ini",
     "deploy/ansible/playbook.yml",
@@ -25,7 +20,7 @@ const OTHER_FILES: &[&str] = &[
 
 /// True for a path a cpgen bundle can hold.
 pub(super) fn is_expected(path: &str) -> bool {
-    if OTHER_FILES.contains(&path) {
+    if OTHER_FILES.contains(&path) || ADMIN_FILES.contains(&path) {
         return true;
     }
     if let Some(vars) = path.strip_prefix("deploy/ansible/host_vars/") {

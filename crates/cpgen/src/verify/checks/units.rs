@@ -48,6 +48,7 @@ const UNIT_FLAGS: &[(&str, &[&str])] = &[
             "etcd-certfile",
             "etcd-keyfile",
             "etcd-servers",
+            "kubelet-certificate-authority",
             "kubelet-client-certificate",
             "kubelet-client-key",
             "proxy-client-cert-file",
