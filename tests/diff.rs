@@ -122,7 +122,7 @@ fn the_same_bundle_as_tar_gz_and_as_directory_is_the_same() {
     let (code, stdout, stderr) = diff(&dir, &tar, false);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.starts_with("the bundles are the same: 103 files"),
+        stdout.starts_with("the bundles are the same: 109 files"),
         "{stdout}"
     );
     let (code, json) = diff_json(&tar, &dir);

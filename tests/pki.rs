@@ -154,14 +154,12 @@ fn assert_openssl_accepts(plan: &Plan) {
             if dial.master.is_some_and(|m| m != i) {
                 continue;
             }
-            let (prefix, ca) = match dial.role {
-                ServerRole::Apiserver => ("apiserver", Ca::Kubernetes),
-                ServerRole::EtcdServer => (
-                    "etcd-server",
-                    Ca::Etcd.effective(cpgen::test_support::pki_layout(plan)),
-                ),
+            let etcd_ca = Ca::Etcd.effective(cpgen::test_support::pki_layout(plan));
+            let ca = match dial.role {
+                ServerRole::Apiserver => Ca::Kubernetes,
+                _ => etcd_ca,
             };
-            let id = format!("{prefix}/{}", master.name());
+            let id = format!("{}/{}", dial.role.identity(), master.name());
             let (ok, text) =
                 verifier.verify(ca, &id, "sslserver", Some(target_check(&dial.target)));
             assert!(
@@ -267,6 +265,7 @@ fn every_identity_matches_the_pki_table() {
     let expected: &[Row] = &[
         // id, CN, O, signer, serverAuth, clientAuth
         ("etcd-server/kubem00", "kubem00", None, Ca::Etcd, true, true),
+        ("etcd-peer/kubem00", "kubem00", None, Ca::Etcd, true, true),
         (
             "etcd-client",
             "kube-apiserver-etcd-client",
@@ -531,7 +530,7 @@ fn secrets_file_is_private_reused_and_only_grows() {
     assert!(change.created);
     assert_eq!(
         change.new_keys.len(),
-        3 + 2 + 8 + 1,
+        3 + 3 + 8 + 1,
         "{:?}",
         change.new_keys
     );

@@ -102,6 +102,7 @@ pub(crate) struct RawEtcd {
     pub peer_port: Option<Int>,
     pub initial_cluster_token: Option<Text>,
     pub data_dir: Option<Text>,
+    pub extra_sans: Option<TextList>,
 }
 
 /// `[pki]`.
@@ -385,6 +386,7 @@ impl Places {
         e.initial_cluster_token =
             self.text("etcd.initial_cluster_token", &etcd.initial_cluster_token);
         e.data_dir = self.text("etcd.data_dir", &etcd.data_dir);
+        e.extra_sans = self.list("etcd.extra_sans", &etcd.extra_sans);
         let pki = self.section("pki", &raw.pki);
         let p = &mut spec.pki;
         p.key_algorithm = self.text("pki.key_algorithm", &pki.key_algorithm);
@@ -638,6 +640,7 @@ const SECTIONS: &[Section] = &[
             ("peer_port", Kind::Integer),
             ("initial_cluster_token", Kind::String),
             ("data_dir", Kind::String),
+            ("extra_sans", Kind::Strings),
         ],
     },
     Section {

@@ -213,6 +213,9 @@ pub struct EtcdSpec {
     pub initial_cluster_token: Option<String>,
     /// `data_dir`.
     pub data_dir: Option<String>,
+    /// `extra_sans`: more names and addresses in every etcd serving certificate, for
+    /// names clients dial that the plan cannot know.
+    pub extra_sans: Option<Vec<String>>,
 }
 
 /// `[pki]`.
@@ -350,6 +353,7 @@ impl ClusterSpec {
         let lists = [
             ("network.host_cidrs", &n.host_cidrs),
             ("api.extra_sans", &a.extra_sans),
+            ("etcd.extra_sans", &e.extra_sans),
             ("api.admission_plugins", &a.admission_plugins),
             ("api.authorization_modes", &a.authorization_modes),
         ];

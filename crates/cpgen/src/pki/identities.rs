@@ -196,8 +196,16 @@ pub fn leaf_identities(plan: &Plan) -> Vec<Identity> {
     let mut identities = Vec::new();
     for certificate in plan.server_certificates() {
         let (file_stem, common_name, signer, usage) = match certificate.role {
+            // etcd's gRPC gateway dials its own member with the serving certificate as a
+            // client certificate, so it keeps clientAuth.
             ServerRole::EtcdServer => (
                 "etcd-server",
+                certificate.host.to_string(),
+                Ca::Etcd,
+                Usage::ServerAndClient,
+            ),
+            ServerRole::EtcdPeer => (
+                "etcd-peer",
                 certificate.host.to_string(),
                 Ca::Etcd,
                 Usage::ServerAndClient,

@@ -202,6 +202,10 @@ pub(crate) struct Etcd {
     pub(crate) initial_cluster_token: String,
     /// `--data-dir`.
     pub(crate) data_dir: Utf8PathBuf,
+    /// More names and addresses in every etcd serving certificate (a DNS alias clients
+    /// dial, an address behind NAT).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) extra_sans: Vec<San>,
     /// How each member joined, for a bundle that changes a running cluster: a member not
     /// listed here bootstraps with every master (`--initial-cluster-state=new`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]

@@ -15,8 +15,10 @@ use crate::types::{HostName, San};
 pub enum ServerRole {
     /// kube-apiserver's serving certificate.
     Apiserver,
-    /// etcd's serving (and peer) certificate.
+    /// etcd's serving certificate, for its clients.
     EtcdServer,
+    /// etcd's peer certificate: the member to the other members, both ways.
+    EtcdPeer,
 }
 
 impl ServerRole {
@@ -25,6 +27,7 @@ impl ServerRole {
         match self {
             ServerRole::Apiserver => "apiserver",
             ServerRole::EtcdServer => "etcd-server",
+            ServerRole::EtcdPeer => "etcd-peer",
         }
     }
 }
@@ -166,9 +169,15 @@ impl Plan {
         }
         for target in host_sans(master) {
             dials.push(direct(
-                "kube-apiserver, etcdctl and etcd peers",
-                target,
+                "kube-apiserver and etcdctl",
+                target.clone(),
                 ServerRole::EtcdServer,
+                Origin::Master(i),
+            ));
+            dials.push(direct(
+                "etcd peers",
+                target,
+                ServerRole::EtcdPeer,
                 Origin::Master(i),
             ));
         }
@@ -196,7 +205,21 @@ impl Plan {
             certificates.push(ServerCertificate {
                 role: ServerRole::EtcdServer,
                 host: master.name.clone(),
-                sans: etcd_server_sans(master),
+                sans: self.etcd_server_sans(master),
+            });
+        }
+        // Peers dial each other's address. A member also checks the *source* address of a
+        // peer's connection against that peer's certificate, and a connection between two
+        // addresses of one machine (or leaving by another route) comes from loopback: the
+        // loopback names stay, as in kubeadm's peer certificates. Client-side names
+        // (`etcd.extra_sans`) do not.
+        for master in &self.masters {
+            let mut sans = host_sans(master);
+            sans.extend(loopback_sans());
+            certificates.push(ServerCertificate {
+                role: ServerRole::EtcdPeer,
+                host: master.name.clone(),
+                sans: order_sans(sans),
             });
         }
         certificates
@@ -222,10 +245,15 @@ impl Plan {
     }
 }
 
-fn etcd_server_sans(master: &Host) -> Vec<San> {
-    let mut sans = host_sans(master);
-    sans.extend(loopback_sans());
-    order_sans(sans)
+impl Plan {
+    /// The member's name and address, loopback, and the names clients dial that the plan
+    /// cannot know (`etcd.extra_sans`).
+    fn etcd_server_sans(&self, master: &Host) -> Vec<San> {
+        let mut sans = host_sans(master);
+        sans.extend(loopback_sans());
+        sans.extend(self.etcd.extra_sans.iter().cloned());
+        order_sans(sans)
+    }
 }
 
 /// The host's name and address.
@@ -325,5 +353,42 @@ mod tests {
         assert_eq!(etcd.len(), 3);
         let names: Vec<String> = etcd[0].sans.iter().map(San::to_string).collect();
         assert_eq!(names, ["m0", "localhost", "127.0.1.80", "127.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn peer_certificates_name_what_peers_dial_and_extra_sans_go_to_clients_only() {
+        let text = format!(
+            "{THREE_ON_MASTERS}\n[etcd]\nextra_sans = [\"etcd.example.internal\", \"192.0.2.10\"]\n"
+        );
+        let plan = plan(&text);
+        let sans_of = |role: ServerRole| -> Vec<String> {
+            plan.server_certificates()
+                .into_iter()
+                .find(|c| c.role == role && c.host.as_str() == "m1")
+                .map(|c| c.sans.iter().map(San::to_string).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            sans_of(ServerRole::EtcdPeer),
+            ["m1", "localhost", "127.0.1.81", "127.0.0.1", "::1"]
+        );
+        assert_eq!(
+            sans_of(ServerRole::EtcdServer),
+            [
+                "m1",
+                "localhost",
+                "etcd.example.internal",
+                "127.0.1.81",
+                "127.0.0.1",
+                "::1",
+                "192.0.2.10"
+            ]
+        );
+        // Every dial of a peer lands on a name its certificate has.
+        assert!(uncovered_dials(&plan, &plan.server_certificates()).is_empty());
+        assert!(plan
+            .dials()
+            .iter()
+            .any(|d| d.role == ServerRole::EtcdPeer && d.client == "etcd peers"));
     }
 }

@@ -265,6 +265,11 @@ fn master_certificates(master: &Host) -> Vec<FileSpec> {
             ETCD_SERVER_KEY,
         ),
         (
+            IdentityId::server(ServerRole::EtcdPeer, name),
+            ETCD_PEER,
+            ETCD_PEER_KEY,
+        ),
+        (
             IdentityId::shared("etcd-client"),
             ETCD_CLIENT,
             ETCD_CLIENT_KEY,

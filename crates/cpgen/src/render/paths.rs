@@ -2,10 +2,14 @@
 
 /// etcd's CA certificate on a master.
 pub(crate) const ETCD_CA: &str = "/etc/etcd/pki/ca.pem";
-/// The member's serving and peer certificate.
+/// The member's serving certificate, for its clients.
 pub(crate) const ETCD_SERVER: &str = "/etc/etcd/pki/etcd-server.pem";
 /// Its key.
 pub(crate) const ETCD_SERVER_KEY: &str = "/etc/etcd/pki/etcd-server-key.pem";
+/// The member's peer certificate (peer SANs only), for the other members.
+pub(crate) const ETCD_PEER: &str = "/etc/etcd/pki/etcd-peer.pem";
+/// Its key.
+pub(crate) const ETCD_PEER_KEY: &str = "/etc/etcd/pki/etcd-peer-key.pem";
 /// kube-apiserver's etcd client certificate.
 pub(crate) const ETCD_CLIENT: &str = "/etc/etcd/pki/etcd-client.pem";
 /// Its key.
@@ -131,6 +135,8 @@ pub(crate) const HOST_FILES: &[&str] = &[
     ETCD_CA,
     ETCD_SERVER,
     ETCD_SERVER_KEY,
+    ETCD_PEER,
+    ETCD_PEER_KEY,
     ETCD_CLIENT,
     ETCD_CLIENT_KEY,
     CA,

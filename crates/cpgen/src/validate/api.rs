@@ -96,7 +96,12 @@ impl Rules<'_> {
         fallback.address.map(|a| San::Ip(a.ip()))
     }
 
-    pub(super) fn extra_sans(&mut self, list: &Option<Vec<String>>) -> Option<Vec<San>> {
+    /// `list`, given at `path` (`api.extra_sans`, `etcd.extra_sans`), as SANs.
+    pub(super) fn extra_sans(
+        &mut self,
+        path: &str,
+        list: &Option<Vec<String>>,
+    ) -> Option<Vec<San>> {
         let mut sans = Vec::new();
         let mut ok = true;
         for (i, given) in list.iter().flatten().enumerate() {
@@ -109,10 +114,7 @@ impl Rules<'_> {
                             Code::InvalidSan,
                             format!("`{given}` cannot be a subjectAltName: {e}"),
                         )
-                        .at(
-                            self.origins.get(&format!("api.extra_sans[{i}]")),
-                            "invalid SAN",
-                        )
+                        .at(self.origins.get(&format!("{path}[{i}]")), "invalid SAN")
                         .help("give an IP address or a DNS name (a leading `*.` is allowed)"),
                     );
                 }

@@ -97,7 +97,7 @@ impl Rules<'_> {
             endpoint,
             api_port,
             api_bind_port,
-            extra_sans: self.extra_sans(&api.extra_sans),
+            extra_sans: self.extra_sans("api.extra_sans", &api.extra_sans),
             components_via: self.choice(
                 "api.components_via",
                 &api.components_via,
@@ -122,6 +122,7 @@ impl Rules<'_> {
             etcd_peer_port: self.port("etcd.peer_port", etcd.peer_port, defaults::ETCD_PEER_PORT),
             cluster_token,
             data_dir: self.data_dir(&etcd.data_dir),
+            etcd_extra_sans: self.extra_sans("etcd.extra_sans", &etcd.extra_sans),
             key_algorithm,
             sa_key_algorithm,
             ca_validity: self.validity(
@@ -208,6 +209,7 @@ impl Draft {
                 peer_port: self.etcd_peer_port?,
                 initial_cluster_token: self.cluster_token?,
                 data_dir: self.data_dir?,
+                extra_sans: self.etcd_extra_sans?,
                 joins: Default::default(),
             },
             pki: Pki {

@@ -181,6 +181,7 @@ struct Draft {
     etcd_peer_port: Option<Port>,
     cluster_token: Option<String>,
     data_dir: Option<Utf8PathBuf>,
+    etcd_extra_sans: Option<Vec<San>>,
     key_algorithm: Option<KeyAlgorithm>,
     sa_key_algorithm: Option<KeyAlgorithm>,
     ca_validity: Option<ValidityDays>,

@@ -13,6 +13,8 @@ let
         { path = "etc/etcd/pki/ca.pem"; mode = "0644"; }
         { path = "etc/etcd/pki/etcd-client-key.pem"; mode = "0600"; }
         { path = "etc/etcd/pki/etcd-client.pem"; mode = "0644"; }
+        { path = "etc/etcd/pki/etcd-peer-key.pem"; mode = "0600"; }
+        { path = "etc/etcd/pki/etcd-peer.pem"; mode = "0644"; }
         { path = "etc/etcd/pki/etcd-server-key.pem"; mode = "0600"; }
         { path = "etc/etcd/pki/etcd-server.pem"; mode = "0644"; }
         { path = "etc/kubernetes/encryption-config.yaml"; mode = "0600"; }
@@ -53,8 +55,8 @@ let
             "--advertise-client-urls=https://10.10.10.80:2379"
             "--peer-client-cert-auth=true"
             "--peer-trusted-ca-file=/etc/etcd/pki/ca.pem"
-            "--peer-cert-file=/etc/etcd/pki/etcd-server.pem"
-            "--peer-key-file=/etc/etcd/pki/etcd-server-key.pem"
+            "--peer-cert-file=/etc/etcd/pki/etcd-peer.pem"
+            "--peer-key-file=/etc/etcd/pki/etcd-peer-key.pem"
             "--initial-advertise-peer-urls=https://10.10.10.80:2380"
             "--listen-peer-urls=https://10.10.10.80:2380"
             "--initial-cluster-token=kubernetes-etcd"
@@ -155,6 +157,8 @@ let
         { path = "etc/etcd/pki/ca.pem"; mode = "0644"; }
         { path = "etc/etcd/pki/etcd-client-key.pem"; mode = "0600"; }
         { path = "etc/etcd/pki/etcd-client.pem"; mode = "0644"; }
+        { path = "etc/etcd/pki/etcd-peer-key.pem"; mode = "0600"; }
+        { path = "etc/etcd/pki/etcd-peer.pem"; mode = "0644"; }
         { path = "etc/etcd/pki/etcd-server-key.pem"; mode = "0600"; }
         { path = "etc/etcd/pki/etcd-server.pem"; mode = "0644"; }
         { path = "etc/kubernetes/encryption-config.yaml"; mode = "0600"; }
@@ -195,8 +199,8 @@ let
             "--advertise-client-urls=https://10.10.10.81:2379"
             "--peer-client-cert-auth=true"
             "--peer-trusted-ca-file=/etc/etcd/pki/ca.pem"
-            "--peer-cert-file=/etc/etcd/pki/etcd-server.pem"
-            "--peer-key-file=/etc/etcd/pki/etcd-server-key.pem"
+            "--peer-cert-file=/etc/etcd/pki/etcd-peer.pem"
+            "--peer-key-file=/etc/etcd/pki/etcd-peer-key.pem"
             "--initial-advertise-peer-urls=https://10.10.10.81:2380"
             "--listen-peer-urls=https://10.10.10.81:2380"
             "--initial-cluster-token=kubernetes-etcd"
@@ -297,6 +301,8 @@ let
         { path = "etc/etcd/pki/ca.pem"; mode = "0644"; }
         { path = "etc/etcd/pki/etcd-client-key.pem"; mode = "0600"; }
         { path = "etc/etcd/pki/etcd-client.pem"; mode = "0644"; }
+        { path = "etc/etcd/pki/etcd-peer-key.pem"; mode = "0600"; }
+        { path = "etc/etcd/pki/etcd-peer.pem"; mode = "0644"; }
         { path = "etc/etcd/pki/etcd-server-key.pem"; mode = "0600"; }
         { path = "etc/etcd/pki/etcd-server.pem"; mode = "0644"; }
         { path = "etc/kubernetes/encryption-config.yaml"; mode = "0600"; }
@@ -337,8 +343,8 @@ let
             "--advertise-client-urls=https://10.10.10.82:2379"
             "--peer-client-cert-auth=true"
             "--peer-trusted-ca-file=/etc/etcd/pki/ca.pem"
-            "--peer-cert-file=/etc/etcd/pki/etcd-server.pem"
-            "--peer-key-file=/etc/etcd/pki/etcd-server-key.pem"
+            "--peer-cert-file=/etc/etcd/pki/etcd-peer.pem"
+            "--peer-key-file=/etc/etcd/pki/etcd-peer-key.pem"
             "--initial-advertise-peer-urls=https://10.10.10.82:2380"
             "--listen-peer-urls=https://10.10.10.82:2380"
             "--initial-cluster-token=kubernetes-etcd"

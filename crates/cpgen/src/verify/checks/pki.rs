@@ -458,6 +458,7 @@ impl Audit<'_> {
                 let (program, flag) = match dial.role {
                     ServerRole::Apiserver => ("kube-apiserver", "tls-cert-file"),
                     ServerRole::EtcdServer => ("etcd", "cert-file"),
+                    ServerRole::EtcdPeer => ("etcd", "peer-cert-file"),
                 };
                 if let Some(cert) = host.unit(program).and_then(|u| u.flag(flag)) {
                     dials.push(Dial {
