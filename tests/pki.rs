@@ -567,7 +567,9 @@ fn secrets_file_is_private_reused_and_only_grows() {
             "apiserver/m1",
             "apiserver/m2",
             "etcd-server/m1",
-            "etcd-server/m2"
+            "etcd-server/m2",
+            "etcd-peer/m1",
+            "etcd-peer/m2"
         ]
     );
     let old = Secrets::parse(&first).unwrap();
