@@ -324,7 +324,7 @@ fn every_identity_matches_the_pki_table() {
         ),
         (
             "super-admin",
-            "kubernetes-super-admin",
+            "super-admin",
             Some("system:masters"),
             Ca::Kubernetes,
             false,
@@ -530,7 +530,7 @@ fn secrets_file_is_private_reused_and_only_grows() {
     assert!(change.created);
     assert_eq!(
         change.new_keys.len(),
-        3 + 3 + 8 + 1,
+        3 + 3 + 8 + 1 + 1,
         "{:?}",
         change.new_keys
     );
@@ -932,6 +932,11 @@ fn kubeconfig_subject(kubeconfig: &Path) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cert.pem");
     std::fs::write(&file, pem).unwrap();
+    openssl_subject(&file)
+}
+
+/// `openssl x509 -subject` of a certificate file, RFC 2253.
+fn openssl_subject(file: &Path) -> String {
     let out = openssl(&[
         "x509",
         "-noout",
@@ -961,25 +966,13 @@ fn no_identity_on_a_host_or_in_daily_use_is_system_masters() {
     );
     assert_eq!(
         kubeconfig_subject(&bundle.join("admin/super-admin.kubeconfig")),
-        "subject=CN=kubernetes-super-admin,O=system:masters"
+        "subject=CN=super-admin,O=system:masters"
     );
-    let kubelet_client = openssl(&[
-        "x509",
-        "-noout",
-        "-subject",
-        "-nameopt",
-        "RFC2253",
-        "-in",
-        bundle
-            .join("hosts/kubem00/etc/kubernetes/pki/kubelet-client.pem")
-            .to_str()
-            .unwrap(),
-    ]);
     assert_eq!(
-        String::from_utf8_lossy(&kubelet_client.stdout).trim(),
+        openssl_subject(&bundle.join("hosts/kubem00/etc/kubernetes/pki/kubelet-client.pem")),
         "subject=CN=kube-apiserver-kubelet-client"
     );
-    // system:masters is in one file only, and that file is the operator's.
+    // No certificate file (what hosts get) carries system:masters.
     let mut with_masters = Vec::new();
     let mut stack = vec![bundle.clone()];
     while let Some(dir) = stack.pop() {
@@ -1043,4 +1036,101 @@ fn the_rbac_bootstrap_binds_exactly_the_identities_the_certificates_name() {
             "kube-apiserver-kubelet-client".into()
         )
     );
+}
+
+/// The providers of a bundle's encryption config, in order, each with its key.
+fn encryption_providers(bundle: &Path) -> Vec<(String, String)> {
+    let config = bundle.join("hosts/m0/etc/kubernetes/encryption-config.yaml");
+    let doc = yaml_documents(&config).remove(0);
+    assert_eq!(doc["kind"], "EncryptionConfiguration");
+    let resource = &doc["resources"][0];
+    assert_eq!(resource["resources"], serde_json::json!(["secrets"]));
+    resource["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|provider| {
+            let (name, settings) = provider.as_object().unwrap().iter().next().unwrap();
+            let key = settings["keys"][0]["secret"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            (name.clone(), key)
+        })
+        .collect()
+}
+
+#[test]
+fn secrets_are_encrypted_with_secretbox_and_a_provider_change_keeps_reading_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |provider: &str| {
+        format!(
+            "[api]\nendpoint = \"127.0.1.80\"\n[[masters]]\nname = \"m0\"\naddress = \"127.0.1.80\"\n{provider}"
+        )
+    };
+    let bundle = |out: &str, text: &str| {
+        std::fs::write(dir.path().join("c.toml"), text).unwrap();
+        let made = util::cpgen_in(dir.path(), &["bundle", "c.toml", "--out-dir", out]);
+        assert_eq!(util::code(&made), 0, "{}", util::stderr(&made));
+        util::stderr(&made)
+    };
+    bundle("default", &config(""));
+    let first = encryption_providers(&dir.path().join("default"));
+    let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
+    // secretbox writes; aescbc (cpgen's first provider) and identity still read.
+    assert_eq!(names, ["secretbox", "aescbc", "identity"]);
+    use base64::Engine;
+    for (name, key) in &first[..2] {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .unwrap();
+        assert_eq!(bytes.len(), 32, "{name}");
+    }
+    assert_ne!(first[0].1, first[1].1, "one key for two ciphers");
+
+    let said = bundle(
+        "aesgcm",
+        &config("[pki]\nencryption_provider = \"aesgcm\"\n"),
+    );
+    assert!(said.contains("encryption/aesgcm"), "{said}");
+    let second = encryption_providers(&dir.path().join("aesgcm"));
+    let names: Vec<&str> = second.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["aesgcm", "secretbox", "aescbc", "identity"]);
+    // The old writer reads with the key it wrote with.
+    assert_eq!(second[1], first[0]);
+    assert_eq!(second[2], first[1]);
+
+    let wrong = util::cpgen_in(dir.path(), &["check", "c.toml"]);
+    assert_eq!(util::code(&wrong), 0);
+    std::fs::write(
+        dir.path().join("c.toml"),
+        config("[pki]\nencryption_provider = \"secretbx\"\n"),
+    )
+    .unwrap();
+    let wrong = util::cpgen_in(dir.path(), &["check", "c.toml"]);
+    assert_eq!(util::code(&wrong), 1);
+    assert!(
+        util::stderr(&wrong).contains("did you mean \"secretbox\"?"),
+        "{}",
+        util::stderr(&wrong)
+    );
+}
+
+#[test]
+fn an_encryption_key_of_an_unknown_provider_or_length_is_refused() {
+    let text = std::fs::read_to_string(util::root().join("golden/seed-ha.secrets.toml")).unwrap();
+    assert!(Secrets::parse(&text).is_ok());
+    let key = "SFJ9EZOfz+sQVMIIzIxRT40hfde+2IbA3tnxnTtaPtY=";
+    for (entry, said) in [
+        (format!("rot13 = \"{key}\""), "\"rot13\""),
+        ("secretbox = \"c2hvcnQ=\"".to_owned(), "not 32 bytes"),
+    ] {
+        let edited = text.replacen(&format!("secretbox = \"{key}\""), &entry, 1);
+        assert_ne!(edited, text);
+        let error = Secrets::parse(&edited)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains(said), "{entry}: {error}");
+    }
 }

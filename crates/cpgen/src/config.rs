@@ -114,6 +114,7 @@ pub(crate) struct RawPki {
     pub ca_validity_days: Option<Int>,
     pub cert_validity_days: Option<Int>,
     pub layout: Option<Text>,
+    pub encryption_provider: Option<Text>,
 }
 
 /// The largest `cluster.toml` cpgen reads (4 MiB).
@@ -397,6 +398,7 @@ impl Places {
         p.ca_validity_days = self.int("pki.ca_validity_days", &pki.ca_validity_days);
         p.cert_validity_days = self.int("pki.cert_validity_days", &pki.cert_validity_days);
         p.layout = self.text("pki.layout", &pki.layout);
+        p.encryption_provider = self.text("pki.encryption_provider", &pki.encryption_provider);
         spec.workers = self.hosts("workers", &raw.workers);
         spec
     }
@@ -652,6 +654,7 @@ const SECTIONS: &[Section] = &[
             ("ca_validity_days", Kind::Integer),
             ("cert_validity_days", Kind::Integer),
             ("layout", Kind::String),
+            ("encryption_provider", Kind::String),
         ],
     },
 ];

@@ -88,6 +88,8 @@ pub(crate) mod defaults {
     pub(crate) const CERT_VALIDITY_DAYS: i64 = 365;
     /// `pki.layout`.
     pub(crate) const PKI_LAYOUT: &str = "separate-cas";
+    /// `pki.encryption_provider`.
+    pub(crate) const ENCRYPTION_PROVIDER: &str = "secretbox";
 }
 
 /// A whole cluster description: what `cluster.toml` holds, as plain values; `None` (or an
@@ -232,6 +234,8 @@ pub struct PkiSpec {
     pub cert_validity_days: Option<i64>,
     /// `layout`: `"separate-cas"` or `"shared-ca"`.
     pub layout: Option<String>,
+    /// `encryption_provider`: `"secretbox"`, `"aesgcm"` or `"aescbc"`.
+    pub encryption_provider: Option<String>,
 }
 
 /// A small builder over the public fields: each method sets one key and returns the spec.
@@ -347,6 +351,11 @@ impl ClusterSpec {
         field("pki", "ca_validity_days", p.ca_validity_days.is_some());
         field("pki", "cert_validity_days", p.cert_validity_days.is_some());
         field("pki", "layout", p.layout.is_some());
+        field(
+            "pki",
+            "encryption_provider",
+            p.encryption_provider.is_some(),
+        );
         for section in ["cluster", "network", "api", "load_balancer", "etcd", "pki"] {
             paths.push(section.to_owned());
         }

@@ -281,7 +281,7 @@ pub fn leaf_identities(plan: &Plan) -> Vec<Identity> {
         leaf(
             "super-admin",
             "super-admin",
-            "kubernetes-super-admin",
+            "super-admin",
             Some(SUPER_ADMINS_GROUP),
             Ca::Kubernetes,
             Client,

@@ -64,8 +64,8 @@ pub struct CertSet {
     pub service_account_key_pem: String,
     /// Its public key, SubjectPublicKeyInfo PEM.
     pub service_account_public_pem: String,
-    /// The encryption-at-rest key.
-    pub encryption_key: [u8; 32],
+    /// The encryption-at-rest providers and their keys, the one that writes first.
+    pub(crate) encryption: Vec<(&'static str, [u8; 32])>,
     /// The rotations in progress and their stage.
     pub rotations: Vec<(Rotated, Stage)>,
     /// Position of each leaf by id: thousands of workers make a scan quadratic.
@@ -200,7 +200,12 @@ impl<'a> Authority<'a> {
             leaves,
             service_account_key_pem,
             service_account_public_pem,
-            encryption_key: *self.secrets.encryption_key(),
+            encryption: self
+                .secrets
+                .encryption_providers(self.plan.pki.encryption_provider)
+                .ok_or_else(|| Error::MissingKey {
+                    identity: format!("encryption/{}", self.plan.pki.encryption_provider),
+                })?,
             rotations: Rotated::ALL
                 .into_iter()
                 .filter_map(|r| Some((r, self.secrets.rotation(r)?)))

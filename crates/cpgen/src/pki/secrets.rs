@@ -17,7 +17,7 @@ use super::identities::{leaf_identities, Ca, SERVICE_ACCOUNT_KEY};
 use super::keys::{PrivateKey, PublicKeyInfo};
 use super::rotation::{Rotated, Rotation, Stage, NEXT};
 use crate::error::{KeyRole, SecretsProblem, StaleKey, StaleKeys};
-use crate::plan::Plan;
+use crate::plan::{Choice, EncryptionProvider, Plan};
 use crate::types::KeyAlgorithm;
 use crate::Error;
 
@@ -29,7 +29,11 @@ pub(crate) const FORMAT_VERSION: u32 = 1;
 pub struct Secrets {
     pub(crate) ca_issued_at: OffsetDateTime,
     pub(crate) issued_at: OffsetDateTime,
+    /// The aescbc key: every secrets file has it, as cpgen first wrote Secrets with aescbc.
     pub(crate) encryption_key: [u8; 32],
+    /// The keys of the other encryption-at-rest providers (`secretbox`, `aesgcm`), made
+    /// when a config first asks for one and kept, so what they wrote stays readable.
+    pub(crate) encryption_keys: BTreeMap<String, Zeroizing<[u8; 32]>>,
     /// Private keys by identity; wiped from memory when dropped.
     pub(crate) keys: BTreeMap<String, Zeroizing<String>>,
     /// Algorithm and public key of each key, read once.
@@ -58,6 +62,9 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
+/// The providers whose keys live in `[encryption_keys]` (aescbc's is `encryption_key`).
+const ENCRYPTION_KEY_PROVIDERS: &[&str] = &["secretbox", "aesgcm"];
+
 /// The file as serde reads it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +75,8 @@ struct SecretsFile {
     ca_issued_at: String,
     issued_at: String,
     encryption_key: String,
+    #[serde(default)]
+    encryption_keys: BTreeMap<String, String>,
     #[serde(default)]
     keys: BTreeMap<String, String>,
     #[serde(default)]
@@ -94,6 +103,7 @@ struct SecretsTemplate<'a> {
     ca_issued_at: String,
     issued_at: String,
     encryption_key: String,
+    encryption_keys: Vec<(&'a str, String)>,
     keys: Vec<(&'a str, &'a str)>,
     imported_cas: Vec<(&'a str, &'a str)>,
     ca_issued_at_of: Vec<(&'a str, String)>,
@@ -127,6 +137,7 @@ impl Secrets {
             ca_issued_at: now,
             issued_at: now,
             encryption_key,
+            encryption_keys: BTreeMap::new(),
             keys: BTreeMap::new(),
             public: BTreeMap::new(),
             imported_cas: BTreeMap::new(),
@@ -193,6 +204,21 @@ impl Secrets {
             .ok()
             .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
             .ok_or("`encryption_key` is not 32 bytes of base64")?;
+        let mut encryption_keys = BTreeMap::new();
+        for (name, key) in std::mem::take(&mut file.encryption_keys) {
+            if !ENCRYPTION_KEY_PROVIDERS.contains(&name.as_str()) {
+                return Err(format!(
+                    "`encryption_keys` has a key for {name:?}; cpgen keeps keys for {}",
+                    ENCRYPTION_KEY_PROVIDERS.join(" and ")
+                ));
+            }
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(key.trim())
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .ok_or_else(|| format!("`encryption_keys.{name}` is not 32 bytes of base64"))?;
+            encryption_keys.insert(name, Zeroizing::new(key));
+        }
         let keys: BTreeMap<String, Zeroizing<String>> = std::mem::take(&mut file.keys)
             .into_iter()
             .map(|(name, pem)| (name, Zeroizing::new(pem)))
@@ -250,6 +276,7 @@ impl Secrets {
             ca_issued_at: time("ca_issued_at", &file.ca_issued_at)?,
             issued_at: time("issued_at", &file.issued_at)?,
             encryption_key,
+            encryption_keys,
             keys,
             public,
             imported_cas: file.imported_cas,
@@ -271,6 +298,16 @@ impl Secrets {
             ca_issued_at: rfc3339(self.ca_issued_at)?,
             issued_at: rfc3339(self.issued_at)?,
             encryption_key: base64::engine::general_purpose::STANDARD.encode(self.encryption_key),
+            encryption_keys: self
+                .encryption_keys
+                .iter()
+                .map(|(name, key)| {
+                    (
+                        name.as_str(),
+                        base64::engine::general_purpose::STANDARD.encode(key.as_slice()),
+                    )
+                })
+                .collect(),
             keys: pairs(&self.keys),
             imported_cas: pairs(&self.imported_cas),
             ca_issued_at_of: self
@@ -367,12 +404,49 @@ impl Secrets {
                 Ok((id, pem, info))
             })
             .collect::<Result<_, Error>>()?;
-        let names = generated.iter().map(|(id, _, _)| id.clone()).collect();
+        let mut names: Vec<String> = generated.iter().map(|(id, _, _)| id.clone()).collect();
         for (id, pem, info) in generated {
             self.public.insert(id.clone(), info);
             self.keys.insert(id, pem);
         }
+        names.extend(self.fill_encryption_key(plan.pki.encryption_provider)?);
         Ok(names)
+    }
+
+    /// Makes the key of `provider` if it is new to the file; returns its name then.
+    fn fill_encryption_key(
+        &mut self,
+        provider: EncryptionProvider,
+    ) -> Result<Option<String>, Error> {
+        let name = provider.name();
+        if provider == EncryptionProvider::Aescbc || self.encryption_keys.contains_key(name) {
+            return Ok(None);
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::fill(key.as_mut_slice()).map_err(|_| Error::Crypto("random source"))?;
+        self.encryption_keys.insert(name.to_owned(), key);
+        Ok(Some(format!("encryption/{name}")))
+    }
+
+    /// The encryption-at-rest providers kube-apiserver is given, each with its key: the one
+    /// `writer` first (new Secrets are written with it), then every other the file has a
+    /// key for, aescbc always among them (cpgen wrote with it first), so Secrets written
+    /// before a change of provider stay readable. `None` when the writer has no key yet.
+    pub(crate) fn encryption_providers(
+        &self,
+        writer: EncryptionProvider,
+    ) -> Option<Vec<(&'static str, [u8; 32])>> {
+        let key_of = |provider: EncryptionProvider| match provider {
+            EncryptionProvider::Aescbc => Some(self.encryption_key),
+            other => self.encryption_keys.get(other.name()).map(|key| **key),
+        };
+        let mut providers = vec![(writer.name(), key_of(writer)?)];
+        for (name, provider) in EncryptionProvider::ALL {
+            if *provider != writer {
+                providers.extend(key_of(*provider).map(|key| (*name, key)));
+            }
+        }
+        Some(providers)
     }
 
     /// Every key the plan needs and its algorithm. Imported CAs bring their own key, of any

@@ -109,6 +109,18 @@ choice! {
     }
 }
 
+choice! {
+    /// How kube-apiserver encrypts Secrets at rest (the provider new data is written with).
+    pub(crate) EncryptionProvider {
+        /// XSalsa20 and Poly1305: authenticated, the local-key provider upstream recommends.
+        Secretbox = "secretbox",
+        /// AES-GCM: authenticated, but its key must change every 200,000 writes.
+        Aesgcm = "aesgcm",
+        /// AES-CBC: what cpgen wrote first; upstream discourages it (padding oracles).
+        Aescbc = "aescbc",
+    }
+}
+
 /// `[cluster]`, resolved.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ClusterSettings {
@@ -255,6 +267,8 @@ pub(crate) struct Pki {
     pub(crate) cert_validity: ValidityDays,
     /// One CA or three.
     pub(crate) layout: PkiLayout,
+    /// What encrypts Secrets at rest.
+    pub(crate) encryption_provider: EncryptionProvider,
 }
 
 /// The whole validated cluster.

@@ -37,7 +37,9 @@ pub(crate) use units::{initial_cluster_members, master_unit_specs};
 #[derive(Template)]
 #[template(path = "encryption-config.yaml", escape = "none")]
 struct EncryptionConfig {
-    key: String,
+    writer: &'static str,
+    /// Each provider and its key, base64, the writer first.
+    providers: Vec<(&'static str, String)>,
 }
 
 /// One ClusterRoleBinding of `admin/bootstrap/`.
@@ -136,8 +138,15 @@ impl FileSpec {
                 certs.shared.service_account_public_pem.clone().into()
             }
             Contents::EncryptionConfig => {
+                let providers: Vec<(&'static str, String)> = certs
+                    .shared
+                    .encryption
+                    .iter()
+                    .map(|(name, key)| (*name, base64(key)))
+                    .collect();
                 let encryption = EncryptionConfig {
-                    key: base64(&certs.shared.encryption_key),
+                    writer: providers.first().map_or("identity", |(name, _)| name),
+                    providers,
                 };
                 render_template(&encryption, "encryption-config.yaml")?
             }

@@ -136,6 +136,11 @@ impl Rules<'_> {
                 defaults::CERT_VALIDITY_DAYS,
             ),
             layout: self.choice("pki.layout", &pki.layout, defaults::PKI_LAYOUT),
+            encryption_provider: self.choice(
+                "pki.encryption_provider",
+                &pki.encryption_provider,
+                defaults::ENCRYPTION_PROVIDER,
+            ),
         }
     }
 }
@@ -218,6 +223,7 @@ impl Draft {
                 ca_validity: self.ca_validity?,
                 cert_validity: self.cert_validity?,
                 layout: self.layout?,
+                encryption_provider: self.encryption_provider?,
             },
         })
     }

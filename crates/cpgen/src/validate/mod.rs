@@ -26,7 +26,9 @@ use camino::Utf8PathBuf;
 use sha2::{Digest, Sha256};
 
 use crate::diag::{did_you_mean, Code, Diagnostic, Location, Report, Severity};
-use crate::plan::{Choice, ComponentsVia, HealthCheck, LoadBalancerMode, PkiLayout, Plan};
+use crate::plan::{
+    Choice, ComponentsVia, EncryptionProvider, HealthCheck, LoadBalancerMode, PkiLayout, Plan,
+};
 use crate::spec::{ClusterSpec, Origins};
 use crate::types::{
     Cidr, DnsName, HostAddress, HostName, KeyAlgorithm, KubernetesVersion, Port, PortRange, San,
@@ -187,6 +189,7 @@ struct Draft {
     ca_validity: Option<ValidityDays>,
     cert_validity: Option<ValidityDays>,
     layout: Option<PkiLayout>,
+    encryption_provider: Option<EncryptionProvider>,
 }
 
 impl Rules<'_> {
