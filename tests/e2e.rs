@@ -9,12 +9,13 @@ mod util;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use cpgen::bundle::Bundle;
 use cpgen::{Config, Plan};
+use util::etcd::Daemon;
 
 const MASTERS: [(&str, &str); 3] = [
     ("kubem00", "127.0.1.80"),
@@ -235,43 +236,6 @@ impl Cluster {
             })
             .collect();
         (binary, args)
-    }
-}
-
-/// A process started by a test, killed by PID when dropped.
-struct Daemon {
-    child: Child,
-}
-
-impl Daemon {
-    fn spawn(program: &str, package: &str, args: &[String], cwd: &Path, log: &Path) -> Daemon {
-        let log = std::fs::File::create(log).unwrap();
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {program} ({e}); install the Debian package `{package}` (scripts/test does)"));
-        Daemon { child }
-    }
-
-    fn stop(mut self) {
-        self.kill();
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -541,25 +505,7 @@ fn start_stand_in_from(cluster: &Cluster, bundle: &Path, host: &str, address: &s
 
 fn start_haproxy(cluster: &Cluster) -> Daemon {
     let cfg = cluster.host_root("lb").join("etc/haproxy/haproxy.cfg");
-    // -db: stay in the foreground, so the guard's PID is HAProxy's and state changes go to
-    // its log.
-    let args = vec![
-        "-db".to_owned(),
-        "-f".to_owned(),
-        cfg.to_str().unwrap().to_owned(),
-    ];
-    let haproxy = if Path::new("/usr/sbin/haproxy").exists() {
-        "/usr/sbin/haproxy"
-    } else {
-        "haproxy"
-    };
-    Daemon::spawn(
-        haproxy,
-        "haproxy",
-        &args,
-        cluster.dir.path(),
-        &cluster.log("haproxy"),
-    )
+    util::etcd::start_haproxy(&cfg, cluster.dir.path(), &cluster.log("haproxy"))
 }
 
 fn kubectl_readyz(kubeconfig: &Path) -> Result<(), String> {

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::etcd::{etcdctl, free_ports, Daemon, Machines};
+use util::etcd::{etcdctl, free_ports, start_haproxy, Daemon, Machines};
 
 const MASTERS: [(&str, &str); 3] = [
     ("pm0", "127.0.1.130"),
@@ -142,18 +142,7 @@ impl Cluster {
             .join("hosts")
             .join(LB.0)
             .join("etc/haproxy/haproxy.cfg");
-        let args = vec![
-            "-db".to_owned(),
-            "-f".to_owned(),
-            cfg.to_str().unwrap().to_owned(),
-        ];
-        let log = self.path("haproxy.log");
-        let haproxy = if Path::new("/usr/sbin/haproxy").exists() {
-            "/usr/sbin/haproxy"
-        } else {
-            "haproxy"
-        };
-        let daemon = Daemon::spawn(haproxy, "haproxy", &args, self.dir.path(), &log);
+        let daemon = start_haproxy(&cfg, self.dir.path(), &self.path("haproxy.log"));
         self.daemons.insert("haproxy".to_owned(), daemon);
         wait_for_listener(LB.1, self.ports.lb);
     }

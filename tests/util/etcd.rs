@@ -27,6 +27,23 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Kills it now (as dropping it does), where a scenario stops a process on purpose.
+    pub fn stop(self) {}
+}
+
+/// The real HAProxy with the config `cfg`, in the foreground (`-db`), so the guard's PID is
+/// HAProxy's and its state changes go to `log`.
+pub fn start_haproxy(cfg: &Path, cwd: &Path, log: &Path) -> Daemon {
+    let haproxy = if Path::new("/usr/sbin/haproxy").exists() {
+        "/usr/sbin/haproxy"
+    } else {
+        "haproxy"
+    };
+    let args = ["-db", "-f", cfg.to_str().unwrap()].map(str::to_owned);
+    Daemon::spawn(haproxy, "haproxy", &args, cwd, log)
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -538,7 +538,8 @@ impl Secrets {
         self.ca_issued_at
     }
 
-    /// kube-apiserver's encryption-at-rest key.
+    /// kube-apiserver's encryption-at-rest key for aescbc (the other providers' keys are
+    /// in the encryption config a bundle carries).
     pub fn encryption_key(&self) -> &[u8; 32] {
         &self.encryption_key
     }

@@ -24,6 +24,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::diag::{Diagnostic, Severity};
+use crate::render::paths;
 use crate::types::Timeout;
 use crate::verify::source::read_bundle;
 use crate::verify::verify_tree;
@@ -107,9 +108,10 @@ impl Service {
     /// The systemd unit that serves it.
     fn unit(self) -> &'static str {
         match self {
-            Service::EtcdClient | Service::EtcdPeer => "etcd.service",
-            Service::KubeApiserver => "kube-apiserver.service",
-            Service::LoadBalancer | Service::ApiEndpoint => "haproxy.service",
+            Service::EtcdClient | Service::EtcdPeer => paths::ETCD_UNIT,
+            Service::KubeApiserver => paths::APISERVER_UNIT,
+            Service::LoadBalancer | Service::ApiEndpoint => paths::HAPROXY_UNIT,
+            // No kubelet unit in the bundle yet: the name kubelet packages give theirs.
             Service::Kubelet => "kubelet.service",
         }
     }

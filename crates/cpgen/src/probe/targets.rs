@@ -15,7 +15,7 @@ use super::Service;
 use crate::bundle::manifest::{Header, MANIFEST};
 use crate::render::paths;
 use crate::verify::source::Tree;
-use crate::verify::{kubeconfig_server, parse_unit, CertInfo};
+use crate::verify::{host_models, kubeconfig_server, CertInfo, Unit};
 
 /// The kubelet's serving port: fixed, as kubeadm leaves it.
 const KUBELET_PORT: u16 = 10250;
@@ -68,16 +68,20 @@ pub(super) fn targets(tree: &Tree) -> (Vec<Target>, Vec<Gap>) {
     let mut targets = Vec::new();
     let mut gaps = Vec::new();
     let mut apiservers = Vec::new();
-    for (host, files) in reader.hosts() {
-        if let Some(unit) = reader.unit(&files, paths::ETCD_UNIT) {
-            let (found, missing) = etcd_targets(&reader, &host, &unit, etcd_identity.as_ref());
+    // What fronts the apiservers serves one of theirs, whichever it forwards to.
+    let mut fronts: Vec<(String, Service, Address, u16)> = Vec::new();
+    let (hosts, _) = host_models(tree);
+    for model in hosts.iter().filter(|h| h.name != "admin") {
+        let host = &model.name;
+        if let Some(unit) = model.unit("etcd") {
+            let (found, missing) = etcd_targets(&reader, host, unit, etcd_identity.as_ref());
             targets.extend(found);
             gaps.extend(missing);
         }
-        if let Some(unit) = reader.unit(&files, paths::APISERVER_UNIT) {
+        if let Some(unit) = model.unit("kube-apiserver") {
             let expected = unit
                 .flag("tls-cert-file")
-                .and_then(|path| reader.first_certificate(&host, path));
+                .and_then(|path| reader.first_certificate(host, path));
             let address = unit.flag("advertise-address").and_then(ip_of);
             let port = unit.flag("secure-port").and_then(|p| p.parse().ok());
             if address.is_none() || port.is_none() {
@@ -105,39 +109,32 @@ pub(super) fn targets(tree: &Tree) -> (Vec<Target>, Vec<Gap>) {
                 });
             }
         }
-        if let Some(kubelet) = reader.first_certificate(&host, paths::KUBELET_SERVER) {
-            if let Some(address) = addresses.get(&host) {
+        if let Some(kubelet) = reader.first_certificate(host, paths::KUBELET_SERVER) {
+            if let Some(address) = addresses.get(host) {
                 targets.push(Target {
                     host: host.clone(),
                     service: Service::Kubelet,
                     address: Address::Ip(*address),
                     port: KUBELET_PORT,
                     expected: vec![(host.clone(), kubelet)],
-                    trust: reader.certificates(&host, paths::CA),
+                    trust: reader.certificates(host, paths::CA),
                     identity: None,
                 });
             }
         }
-    }
-    // What fronts the apiservers serves one of theirs, whichever it forwards to.
-    let mut fronts: Vec<(String, Service, Address, u16)> = Vec::new();
-    for (host, files) in reader.hosts() {
-        let Some(config) = files.get(paths::HAPROXY_CFG) else {
+        let Some(config) = model.haproxy_config.as_deref().and_then(|p| reader.text(p)) else {
             continue;
         };
-        for (address, port) in haproxy_binds(config) {
-            let address = match address {
+        let vip = reader
+            .text(&model.bundle_path(paths::KEEPALIVED_CONF))
+            .and_then(|conf| keepalived_vip(&conf));
+        for (address, port) in haproxy_binds(&config) {
+            let address = match address.or_else(|| addresses.get(host).copied()) {
                 Some(address) => Address::Ip(address),
-                None => match addresses.get(&host) {
-                    Some(address) => Address::Ip(*address),
-                    None => continue,
-                },
+                None => continue,
             };
             fronts.push((host.clone(), Service::LoadBalancer, address, port));
-            if let Some(vip) = files
-                .get(paths::KEEPALIVED_CONF)
-                .and_then(|c| keepalived_vip(c))
-            {
+            if let Some(vip) = vip {
                 fronts.push((
                     "vip".to_owned(),
                     Service::LoadBalancer,
@@ -173,7 +170,7 @@ pub(super) fn targets(tree: &Tree) -> (Vec<Target>, Vec<Gap>) {
 fn etcd_targets(
     reader: &Reader<'_>,
     host: &str,
-    unit: &crate::verify::Unit,
+    unit: &Unit,
     identity: Option<&std::sync::Arc<Identity>>,
 ) -> (Vec<Target>, Vec<Gap>) {
     let sides = [
@@ -240,31 +237,14 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Each host's files, by their absolute path on the host.
-    fn hosts(&self) -> BTreeMap<String, BTreeMap<String, String>> {
-        let mut hosts: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for (path, entry) in &self.tree.files {
-            let Some((host, local)) = path
-                .strip_prefix("hosts/")
-                .and_then(|rest| rest.split_once('/'))
-            else {
-                continue;
-            };
-            hosts.entry(host.to_owned()).or_default().insert(
-                format!("/{local}"),
-                String::from_utf8_lossy(&entry.data).into_owned(),
-            );
-        }
-        hosts
-    }
-
-    fn unit(&self, files: &BTreeMap<String, String>, name: &str) -> Option<crate::verify::Unit> {
-        let path = format!("{}/{name}", paths::SYSTEMD);
-        parse_unit(&path, files.get(&path)?)
-    }
-
     fn data(&self, path: &str) -> Option<&[u8]> {
         self.tree.files.get(path).map(|e| e.data.as_slice())
+    }
+
+    /// The file at bundle path `path`, as text.
+    fn text(&self, path: &str) -> Option<String> {
+        self.data(path)
+            .map(|data| String::from_utf8_lossy(data).into_owned())
     }
 
     /// Every certificate of the file at `path` on `host`, in order.

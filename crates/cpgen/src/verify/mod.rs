@@ -23,7 +23,9 @@ use source::{read_bundle, Tree};
 
 // For `diff`, which compares two bundles read and parsed exactly as an audit reads them.
 pub(crate) use material::{certificates, CertInfo};
-pub(crate) use model::{kubeconfig_files, kubeconfig_server, parse_unit, Unit};
+pub(crate) use model::{
+    hosts as host_models, kubeconfig_files, kubeconfig_server, parse_unit, Unit,
+};
 
 use crate::pki::EXPIRES_SOON;
 

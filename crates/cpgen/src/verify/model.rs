@@ -214,9 +214,9 @@ pub(super) struct ContextEntry {
 
 /// The parsed pieces of one host (or of `admin/`).
 #[derive(Debug, Clone, Default)]
-pub(super) struct HostModel {
+pub(crate) struct HostModel {
     /// Host name (`admin` for the operator's files).
-    pub(super) name: String,
+    pub(crate) name: String,
     /// Units by program.
     pub(super) units: Vec<Unit>,
     /// Kubeconfigs, each knowing its path in the bundle.
@@ -224,7 +224,7 @@ pub(super) struct HostModel {
     /// HAProxy `server` lines.
     pub(super) haproxy_servers: Vec<HaproxyServer>,
     /// The bundle path of its HAProxy config, if it has one.
-    pub(super) haproxy_config: Option<String>,
+    pub(crate) haproxy_config: Option<String>,
     /// Bundle paths of systemd files that are not a unit directly in
     /// `/etc/systemd/system/` (drop-ins, units elsewhere).
     pub(super) other_systemd_files: Vec<String>,
@@ -232,12 +232,12 @@ pub(super) struct HostModel {
 
 impl HostModel {
     /// The unit running `program`.
-    pub(super) fn unit(&self, program: &str) -> Option<&Unit> {
+    pub(crate) fn unit(&self, program: &str) -> Option<&Unit> {
         self.units.iter().find(|u| u.program == program)
     }
 
     /// `hosts/<name>/` or `admin/`'s prefix for a path on this host.
-    pub(super) fn bundle_path(&self, absolute: &str) -> String {
+    pub(crate) fn bundle_path(&self, absolute: &str) -> String {
         if self.name == "admin" {
             absolute.trim_start_matches('/').to_owned()
         } else {
@@ -259,7 +259,7 @@ pub(super) struct HaproxyServer {
 
 /// Every host's units, kubeconfigs and HAProxy backends, and a finding for each kubeconfig
 /// that cannot be read.
-pub(super) fn hosts(tree: &Tree) -> (Vec<HostModel>, Vec<Diagnostic>) {
+pub(crate) fn hosts(tree: &Tree) -> (Vec<HostModel>, Vec<Diagnostic>) {
     let mut hosts: BTreeMap<String, HostModel> = BTreeMap::new();
     let mut problems = Vec::new();
     for (path, entry) in &tree.files {
