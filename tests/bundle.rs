@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use time::macros::datetime;
 
 /// The examples with golden trees.
-const GOLDEN: [&str; 3] = ["seed-ha", "separate-cas", "on-masters-vip"];
+const GOLDEN: [&str; 4] = ["seed-ha", "separate-cas", "on-masters-vip", "workloads"];
 
 fn plan_of(example: &str) -> Plan {
     let path = util::root().join(format!("examples/{example}.toml"));
@@ -405,6 +405,8 @@ fn systemd_root(host_tree: &Path) -> PathBuf {
         "kube-apiserver",
         "kube-controller-manager",
         "kube-scheduler",
+        "kubelet",
+        "kube-proxy",
     ] {
         let stub = bin.join(binary);
         std::fs::write(&stub, "#!/bin/sh\nexit 0\n").unwrap();
@@ -416,10 +418,16 @@ fn systemd_root(host_tree: &Path) -> PathBuf {
 
 #[test]
 fn systemd_analyze_verifies_every_unit_silently() {
+    let mut node_units = 0;
     for (example, plan, bundle) in every_bundle() {
-        for master in plan.masters() {
+        let with_units = plan
+            .masters()
+            .iter()
+            .map(|m| (m, 4 + if plan.masters_are_nodes() { 2 } else { 0 }))
+            .chain(plan.workers().iter().map(|w| (w, 2)));
+        for (host, expected) in with_units {
             let dir = tempfile::tempdir().unwrap();
-            extract_host(&bundle, master.name().as_str(), dir.path());
+            extract_host(&bundle, host.name().as_str(), dir.path());
             let root = systemd_root(dir.path());
             let units: Vec<String> = std::fs::read_dir(root.join("etc/systemd/system"))
                 .unwrap()
@@ -430,7 +438,11 @@ fn systemd_analyze_verifies_every_unit_silently() {
                     )
                 })
                 .collect();
-            assert_eq!(units.len(), 4, "{example} {}", master.name());
+            assert_eq!(units.len(), expected, "{example} {}", host.name());
+            node_units += units
+                .iter()
+                .filter(|u| u.ends_with("/kubelet.service"))
+                .count();
             let out = tool("systemd-analyze", "systemd")
                 .arg("verify")
                 .arg(format!("--root={}", root.display()))
@@ -442,10 +454,11 @@ fn systemd_analyze_verifies_every_unit_silently() {
             assert!(
                 out.status.success() && stderr.trim().is_empty(),
                 "{example} {}: {stderr}",
-                master.name()
+                host.name()
             );
         }
     }
+    assert!(node_units >= 6, "kubelet units checked: {node_units}");
 }
 
 #[test]
@@ -628,10 +641,13 @@ fn every_emitted_flag_exists_in_the_target_version_and_no_removed_one_is_emitted
         "enable-swagger-ui",
         "address",
         "port",
+        "network-plugin",
+        "container-runtime",
     ];
     for minor in 29..=34 {
         let text = format!(
             "[cluster]\nkubernetes_version = \"1.{minor}\"\n[api]\nendpoint = \"127.0.1.2\"\n\
+             [control_plane]\nworkloads = true\n\
              [[masters]]\nname = \"m0\"\naddress = \"127.0.1.80\"\n[[load_balancer.hosts]]\nname = \"lb\"\naddress = \"127.0.1.2\"\n"
         );
         let bundle = util::fresh_bundle(&util::plan_from(&text));
@@ -640,6 +656,8 @@ fn every_emitted_flag_exists_in_the_target_version_and_no_removed_one_is_emitted
             "kube-apiserver",
             "kube-controller-manager",
             "kube-scheduler",
+            "kubelet",
+            "kube-proxy",
         ] {
             let unit = bundle
                 .get(&format!("hosts/m0/etc/systemd/system/{component}.service"))

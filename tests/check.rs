@@ -7,11 +7,12 @@ use std::path::Path;
 
 use util::{assert_golden, code, cpgen, stderr, stdout};
 
-const EXAMPLES: [&str; 4] = [
+const EXAMPLES: [&str; 5] = [
     "examples/seed-ha.toml",
     "examples/separate-cas.toml",
     "examples/on-masters-vip.toml",
     "examples/ipv6.toml",
+    "examples/workloads.toml",
 ];
 
 #[test]

@@ -37,7 +37,13 @@ fn linter() -> PathBuf {
 fn pkilint_finds_every_certificate_clean() {
     let linter = linter();
     let mut linted = 0;
-    for example in ["seed-ha", "separate-cas", "on-masters-vip", "ipv6"] {
+    for example in [
+        "seed-ha",
+        "separate-cas",
+        "on-masters-vip",
+        "ipv6",
+        "workloads",
+    ] {
         let plan = util::plan_from(&util::example_text(example));
         let bundle = util::fresh_bundle(&plan);
         let dir = tempfile::tempdir().unwrap();

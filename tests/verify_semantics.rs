@@ -1019,3 +1019,137 @@ fn with_the_config_each_host_holds_exactly_its_parts_files() {
         "{text}"
     );
 }
+
+// ---- nodes: the kubelet's and kube-proxy's configuration files ----
+
+const KUBELET_CONFIG: &str = "hosts/node0/var/lib/kubelet/config.yaml";
+const MASTER_KUBELET_CONFIG: &str = "hosts/cp1/var/lib/kubelet/config.yaml";
+const KUBE_PROXY_CONFIG: &str = "hosts/node0/var/lib/kube-proxy/config.yaml";
+
+#[test]
+fn a_bundle_with_nodes_verifies_clean_and_against_its_config() {
+    let (plan, bundle) = built("workloads");
+    let (found, text) = findings(&bundle, None);
+    assert!(found.is_empty(), "{text}");
+    let (found, text) = findings(&bundle, Some(&plan));
+    assert!(found.is_empty(), "{text}");
+}
+
+#[test]
+fn a_kubelet_opened_to_strangers_is_unsafe() {
+    let (_, bundle) = built("workloads");
+    let unsafe_edits: [(&str, &str, &str, &[&str]); 6] = [
+        (
+            KUBELET_CONFIG,
+            "anonymous:\n    enabled: false",
+            "anonymous:\n    enabled: true",
+            &["authentication.anonymous.enabled", "without a certificate"],
+        ),
+        (
+            MASTER_KUBELET_CONFIG,
+            "  mode: Webhook",
+            "  mode: AlwaysAllow",
+            &["authorization.mode", "AlwaysAllow"],
+        ),
+        (
+            KUBELET_CONFIG,
+            "readOnlyPort: 0",
+            "readOnlyPort: 10255",
+            &["readOnlyPort", "10255"],
+        ),
+        (
+            KUBELET_CONFIG,
+            "  webhook:\n    enabled: true\n",
+            "",
+            &["authentication.webhook.enabled is missing"],
+        ),
+        (
+            KUBELET_CONFIG,
+            "cgroupDriver: systemd",
+            "cgroupDriver: systemd\nstaticPodPath: /etc/kubernetes/manifests",
+            &["staticPodPath", "cpgen does not write"],
+        ),
+        (
+            KUBE_PROXY_CONFIG,
+            "mode: iptables",
+            "mode: iptables\nbindAddressHardFail: false",
+            &["bindAddressHardFail"],
+        ),
+    ];
+    for (path, from, to, words) in unsafe_edits {
+        assert_found_after_edit(&bundle, path, from, to, Code::UnsafeSetting, words);
+    }
+}
+
+#[test]
+fn a_file_a_node_configuration_names_must_be_in_the_host_tree() {
+    let (_, bundle) = built("workloads");
+    let renamed = edited(
+        &bundle,
+        KUBELET_CONFIG,
+        "clientCAFile: \"/etc/kubernetes/pki/ca.pem\"",
+        "clientCAFile: \"/etc/kubernetes/pki/other-ca.pem\"",
+    );
+    let (found, text) = findings(&renamed, None);
+    assert!(
+        has(
+            &found,
+            Code::MissingFile,
+            "hosts/node0/etc/kubernetes/pki/other-ca.pem",
+            &["authentication.x509.clientCAFile"]
+        ),
+        "{text}"
+    );
+    let (found, text) = findings(
+        &edited(
+            &bundle,
+            KUBE_PROXY_CONFIG,
+            "/var/lib/kube-proxy/kubeconfig",
+            "/var/lib/kube-proxy/elsewhere",
+        ),
+        None,
+    );
+    assert!(
+        has(
+            &found,
+            Code::MissingFile,
+            "hosts/node0/var/lib/kube-proxy/elsewhere",
+            &["clientConnection.kubeconfig"]
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_kubelet_unit_without_its_configuration_is_unsafe() {
+    let (_, bundle) = built("workloads");
+    assert_found_after_edit(
+        &bundle,
+        "hosts/node0/etc/systemd/system/kubelet.service",
+        "  --config=/var/lib/kubelet/config.yaml \\\n",
+        "",
+        Code::UnsafeSetting,
+        &["--config is missing"],
+    );
+    assert_found_after_edit(
+        &bundle,
+        "hosts/cp0/etc/systemd/system/kubelet.service",
+        "--v=2",
+        "--v=2 \\\n  --anonymous-auth=true",
+        Code::UnexpectedCommand,
+        &["--anonymous-auth"],
+    );
+}
+
+#[test]
+fn a_node_configuration_that_is_not_yaml_is_unparseable() {
+    let (_, bundle) = built("workloads");
+    assert_found_after_edit(
+        &bundle,
+        KUBE_PROXY_CONFIG,
+        "clientConnection:",
+        "clientConnection: [",
+        Code::Unparseable,
+        &["not YAML"],
+    );
+}

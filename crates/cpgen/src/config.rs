@@ -24,6 +24,8 @@ pub(crate) type Text = Spanned<String>;
 pub(crate) type Int = Spanned<i64>;
 /// A list of strings and where it was written.
 pub(crate) type TextList = Spanned<Vec<Text>>;
+/// A boolean value and where it was written.
+pub(crate) type Flag = Spanned<bool>;
 
 /// `cluster.toml` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -39,6 +41,22 @@ pub(crate) struct RawConfig {
     pub pki: Option<Spanned<RawPki>>,
     #[serde(default)]
     pub workers: Vec<Spanned<RawHost>>,
+    pub control_plane: Option<Spanned<RawControlPlane>>,
+    pub kubelet: Option<Spanned<RawKubelet>>,
+}
+
+/// `[control_plane]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[allow(missing_docs)]
+pub(crate) struct RawControlPlane {
+    pub workloads: Option<Flag>,
+}
+
+/// `[kubelet]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[allow(missing_docs)]
+pub(crate) struct RawKubelet {
+    pub container_runtime_endpoint: Option<Text>,
 }
 
 /// `[cluster]`.
@@ -300,6 +318,12 @@ impl Places {
         Some(*value.get_ref())
     }
 
+    fn flag(&mut self, path: &str, value: &Option<Flag>) -> Option<bool> {
+        let value = value.as_ref()?;
+        self.at(path.to_owned(), value.span());
+        Some(*value.get_ref())
+    }
+
     fn list(&mut self, path: &str, value: &Option<TextList>) -> Option<Vec<String>> {
         let list = value.as_ref()?;
         self.at(path.to_owned(), list.span());
@@ -400,6 +424,14 @@ impl Places {
         p.layout = self.text("pki.layout", &pki.layout);
         p.encryption_provider = self.text("pki.encryption_provider", &pki.encryption_provider);
         spec.workers = self.hosts("workers", &raw.workers);
+        let control_plane = self.section("control_plane", &raw.control_plane);
+        spec.control_plane.workloads =
+            self.flag("control_plane.workloads", &control_plane.workloads);
+        let kubelet = self.section("kubelet", &raw.kubelet);
+        spec.kubelet.container_runtime_endpoint = self.text(
+            "kubelet.container_runtime_endpoint",
+            &kubelet.container_runtime_endpoint,
+        );
         spec
     }
 }
@@ -529,6 +561,7 @@ type FieldList = fn() -> &'static [&'static str];
 enum Kind {
     String,
     Integer,
+    Boolean,
     /// An array of strings.
     Strings,
     /// A table: the section of that dotted name.
@@ -542,6 +575,7 @@ impl Kind {
         match self {
             Kind::String => "a string".to_owned(),
             Kind::Integer => "an integer".to_owned(),
+            Kind::Boolean => "a boolean (true or false)".to_owned(),
             Kind::Strings => "an array of strings".to_owned(),
             Kind::Table(section) => format!("a table ([{section}])"),
             Kind::Tables(section) => format!("an array of tables ([[{section}]])"),
@@ -573,7 +607,19 @@ const SECTIONS: &[Section] = &[
             ("etcd", Kind::Table("etcd")),
             ("pki", Kind::Table("pki")),
             ("workers", Kind::Tables("workers")),
+            ("control_plane", Kind::Table("control_plane")),
+            ("kubelet", Kind::Table("kubelet")),
         ],
+    },
+    Section {
+        name: "control_plane",
+        fields: fields_of::<RawControlPlane>,
+        kinds: &[("workloads", Kind::Boolean)],
+    },
+    Section {
+        name: "kubelet",
+        fields: fields_of::<RawKubelet>,
+        kinds: &[("container_runtime_endpoint", Kind::String)],
     },
     Section {
         name: "cluster",
@@ -743,6 +789,7 @@ impl TypeCheck {
         };
         match (kind, value.get_mut()) {
             (Kind::String, DeValue::String(_)) => true,
+            (Kind::Boolean, DeValue::Boolean(_)) => true,
             (Kind::Integer, DeValue::Integer(n)) => {
                 if i64::from_str_radix(n.as_str(), n.radix()).is_ok() {
                     return true;
@@ -831,6 +878,9 @@ impl TypeCheck {
                     }
                     Kind::Integer if matches!(other, DeValue::String(_)) => {
                         "write the number without quotes".to_owned()
+                    }
+                    Kind::Boolean => {
+                        format!("write `{key} = true` or `{key} = false`, without quotes")
                     }
                     _ => {
                         "see the config reference in README.md for the type of each key".to_owned()
@@ -1025,6 +1075,7 @@ mod tests {
             match kind {
                 Kind::String => out.push_str(&format!("{key} = \"x\"\n")),
                 Kind::Integer => out.push_str(&format!("{key} = 1\n")),
+                Kind::Boolean => out.push_str(&format!("{key} = true\n")),
                 Kind::Strings => out.push_str(&format!("{key} = [\"x\"]\n")),
                 Kind::Table(name) => tables.push(format!("[{name}]\n{}", sample_of(name))),
                 Kind::Tables(name) => tables.push(format!("[[{name}]]\n{}", sample_of(name))),

@@ -68,6 +68,8 @@ stable_codes! {
     InvalidInterface = "CP706", "invalid-interface";
     SingleMasterEndpoint = "CP707", "single-master-endpoint";
     VipOutsideMasterNetwork = "CP708", "vip-outside-master-network";
+    InvalidRuntimeEndpoint = "CP709", "invalid-runtime-endpoint";
+    WebhooksUnreachable = "CP710", "webhooks-unreachable";
     HostileEntry = "CP800", "hostile-entry";
     Unparseable = "CP801", "unparseable";
     KeyMismatch = "CP802", "key-mismatch";

@@ -138,6 +138,8 @@ mod flags {
         ("kube-apiserver", KUBE_APISERVER_FLAGS),
         ("kube-controller-manager", KUBE_CONTROLLER_MANAGER_FLAGS),
         ("kube-scheduler", KUBE_SCHEDULER_FLAGS),
+        ("kubelet", KUBELET_FLAGS),
+        ("kube-proxy", KUBE_PROXY_FLAGS),
     ];
 
     /// kube-apiserver flags cpgen emits, and the removed ones the guide used.
@@ -161,6 +163,7 @@ mod flags {
         kept("kubelet-certificate-authority"),
         kept("kubelet-client-certificate"),
         kept("kubelet-client-key"),
+        kept("kubelet-preferred-address-types"),
         kept("proxy-client-cert-file"),
         kept("proxy-client-key-file"),
         kept("requestheader-allowed-names"),
@@ -214,6 +217,21 @@ mod flags {
         kept("leader-elect"),
         kept("v"),
     ];
+
+    /// kubelet flags cpgen emits (everything else is in its KubeletConfiguration), and the
+    /// removed ones hand-written units of the guide's era carry.
+    pub(crate) const KUBELET_FLAGS: &[Flag] = &[
+        removed("network-plugin", Some(24)),
+        removed("container-runtime", Some(27)),
+        kept("config"),
+        kept("hostname-override"),
+        kept("kubeconfig"),
+        kept("node-ip"),
+        kept("v"),
+    ];
+
+    /// kube-proxy flags cpgen emits: its KubeProxyConfiguration holds the rest.
+    pub(crate) const KUBE_PROXY_FLAGS: &[Flag] = &[kept("config")];
 
     /// True when `component` 1.`minor` accepts `--flag`; false for unknown flags too.
     pub fn flag_exists(component: &str, flag: &str, minor: u16) -> bool {

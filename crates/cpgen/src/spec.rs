@@ -90,6 +90,10 @@ pub(crate) mod defaults {
     pub(crate) const PKI_LAYOUT: &str = "separate-cas";
     /// `pki.encryption_provider`.
     pub(crate) const ENCRYPTION_PROVIDER: &str = "secretbox";
+    /// `control_plane.workloads`.
+    pub(crate) const CONTROL_PLANE_WORKLOADS: bool = false;
+    /// `kubelet.container_runtime_endpoint`: containerd's socket.
+    pub(crate) const CONTAINER_RUNTIME_ENDPOINT: &str = "unix:///run/containerd/containerd.sock";
 }
 
 /// A whole cluster description: what `cluster.toml` holds, as plain values; `None` (or an
@@ -117,6 +121,29 @@ pub struct ClusterSpec {
     pub pki: PkiSpec,
     /// `[[workers]]`.
     pub workers: Vec<HostSpec>,
+    /// `[control_plane]`.
+    pub control_plane: ControlPlaneSpec,
+    /// `[kubelet]`.
+    pub kubelet: KubeletSpec,
+}
+
+/// `[control_plane]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ControlPlaneSpec {
+    /// `workloads`: the masters are nodes too (kubelet and kube-proxy, registered with a
+    /// `NoSchedule` taint), so the apiservers reach webhooks and aggregated APIs in the pod
+    /// network.
+    pub workloads: Option<bool>,
+}
+
+/// `[kubelet]`: settings of every kubelet (workers, and masters with
+/// `control_plane.workloads`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KubeletSpec {
+    /// `container_runtime_endpoint`: the CRI socket, `unix:///...`.
+    pub container_runtime_endpoint: Option<String>,
 }
 
 /// `[cluster]`.
@@ -291,6 +318,12 @@ impl ClusterSpec {
         self
     }
 
+    /// Sets `control_plane.workloads`: the masters run kubelet and kube-proxy too.
+    pub fn workloads_on_masters(mut self, workloads: bool) -> ClusterSpec {
+        self.control_plane.workloads = Some(workloads);
+        self
+    }
+
     /// Sets `network.host_cidrs`.
     pub fn host_cidrs<S: Into<String>>(
         mut self,
@@ -356,7 +389,26 @@ impl ClusterSpec {
             "encryption_provider",
             p.encryption_provider.is_some(),
         );
-        for section in ["cluster", "network", "api", "load_balancer", "etcd", "pki"] {
+        field(
+            "control_plane",
+            "workloads",
+            self.control_plane.workloads.is_some(),
+        );
+        field(
+            "kubelet",
+            "container_runtime_endpoint",
+            self.kubelet.container_runtime_endpoint.is_some(),
+        );
+        for section in [
+            "cluster",
+            "network",
+            "api",
+            "load_balancer",
+            "etcd",
+            "pki",
+            "control_plane",
+            "kubelet",
+        ] {
             paths.push(section.to_owned());
         }
         let lists = [

@@ -261,6 +261,18 @@ impl Cidr {
         }
     }
 
+    /// The address `n` past the network address, if the network holds it: the 10th is the
+    /// cluster DNS service's, by the convention kubeadm and CoreDNS's manifests share.
+    pub fn nth_host(self, n: u32) -> Option<IpAddr> {
+        let ip = match self.0 {
+            IpNet::V4(net) => IpAddr::V4(u32::from(net.network()).checked_add(n)?.into()),
+            IpNet::V6(net) => {
+                IpAddr::V6(u128::from(net.network()).checked_add(u128::from(n))?.into())
+            }
+        };
+        self.0.contains(&ip).then_some(ip)
+    }
+
     /// True for an IPv6 network.
     pub fn is_ipv6(self) -> bool {
         matches!(self.0, IpNet::V6(_))
@@ -634,6 +646,52 @@ impl Default for Timeout {
     }
 }
 
+/// Where the kubelet reaches the container runtime: `unix://` and the absolute path of its
+/// socket (`unix:///run/containerd/containerd.sock`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RuntimeEndpoint(String);
+
+impl RuntimeEndpoint {
+    /// The endpoint as the kubelet takes it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The text is not a container runtime endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a container runtime endpoint; give unix:// and the socket's absolute path, e.g. unix:///run/containerd/containerd.sock")]
+pub struct RuntimeEndpointError(pub String);
+
+impl FromStr for RuntimeEndpoint {
+    type Err = RuntimeEndpointError;
+
+    fn from_str(text: &str) -> Result<RuntimeEndpoint, RuntimeEndpointError> {
+        let error = || RuntimeEndpointError(text.to_owned());
+        let path = text.strip_prefix("unix://").ok_or_else(error)?;
+        // A socket path is at most 107 bytes (sun_path); the endpoint lands in YAML and in
+        // the bundle README, so only plain path characters pass.
+        let plain = |c: char| c.is_ascii_alphanumeric() || "/._-".contains(c);
+        let well_formed = path.starts_with('/')
+            && path.len() > 1
+            && path.len() <= 107
+            && path.chars().all(plain)
+            && !path.split('/').any(|part| part == "..");
+        if well_formed {
+            Ok(RuntimeEndpoint(text.to_owned()))
+        } else {
+            Err(error())
+        }
+    }
+}
+
+impl fmt::Display for RuntimeEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A name a client dials, as it appears in a certificate's subjectAltName.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(untagged)]
@@ -674,6 +732,48 @@ impl fmt::Display for San {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_endpoints_are_unix_sockets_by_absolute_path() {
+        for good in [
+            "unix:///run/containerd/containerd.sock",
+            "unix:///var/run/crio/crio.sock",
+        ] {
+            assert_eq!(good.parse::<RuntimeEndpoint>().unwrap().as_str(), good);
+        }
+        let long = format!("unix:///{}", "a".repeat(107));
+        for wrong in [
+            "",
+            "/run/containerd/containerd.sock",
+            "tcp://127.0.0.1:1234",
+            "unix://run/containerd.sock",
+            "unix:///",
+            "unix:///run/x y.sock",
+            "unix:///run/\"x\".sock",
+            "unix:///run/../etc/shadow",
+            long.as_str(),
+        ] {
+            assert!(
+                wrong.parse::<RuntimeEndpoint>().is_err(),
+                "{wrong} was taken"
+            );
+        }
+    }
+
+    #[test]
+    fn the_nth_host_stays_inside_the_network() {
+        let cidr = |text: &str| text.parse::<Cidr>().unwrap();
+        assert_eq!(
+            cidr("10.32.0.0/16").nth_host(10),
+            Some("10.32.0.10".parse().unwrap())
+        );
+        assert_eq!(
+            cidr("fd00:10:32::/108").nth_host(10),
+            Some("fd00:10:32::a".parse().unwrap())
+        );
+        assert_eq!(cidr("10.32.0.0/29").nth_host(10), None);
+        assert_eq!(cidr("255.255.255.252/30").nth_host(10), None);
+    }
 
     #[test]
     fn timeouts_have_a_unit_and_bounds() {

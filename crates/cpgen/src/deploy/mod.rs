@@ -14,7 +14,7 @@ use askama::Template;
 use crate::layout::FileKind;
 use crate::layout::{HostListing, Role};
 use crate::plan::{LoadBalancerMode, Plan};
-use crate::render::master_unit_specs;
+use crate::render::host_unit_specs;
 use crate::template::render_template;
 use crate::Error;
 use readers::{readers, runs_haproxy, runs_keepalived, Readers, UnitName};
@@ -79,6 +79,8 @@ struct Roll {
 struct Step {
     name: &'static str,
     hosts: &'static str,
+    /// Whether systemd reloads its units first: at the first step on these hosts.
+    reload: bool,
     services: Vec<&'static str>,
 }
 
@@ -219,6 +221,9 @@ fn rolls(plan: &Plan) -> Vec<Roll> {
     if runs_keepalived(plan, Role::Master) {
         masters.push(unit("keepalived", None));
     }
+    if plan.masters_are_nodes() {
+        masters.extend(node_units());
+    }
     let mut rolls = vec![Roll {
         name: "Restart what changed on the masters, one at a time",
         hosts: "masters",
@@ -231,7 +236,22 @@ fn rolls(plan: &Plan) -> Vec<Roll> {
             units: vec![unit("haproxy", Some(Wait::Ready))],
         });
     }
+    if !plan.workers.is_empty() {
+        rolls.push(Roll {
+            name: "Restart what changed on the workers, one at a time",
+            hosts: "workers",
+            units: node_units(),
+        });
+    }
     rolls
+}
+
+/// A node's units as the rolls restart them. Neither has a wait: a node's pods keep running
+/// while its kubelet or kube-proxy restarts.
+fn node_units() -> Vec<RollUnit> {
+    ["kubelet", "kube-proxy"]
+        .map(|name| RollUnit { name, wait: None })
+        .into()
 }
 
 /// The start order that keeps each component able to reach what it needs: etcd everywhere at once, then the API servers, then the
@@ -241,16 +261,19 @@ fn steps(plan: &Plan) -> Vec<Step> {
         Step {
             name: "Start etcd on every master at once",
             hosts: "masters",
+            reload: true,
             services: vec!["etcd"],
         },
         Step {
             name: "Start kube-apiserver",
             hosts: "masters",
+            reload: false,
             services: vec!["kube-apiserver"],
         },
         Step {
             name: "Start kube-controller-manager and kube-scheduler",
             hosts: "masters",
+            reload: false,
             services: vec!["kube-controller-manager", "kube-scheduler"],
         },
     ];
@@ -263,6 +286,7 @@ fn steps(plan: &Plan) -> Vec<Step> {
             steps.push(Step {
                 name: "Start the load balancer on every master",
                 hosts: "masters",
+                reload: false,
                 services,
             });
         }
@@ -270,10 +294,26 @@ fn steps(plan: &Plan) -> Vec<Step> {
             steps.push(Step {
                 name: "Start the load balancer",
                 hosts: "load_balancers",
+                reload: true,
                 services: vec!["haproxy"],
             });
         }
         _ => {}
+    }
+    let nodes = match (plan.masters_are_nodes(), plan.workers.is_empty()) {
+        (true, true) => Some("masters"),
+        (true, false) => Some("masters:workers"),
+        (false, false) => Some("workers"),
+        (false, true) => None,
+    };
+    if let Some(hosts) = nodes {
+        // Last: a kubelet registers through the API endpoint, which the load balancer serves.
+        steps.push(Step {
+            name: "Start kubelet and kube-proxy on every node",
+            hosts,
+            reload: true,
+            services: vec!["kubelet", "kube-proxy"],
+        });
     }
     steps
 }
@@ -281,28 +321,26 @@ fn steps(plan: &Plan) -> Vec<Step> {
 fn nix_units(plan: &Plan, host: &crate::plan::Host, role: Role) -> Vec<NixUnit> {
     let nix = |s: &str| Nix(s.to_owned());
     let mut units = Vec::new();
-    if role == Role::Master {
-        for (file_name, unit) in master_unit_specs(plan, host) {
-            let program = unit.program();
-            units.push(NixUnit {
-                name: file_name.trim_end_matches(".service"),
-                description: nix(unit.description),
-                after: unit.after.iter().map(|a| nix(a)).collect(),
-                wants: unit.wants.iter().map(|w| nix(w)).collect(),
-                service_type: if unit.notify { "notify" } else { "simple" },
-                package: if program == "etcd" {
-                    "etcd"
-                } else {
-                    "kubernetes"
-                },
-                program,
-                args: unit
-                    .flags
-                    .iter()
-                    .map(|f| Nix(format!("--{}={}", f.name, f.value)))
-                    .collect(),
-            });
-        }
+    for (file_name, unit) in host_unit_specs(plan, host, role) {
+        let program = unit.program();
+        units.push(NixUnit {
+            name: file_name.trim_end_matches(".service"),
+            description: nix(unit.description),
+            after: unit.after.iter().map(|a| nix(a)).collect(),
+            wants: unit.wants.iter().map(|w| nix(w)).collect(),
+            service_type: if unit.notify { "notify" } else { "simple" },
+            package: if program == "etcd" {
+                "etcd"
+            } else {
+                "kubernetes"
+            },
+            program,
+            args: unit
+                .flags
+                .iter()
+                .map(|f| Nix(format!("--{}={}", f.name, f.value)))
+                .collect(),
+        });
     }
     if runs_haproxy(plan, role) {
         units.push(NixUnit {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::layout::Role;
 use crate::plan::{Host, LoadBalancerMode, Plan};
 use crate::render::paths::{HAPROXY_CFG, KEEPALIVED_CONF, SYSTEMD};
-use crate::render::{master_kubeconfig_reads, master_unit_specs};
+use crate::render::{files_named_by, host_unit_specs};
 
 /// A unit's name without `.service`, as the playbook's handlers name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,17 +38,15 @@ pub(super) fn readers(plan: &Plan, host: &Host, role: Role) -> Readers {
     let mut add = |path: &str, unit: UnitName| {
         readers.entry(path.to_owned()).or_default().insert(unit);
     };
-    if role == Role::Master {
-        for (file_name, unit) in master_unit_specs(plan, host) {
-            let name = UnitName(unit.program());
-            add(&format!("{SYSTEMD}/{file_name}"), name);
-            // Values such as `--etcd-servers` list several words; a path is one of them.
-            let words = unit.flags.iter().flat_map(|flag| flag.value.split(','));
-            for path in words.filter(|word| word.starts_with('/')) {
-                add(path, name);
-                for named in master_kubeconfig_reads(path) {
-                    add(named, name);
-                }
+    for (file_name, unit) in host_unit_specs(plan, host, role) {
+        let name = UnitName(unit.program());
+        add(&format!("{SYSTEMD}/{file_name}"), name);
+        // Values such as `--etcd-servers` list several words; a path is one of them.
+        let words = unit.flags.iter().flat_map(|flag| flag.value.split(','));
+        for path in words.filter(|word| word.starts_with('/')) {
+            add(path, name);
+            for named in files_named_by(path) {
+                add(named, name);
             }
         }
     }
@@ -108,5 +106,44 @@ mod tests {
         assert!(units_of(&master, HAPROXY_CFG).is_empty());
         let balancer = readers(&plan, &plan.load_balancer.hosts[0], Role::LoadBalancer);
         assert_eq!(units_of(&balancer, HAPROXY_CFG), ["haproxy"]);
+    }
+
+    #[test]
+    fn a_nodes_files_feed_its_kubelet_and_kube_proxy_through_their_configurations() {
+        let config = crate::Config::parse(
+            "t.toml",
+            include_str!("../../../../examples/workloads.toml"),
+        )
+        .and_then(|c| c.validate())
+        .map(|c| c.plan);
+        let Ok(plan) = config else {
+            panic!("the workloads example is valid")
+        };
+        let worker = readers(&plan, &plan.workers[0], Role::Worker);
+        // The serving pair is named only inside config.yaml, the proxy's only inside the
+        // kubeconfig its config.yaml names.
+        assert_eq!(
+            units_of(&worker, "/var/lib/kubelet/pki/kubelet-server-key.pem"),
+            ["kubelet"]
+        );
+        assert_eq!(
+            units_of(&worker, "/var/lib/kube-proxy/pki/kube-proxy.pem"),
+            ["kube-proxy"]
+        );
+        assert_eq!(
+            units_of(&worker, "/etc/kubernetes/pki/ca.pem"),
+            ["kube-proxy", "kubelet"]
+        );
+        let master = readers(&plan, &plan.masters[0], Role::Master);
+        assert_eq!(
+            units_of(&master, "/etc/kubernetes/pki/ca.pem"),
+            [
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-proxy",
+                "kube-scheduler",
+                "kubelet"
+            ]
+        );
     }
 }

@@ -295,7 +295,7 @@ pub fn leaf_identities(plan: &Plan) -> Vec<Identity> {
             Client,
         ),
     ]);
-    if !plan.workers.is_empty() {
+    if plan.nodes().next().is_some() {
         identities.push(leaf(
             "kube-proxy",
             "kube-proxy",
@@ -305,29 +305,29 @@ pub fn leaf_identities(plan: &Plan) -> Vec<Identity> {
             Client,
         ));
     }
-    for worker in &plan.workers {
-        let node = format!("system:node:{}", worker.name);
+    for node in plan.nodes() {
+        let user = format!("system:node:{}", node.name);
         let mut client = leaf(
-            IdentityId::kubelet(&worker.name).as_str(),
+            IdentityId::kubelet(&node.name).as_str(),
             "kubelet",
-            &node,
+            &user,
             Some("system:nodes"),
             Ca::Kubernetes,
             Client,
         );
-        client.host = Some(worker.name.clone());
+        client.host = Some(node.name.clone());
         let mut serving = leaf(
-            IdentityId::kubelet_server(&worker.name).as_str(),
+            IdentityId::kubelet_server(&node.name).as_str(),
             "kubelet-server",
-            &node,
+            &user,
             None,
             Ca::Kubernetes,
             Usage::Server,
         );
-        serving.host = Some(worker.name.clone());
+        serving.host = Some(node.name.clone());
         serving.sans = vec![
-            San::Dns(worker.name.as_dns_name().clone()),
-            San::Ip(worker.address.ip()),
+            San::Dns(node.name.as_dns_name().clone()),
+            San::Ip(node.address.ip()),
         ];
         identities.extend([client, serving]);
     }

@@ -21,6 +21,10 @@ pub(crate) enum Component {
     KubeControllerManager,
     KubeScheduler,
     Haproxy,
+    Kubelet,
+    KubeletHealthz,
+    KubeProxyMetrics,
+    KubeProxyHealthz,
 }
 
 impl Component {
@@ -33,6 +37,10 @@ impl Component {
             Component::KubeControllerManager => "kube-controller-manager",
             Component::KubeScheduler => "kube-scheduler",
             Component::Haproxy => "haproxy",
+            Component::Kubelet => "kubelet",
+            Component::KubeletHealthz => "kubelet (healthz)",
+            Component::KubeProxyMetrics => "kube-proxy (metrics)",
+            Component::KubeProxyHealthz => "kube-proxy (healthz)",
         }
     }
 }
@@ -81,19 +89,58 @@ impl Listener {
     }
 }
 
-// A panic in a const item is a compile error, never a runtime one.
+/// A fixed port from a literal. Only const items call it, where a panic is a compile
+/// error, never a runtime one.
+#[allow(clippy::panic)]
+const fn fixed(port: u16) -> Port {
+    match Port::new(port) {
+        Some(p) => p,
+        None => panic!("a fixed port is never 0"),
+    }
+}
+
 /// kube-controller-manager's fixed secure port (bound to loopback).
-#[allow(clippy::panic)]
-pub(crate) const CONTROLLER_MANAGER_PORT: Port = match Port::new(10257) {
-    Some(p) => p,
-    None => panic!("10257 is a port"),
-};
+pub(crate) const CONTROLLER_MANAGER_PORT: Port = fixed(10257);
 /// kube-scheduler's fixed secure port (bound to loopback).
-#[allow(clippy::panic)]
-pub(crate) const SCHEDULER_PORT: Port = match Port::new(10259) {
-    Some(p) => p,
-    None => panic!("10259 is a port"),
-};
+pub(crate) const SCHEDULER_PORT: Port = fixed(10259);
+
+/// The kubelet's API (logs, exec, metrics), which kube-apiserver dials.
+pub(crate) const KUBELET_PORT: Port = fixed(10250);
+/// The kubelet's health endpoint (loopback).
+pub(crate) const KUBELET_HEALTHZ_PORT: Port = fixed(10248);
+/// kube-proxy's metrics (loopback).
+pub(crate) const KUBE_PROXY_METRICS_PORT: Port = fixed(10249);
+/// kube-proxy's health endpoint, which external load balancers of `Local` services ask.
+pub(crate) const KUBE_PROXY_HEALTHZ_PORT: Port = fixed(10256);
+
+/// The listeners of a node's kubelet and kube-proxy at `address`: what the rendered
+/// KubeletConfiguration and KubeProxyConfiguration bind.
+pub(crate) fn node_listeners(address: IpAddr) -> Vec<Listener> {
+    let (any, loopback) = wildcard_and_loopback(address);
+    let listener = |component, bind, port| Listener {
+        component,
+        bind,
+        port,
+    };
+    vec![
+        listener(Component::Kubelet, Bind::Address(address), KUBELET_PORT),
+        listener(
+            Component::KubeletHealthz,
+            Bind::Address(loopback),
+            KUBELET_HEALTHZ_PORT,
+        ),
+        listener(
+            Component::KubeProxyMetrics,
+            Bind::Address(loopback),
+            KUBE_PROXY_METRICS_PORT,
+        ),
+        listener(
+            Component::KubeProxyHealthz,
+            Bind::Any(any),
+            KUBE_PROXY_HEALTHZ_PORT,
+        ),
+    ]
+}
 
 /// The ports a master listens on, known before the whole plan is.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +153,8 @@ pub(crate) struct MasterPorts {
     pub(crate) apiserver: Port,
     /// HAProxy's bind port in on-masters mode.
     pub(crate) haproxy: Option<Port>,
+    /// The master is a node too: kubelet and kube-proxy listen.
+    pub(crate) node: bool,
 }
 
 /// Every listener of a master at `address`. Validation uses this to find collisions before
@@ -142,6 +191,9 @@ pub(crate) fn master_listeners(ports: MasterPorts, address: IpAddr) -> Vec<Liste
     if let Some(port) = ports.haproxy {
         listeners.push(haproxy_listener(address, port));
     }
+    if ports.node {
+        listeners.extend(node_listeners(address));
+    }
     listeners
 }
 
@@ -171,6 +223,7 @@ impl Plan {
             apiserver: self.api.bind_port,
             haproxy: (self.load_balancer.mode == LoadBalancerMode::OnMasters)
                 .then_some(self.load_balancer.bind_port),
+            node: self.nodes.on_masters,
         }
     }
 }

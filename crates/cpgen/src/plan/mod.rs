@@ -17,11 +17,13 @@ use serde::Serialize;
 
 use crate::types::{
     url_host, Cidr, DnsName, HostAddress, HostName, KeyAlgorithm, KubernetesVersion, Port,
-    PortRange, San, ValidityDays,
+    PortRange, RuntimeEndpoint, San, ValidityDays,
 };
 
 pub(crate) use listeners::{
-    haproxy_listener, master_listeners, wildcard_and_loopback, Component, Listener, MasterPorts,
+    haproxy_listener, master_listeners, node_listeners, wildcard_and_loopback, Bind, Component,
+    Listener, MasterPorts, KUBELET_HEALTHZ_PORT, KUBELET_PORT, KUBE_PROXY_HEALTHZ_PORT,
+    KUBE_PROXY_METRICS_PORT,
 };
 pub(crate) use sans::{uncovered_dials, ServerCertificate};
 // Only the integration tests' window (`test_support`) names a plan's dials from outside.
@@ -271,6 +273,18 @@ pub(crate) struct Pki {
     pub(crate) encryption_provider: EncryptionProvider,
 }
 
+/// `[control_plane]` and `[kubelet]`, resolved: what the nodes share.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Nodes {
+    /// The masters run kubelet and kube-proxy too, tainted `NoSchedule`.
+    pub(crate) on_masters: bool,
+    /// The container runtime's socket, on every kubelet host.
+    pub(crate) container_runtime_endpoint: RuntimeEndpoint,
+    /// The cluster DNS service's address (the service CIDR's 10th), every kubelet's
+    /// `clusterDNS`.
+    pub(crate) cluster_dns: IpAddr,
+}
+
 /// The whole validated cluster.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -294,6 +308,8 @@ pub struct Plan {
     pub(crate) etcd: Etcd,
     /// `[pki]`.
     pub(crate) pki: Pki,
+    /// `[control_plane]` and `[kubelet]`.
+    pub(crate) nodes: Nodes,
 }
 
 impl Plan {
@@ -325,6 +341,22 @@ impl Plan {
             .iter()
             .chain(&self.load_balancer.hosts)
             .chain(&self.workers)
+    }
+
+    /// The hosts that run a kubelet and kube-proxy: the masters when they take workloads,
+    /// then the workers.
+    pub fn nodes(&self) -> impl Iterator<Item = &Host> {
+        let masters: &[Host] = if self.nodes.on_masters {
+            &self.masters
+        } else {
+            &[]
+        };
+        masters.iter().chain(&self.workers)
+    }
+
+    /// True when the masters are nodes too (`control_plane.workloads`).
+    pub fn masters_are_nodes(&self) -> bool {
+        self.nodes.on_masters
     }
 
     /// How long leaf certificates are valid.

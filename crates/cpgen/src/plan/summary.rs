@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{
-    haproxy_listener, master_listeners, Component, Host, Listener, PkiLayout, Plan,
+    haproxy_listener, master_listeners, node_listeners, Component, Host, Listener, PkiLayout, Plan,
     ServerCertificate,
 };
 use crate::types::{HostAddress, HostName, KeyAlgorithm, San};
@@ -104,7 +104,7 @@ impl Plan {
         hosts.extend(
             self.workers
                 .iter()
-                .map(|w| summarize(w, "worker", Vec::new())),
+                .map(|w| summarize(w, "worker", node_listeners(w.address.ip()))),
         );
         Summary {
             cluster: self.cluster.name.to_string(),

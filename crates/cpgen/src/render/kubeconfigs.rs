@@ -61,13 +61,19 @@ const MASTER_CLIENTS: [ClientFiles<'static>; 2] = [
     },
 ];
 
-/// The files a master's kubeconfig at `path` names (CA, certificate, key), so whoever reads
-/// the kubeconfig reads them too; empty for any other path.
-pub(crate) fn master_kubeconfig_reads(path: &str) -> Vec<&'static str> {
+/// The files a component's kubeconfig at `path` names (CA, certificate, key), so whoever
+/// reads the kubeconfig reads them too; empty for any other path.
+pub(super) fn kubeconfig_reads(path: &str) -> Vec<&'static str> {
+    let node_clients = [
+        (KUBELET_KUBECONFIG, KUBELET, KUBELET_KEY),
+        (KUBE_PROXY_KUBECONFIG, KUBE_PROXY, KUBE_PROXY_KEY),
+    ];
     MASTER_CLIENTS
         .iter()
-        .filter(|client| client.kubeconfig == path)
-        .flat_map(|client| [CA, client.cert, client.key])
+        .map(|client| (client.kubeconfig, client.cert, client.key))
+        .chain(node_clients)
+        .filter(|(kubeconfig, _, _)| *kubeconfig == path)
+        .flat_map(|(_, cert, key)| [CA, cert, key])
         .collect()
 }
 
@@ -84,10 +90,10 @@ pub(super) fn master_kubeconfigs(plan: &Plan, master: &Host) -> [FileSpec; 2] {
     MASTER_CLIENTS.map(|client| kubeconfig(plan, master, &server, &client))
 }
 
-/// The kubeconfigs of kubelet and kube-proxy on `worker`.
-pub(super) fn worker_kubeconfigs(plan: &Plan, worker: &Host) -> [FileSpec; 2] {
+/// The kubeconfigs of kubelet and kube-proxy on `node`.
+pub(super) fn node_kubeconfigs(plan: &Plan, node_host: &Host) -> [FileSpec; 2] {
     let server = plan.api_url();
-    let node = format!("system:node:{}", worker.name);
+    let node = format!("system:node:{}", node_host.name);
     [
         ClientFiles {
             kubeconfig: KUBELET_KUBECONFIG,
@@ -104,7 +110,7 @@ pub(super) fn worker_kubeconfigs(plan: &Plan, worker: &Host) -> [FileSpec; 2] {
             purpose: "kube-proxy",
         },
     ]
-    .map(|client| kubeconfig(plan, worker, &server, &client))
+    .map(|client| kubeconfig(plan, node_host, &server, &client))
 }
 
 /// A kubeconfig that names its certificate files on `host` (the guide's form).

@@ -9,12 +9,14 @@
 //!
 //! This file owns the file specs, each role's host layout and the `admin/` files; `paths`
 //! says where files live on a host, `kubeconfigs` makes every kubeconfig, `load_balancer`
-//! HAProxy's and keepalived's configurations, `units` the masters' systemd units and
-//! `readme` the bundle's README.
+//! HAProxy's and keepalived's configurations, `units` every systemd unit, `nodes` a node's
+//! kubelet and kube-proxy files and `readme` the bundle's README.
 
 pub(crate) mod changes;
+mod firewall;
 mod kubeconfigs;
 mod load_balancer;
+mod nodes;
 pub(crate) mod paths;
 mod readme;
 mod units;
@@ -30,9 +32,8 @@ use crate::pki::{
 use crate::plan::{Host, LoadBalancerMode, Plan, ServerRole};
 use crate::template::render_template;
 use crate::Error;
-pub(crate) use kubeconfigs::master_kubeconfig_reads;
 use kubeconfigs::Kubeconfig;
-pub(crate) use units::{initial_cluster_members, master_unit_specs};
+pub(crate) use units::{host_unit_specs, initial_cluster_members};
 
 #[derive(Template)]
 #[template(path = "encryption-config.yaml", escape = "none")]
@@ -165,7 +166,7 @@ pub(crate) fn host_layout(plan: &Plan, host: &Host, role: Role) -> Result<Vec<Fi
             vec![load_balancer::haproxy_file(plan)?]
         }
         Role::LoadBalancer => Vec::new(),
-        Role::Worker => worker_layout(plan, host),
+        Role::Worker => nodes::node_files(plan, host, false)?,
     };
     files.sort_by(|a, b| a.target.cmp(&b.target));
     Ok(files)
@@ -186,6 +187,21 @@ pub(crate) fn shared_files(
         readme::render(plan, listing, &certs.rotations)?,
     ));
     Ok(files)
+}
+
+/// The files a kubeconfig or component configuration at `path` names, and what those name in
+/// turn, so whoever reads it reads them too; empty for any other path.
+pub(crate) fn files_named_by(path: &str) -> Vec<&'static str> {
+    let mut named = kubeconfigs::kubeconfig_reads(path);
+    for (config, names) in nodes::CONFIG_READS {
+        if config == path {
+            for name in names {
+                named.push(name);
+                named.extend(kubeconfigs::kubeconfig_reads(name));
+            }
+        }
+    }
+    named
 }
 
 /// The Kubernetes CA that signs (the new one from a rotation's `issue` on).
@@ -233,6 +249,9 @@ fn master_layout(plan: &Plan, master: &Host) -> Result<Vec<FileSpec>, Error> {
         ));
     }
     files.extend(load_balancer::master_files(plan, master)?);
+    if plan.masters_are_nodes() {
+        files.extend(nodes::node_files(plan, master, true)?);
+    }
     Ok(files)
 }
 
@@ -307,29 +326,6 @@ fn master_certificates(master: &Host) -> Vec<FileSpec> {
     ] {
         files.extend(pair(id, cert, key));
     }
-    files
-}
-
-fn worker_layout(plan: &Plan, worker: &Host) -> Vec<FileSpec> {
-    use paths::*;
-    let name = &worker.name;
-    let mut files = vec![FileSpec::new(
-        CA,
-        FileKind::Certificate,
-        Contents::CaCert(Ca::Kubernetes),
-    )];
-    files.extend(pair(IdentityId::kubelet(name), KUBELET, KUBELET_KEY));
-    files.extend(pair(
-        IdentityId::kubelet_server(name),
-        KUBELET_SERVER,
-        KUBELET_SERVER_KEY,
-    ));
-    files.extend(pair(
-        IdentityId::shared("kube-proxy"),
-        KUBE_PROXY,
-        KUBE_PROXY_KEY,
-    ));
-    files.extend(kubeconfigs::worker_kubeconfigs(plan, worker));
     files
 }
 

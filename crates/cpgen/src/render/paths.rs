@@ -62,18 +62,22 @@ pub(crate) const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
 pub(crate) const KEEPALIVED_CONF: &str = "/etc/keepalived/keepalived.conf";
 /// Where systemd units go.
 pub(crate) const SYSTEMD: &str = "/etc/systemd/system";
-/// A worker's kubelet kubeconfig.
+/// A node's kubelet kubeconfig.
 pub(crate) const KUBELET_KUBECONFIG: &str = "/var/lib/kubelet/kubeconfig";
-/// A worker's kubelet client certificate.
+/// A node's KubeletConfiguration.
+pub(crate) const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
+/// A node's kubelet client certificate.
 pub(crate) const KUBELET: &str = "/var/lib/kubelet/pki/kubelet.pem";
 /// Its key.
 pub(crate) const KUBELET_KEY: &str = "/var/lib/kubelet/pki/kubelet-key.pem";
-/// A worker's kubelet serving certificate.
+/// A node's kubelet serving certificate.
 pub(crate) const KUBELET_SERVER: &str = "/var/lib/kubelet/pki/kubelet-server.pem";
 /// Its key.
 pub(crate) const KUBELET_SERVER_KEY: &str = "/var/lib/kubelet/pki/kubelet-server-key.pem";
-/// A worker's kube-proxy kubeconfig.
+/// A node's kube-proxy kubeconfig.
 pub(crate) const KUBE_PROXY_KUBECONFIG: &str = "/var/lib/kube-proxy/kubeconfig";
+/// A node's KubeProxyConfiguration.
+pub(crate) const KUBE_PROXY_CONFIG: &str = "/var/lib/kube-proxy/config.yaml";
 /// Its client certificate.
 pub(crate) const KUBE_PROXY: &str = "/var/lib/kube-proxy/pki/kube-proxy.pem";
 /// Its key.
@@ -116,6 +120,10 @@ pub(crate) const APISERVER_UNIT: &str = "kube-apiserver.service";
 pub(crate) const CONTROLLER_MANAGER_UNIT: &str = "kube-controller-manager.service";
 /// kube-scheduler's unit file name.
 pub(crate) const SCHEDULER_UNIT: &str = "kube-scheduler.service";
+/// The kubelet's unit file name (every node).
+pub(crate) const KUBELET_UNIT: &str = "kubelet.service";
+/// kube-proxy's unit file name (every node).
+pub(crate) const KUBE_PROXY_UNIT: &str = "kube-proxy.service";
 
 /// HAProxy's unit: the Debian package's, which [`HAPROXY_CFG`] configures.
 pub(crate) const HAPROXY_UNIT: &str = "haproxy.service";
@@ -123,11 +131,13 @@ pub(crate) const HAPROXY_UNIT: &str = "haproxy.service";
 pub(crate) const KEEPALIVED_UNIT: &str = "keepalived.service";
 
 /// Every unit cpgen writes, in [`SYSTEMD`], in start order.
-pub(crate) const UNITS: [&str; 4] = [
+pub(crate) const UNITS: [&str; 6] = [
     ETCD_UNIT,
     APISERVER_UNIT,
     CONTROLLER_MANAGER_UNIT,
     SCHEDULER_UNIT,
+    KUBELET_UNIT,
+    KUBE_PROXY_UNIT,
 ];
 
 /// Every other file cpgen can put on a host: what verify accepts there.
@@ -161,11 +171,13 @@ pub(crate) const HOST_FILES: &[&str] = &[
     HAPROXY_CFG,
     KEEPALIVED_CONF,
     KUBELET_KUBECONFIG,
+    KUBELET_CONFIG,
     KUBELET,
     KUBELET_KEY,
     KUBELET_SERVER,
     KUBELET_SERVER_KEY,
     KUBE_PROXY_KUBECONFIG,
+    KUBE_PROXY_CONFIG,
     KUBE_PROXY,
     KUBE_PROXY_KEY,
 ];

@@ -3,10 +3,12 @@
 
 use askama::Template;
 
+use super::firewall::{firewall_rules, FirewallRule};
 use crate::layout::HostListing;
 use crate::pki::{Ca, Rotated, Stage};
 use crate::plan::{ComponentsVia, Host, LoadBalancerMode, Plan};
 use crate::template::render_template;
+use crate::types::San;
 use crate::Error;
 
 struct HostFiles {
@@ -49,6 +51,73 @@ struct Readme<'a> {
     nodes: Vec<Node>,
     edges: Vec<Edge>,
     rotations: Vec<RotationNote>,
+    setup: Setup,
+    masters_are_nodes: bool,
+}
+
+/// What the operator provides around the bundle: the machines' software, DNS, the firewall,
+/// and what a working cluster needs after the control plane is up.
+struct Setup {
+    /// Which hosts run a kubelet (`masters and workers`, `workers`, `masters`), if any.
+    nodes: Option<&'static str>,
+    runtime_endpoint: String,
+    /// `api.endpoint` when it is a DNS name, with what it must resolve to.
+    endpoint_record: Option<(String, String)>,
+    firewall: Vec<FirewallRule>,
+    pod_cidr: String,
+    service_cidr: String,
+    cluster_dns: String,
+    dns_domain: String,
+}
+
+impl Setup {
+    fn of(plan: &Plan) -> Setup {
+        let nodes = match (plan.masters_are_nodes(), plan.workers.is_empty()) {
+            (true, false) => Some("masters and workers"),
+            (true, true) => Some("masters"),
+            (false, false) => Some("workers"),
+            (false, true) => None,
+        };
+        let endpoint_record = match &plan.api.endpoint {
+            San::Dns(name) => Some((name.to_string(), endpoint_target(plan))),
+            San::Ip(_) => None,
+        };
+        Setup {
+            nodes,
+            runtime_endpoint: plan.nodes.container_runtime_endpoint.to_string(),
+            endpoint_record,
+            firewall: firewall_rules(plan),
+            pod_cidr: plan.network.pod_cidr.to_string(),
+            service_cidr: plan.network.service_cidr.to_string(),
+            cluster_dns: plan.nodes.cluster_dns.to_string(),
+            dns_domain: plan.cluster.dns_domain.to_string(),
+        }
+    }
+}
+
+/// What the API endpoint's DNS name must resolve to: the virtual IP, the load balancer
+/// machines, or the masters.
+fn endpoint_target(plan: &Plan) -> String {
+    let addresses = |hosts: &[Host]| {
+        hosts
+            .iter()
+            .map(|h| h.address.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (plan.load_balancer.vip, plan.load_balancer.mode) {
+        (Some(vip), _) => format!("the virtual IP {vip}"),
+        (None, LoadBalancerMode::External) if !plan.load_balancer.hosts.is_empty() => format!(
+            "the load balancer{} ({})",
+            if plan.load_balancer.hosts.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            addresses(&plan.load_balancer.hosts)
+        ),
+        _ => format!("the masters ({})", addresses(&plan.masters)),
+    }
 }
 
 /// A rotation in progress: where it stands, why rolling this bundle out is safe, and what
@@ -128,6 +197,8 @@ pub(super) fn render(
             .iter()
             .map(|(rotated, stage)| RotationNote::of(*rotated, *stage))
             .collect(),
+        setup: Setup::of(plan),
+        masters_are_nodes: plan.masters_are_nodes(),
     };
     render_template(&readme, "bundle-README.md")
 }

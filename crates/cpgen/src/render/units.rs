@@ -1,9 +1,10 @@
-//! The four systemd units of a master, in the guide's shape, with its settings translated
-//! for a current Kubernetes.
+//! The systemd units cpgen writes, in the guide's shape, with its settings translated for a
+//! current Kubernetes: a master's four, and a node's kubelet and kube-proxy.
 
 use askama::Template;
 
 use super::paths::*;
+use crate::layout::Role;
 use crate::plan::{wildcard_and_loopback, Host, JoinState, Plan};
 
 /// One `--name=value` of an ExecStart line.
@@ -119,6 +120,65 @@ pub(crate) fn master_unit_specs(plan: &Plan, master: &Host) -> Vec<(&'static str
     ]
 }
 
+/// The kubelet and kube-proxy of a node, by file name. Both read the rest of their settings
+/// from the configuration files beside their kubeconfigs.
+pub(crate) fn node_unit_specs(node: &Host) -> Vec<(&'static str, Unit)> {
+    let kubernetes_docs = "https://kubernetes.io/docs/reference/command-line-tools-reference/";
+    let network: &'static [&'static str] = &["network-online.target"];
+    vec![
+        (
+            KUBELET_UNIT,
+            Unit {
+                description: "Kubernetes Kubelet",
+                documentation: kubernetes_docs,
+                after: network,
+                wants: network,
+                notify: false,
+                binary: "/usr/bin/kubelet",
+                flags: vec![
+                    flag("config", KUBELET_CONFIG),
+                    // The client certificate names the node; the kubelet must register
+                    // under that name, not the machine's hostname, for the Node authorizer.
+                    flag("hostname-override", &node.name),
+                    flag("kubeconfig", KUBELET_KUBECONFIG),
+                    flag("node-ip", node.address),
+                    flag("v", 2),
+                ],
+            },
+        ),
+        (
+            KUBE_PROXY_UNIT,
+            Unit {
+                description: "Kubernetes Kube Proxy",
+                documentation: kubernetes_docs,
+                after: network,
+                wants: network,
+                notify: false,
+                binary: "/usr/bin/kube-proxy",
+                // kube-proxy takes its settings from the file alone once --config is given.
+                flags: vec![flag("config", KUBE_PROXY_CONFIG)],
+            },
+        ),
+    ]
+}
+
+/// Every unit cpgen writes for `host` in `role`, by file name, in start order.
+pub(crate) fn host_unit_specs(plan: &Plan, host: &Host, role: Role) -> Vec<(&'static str, Unit)> {
+    let mut units = match role {
+        Role::Master => master_unit_specs(plan, host),
+        Role::LoadBalancer | Role::Worker => Vec::new(),
+    };
+    let node = match role {
+        Role::Master => plan.masters_are_nodes(),
+        Role::Worker => true,
+        Role::LoadBalancer => false,
+    };
+    if node {
+        units.extend(node_unit_specs(host));
+    }
+    units
+}
+
 /// etcd's `--initial-cluster` members, `name=https://address:peer-port`, one per master in
 /// the config's order: what the units say, and what verify expects them to say.
 pub(crate) fn initial_cluster_members(plan: &Plan) -> Vec<String> {
@@ -195,6 +255,9 @@ fn apiserver_flags(plan: &Plan, master: &Host) -> Vec<UnitFlag> {
         flag("kubelet-certificate-authority", CA),
         flag("kubelet-client-certificate", KUBELET_CLIENT),
         flag("kubelet-client-key", KUBELET_CLIENT_KEY),
+        // A node's address first: its name (the kubelet's --hostname-override) resolves
+        // only where the operator made DNS records for it. Both are in its certificate.
+        flag("kubelet-preferred-address-types", "InternalIP,Hostname"),
         flag("proxy-client-cert-file", FRONT_PROXY_CLIENT),
         flag("proxy-client-key-file", FRONT_PROXY_CLIENT_KEY),
         flag("requestheader-allowed-names", "front-proxy-client"),

@@ -9,7 +9,7 @@ use crate::plan::LoadBalancerMode;
 use crate::spec::{defaults, ApiSpec};
 use crate::types::{HostAddress, KubernetesVersion, San};
 
-use super::{DraftHost, Rules};
+use super::{Draft, DraftHost, Rules};
 
 impl Rules<'_> {
     pub(super) fn endpoint(
@@ -207,5 +207,41 @@ impl Rules<'_> {
             );
         }
         list.clone()
+    }
+}
+
+/// The admission plugins that call webhooks, which usually run as pods.
+const WEBHOOK_PLUGINS: [&str; 2] = ["MutatingAdmissionWebhook", "ValidatingAdmissionWebhook"];
+
+impl Rules<'_> {
+    /// A webhook the config asks for runs in the pod network as a rule, which a master that
+    /// is no node (no kubelet, kube-proxy or CNI) has no route into. Both plugins are on in
+    /// every kube-apiserver unless disabled, so only a config that names them hears this.
+    pub(super) fn webhooks_reachable(&mut self, draft: &Draft) {
+        if draft.workloads_on_masters {
+            return;
+        }
+        let asked = draft
+            .admission_plugins
+            .iter()
+            .position(|name| WEBHOOK_PLUGINS.contains(&name.as_str()));
+        let Some(i) = asked else {
+            return;
+        };
+        self.push(
+            Diagnostic::warning(
+                Code::WebhooksUnreachable,
+                format!(
+                    "{} calls webhooks, which run as pods, but the masters are not nodes: kube-apiserver has no route into the pod network",
+                    draft.admission_plugins[i]
+                ),
+            )
+            .at(
+                self.origins.get(&format!("api.admission_plugins[{i}]")),
+                "needs the pod network",
+            )
+            .also(self.origins.get("control_plane.workloads"), "masters are not nodes")
+            .help("set `workloads = true` under [control_plane] (kubelet and kube-proxy on the masters, tainted NoSchedule), or serve the webhooks from host-network pods or outside the cluster"),
+        );
     }
 }

@@ -26,6 +26,7 @@ impl Rules<'_> {
         self.endpoint_reaches_a_listener(draft);
         self.vip_network(draft);
         self.pki_rules(draft);
+        self.webhooks_reachable(draft);
     }
 
     /// Every address the cluster's machines (and the VIP) answer on, with whose it is.

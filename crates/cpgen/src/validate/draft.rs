@@ -3,8 +3,8 @@
 
 use crate::diag::Code;
 use crate::plan::{
-    Api, ClusterSettings, Etcd, Host, LoadBalancer, LoadBalancerMode, MasterPorts, Network, Pki,
-    Plan,
+    Api, ClusterSettings, Etcd, Host, LoadBalancer, LoadBalancerMode, MasterPorts, Network, Nodes,
+    Pki, Plan,
 };
 use crate::spec::{defaults, ClusterSpec};
 
@@ -141,6 +141,17 @@ impl Rules<'_> {
                 &pki.encryption_provider,
                 defaults::ENCRYPTION_PROVIDER,
             ),
+            workloads_on_masters: spec
+                .control_plane
+                .workloads
+                .unwrap_or(defaults::CONTROL_PLANE_WORKLOADS),
+            runtime_endpoint: self.text(
+                "kubelet.container_runtime_endpoint",
+                &spec.kubelet.container_runtime_endpoint,
+                defaults::CONTAINER_RUNTIME_ENDPOINT.parse().ok(),
+                Code::InvalidRuntimeEndpoint,
+                "containerd's is unix:///run/containerd/containerd.sock, CRI-O's unix:///var/run/crio/crio.sock",
+            ),
         }
     }
 }
@@ -162,6 +173,7 @@ impl Draft {
                 LoadBalancerMode::OnMasters => Some(self.lb_bind_port?),
                 LoadBalancerMode::External => None,
             },
+            node: self.workloads_on_masters,
         })
     }
 
@@ -177,6 +189,7 @@ impl Draft {
                 })
                 .collect()
         };
+        let service_cidr = self.service_cidr?;
         Some(Plan {
             config_sha256: None,
             cluster: ClusterSettings {
@@ -185,7 +198,7 @@ impl Draft {
                 dns_domain: self.dns_domain?,
             },
             network: Network {
-                service_cidr: self.service_cidr?,
+                service_cidr,
                 pod_cidr: self.pod_cidr?,
                 node_port_range: self.node_port_range?,
                 host_cidrs: self.host_cidrs.into_iter().map(|(c, _)| c).collect(),
@@ -224,6 +237,12 @@ impl Draft {
                 cert_validity: self.cert_validity?,
                 layout: self.layout?,
                 encryption_provider: self.encryption_provider?,
+            },
+            nodes: Nodes {
+                on_masters: self.workloads_on_masters,
+                container_runtime_endpoint: self.runtime_endpoint?,
+                // Validation refuses a service CIDR without a 10th address.
+                cluster_dns: service_cidr.nth_host(10)?,
             },
         })
     }

@@ -31,8 +31,8 @@ use crate::plan::{
 };
 use crate::spec::{ClusterSpec, Origins};
 use crate::types::{
-    Cidr, DnsName, HostAddress, HostName, KeyAlgorithm, KubernetesVersion, Port, PortRange, San,
-    ValidityDays,
+    Cidr, DnsName, HostAddress, HostName, KeyAlgorithm, KubernetesVersion, Port, PortRange,
+    RuntimeEndpoint, San, ValidityDays,
 };
 use crate::{Config, Error};
 
@@ -190,6 +190,8 @@ struct Draft {
     cert_validity: Option<ValidityDays>,
     layout: Option<PkiLayout>,
     encryption_provider: Option<EncryptionProvider>,
+    workloads_on_masters: bool,
+    runtime_endpoint: Option<RuntimeEndpoint>,
 }
 
 impl Rules<'_> {

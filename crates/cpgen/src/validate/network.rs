@@ -74,17 +74,19 @@ impl Rules<'_> {
 
     fn service_cidr_size(&mut self, service: Cidr, at: Span) {
         let prefix = service.net().prefix_len();
+        // The smallest holds the cluster DNS service's address, the 10th, which every
+        // kubelet's clusterDNS names.
         let (largest, smallest) = if service.is_ipv6() {
-            (108, 125)
+            (108, 124)
         } else {
-            (12, 29)
+            (12, 28)
         };
         let problem = if prefix < largest {
             format!(
                 "service CIDR {service} is too large: kube-apiserver accepts at most /{largest}"
             )
         } else if prefix > smallest {
-            format!("service CIDR {service} is too small to hold the service IPs")
+            format!("service CIDR {service} is too small to hold the service IPs and the cluster DNS address (the 10th)")
         } else {
             return;
         };

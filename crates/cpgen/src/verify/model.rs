@@ -225,6 +225,8 @@ pub(crate) struct HostModel {
     pub(super) haproxy_servers: Vec<HaproxyServer>,
     /// The bundle path of its HAProxy config, if it has one.
     pub(crate) haproxy_config: Option<String>,
+    /// The kubelet's and kube-proxy's configuration files.
+    pub(super) component_configs: Vec<ComponentConfig>,
     /// Bundle paths of systemd files that are not a unit directly in
     /// `/etc/systemd/system/` (drop-ins, units elsewhere).
     pub(super) other_systemd_files: Vec<String>,
@@ -243,6 +245,36 @@ impl HostModel {
         } else {
             format!("hosts/{}/{}", self.name, absolute.trim_start_matches('/'))
         }
+    }
+}
+
+/// Which program reads a component configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ComponentKind {
+    Kubelet,
+    KubeProxy,
+}
+
+/// A KubeletConfiguration or KubeProxyConfiguration, as YAML read into a tree of values.
+#[derive(Debug, Clone)]
+pub(super) struct ComponentConfig {
+    /// Where it is in the bundle.
+    pub(super) path: String,
+    pub(super) kind: ComponentKind,
+    pub(super) value: serde_json::Value,
+}
+
+impl ComponentConfig {
+    /// The value at a dotted path of keys (`authentication.anonymous.enabled`).
+    pub(super) fn get(&self, dotted: &str) -> Option<&serde_json::Value> {
+        dotted
+            .split('.')
+            .try_fold(&self.value, |value, key| value.get(key))
+    }
+
+    /// The string at a dotted path.
+    pub(super) fn text(&self, dotted: &str) -> Option<&str> {
+        self.get(dotted).and_then(serde_json::Value::as_str)
     }
 }
 
@@ -295,12 +327,36 @@ pub(crate) fn hosts(tree: &Tree) -> (Vec<HostModel>, Vec<Diagnostic>) {
                     "regenerate the kubeconfig",
                 )),
             }
+        } else if let Some(kind) = component_kind(&local) {
+            match serde_saphyr::from_str::<serde_json::Value>(&text) {
+                Ok(value) => model.component_configs.push(ComponentConfig {
+                    path: path.clone(),
+                    kind,
+                    value,
+                }),
+                Err(e) => problems.push(Diagnostic::file_error(
+                    Code::Unparseable,
+                    path,
+                    format!("not YAML: {}", first_line(&e.to_string())),
+                    "regenerate the bundle",
+                )),
+            }
         } else if local.ends_with("haproxy.cfg") {
             model.haproxy_servers.extend(haproxy_servers(&text));
             model.haproxy_config = Some(path.clone());
         }
     }
     (hosts.into_values().collect(), problems)
+}
+
+/// The program whose configuration file lives at `local` on a host.
+fn component_kind(local: &str) -> Option<ComponentKind> {
+    use crate::render::paths::{KUBELET_CONFIG, KUBE_PROXY_CONFIG};
+    match local {
+        KUBELET_CONFIG => Some(ComponentKind::Kubelet),
+        KUBE_PROXY_CONFIG => Some(ComponentKind::KubeProxy),
+        _ => None,
+    }
 }
 
 /// The files the kubeconfig at `path` names (`certificate-authority`, `client-certificate`,

@@ -10,7 +10,8 @@ use crate::diag::{Code, Diagnostic};
 use super::Audit;
 
 impl Audit<'_> {
-    /// Every absolute path a unit flag or kubeconfig names, with where it is named.
+    /// Every absolute path a unit flag, kubeconfig or node configuration names, with where
+    /// it is named.
     fn named_paths(&self) -> Vec<(String, String)> {
         let mut named = Vec::new();
         for host in self.hosts {
@@ -41,6 +42,11 @@ impl Audit<'_> {
                     );
                 for file in files {
                     named.push((host.bundle_path(&file), path.clone()));
+                }
+            }
+            for config in &host.component_configs {
+                for (key, file) in super::nodes::named_files(config) {
+                    named.push((host.bundle_path(file), format!("{} {key}", config.path)));
                 }
             }
         }

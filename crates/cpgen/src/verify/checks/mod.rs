@@ -5,6 +5,7 @@
 mod files;
 mod hosts;
 mod kubeconfigs;
+mod nodes;
 mod operators;
 mod pki;
 mod plan;
@@ -105,6 +106,7 @@ impl Audit<'_> {
         self.named_hosts();
         self.unsafe_settings();
         self.unit_commands();
+        self.node_settings();
         self.unexpected_files();
         self.operator_settings();
         self.unused_signing_keys();

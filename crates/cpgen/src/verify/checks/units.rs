@@ -51,6 +51,7 @@ const UNIT_FLAGS: &[(&str, &[&str])] = &[
             "kubelet-certificate-authority",
             "kubelet-client-certificate",
             "kubelet-client-key",
+            "kubelet-preferred-address-types",
             "proxy-client-cert-file",
             "proxy-client-key-file",
             "requestheader-allowed-names",
@@ -103,6 +104,11 @@ const UNIT_FLAGS: &[(&str, &[&str])] = &[
             "v",
         ],
     ),
+    (
+        "kubelet",
+        &["config", "hostname-override", "kubeconfig", "node-ip", "v"],
+    ),
+    ("kube-proxy", &["config"]),
 ];
 
 /// Flags whose absence opens the component: kube-apiserver without
@@ -134,6 +140,9 @@ const REQUIRED_FLAGS: &[(&str, &[&str])] = &[
             "etcd-keyfile",
         ],
     ),
+    // Without its file the kubelet serves anyone anonymously, with AlwaysAllow.
+    ("kubelet", &["config", "kubeconfig"]),
+    ("kube-proxy", &["config"]),
 ];
 
 const UNIT_COMMANDS: &[(&str, &str)] = &[
@@ -144,6 +153,8 @@ const UNIT_COMMANDS: &[(&str, &str)] = &[
         "/usr/bin/kube-controller-manager",
     ),
     ("kube-scheduler.service", "/usr/bin/kube-scheduler"),
+    ("kubelet.service", "/usr/bin/kubelet"),
+    ("kube-proxy.service", "/usr/bin/kube-proxy"),
 ];
 
 /// Go's boolean flag values that mean true.
@@ -374,10 +385,12 @@ mod tests {
         )
         .and_then(|c| c.validate())
         .map(|c| c.plan);
-        let Ok(plan) = config else {
+        let Ok(mut plan) = config else {
             panic!("the seed-ha example is valid")
         };
-        let specs = crate::render::master_unit_specs(&plan, &plan.masters[0]);
+        plan.nodes.on_masters = true;
+        let specs =
+            crate::render::host_unit_specs(&plan, &plan.masters[0], crate::layout::Role::Master);
         let written: Vec<(&str, &str)> = specs
             .iter()
             .map(|(file, unit)| (*file, unit.binary))
@@ -393,12 +406,16 @@ mod tests {
                 env!("CARGO_MANIFEST_DIR")
             );
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let Ok(checked) = crate::Config::parse(&path, &text).and_then(|c| c.validate()) else {
+            let Ok(mut checked) = crate::Config::parse(&path, &text).and_then(|c| c.validate())
+            else {
                 panic!("{example} is valid")
             };
-            for (_, unit) in
-                crate::render::master_unit_specs(&checked.plan, &checked.plan.masters[0])
-            {
+            checked.plan.nodes.on_masters = true;
+            let plan = &checked.plan;
+            let units =
+                crate::render::host_unit_specs(plan, &plan.masters[0], crate::layout::Role::Master);
+            assert_eq!(units.len(), UNIT_COMMANDS.len(), "{example}");
+            for (_, unit) in units {
                 let allowed = UNIT_FLAGS
                     .iter()
                     .find(|(program, _)| *program == unit.program())
