@@ -323,3 +323,61 @@ fn a_machine_written_twice_in_two_forms_or_at_a_broadcast_address_is_refused() {
         );
     }
 }
+
+#[test]
+fn nodes_keep_to_the_clusters_ip_family_and_to_names_a_certificate_holds() {
+    let v6_worker = "[[workers]]\nname = \"w0\"\naddress = \"2001:db8::100\"\n";
+    let (text, all) = findings(EXTERNAL_LB, v6_worker);
+    let mismatch = with_code(&all, Code::IpFamilyMismatch);
+    assert_eq!(mismatch.len(), 1, "{text}\n{all:#?}");
+    assert!(mismatch[0].message.contains("worker `w0`"), "{all:#?}");
+
+    // 52 characters fit `system:node:<name>` into a 64-character CN; 53 do not.
+    let worker =
+        |name: &str| format!("[[workers]]\nname = \"{name}\"\naddress = \"10.10.10.90\"\n");
+    let (_, all) = findings(EXTERNAL_LB, &worker(&"a".repeat(52)));
+    assert!(with_code(&all, Code::InvalidName).is_empty(), "{all:#?}");
+    let (_, all) = findings(EXTERNAL_LB, &worker(&"a".repeat(53)));
+    let long = with_code(&all, Code::InvalidName);
+    assert_eq!(long.len(), 1, "{all:#?}");
+    assert!(long[0].message.contains("system:node:"), "{all:#?}");
+    // A master that is a node is held to the node's limit; one that is not, to etcd's.
+    let master = "a".repeat(60);
+    let masters = format!("[[masters]]\nname = \"{master}\"\naddress = \"10.10.10.79\"\n");
+    let (_, all) = findings(EXTERNAL_LB, &masters);
+    assert!(with_code(&all, Code::InvalidName).is_empty(), "{all:#?}");
+    let (_, all) = findings(
+        &format!("[control_plane]\nworkloads = true\n{EXTERNAL_LB}"),
+        &masters,
+    );
+    assert_eq!(with_code(&all, Code::InvalidName).len(), 1, "{all:#?}");
+}
+
+#[test]
+fn a_mistyped_workloads_is_a_type_error_and_nothing_else() {
+    let head = format!(
+        "[api]\nadmission_plugins = [\"ValidatingAdmissionWebhook\"]\n[control_plane]\nworkloads = \"true\"\n{EXTERNAL_LB}"
+    );
+    let (text, all) = findings(&head, "");
+    assert_eq!(
+        with_code(&all, Code::WrongType).len(),
+        1,
+        "{text}\n{all:#?}"
+    );
+    assert!(
+        with_code(&all, Code::WebhooksUnreachable).is_empty(),
+        "{all:#?}"
+    );
+    let head = head.replace("\"true\"", "false");
+    let (_, all) = findings(&head, "");
+    assert_eq!(
+        with_code(&all, Code::WebhooksUnreachable).len(),
+        1,
+        "{all:#?}"
+    );
+    let (_, all) = findings(&head.replace("false", "true"), "");
+    assert!(
+        with_code(&all, Code::WebhooksUnreachable).is_empty(),
+        "{all:#?}"
+    );
+}

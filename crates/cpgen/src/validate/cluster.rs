@@ -80,6 +80,41 @@ impl Rules<'_> {
         }
     }
 
+    /// A certificate's CN holds at most 64 characters (RFC 5280's upper bound, which
+    /// strict clients enforce): an etcd member's is its name, a node's kubelet's
+    /// `system:node:` and its name.
+    pub(super) fn names_fit_certificates(&mut self, draft: &Draft) {
+        const CN_MAX: usize = 64;
+        const NODE_PREFIX: &str = "system:node:";
+        let nodes_on_masters = draft.workloads_on_masters;
+        let limited = draft
+            .masters
+            .iter()
+            .map(|m| (m, nodes_on_masters))
+            .chain(draft.workers.iter().map(|w| (w, true)));
+        for (host, node) in limited {
+            let Some(name) = &host.name else {
+                continue;
+            };
+            let (limit, whose) = if node {
+                (
+                    CN_MAX - NODE_PREFIX.len(),
+                    "its kubelet's certificates name it as `system:node:<name>`",
+                )
+            } else {
+                (CN_MAX, "its etcd certificates name it")
+            };
+            let length = name.as_str().len();
+            if length > limit {
+                self.push(
+                    Diagnostic::error(Code::InvalidName, format!("host name `{name}` has {length} characters; {whose}, and a certificate's CN holds at most {CN_MAX}"))
+                        .at(host.name_span.clone(), "too long for a certificate")
+                        .help(format!("use a name of at most {limit} characters")),
+                );
+            }
+        }
+    }
+
     pub(super) fn unique_hosts(&mut self, draft: &Draft) {
         let hosts: Vec<&DraftHost> = draft.hosts().collect();
         let mut names: HashMap<&HostName, &DraftHost> = HashMap::new();

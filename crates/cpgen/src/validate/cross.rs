@@ -17,6 +17,7 @@ impl Rules<'_> {
     pub(super) fn cross_check(&mut self, draft: &Draft) {
         self.etcd_members(draft);
         self.unique_hosts(draft);
+        self.names_fit_certificates(draft);
         self.cidr_overlaps(draft);
         self.address_placement(draft);
         self.ip_families(draft);
@@ -144,6 +145,19 @@ impl Rules<'_> {
                         .at(at, "other IP family")
                         .also(self.origins.get("network.service_cidr"), "service CIDR")
                         .help("kube-apiserver advertises its address in the `kubernetes` service, so both must be the same IP family"),
+                );
+            }
+        }
+        for worker in &draft.workers {
+            let (Some(name), Some(address)) = (&worker.name, worker.address) else {
+                continue;
+            };
+            if address.ip().is_ipv6() != service.is_ipv6() {
+                self.push(
+                    Diagnostic::error(Code::IpFamilyMismatch, format!("worker `{name}` has {} address {address} but the service CIDR is {service_family}", family(address.ip().is_ipv6())))
+                        .at(worker.address_span.clone(), "other IP family")
+                        .also(self.origins.get("network.service_cidr"), "service CIDR")
+                        .help("a node's kubelet and kube-proxy work in the cluster's one IP family: its pods, services and cluster DNS"),
                 );
             }
         }

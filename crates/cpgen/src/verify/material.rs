@@ -21,8 +21,12 @@ pub(crate) struct CertInfo {
     pub(crate) der: Vec<u8>,
     /// Subject, RFC 4514.
     pub(crate) subject: String,
-    /// Subject CN.
+    /// Subject CN (the first).
     pub(crate) common_name: String,
+    /// Every CN of the subject: Go's TLS stack, and so Kubernetes, takes the last one.
+    pub(crate) common_names: Vec<String>,
+    /// Subject O values: Kubernetes reads them as the client's groups.
+    pub(crate) organizations: Vec<String>,
     /// Issuer, RFC 4514.
     pub(crate) issuer: String,
     /// Issuer CN.
@@ -47,6 +51,15 @@ pub(crate) struct CertInfo {
     pub(crate) algorithm: String,
 }
 
+/// The values of a subject's attributes, each as text (`?` where it is not a string).
+fn texts<'a>(
+    attributes: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'a>>,
+) -> Vec<String> {
+    attributes
+        .map(|a| a.as_str().map_or_else(|_| "?".to_owned(), str::to_owned))
+        .collect()
+}
+
 impl CertInfo {
     /// Parses DER.
     pub(crate) fn parse(der: &[u8]) -> Result<CertInfo, String> {
@@ -62,6 +75,8 @@ impl CertInfo {
             der: der.to_vec(),
             subject: cert.subject().to_string(),
             common_name: name_cn(cert.subject()),
+            common_names: texts(cert.subject().iter_common_name()),
+            organizations: texts(cert.subject().iter_organization()),
             issuer: cert.issuer().to_string(),
             issuer_common_name: name_cn(cert.issuer()),
             not_before: cert.validity().not_before.to_datetime(),

@@ -4,6 +4,7 @@
 
 mod files;
 mod hosts;
+mod identities;
 mod kubeconfigs;
 mod nodes;
 mod operators;
@@ -107,6 +108,7 @@ impl Audit<'_> {
         self.unsafe_settings();
         self.unit_commands();
         self.node_settings();
+        self.certificate_identities();
         self.unexpected_files();
         self.operator_settings();
         self.unused_signing_keys();
