@@ -239,7 +239,12 @@ fn init_writes_a_valid_config_and_never_overwrites() {
     let out = cpgen(&["init", path]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let written = std::fs::read_to_string(path).unwrap();
-    assert!(written.contains("[[masters]]") && written.starts_with("# cluster.toml"));
+    assert!(written.contains("[[masters]]"));
+    // Editors find the schema through the first line.
+    assert!(
+        written.starts_with("#:schema ./cluster.schema.json\n# cluster.toml"),
+        "{written}"
+    );
     let out = cpgen(&["check", path]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(

@@ -19,7 +19,12 @@ use time::OffsetDateTime;
 /// Compile one typed description of a highly-available Kubernetes control plane into a
 /// validated, reproducible bundle.
 #[derive(Parser)]
-#[command(name = "cpgen", version, about, long_about = None)]
+#[command(
+    name = "cpgen",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CPGEN_COMMIT"), ")"),
+    about,
+    long_about = None
+)]
 struct Cli {
     /// When to colour diagnostics.
     #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
@@ -234,6 +239,31 @@ enum Command {
     /// Manage the secrets file.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Print the JSON Schema of cluster.toml, for editors that check TOML as it is typed.
+    ///
+    /// taplo and the "Even Better TOML" extension read it from the `#:schema` line `cpgen
+    /// init` writes: `cpgen schema > cluster.schema.json` beside the config. The schema
+    /// checks keys, types and values; the rules that relate several values stay with
+    /// `cpgen check`.
+    Schema,
+    /// Print cpgen's completion script for a shell.
+    ///
+    /// bash: `source <(cpgen completions bash)` (or save it in
+    /// /etc/bash_completion.d/cpgen); zsh: save it as `_cpgen` in a directory of $fpath;
+    /// fish: save it as ~/.config/fish/completions/cpgen.fish.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print cpgen's manual page (roff), or a subcommand's.
+    ///
+    /// Read it with `cpgen man | man -l -`; install it with `cpgen man > cpgen.1` and
+    /// `cpgen man bundle > cpgen-bundle.1` in a man1 directory.
+    Man {
+        /// A subcommand, e.g. `bundle`: its own page.
+        subcommand: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -473,7 +503,50 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
             secrets,
             force,
         }) => import_ca(&cert, &key, which.into(), &secrets, force),
+        Command::Schema => {
+            let schema = cpgen::schema::cluster_schema();
+            let text = serde_json::to_string_pretty(&schema)
+                .map_err(|_| Error::Internal("the JSON Schema does not serialize"))?;
+            print_stdout(&format!("{text}\n"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "cpgen", &mut script);
+            print_stdout(&String::from_utf8_lossy(&script));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { subcommand } => man_page(subcommand.as_deref()),
     }
+}
+
+/// The roff page of cpgen, or of one subcommand (`cpgen-bundle(1)`).
+fn man_page(subcommand: Option<&str>) -> Result<ExitCode, Error> {
+    use clap::CommandFactory;
+    let cpgen = Cli::command();
+    let page = match subcommand {
+        None => cpgen,
+        Some(name) => {
+            let Some(found) = cpgen.find_subcommand(name) else {
+                let names: Vec<&str> = cpgen.get_subcommands().map(|c| c.get_name()).collect();
+                eprintln!(
+                    "cpgen: error: no subcommand `{}`; pages exist for: {}",
+                    escape(name),
+                    names.join(", ")
+                );
+                return Ok(ExitCode::from(2));
+            };
+            let title = format!("cpgen-{}", found.get_name());
+            found.clone().name(title.clone()).bin_name(title)
+        }
+    };
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(page)
+        .render(&mut roff)
+        .map_err(|_| Error::Internal("the man page does not render"))?;
+    print_stdout(&String::from_utf8_lossy(&roff));
+    Ok(ExitCode::SUCCESS)
 }
 
 enum Output {

@@ -902,6 +902,29 @@ impl TypeCheck {
     }
 }
 
+/// Every key the parser reads, by dotted path, with its TOML type (`string`, `integer`,
+/// `boolean`, `strings`, `table NAME`, `tables NAME`): what the JSON Schema of
+/// `cluster.toml` is held to.
+#[cfg(test)]
+pub(crate) fn schema_keys() -> Vec<(String, String)> {
+    SECTIONS
+        .iter()
+        .flat_map(|section| {
+            section.kinds.iter().map(move |(key, kind)| {
+                let kind = match kind {
+                    Kind::String => "string".to_owned(),
+                    Kind::Integer => "integer".to_owned(),
+                    Kind::Boolean => "boolean".to_owned(),
+                    Kind::Strings => "strings".to_owned(),
+                    Kind::Table(name) => format!("table {name}"),
+                    Kind::Tables(name) => format!("tables {name}"),
+                };
+                (join(section.name, key), kind)
+            })
+        })
+        .collect()
+}
+
 /// Whether the section named `name` is the element of an array of tables.
 /// A section as its header is written: `[api]`, and an entry of a list `[[masters]]`.
 fn header(section: &str) -> String {

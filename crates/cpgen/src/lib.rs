@@ -140,6 +140,7 @@ pub mod pki;
 mod plan;
 pub mod probe;
 mod render;
+pub mod schema;
 pub mod spec;
 mod template;
 #[cfg(feature = "test-support")]

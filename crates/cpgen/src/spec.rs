@@ -102,33 +102,36 @@ pub(crate) mod defaults {
 /// Build one with [`ClusterSpec::new`] and the builder methods, or from
 /// [`ClusterSpec::default`] by setting its public fields; check it with
 /// [`ClusterSpec::validate`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ClusterSpec {
-    /// `[cluster]`.
+    /// `[cluster]`: the cluster's name, Kubernetes release and DNS domain.
     pub cluster: ClusterSettingsSpec,
-    /// `[network]`.
+    /// `[network]`: the service, pod and machine networks and the NodePort range.
     pub network: NetworkSpec,
-    /// `[api]`.
+    /// `[api]`: where clients reach the API servers, and how those run.
     pub api: ApiSpec,
     /// `[[masters]]`: the control-plane machines, each an etcd member.
     pub masters: Vec<HostSpec>,
-    /// `[load_balancer]`.
+    /// `[load_balancer]`: HAProxy on machines of its own or on the masters, and an optional
+    /// keepalived virtual IP.
     pub load_balancer: LoadBalancerSpec,
-    /// `[etcd]`.
+    /// `[etcd]`: the etcd members (the masters) and their ports.
     pub etcd: EtcdSpec,
-    /// `[pki]`.
+    /// `[pki]`: key algorithms, validities, CA layout and the encryption of Secrets.
     pub pki: PkiSpec,
-    /// `[[workers]]`.
+    /// `[[workers]]`: node machines, each with a kubelet and kube-proxy.
     pub workers: Vec<HostSpec>,
-    /// `[control_plane]`.
+    /// `[control_plane]`: whether the masters are nodes too.
     pub control_plane: ControlPlaneSpec,
-    /// `[kubelet]`.
+    /// `[kubelet]`: settings of every node's kubelet.
     pub kubelet: KubeletSpec,
 }
 
 /// `[control_plane]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ControlPlaneSpec {
     /// `workloads`: the masters are nodes too (kubelet and kube-proxy, registered with a
@@ -139,7 +142,8 @@ pub struct ControlPlaneSpec {
 
 /// `[kubelet]`: settings of every kubelet (workers, and masters with
 /// `control_plane.workloads`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct KubeletSpec {
     /// `container_runtime_endpoint`: the CRI socket, `unix:///...`.
@@ -147,58 +151,70 @@ pub struct KubeletSpec {
 }
 
 /// `[cluster]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ClusterSettingsSpec {
-    /// `name`: a DNS-1123 name.
+    /// `name`: the cluster's name (kubeconfigs, `--cluster-name`), a DNS-1123 name.
     pub name: Option<String>,
-    /// `kubernetes_version`, e.g. `"1.31"`.
+    /// `kubernetes_version`: the Kubernetes release the units are written for, e.g.
+    /// `"1.31"` (1.29 to 1.34).
     pub kubernetes_version: Option<String>,
-    /// `dns_domain`.
+    /// `dns_domain`: the cluster's DNS domain (`kubernetes.default.svc.<domain>`).
     pub dns_domain: Option<String>,
 }
 
 /// `[network]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct NetworkSpec {
-    /// `service_cidr`.
+    /// `service_cidr`: the Service network, at most /12 (IPv6 /108) and at least /28 (/124):
+    /// its first address is the `kubernetes` Service's, its 10th the cluster DNS's. Default
+    /// `10.32.0.0/16` (IPv6 `fd00:10:32::/108`).
     pub service_cidr: Option<String>,
-    /// `pod_cidr`.
+    /// `pod_cidr`: the pod network the controller-manager slices per node. Default
+    /// `10.38.0.0/16` (IPv6 `fd00:10:38::/56`).
     pub pod_cidr: Option<String>,
-    /// `node_port_range`, e.g. `"30000-32767"`.
+    /// `node_port_range`: the NodePort range, `"LOW-HIGH"`; no control-plane port inside.
     pub node_port_range: Option<String>,
-    /// `host_cidrs`: the networks the machines are on.
+    /// `host_cidrs`: the networks the machines are on; every address must lie in one.
     pub host_cidrs: Option<Vec<String>>,
 }
 
 /// `[api]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ApiSpec {
-    /// `endpoint`: the address or DNS name clients dial.
+    /// `endpoint`: the address or DNS name every client dials (the load balancer, the VIP);
+    /// no scheme, no port. Default: the VIP, else the only load-balancer machine.
     pub endpoint: Option<String>,
-    /// `port`: the port clients dial.
+    /// `port`: the port clients dial on the endpoint. Default: the load balancer's port, or
+    /// `bind_port` without one.
     pub port: Option<i64>,
-    /// `bind_port`: kube-apiserver's port on the masters.
+    /// `bind_port`: kube-apiserver's `--secure-port` on every master.
     pub bind_port: Option<i64>,
-    /// `extra_sans`.
+    /// `extra_sans`: more DNS names or addresses for every API server certificate.
     pub extra_sans: Option<Vec<String>>,
-    /// `components_via`: `"load-balancer"` or `"local"`.
+    /// `components_via`: where controller-manager and scheduler reach the API:
+    /// `"load-balancer"` (the endpoint) or `"local"` (their own master).
     pub components_via: Option<String>,
-    /// `admission_plugins`.
+    /// `admission_plugins`: kube-apiserver's `--enable-admission-plugins`, each known in
+    /// `kubernetes_version`.
     pub admission_plugins: Option<Vec<String>>,
-    /// `authorization_modes`.
+    /// `authorization_modes`: kube-apiserver's `--authorization-mode`, in order.
     pub authorization_modes: Option<Vec<String>>,
 }
 
 /// One machine: an entry of `[[masters]]`, `[[workers]]` or `[[load_balancer.hosts]]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct HostSpec {
-    /// `name`: a DNS-1123 host name.
+    /// `name`: the machine's DNS-1123 host name, unique across all machines.
     pub name: Option<String>,
-    /// `address`: an IPv4 or IPv6 address.
+    /// `address`: the machine's unicast IPv4 or IPv6 address, unique across all machines.
     pub address: Option<String>,
 }
 
@@ -213,34 +229,38 @@ impl HostSpec {
 }
 
 /// `[load_balancer]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct LoadBalancerSpec {
-    /// `mode`: `"external"` or `"on-masters"`.
+    /// `mode`: `"external"` (HAProxy on `[[load_balancer.hosts]]`) or `"on-masters"`
+    /// (HAProxy on every master, with keepalived when `vip` is set).
     pub mode: Option<String>,
-    /// `bind_port`.
+    /// `bind_port`: HAProxy's port. Default 6443 external, 8443 on the masters.
     pub bind_port: Option<i64>,
-    /// `health_check`.
+    /// `health_check`: how HAProxy checks an API server: `"tcp"` (a connect) or
+    /// `"https-readyz"` (`GET /readyz` over TLS).
     pub health_check: Option<String>,
-    /// `vip`: the virtual IP keepalived moves between the masters.
+    /// `vip`: the virtual IP keepalived moves between the masters (on-masters mode only).
     pub vip: Option<String>,
-    /// `vip_interface`.
+    /// `vip_interface`: the masters' network interface keepalived raises the VIP on.
     pub vip_interface: Option<String>,
-    /// `[[load_balancer.hosts]]`.
+    /// `[[load_balancer.hosts]]`: the HAProxy machines of external mode.
     pub hosts: Vec<HostSpec>,
 }
 
 /// `[etcd]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EtcdSpec {
-    /// `client_port`.
+    /// `client_port`: etcd's client port.
     pub client_port: Option<i64>,
-    /// `peer_port`.
+    /// `peer_port`: etcd's peer port.
     pub peer_port: Option<i64>,
-    /// `initial_cluster_token`.
+    /// `initial_cluster_token`: `--initial-cluster-token`. Default `<cluster name>-etcd`.
     pub initial_cluster_token: Option<String>,
-    /// `data_dir`.
+    /// `data_dir`: etcd's `--data-dir`, an absolute path.
     pub data_dir: Option<String>,
     /// `extra_sans`: more names and addresses in every etcd serving certificate, for
     /// names clients dial that the plan cannot know.
@@ -248,20 +268,25 @@ pub struct EtcdSpec {
 }
 
 /// `[pki]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PkiSpec {
-    /// `key_algorithm`.
+    /// `key_algorithm`: the algorithm of every TLS key.
     pub key_algorithm: Option<String>,
-    /// `service_account_key_algorithm`.
+    /// `service_account_key_algorithm`: the service-account signing key's, RSA or ECDSA.
+    /// Default: `key_algorithm`.
     pub service_account_key_algorithm: Option<String>,
-    /// `ca_validity_days`.
+    /// `ca_validity_days`: how long each CA is valid, in days.
     pub ca_validity_days: Option<i64>,
-    /// `cert_validity_days`.
+    /// `cert_validity_days`: how long each leaf certificate is valid, in days, at most
+    /// `ca_validity_days`.
     pub cert_validity_days: Option<i64>,
-    /// `layout`: `"separate-cas"` or `"shared-ca"`.
+    /// `layout`: `"separate-cas"` (Kubernetes, etcd and front-proxy CAs) or `"shared-ca"`
+    /// (one CA, as the guide; etcd then trusts every cluster client).
     pub layout: Option<String>,
-    /// `encryption_provider`: `"secretbox"`, `"aesgcm"` or `"aescbc"`.
+    /// `encryption_provider`: what encrypts Secrets at rest: `"secretbox"`, `"aesgcm"` or
+    /// `"aescbc"`.
     pub encryption_provider: Option<String>,
 }
 
