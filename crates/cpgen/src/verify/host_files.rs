@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::source::Tree;
-use crate::bundle::manifest::{Header, MANIFEST};
 use crate::diag::{Code, Diagnostic};
 use crate::layout::{host_path, hosts, HostListing};
 use crate::Plan;
@@ -46,15 +45,7 @@ fn expected_files(plan: &Plan) -> Option<BTreeMap<String, Option<Vec<u8>>>> {
 /// Files under `hosts/` and `deploy/` that the plan does not make, that it makes and are
 /// missing, and those whose bytes differ from the plan's.
 pub(super) fn findings(tree: &Tree, plan: &Plan) -> Vec<Diagnostic> {
-    // How each etcd member joined comes from the deployed bundle, which the config does not
-    // know: the bundle's record of it is taken (checks/hosts audits the record itself).
-    let header = tree
-        .files
-        .get(MANIFEST)
-        .map(|entry| Header::read(&entry.data))
-        .unwrap_or_default();
-    let mut plan = plan.clone();
-    plan.etcd.joins = header.etcd_joins().clone();
+    let plan = super::with_recorded_joins(tree, plan);
     let Some(expected) = expected_files(&plan) else {
         return Vec::new();
     };

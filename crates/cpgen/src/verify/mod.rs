@@ -212,6 +212,20 @@ pub fn verify_path(
 }
 
 /// Audits a bundle already in memory; `findings` are those of reading it.
+/// `plan` with the etcd joins the bundle's manifest records. How each member joined comes
+/// from the deployed bundle, which a config does not know: a rebuild takes the bundle's
+/// record of it (checks/hosts audits the record itself).
+fn with_recorded_joins(tree: &Tree, plan: &Plan) -> Plan {
+    let header = tree
+        .files
+        .get(crate::bundle::manifest::MANIFEST)
+        .map(|entry| crate::bundle::manifest::Header::read(&entry.data))
+        .unwrap_or_default();
+    let mut plan = plan.clone();
+    plan.etcd.joins = header.etcd_joins().clone();
+    plan
+}
+
 pub(crate) fn verify_tree(
     tree: &Tree,
     plan: Option<&Plan>,

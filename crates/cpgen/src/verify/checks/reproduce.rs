@@ -1,6 +1,5 @@
 //! The bundle rebuilt from its config and secrets, byte for byte (CP834).
 
-use crate::bundle::manifest::{Header, MANIFEST};
 use crate::bundle::{Bundle, FileKind};
 use crate::diag::{Code, Diagnostic};
 use crate::layout::{CHANGES, README};
@@ -17,13 +16,7 @@ use crate::Error;
 /// apart, CP833) and everything else, the README's "Changes" section included, is rebuilt
 /// from them.
 fn rebuilt(tree: &Tree, plan: &Plan, secrets: &Secrets) -> Result<Bundle, Error> {
-    let header = tree
-        .files
-        .get(MANIFEST)
-        .map(|entry| Header::read(&entry.data))
-        .unwrap_or_default();
-    let mut plan = plan.clone();
-    plan.etcd.joins = header.etcd_joins().clone();
+    let plan = crate::verify::with_recorded_joins(tree, plan);
     let mut built = Bundle::build(&plan, secrets)?;
     let Some(changes) = tree.files.get(CHANGES) else {
         return Ok(built);
