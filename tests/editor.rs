@@ -131,6 +131,15 @@ fn wrong_types_unknown_keys_and_unknown_values_fail_the_schema_and_check() {
             "[loadbalancer]\nmode = \"external\"\n",
             "Additional properties",
         ),
+        (
+            "[api]\nauthorization_modes = [\"AlwaysAllow\"]\n",
+            "is not one of",
+        ),
+        ("[api]\nauthorization_modes = []\n", "should be non-empty"),
+        (
+            "[api]\nadmission_plugins = [\"PodSecurityPolicy\"]\n",
+            "is not one of",
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
@@ -265,6 +274,25 @@ fn groff_renders_every_man_page_without_a_warning() {
         assert_eq!(stderr(&rendered), "", "{page:?}");
     }
     assert!(subcommands.iter().any(|s| s == "bundle"), "{subcommands:?}");
+}
+
+#[test]
+fn a_full_disk_under_stdout_is_an_error_not_a_truncated_success() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cpgen"))
+        .arg("schema")
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot write to standard output"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

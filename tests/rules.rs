@@ -381,3 +381,34 @@ fn a_mistyped_workloads_is_a_type_error_and_nothing_else() {
         "{all:#?}"
     );
 }
+
+#[test]
+fn authorization_modes_and_plugins_the_units_cannot_run_are_errors() {
+    for (mode, why) in [
+        ("AlwaysAllow", "allows every authenticated request"),
+        ("AlwaysDeny", "denies every request"),
+        ("ABAC", "--authorization-policy-file"),
+        ("Webhook", "--authorization-webhook-config-file"),
+    ] {
+        let head =
+            format!("[api]\nauthorization_modes = [\"Node\", \"{mode}\", \"RBAC\"]\n{EXTERNAL_LB}");
+        let (text, all) = findings(&head, "");
+        let found = with_code(&all, Code::UnknownAuthorizationMode);
+        assert_eq!(found.len(), 1, "{text}\n{all:#?}");
+        assert!(found[0].message.contains(why), "{all:#?}");
+        assert_eq!(found[0].severity, Severity::Error);
+    }
+    for (plugin, why) in [
+        ("AlwaysDeny", "rejects every request"),
+        ("EventRateLimit", "--admission-control-config-file"),
+        ("ImagePolicyWebhook", "--admission-control-config-file"),
+    ] {
+        let head = format!(
+            "[api]\nadmission_plugins = [\"NodeRestriction\", \"{plugin}\"]\n{EXTERNAL_LB}"
+        );
+        let (text, all) = findings(&head, "");
+        let found = with_code(&all, Code::UnknownAdmissionPlugin);
+        assert_eq!(found.len(), 1, "{text}\n{all:#?}");
+        assert!(found[0].message.contains(why), "{all:#?}");
+    }
+}

@@ -1297,6 +1297,74 @@ fn node_files_that_name_another_node_or_file_are_unsafe() {
 }
 
 #[test]
+fn node_settings_cpgen_never_writes_are_unsafe_without_the_config_too() {
+    let (_, bundle) = built("workloads");
+    let edits: [(&str, &str, &str, &[&str]); 7] = [
+        (
+            KUBELET_CONFIG,
+            "containerRuntimeEndpoint: \"unix:///var/run/crio/crio.sock\"",
+            "containerRuntimeEndpoint: \"tcp://10.20.0.2:1234\"",
+            &["containerRuntimeEndpoint"],
+        ),
+        (
+            KUBELET_CONFIG,
+            "apiVersion: kubelet.config.k8s.io/v1beta1",
+            "apiVersion: kubelet.config.k8s.io/v1",
+            &["apiVersion"],
+        ),
+        (
+            KUBELET_CONFIG,
+            "healthzBindAddress: \"127.0.0.1\"",
+            "healthzBindAddress: \"0.0.0.0\"",
+            &["healthzBindAddress"],
+        ),
+        (
+            KUBELET_CONFIG,
+            "cgroupDriver: systemd",
+            "cgroupDriver: cgroupfs",
+            &["cgroupDriver"],
+        ),
+        (
+            KUBELET_CONFIG,
+            "port: 10250",
+            "port: 10260",
+            &["port is 10260"],
+        ),
+        (KUBE_PROXY_CONFIG, "mode: iptables", "mode: ipvs", &["mode"]),
+        (
+            KUBE_PROXY_CONFIG,
+            "apiVersion: kubeproxy.config.k8s.io/v1alpha1",
+            "apiVersion: v1",
+            &["apiVersion"],
+        ),
+    ];
+    for (path, from, to, words) in edits {
+        assert_found_after_edit(&bundle, path, from, to, Code::UnsafeSetting, words);
+    }
+}
+
+#[test]
+fn a_node_without_its_kubelet_is_incomplete_by_its_manifest_roles() {
+    let (_, bundle) = built("workloads");
+    for host in ["cp0", "node0"] {
+        let gone = without(&bundle, |p| {
+            p.starts_with(&format!("hosts/{host}/var/lib/kubelet/"))
+                || p == format!("hosts/{host}/etc/systemd/system/kubelet.service")
+        });
+        let (found, text) = findings(&gone, None);
+        assert!(
+            has(
+                &found,
+                Code::MissingHost,
+                "manifest.json",
+                &[host, "kubelet and kube-proxy units"]
+            ),
+            "{host}:\n{text}"
+        );
+    }
+}
+
+#[test]
 fn with_its_config_every_file_the_config_alone_makes_is_held_to_it() {
     let (plan, bundle) = built("workloads");
     let edits = [

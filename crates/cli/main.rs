@@ -388,7 +388,7 @@ fn run(command: Command, colour: bool) -> Result<ExitCode, Error> {
                 other => other?,
             }
             eprintln!(
-                "wrote {}; edit it, then run `cpgen check {}`",
+                "wrote {}; edit it, then run `cpgen check {}` (for an editor that checks it as you type: `cpgen schema > cluster.schema.json` beside it)",
                 escape(path.as_str()),
                 shell_word(path.as_str())
             );
@@ -538,7 +538,12 @@ fn man_page(subcommand: Option<&str>) -> Result<ExitCode, Error> {
                 return Ok(ExitCode::from(2));
             };
             let title = format!("cpgen-{}", found.get_name());
-            found.clone().name(title.clone()).bin_name(title)
+            let version = cpgen.get_version().unwrap_or_default().to_owned();
+            found
+                .clone()
+                .name(title.clone())
+                .bin_name(title)
+                .version(version)
         }
     };
     let mut roff = Vec::new();
@@ -1161,9 +1166,19 @@ fn print_warnings(report: &Report, colour: bool) {
     }
 }
 
-/// Writes to stdout; a closed pipe (`cpgen check … | head`) is not an error.
+/// Writes to stdout; a closed pipe (`cpgen check … | head`) is not an error, but any other
+/// failure (a full disk under `cpgen schema > cluster.schema.json`) ends the run with exit 2,
+/// so a truncated file is never reported as written.
 fn print_stdout(text: &str) {
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    let mut out = std::io::stdout().lock();
+    let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("cpgen: error: cannot write to standard output: {e}");
+            std::process::exit(2);
+        }
+        _ => {}
+    }
 }
 
 fn report_error(error: &Error, colour: bool) {

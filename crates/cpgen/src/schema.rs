@@ -17,9 +17,10 @@ use crate::plan::{
 };
 use crate::spec::{defaults, ClusterSpec};
 use crate::types::{KeyAlgorithm, KubernetesVersion};
+use crate::validate::{unusable_mode, unusable_plugin};
 
 /// What the schema cannot say, in its description.
-const DESCRIPTION: &str = "A highly-available Kubernetes control plane, as cpgen reads it from cluster.toml. The schema checks keys, types and the values a key takes; the rules that relate several values (an odd number of etcd members, CIDRs that must not overlap, every name a client dials in its server's certificate, listeners that must not collide, addresses inside host_cidrs) stay with `cpgen check`, which reports each with its code.";
+const DESCRIPTION: &str = "A highly-available Kubernetes control plane, as cpgen reads it from cluster.toml. The schema checks keys, types, the values of the keys that take one of a few, and number ranges. The spelling of names, addresses, CIDRs and paths, and the rules that relate several values (an odd number of etcd members, CIDRs that must not overlap, every name a client dials in its server's certificate, listeners that must not collide, addresses inside host_cidrs, plugins of the chosen Kubernetes release) stay with `cpgen check`, which reports each with its code.";
 
 /// The JSON Schema of `cluster.toml`.
 pub fn cluster_schema() -> Value {
@@ -34,6 +35,8 @@ pub fn cluster_schema() -> Value {
         root.insert("description".into(), json!(DESCRIPTION));
         root.insert("required".into(), json!(["masters"]));
     }
+    set(&mut schema, "masters", "minItems", json!(1));
+    set(&mut schema, "api.authorization_modes", "minItems", json!(1));
     for hosts in ["masters", "workers", "load_balancer.hosts"] {
         if let Some(items) = at(&mut schema, &format!("{hosts}[]")) {
             items.insert("required".into(), json!(["name", "address"]));
@@ -71,12 +74,26 @@ fn choices() -> Vec<(&'static str, Vec<&'static str>)> {
     vec![
         ("api.components_via", names::<ComponentsVia>()),
         ("api.admission_plugins[]", {
-            let mut plugins: Vec<&str> = ADMISSION_PLUGINS.iter().map(|p| p.name).collect();
+            // Those of some supported release that a cluster of cpgen's can use.
+            let supported = KubernetesVersion::OLDEST.minor()..=KubernetesVersion::NEWEST.minor();
+            let mut plugins: Vec<&str> = ADMISSION_PLUGINS
+                .iter()
+                .filter(|p| supported.clone().any(|minor| p.exists_in(minor)))
+                .filter(|p| unusable_plugin(p.name).is_none())
+                .map(|p| p.name)
+                .collect();
             plugins.sort_unstable();
             plugins.dedup();
             plugins
         }),
-        ("api.authorization_modes[]", AUTHORIZATION_MODES.to_vec()),
+        (
+            "api.authorization_modes[]",
+            AUTHORIZATION_MODES
+                .iter()
+                .copied()
+                .filter(|mode| unusable_mode(mode).is_none())
+                .collect(),
+        ),
         ("load_balancer.mode", names::<LoadBalancerMode>()),
         ("load_balancer.health_check", names::<HealthCheck>()),
         ("pki.key_algorithm", algorithms.collect()),

@@ -78,16 +78,20 @@ impl Header {
         let on_masters = plan.load_balancer.mode == LoadBalancerMode::OnMasters;
         let members = hosts(plan)
             .map(|(host, role)| {
-                let roles: &[&str] = match role {
-                    Role::Master if on_masters => &["master", "etcd", "load-balancer"],
-                    Role::Master => &["master", "etcd"],
-                    Role::LoadBalancer => &["load-balancer"],
-                    Role::Worker => &["worker"],
+                let mut roles: Vec<&str> = match role {
+                    Role::Master if on_masters => vec!["master", "etcd", "load-balancer"],
+                    Role::Master => vec!["master", "etcd"],
+                    Role::LoadBalancer => vec!["load-balancer"],
+                    Role::Worker => vec!["worker"],
                 };
+                // A master with a kubelet and kube-proxy (`control_plane.workloads`).
+                if role == Role::Master && plan.masters_are_nodes() {
+                    roles.push("node");
+                }
                 Member {
                     name: host.name.to_string(),
                     address: host.address.to_string(),
-                    roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                    roles: roles.into_iter().map(str::to_owned).collect(),
                 }
             })
             .collect();

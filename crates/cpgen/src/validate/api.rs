@@ -138,6 +138,20 @@ impl Rules<'_> {
             .unwrap_or(KubernetesVersion::new(defaults::KUBERNETES_MINOR))
             .minor();
         for (i, name) in list.iter().enumerate() {
+            if let Some(why) = unusable_plugin(name) {
+                self.push(
+                    Diagnostic::error(
+                        Code::UnknownAdmissionPlugin,
+                        format!("admission plugin {name} {why}"),
+                    )
+                    .at(
+                        self.origins.get(&format!("api.admission_plugins[{i}]")),
+                        "unusable here",
+                    )
+                    .help("remove it"),
+                );
+                continue;
+            }
             let problem = match kubernetes::admission_plugin(name) {
                 Some(p) if p.exists_in(minor) => continue,
                 Some(p) => match p.removed_in {
@@ -178,6 +192,20 @@ impl Rules<'_> {
         };
         for (i, mode) in list.iter().enumerate() {
             let mode = mode.as_str();
+            if let Some(why) = unusable_mode(mode) {
+                self.push(
+                    Diagnostic::error(
+                        Code::UnknownAuthorizationMode,
+                        format!("authorization mode {mode} {why}"),
+                    )
+                    .at(
+                        self.origins.get(&format!("api.authorization_modes[{i}]")),
+                        "unusable here",
+                    )
+                    .help("use [\"Node\", \"RBAC\"]"),
+                );
+                continue;
+            }
             if !AUTHORIZATION_MODES.contains(&mode) {
                 let help = did_you_mean(mode, AUTHORIZATION_MODES.iter().copied()).map_or_else(
                     || format!("use some of: {}", AUTHORIZATION_MODES.join(", ")),
@@ -207,6 +235,27 @@ impl Rules<'_> {
             );
         }
         list.clone()
+    }
+}
+
+/// Why a known authorization mode cannot be in a cluster cpgen builds: it opens or closes
+/// everything, or needs a file cpgen does not write (kube-apiserver would not start).
+pub(crate) fn unusable_mode(mode: &str) -> Option<&'static str> {
+    match mode {
+        "AlwaysAllow" => Some("allows every authenticated request (verify refuses such a bundle)"),
+        "AlwaysDeny" => Some("denies every request, the control plane's own too"),
+        "ABAC" => Some("needs --authorization-policy-file, which cpgen does not write: kube-apiserver would not start"),
+        "Webhook" => Some("needs --authorization-webhook-config-file, which cpgen does not write: kube-apiserver would not start"),
+        _ => None,
+    }
+}
+
+/// Why a known admission plugin cannot be in a cluster cpgen builds.
+pub(crate) fn unusable_plugin(name: &str) -> Option<&'static str> {
+    match name {
+        "AlwaysDeny" => Some("rejects every request, the control plane's own too"),
+        "EventRateLimit" | "ImagePolicyWebhook" => Some("needs its configuration in --admission-control-config-file, which cpgen does not write: kube-apiserver would not start"),
+        _ => None,
     }
 }
 

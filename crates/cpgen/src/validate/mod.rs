@@ -36,6 +36,8 @@ use crate::types::{
 };
 use crate::{Config, Error};
 
+pub(crate) use api::{unusable_mode, unusable_plugin};
+
 /// Where a value came from, if it was given: see [`Origins`].
 type Span = Option<Location>;
 

@@ -23,6 +23,8 @@ enum Need {
     Haproxy,
     /// A kube-apiserver unit or an HAProxy config: something a kubeconfig can dial.
     Api,
+    /// A kubelet and a kube-proxy unit: a node.
+    Node,
 }
 
 /// An address as one text however it is written (`fd00:0::1` is `fd00::1`); a name as is.
@@ -143,6 +145,10 @@ impl Audit<'_> {
             Need::Api => (
                 host.unit("kube-apiserver").is_some() || host.haproxy_config.is_some(),
                 "kube-apiserver unit and no HAProxy config",
+            ),
+            Need::Node => (
+                host.unit("kubelet").is_some() && host.unit("kube-proxy").is_some(),
+                "kubelet and kube-proxy units",
             ),
         };
         (!has).then(|| format!("hosts/{name}/ has no {what}"))
@@ -295,6 +301,9 @@ impl Audit<'_> {
             }
             if has("load-balancer") {
                 needs.push(Need::Haproxy);
+            }
+            if has("worker") || has("node") {
+                needs.push(Need::Node);
             }
             if needs.is_empty() {
                 needs.push(Need::Files);

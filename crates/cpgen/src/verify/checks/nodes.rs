@@ -52,7 +52,7 @@ type Guard = (&'static str, fn(&Value) -> bool, &'static str);
 
 /// What keeps the kubelet's API (exec, logs, port-forward) to clients the API server
 /// authorizes.
-const KUBELET_GUARDS: [Guard; 15] = [
+const KUBELET_GUARDS: [Guard; 21] = [
     (
         "kind",
         |v| v == "KubeletConfiguration",
@@ -128,10 +128,40 @@ const KUBELET_GUARDS: [Guard; 15] = [
         |v| v == &Value::Bool(false),
         "the kubelet asks the cluster for a serving certificate cpgen does not issue",
     ),
+    (
+        "apiVersion",
+        |v| v == "kubelet.config.k8s.io/v1beta1",
+        "the kubelet reads the file under other rules, or refuses it",
+    ),
+    (
+        "port",
+        |v| v.as_u64() == Some(10250),
+        "the API servers dial the kubelet on 10250",
+    ),
+    (
+        "healthzBindAddress",
+        |v| v == "127.0.0.1" || v == "::1",
+        "the kubelet's health endpoint is served to the network",
+    ),
+    (
+        "healthzPort",
+        |v| v.as_u64() == Some(10248),
+        "the health endpoint moves onto a port cpgen keeps for others",
+    ),
+    (
+        "cgroupDriver",
+        |v| v == "systemd",
+        "the kubelet and a systemd-driven container runtime fight over cgroups",
+    ),
+    (
+        "containerRuntimeEndpoint",
+        |v| v.as_str().is_some_and(|e| e.starts_with("unix:///")),
+        "the kubelet drives a container runtime elsewhere than a local socket",
+    ),
 ];
 
 /// What keeps kube-proxy on its own identity and its metrics off the network.
-const KUBE_PROXY_GUARDS: [Guard; 4] = [
+const KUBE_PROXY_GUARDS: [Guard; 6] = [
     (
         "kind",
         |v| v == "KubeProxyConfiguration",
@@ -146,6 +176,16 @@ const KUBE_PROXY_GUARDS: [Guard; 4] = [
         "clientConnection.kubeconfig",
         |v| v == KUBE_PROXY_KUBECONFIG,
         "kube-proxy reaches the API as another identity than its own",
+    ),
+    (
+        "apiVersion",
+        |v| v == "kubeproxy.config.k8s.io/v1alpha1",
+        "kube-proxy reads the file under other rules, or refuses it",
+    ),
+    (
+        "mode",
+        |v| v == "iptables",
+        "kube-proxy programs services another way than cpgen writes",
     ),
     (
         "metricsBindAddress",
