@@ -920,15 +920,7 @@ fn a_serial_names_one_certificate_across_bundles_of_one_ca() {
 /// The subject openssl reads from a kubeconfig's embedded client certificate.
 fn kubeconfig_subject(kubeconfig: &Path) -> String {
     let text = std::fs::read_to_string(kubeconfig).unwrap();
-    let data = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("client-certificate-data: "))
-        .unwrap()
-        .trim_matches('"');
-    use base64::Engine;
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(data)
-        .unwrap();
+    let pem = util::kubeconfig_client_certificate(&text);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cert.pem");
     std::fs::write(&file, pem).unwrap();

@@ -1219,17 +1219,9 @@ fn a_client_certificate_of_another_identity_is_found() {
 
 #[test]
 fn the_break_glass_identity_on_a_host_is_unsafe() {
-    use base64::Engine;
     let (_, bundle) = built("workloads");
     let kubeconfig = String::from_utf8(contents(&bundle, "admin/super-admin.kubeconfig")).unwrap();
-    let data = kubeconfig
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("client-certificate-data: "))
-        .unwrap()
-        .trim_matches('"');
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(data)
-        .unwrap();
+    let pem = util::kubeconfig_client_certificate(&kubeconfig);
     let target = "hosts/node0/var/lib/kube-proxy/pki/kube-proxy.pem";
     let (found, text) = findings(&replaced(&bundle, target, pem), None);
     assert!(

@@ -168,3 +168,16 @@ pub fn bundle_config(
     }
     cpgen_in(dir, &args)
 }
+
+/// The PEM of a kubeconfig's embedded client certificate (`client-certificate-data`).
+pub fn kubeconfig_client_certificate(kubeconfig: &str) -> Vec<u8> {
+    use base64::Engine;
+    let data = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client-certificate-data: "))
+        .expect("the kubeconfig embeds its client certificate")
+        .trim_matches('"');
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("the embedded certificate is base64")
+}
