@@ -1291,7 +1291,7 @@ fn node_files_that_name_another_node_or_file_are_unsafe() {
 #[test]
 fn node_settings_cpgen_never_writes_are_unsafe_without_the_config_too() {
     let (_, bundle) = built("workloads");
-    let edits: [(&str, &str, &str, &[&str]); 7] = [
+    let edits: [(&str, &str, &str, &[&str]); 8] = [
         (
             KUBELET_CONFIG,
             "containerRuntimeEndpoint: \"unix:///var/run/crio/crio.sock\"",
@@ -1323,6 +1323,12 @@ fn node_settings_cpgen_never_writes_are_unsafe_without_the_config_too() {
             &["port is 10260"],
         ),
         (KUBE_PROXY_CONFIG, "mode: iptables", "mode: ipvs", &["mode"]),
+        (
+            "hosts/node0/etc/systemd/system/kubelet.service",
+            "  --hostname-override=node0 \\\n",
+            "",
+            &["--hostname-override=(missing)"],
+        ),
         (
             KUBE_PROXY_CONFIG,
             "apiVersion: kubeproxy.config.k8s.io/v1alpha1",

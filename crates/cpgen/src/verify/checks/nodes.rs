@@ -291,14 +291,13 @@ fn node_identity_findings(host: &HostModel) -> Vec<Diagnostic> {
                 );
             }
         }
-        if let Some(name) = unit.flag("hostname-override") {
-            expect(
-                &unit.file,
-                format!("--hostname-override={name}"),
-                name == host.name,
-                "the kubelet registers as another node than this host",
-            );
-        }
+        let name = unit.flag("hostname-override");
+        expect(
+            &unit.file,
+            format!("--hostname-override={}", name.unwrap_or("(missing)")),
+            name == Some(host.name.as_str()),
+            "the kubelet registers as another node than this host (without the flag, as the machine's hostname, which its certificate need not name)",
+        );
     }
     if let Some(unit) = host.unit("kube-proxy") {
         if let Some(value) = unit.flag("config") {
