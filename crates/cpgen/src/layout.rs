@@ -56,6 +56,16 @@ pub(crate) enum Role {
 }
 
 impl Role {
+    /// True when a host of this role runs a kubelet and kube-proxy under `plan`: every
+    /// worker, and the masters with `control_plane.workloads`.
+    pub(crate) fn is_node(self, plan: &Plan) -> bool {
+        match self {
+            Role::Master => plan.masters_are_nodes(),
+            Role::Worker => true,
+            Role::LoadBalancer => false,
+        }
+    }
+
     /// How the bundle's README names it.
     pub(crate) fn label(self) -> &'static str {
         match self {

@@ -85,7 +85,7 @@ impl Header {
                     Role::Worker => vec!["worker"],
                 };
                 // A master with a kubelet and kube-proxy (`control_plane.workloads`).
-                if role == Role::Master && plan.masters_are_nodes() {
+                if role == Role::Master && role.is_node(plan) {
                     roles.push("node");
                 }
                 Member {

@@ -136,6 +136,9 @@ impl FileSpec {
 
     /// The file's bytes.
     pub(crate) fn contents(&self, certs: &HostCerts<'_>) -> Result<Vec<u8>, Error> {
+        if let Some(from_plan) = self.plan_contents() {
+            return from_plan;
+        }
         Ok(match &self.contents {
             Contents::CaCert(ca) => ca_pem(certs.shared, *ca)?,
             Contents::CaKey => signing_kubernetes_ca(certs.shared)?
@@ -165,9 +168,11 @@ impl FileSpec {
                 };
                 render_template(&encryption, "encryption-config.yaml")?
             }
-            Contents::Kubeconfig(kubeconfig) => render_template(kubeconfig, "kubeconfig.yaml")?,
-            Contents::Unit(unit) => render_template(unit, "systemd/unit.service")?,
-            Contents::Text(text) => text.clone(),
+            Contents::Kubeconfig(_) | Contents::Unit(_) | Contents::Text(_) => {
+                return Err(Error::Internal(
+                    "a file the plan alone makes was not rendered from it",
+                ))
+            }
         })
     }
 }
@@ -179,9 +184,11 @@ pub(crate) fn host_layout(plan: &Plan, host: &Host, role: Role) -> Result<Vec<Fi
         Role::LoadBalancer if plan.load_balancer.mode == LoadBalancerMode::External => {
             vec![load_balancer::haproxy_file(plan)?]
         }
-        Role::LoadBalancer => Vec::new(),
-        Role::Worker => nodes::node_files(plan, host, false)?,
+        Role::LoadBalancer | Role::Worker => Vec::new(),
     };
+    if role.is_node(plan) {
+        files.extend(nodes::node_files(plan, host, role == Role::Master)?);
+    }
     files.sort_by(|a, b| a.target.cmp(&b.target));
     Ok(files)
 }
@@ -243,6 +250,17 @@ fn shared_leaf<'a>(certs: &'a CertSet, id: &str) -> Result<&'a LeafCertificate, 
     })
 }
 
+/// Units, by file name, as files in [`paths::SYSTEMD`].
+fn unit_files(units: Vec<(&'static str, units::Unit)>) -> impl Iterator<Item = FileSpec> {
+    units.into_iter().map(|(file_name, unit)| {
+        FileSpec::new(
+            format!("{}/{file_name}", paths::SYSTEMD),
+            FileKind::SystemdUnit,
+            Contents::Unit(unit),
+        )
+    })
+}
+
 /// A certificate and its key at `cert_path` and `key_path`.
 fn pair(id: IdentityId, cert_path: &str, key_path: &str) -> [FileSpec; 2] {
     [
@@ -255,17 +273,8 @@ fn master_layout(plan: &Plan, master: &Host) -> Result<Vec<FileSpec>, Error> {
     let mut files = master_shared_files(plan);
     files.extend(master_certificates(master));
     files.extend(kubeconfigs::master_kubeconfigs(plan, master));
-    for (file_name, unit) in units::master_unit_specs(plan, master) {
-        files.push(FileSpec::new(
-            format!("{}/{file_name}", paths::SYSTEMD),
-            FileKind::SystemdUnit,
-            Contents::Unit(unit),
-        ));
-    }
+    files.extend(unit_files(units::master_unit_specs(plan, master)));
     files.extend(load_balancer::master_files(plan, master)?);
-    if plan.masters_are_nodes() {
-        files.extend(nodes::node_files(plan, master, true)?);
-    }
     Ok(files)
 }
 

@@ -85,13 +85,7 @@ pub(super) fn node_files(plan: &Plan, node: &Host, master: bool) -> Result<Vec<F
         FileKind::Config,
         Contents::Text(kube_proxy_config(plan, node)?),
     ));
-    for (file_name, unit) in units::node_unit_specs(node) {
-        files.push(FileSpec::new(
-            format!("{SYSTEMD}/{file_name}"),
-            FileKind::SystemdUnit,
-            Contents::Unit(unit),
-        ));
-    }
+    files.extend(super::unit_files(units::node_unit_specs(node)));
     Ok(files)
 }
 

@@ -168,12 +168,7 @@ pub(crate) fn host_unit_specs(plan: &Plan, host: &Host, role: Role) -> Vec<(&'st
         Role::Master => master_unit_specs(plan, host),
         Role::LoadBalancer | Role::Worker => Vec::new(),
     };
-    let node = match role {
-        Role::Master => plan.masters_are_nodes(),
-        Role::Worker => true,
-        Role::LoadBalancer => false,
-    };
-    if node {
+    if role.is_node(plan) {
         units.extend(node_unit_specs(host));
     }
     units
