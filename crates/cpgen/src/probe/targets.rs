@@ -13,12 +13,11 @@ use base64::Engine;
 use super::dial::{Address, Identity};
 use super::Service;
 use crate::bundle::manifest::{Header, MANIFEST};
+use crate::plan::KUBELET_PORT;
 use crate::render::paths;
 use crate::verify::source::Tree;
 use crate::verify::{host_models, kubeconfig_server, CertInfo, Unit};
 
-/// The kubelet's serving port: fixed, as kubeadm leaves it.
-const KUBELET_PORT: u16 = 10250;
 /// The read-only identity etcd's health checks use.
 const ETCD_PROBE_CLIENT: (&str, &str) = (
     paths::ETCD_HEALTHCHECK_CLIENT,
@@ -115,7 +114,7 @@ pub(super) fn targets(tree: &Tree) -> (Vec<Target>, Vec<Gap>) {
                     host: host.clone(),
                     service: Service::Kubelet,
                     address: Address::Ip(*address),
-                    port: KUBELET_PORT,
+                    port: KUBELET_PORT.get(),
                     expected: vec![(host.clone(), kubelet)],
                     trust: reader.certificates(host, paths::CA),
                     identity: None,
