@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::diag::Diagnostic;
+use crate::plan::{KUBELET_HEALTHZ_PORT, KUBELET_PORT};
 use crate::render::paths::{
     CA, KUBELET_CONFIG, KUBELET_KUBECONFIG, KUBELET_SERVER, KUBELET_SERVER_KEY, KUBE_PROXY_CONFIG,
     KUBE_PROXY_KUBECONFIG,
@@ -135,7 +136,7 @@ const KUBELET_GUARDS: [Guard; 21] = [
     ),
     (
         "port",
-        |v| v.as_u64() == Some(10250),
+        |v| v.as_u64() == Some(u64::from(KUBELET_PORT.get())),
         "the API servers dial the kubelet on 10250",
     ),
     (
@@ -145,7 +146,7 @@ const KUBELET_GUARDS: [Guard; 21] = [
     ),
     (
         "healthzPort",
-        |v| v.as_u64() == Some(10248),
+        |v| v.as_u64() == Some(u64::from(KUBELET_HEALTHZ_PORT.get())),
         "the health endpoint moves onto a port cpgen keeps for others",
     ),
     (
